@@ -1,0 +1,1 @@
+"""The one entry point: ``python app.py`` serves the demo at /, the study at /study, its admin at /admin."""

@@ -1,0 +1,54 @@
+"""The ``vmnet`` command line: one sub-command per module that registers itself here."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vmnet_core.errors import VmnetError
+
+# Each module defines ``register(subparsers)`` which adds its sub-command(s) and sets ``func``.
+COMMAND_MODULES = [
+    "vmnet_core.cli_extract",     # extract, himv
+    "vmnet_core.cli_model",       # import-features, train, evaluate
+    "vmnet_core.cli_catalog",     # index, query
+    "vmnet_core.starter.cli",     # starter
+]
+# Packages outside vmnet_core (the study) add commands through this entry-point group, so the
+# core never imports them: ``[project.entry-points."vmnet.commands"] study = "study.cli"``.
+PLUGIN_GROUP = "vmnet.commands"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vmnet", description="Content-based video–music retrieval (VM-NET).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # module not built yet / optional part not installed
+            raise
+        module.register(sub)
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        entry.load().register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except VmnetError as exc:
+        print(f"vmnet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vmnet: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
