@@ -1,0 +1,188 @@
+"""``StudyConfig``: what a study shows and to whom, read from a TOML file (reference: docs/study.md)."""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from vmnet_core.errors import VmnetError
+
+DEFAULT_CONSENT = (
+    "You are invited to a short study on music for video. You will watch short clips, each with two "
+    "different soundtracks, and say which soundtrack fits the video better. It takes about 10 minutes. "
+    "We store your answers and response times, but no name or contact details. Taking part is voluntary; "
+    "you may stop at any time by closing the page."
+)
+DEFAULT_INSTRUCTIONS = (
+    "Each trial shows the same clip twice: first with soundtrack A, then with soundtrack B. Play both to "
+    "the end (the answer buttons unlock then), and choose the soundtrack that fits the video better, or "
+    "'no preference'. Please use headphones or speakers at a comfortable volume. The first trial is practice."
+)
+DEFAULT_INSTRUCTION_CHECK = "Attention check: for this clip, please choose soundtrack {side}, whatever you think."
+ATTENTION_KINDS = ("noise", "silence", "instructed")
+TIE_RULES = ("drop", "half")
+
+
+@dataclass
+class VideoSelection:
+    """Which clips the study uses.
+
+    source: ``"split"`` (``count`` clips drawn with the study seed from the bundle's ``split``) or
+    ``"folder"`` (every video in ``folder``, or ``count`` of them).
+    """
+
+    source: str = "split"
+    split: str = "test"
+    count: int = 10
+    folder: str = ""
+
+
+@dataclass
+class AttentionChecks:
+    """Catch trials: ``noise``/``silence`` put a real soundtrack (``reference`` condition) against an
+    obviously wrong one; ``instructed`` asks the rater to pick a named side."""
+
+    count: int = 2
+    kind: str = "noise"
+    reference: str = ""  # condition used against the wrong soundtrack; default ground_truth or the first
+    instruction: str = DEFAULT_INSTRUCTION_CHECK
+
+
+@dataclass
+class Screening:
+    """Rules that mark a finished rater as excluded from the analysis."""
+
+    max_attention_failure_rate: float = 0.15  # exclude when failures / checks is above this
+    min_repeat_consistency: float = 0.0  # exclude when agreeing swapped repeats / repeats is below this
+
+
+@dataclass
+class MediaSettings:
+    """How each (clip, soundtrack) pair is premuxed (vmnet_core.media.mux_music_onto_video)."""
+
+    fade_s: float = 2.0
+    loudness_lufs: float = -16.0
+    max_duration_s: float = 30.0
+
+
+@dataclass
+class StudyConfig:
+    """A whole study's settings; every field has a default except ``name``."""
+
+    name: str
+    title: str = "Which soundtrack fits the video better?"
+    conditions: list[str] = field(default_factory=lambda: ["ground_truth", "vmnet", "random"])
+    pairs: list[list[str]] = field(default_factory=list)  # default: every pair of conditions
+    headline: list[str] = field(default_factory=list)  # pair for the mixed model; default: the first pair
+    trials_per_participant: int = 0  # normal trials; 0 = every (clip, pair) once, at most 24
+    participants: int = 0  # planned raters whose plans are stored up front; 0 = one balanced replicate
+    close_when_full: bool = False  # refuse joins beyond ``participants`` instead of extending the plan
+    swapped_repeats: int = 1
+    practice: bool = True
+    strength_scale: bool = True  # ask for an optional 1-5 strength
+    tie_rule: str = "drop"
+    seed: int = 0
+    completion_code: str = ""  # a fixed code (e.g. the crowd platform's); empty = a random code per rater
+    consent_text: str = DEFAULT_CONSENT
+    instructions_text: str = DEFAULT_INSTRUCTIONS
+    models: dict[str, str] = field(default_factory=dict)  # condition -> bundle dir, for model conditions
+    videos: VideoSelection = field(default_factory=VideoSelection)
+    attention: AttentionChecks = field(default_factory=AttentionChecks)
+    screening: Screening = field(default_factory=Screening)
+    media: MediaSettings = field(default_factory=MediaSettings)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def condition_pairs(self) -> list[tuple[str, str]]:
+        """The compared pairs, as given or every pair in ``conditions`` order."""
+        if self.pairs:
+            return [(a, b) for a, b in self.pairs]
+        return list(itertools.combinations(self.conditions, 2))
+
+    @property
+    def headline_pair(self) -> tuple[str, str]:
+        return (self.headline[0], self.headline[1]) if self.headline else self.condition_pairs[0]
+
+    @property
+    def attention_reference(self) -> str:
+        if self.attention.reference:
+            return self.attention.reference
+        return "ground_truth" if "ground_truth" in self.conditions else self.conditions[0]
+
+    def validate(self) -> None:
+        if not str(self.name).strip():
+            raise VmnetError("The study config needs a non-empty name.")
+        if len(self.conditions) < 2 or len(set(self.conditions)) != len(self.conditions):
+            raise VmnetError("The study config needs at least two different conditions.")
+        for pair in self.pairs:
+            if len(pair) != 2 or pair[0] == pair[1] or any(c not in self.conditions for c in pair):
+                raise VmnetError(f"The pair {pair} must name two different conditions from {self.conditions}.")
+        if len({frozenset(p) for p in self.condition_pairs}) != len(self.condition_pairs):
+            raise VmnetError("The study config lists the same condition pair twice.")
+        if self.headline and frozenset(self.headline) not in {frozenset(p) for p in self.condition_pairs}:
+            raise VmnetError(f"The headline pair {self.headline} must be one of the compared pairs.")
+        if self.tie_rule not in TIE_RULES:
+            raise VmnetError(f"tie_rule must be one of {', '.join(TIE_RULES)}, not {self.tie_rule!r}.")
+        if self.attention.kind not in ATTENTION_KINDS:
+            raise VmnetError(f"attention.kind must be one of {', '.join(ATTENTION_KINDS)}, not {self.attention.kind!r}.")
+        if self.attention.count and self.attention.kind != "instructed" and self.attention_reference not in self.conditions:
+            raise VmnetError(f"attention.reference {self.attention_reference!r} is not one of the conditions.")
+        if "{side}" not in self.attention.instruction:
+            raise VmnetError("attention.instruction must contain {side} where the side to choose goes.")
+        for name, value in (("trials_per_participant", self.trials_per_participant),
+                            ("participants", self.participants), ("swapped_repeats", self.swapped_repeats),
+                            ("attention.count", self.attention.count), ("videos.count", self.videos.count)):
+            if value < 0:
+                raise VmnetError(f"{name} cannot be negative.")
+        if self.videos.source not in ("split", "folder"):
+            raise VmnetError(f"videos.source must be 'split' or 'folder', not {self.videos.source!r}.")
+        if not 0 <= self.screening.max_attention_failure_rate <= 1 or not 0 <= self.screening.min_repeat_consistency <= 1:
+            raise VmnetError("The screening rates must lie between 0 and 1.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudyConfig:
+        """Build from a parsed TOML/JSON table; unknown keys are refused by name."""
+        nested = {"videos": VideoSelection, "attention": AttentionChecks, "screening": Screening,
+                  "media": MediaSettings}
+        data = dict(data)
+        _refuse_unknown(cls, data, "")
+        for key, sub in nested.items():
+            if key in data:
+                if not isinstance(data[key], dict):
+                    raise VmnetError(f"[{key}] in the study config must be a table.")
+                _refuse_unknown(sub, data[key], f"{key}.")
+                data[key] = sub(**data[key])
+        if "name" not in data:
+            raise VmnetError("The study config needs a name, e.g. name = \"vmnet-vs-random\".")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise VmnetError(f"The study config has a value of the wrong type: {exc}.") from exc
+
+
+def _refuse_unknown(cls, data: dict[str, Any], prefix: str) -> None:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise VmnetError(f"Unknown study config key {prefix}{unknown[0]}; see docs/study.md for the keys.")
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read a study config from a TOML file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise VmnetError(f"The study config {path} does not exist.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise VmnetError(f"The study config {path} is not valid TOML: {exc}.") from exc
+    return StudyConfig.from_dict(data)

@@ -1,0 +1,129 @@
+"""Database access: an engine for any SQLAlchemy URL, SQLite tuned for many short writers
+(WAL, busy timeout, ``BEGIN IMMEDIATE`` for writes), and Alembic migrations run from code.
+
+``sqlite:///study.db`` is the default kind; ``postgresql+psycopg://user@host/db`` works the same.
+A bare file path is read as a SQLite file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
+
+from vmnet_core.errors import VmnetError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalise_url(url: str) -> str:
+    """A SQLAlchemy URL; a bare path such as ``study.db`` becomes ``sqlite:///study.db``."""
+    url = str(url).strip()
+    if not url:
+        raise VmnetError("No database was given; pass a SQLAlchemy URL such as sqlite:///study.db.")
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``. On SQLite: WAL journal, a 30 s busy timeout, foreign keys on, and
+    transactions begun by SQLAlchemy (``BEGIN`` or, for writes, ``BEGIN IMMEDIATE``)."""
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise VmnetError(f"The database URL {url!r} is not a valid SQLAlchemy URL.") from exc
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None  # let the "begin" hook below start transactions
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn) -> None:
+        # A deferred transaction that reads and then writes can fail with SQLITE_BUSY without waiting;
+        # write transactions take the write lock up front so the busy timeout applies.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _alembic_config(engine_or_url):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if isinstance(engine_or_url, str):
+        cfg.set_main_option("sqlalchemy.url", normalise_url(engine_or_url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
+    """Bring the database's study tables to ``revision`` (Alembic ``upgrade``), creating them if new."""
+    from alembic import command
+
+    engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+    cfg = _alembic_config(engine)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        if isinstance(engine_or_url, str):
+            engine.dispose()
+
+
+class Database:
+    """An engine plus two kinds of short transactions: ``read()`` and ``write()``."""
+
+    def __init__(self, url: str, migrate: bool = True):
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if migrate:
+            upgrade(self.engine)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; objects stay usable after it closes."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            if self.is_sqlite:
+                session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url: str, migrate: bool = True) -> Database:
+    """Open (and by default migrate) the study database at ``url``."""
+    return Database(url, migrate=migrate)

@@ -1,0 +1,182 @@
+"""Catalog: incremental add/replace, exact cosine search (numpy and faiss agree), persistence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vmnet_core.catalog import Catalog, CatalogItem, Hit, top_k_inner_product
+from vmnet_core.errors import VmnetError
+
+
+def unit_rows(n: int, dim: int = 512, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def items(prefix: str, n: int, start: int = 0) -> list[dict]:
+    return [{"id": f"{prefix}{i}", "title": f"Title {i}", "path": f"/media/{prefix}{i}.wav",
+             "duration_s": 10.0 + i, "tags": {"mood": "calm" if i % 2 else "busy"}, "split": "test"}
+            for i in range(start, start + n)]
+
+
+def test_add_and_search_finds_the_item_itself():
+    emb = unit_rows(30)
+    catalog = Catalog()
+    catalog.add("music", emb, items("m", 30))
+    hits = catalog.search(emb[7], side="music", k=5)
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert hits[0].id == "m7" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert hits[0].title == "Title 7" and hits[0].tags == {"mood": "calm"} and hits[0].duration_s == 17.0
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    assert catalog.size("music") == 30 and catalog.size("video") == 0
+
+
+def test_search_matches_brute_force_cosine_on_unnormalised_input():
+    emb = unit_rows(200, seed=1)
+    catalog = Catalog()
+    catalog.add("video", emb * 3.0, items("v", 200))  # scaled rows are normalised on add
+    query = np.random.default_rng(2).standard_normal(512).astype(np.float32) * 5
+    hits = catalog.search(query, side="video", k=10)
+    expected = np.argsort(-(emb @ (query / np.linalg.norm(query))))[:10]
+    assert [h.id for h in hits] == [f"v{i}" for i in expected]
+    assert hits[0].score == pytest.approx(float(emb[expected[0]] @ query / np.linalg.norm(query)), abs=1e-5)
+
+
+def test_same_id_replaces_and_new_ids_append():
+    emb = unit_rows(10, seed=3)
+    catalog = Catalog()
+    catalog.add("music", emb[:5], items("m", 5))
+    replacement = [{"id": "m2", "title": "New two"}, {"id": "m9", "title": "Nine"}]
+    catalog.add("music", emb[[8, 9]], replacement)
+    assert catalog.ids("music") == ["m0", "m1", "m2", "m3", "m4", "m9"]
+    assert catalog.item("music", "m2").title == "New two"
+    top = catalog.search(emb[8], side="music", k=1)[0]
+    assert top.id == "m2" and top.score == pytest.approx(1.0, abs=1e-5)
+    assert ("music", "m9") in catalog and ("video", "m9") not in catalog
+
+
+def test_duplicate_ids_in_one_call_keep_the_last():
+    emb = unit_rows(3, seed=4)
+    catalog = Catalog()
+    catalog.add("music", emb, [{"id": "a"}, {"id": "b"}, {"id": "a", "title": "second a"}])
+    assert catalog.ids("music") == ["a", "b"]
+    assert catalog.item("music", "a").title == "second a"
+    np.testing.assert_allclose(catalog.embeddings("music")[0], emb[2], atol=1e-6)
+
+
+def test_batch_query_equals_single_queries_and_k_is_capped():
+    emb = unit_rows(40, seed=5)
+    catalog = Catalog()
+    catalog.add("music", emb, items("m", 40))
+    queries = unit_rows(4, seed=6)
+    batch = catalog.search(queries, side="music", k=6)
+    assert len(batch) == 4
+    for q, hits in zip(queries, batch, strict=True):
+        single = catalog.search(q, side="music", k=6)
+        assert [h.id for h in hits] == [h.id for h in single]
+        np.testing.assert_allclose([h.score for h in hits], [h.score for h in single], atol=1e-5)
+    assert len(catalog.search(queries[0], side="music", k=1000)) == 40
+
+
+def test_numpy_and_faiss_give_the_same_ranking():
+    emb = unit_rows(3000, seed=7)
+    queries = unit_rows(25, seed=8)
+    exact = Catalog(faiss_threshold=10**9)
+    fast = Catalog(faiss_threshold=1000)
+    for catalog in (exact, fast):
+        catalog.add("music", emb, items("m", 3000))
+    assert not exact.uses_faiss("music") and fast.uses_faiss("music")
+    for a, b in zip(exact.search(queries, "music", k=50), fast.search(queries, "music", k=50), strict=True):
+        assert [h.id for h in a] == [h.id for h in b]
+        np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=1e-5)
+    # the faiss index follows later additions
+    fast.add("music", queries[:1], [{"id": "new"}])
+    assert fast.search(queries[0], "music", k=1)[0].id == "new"
+
+
+def test_top_k_inner_product_orders_ties_by_row():
+    emb = np.zeros((6, 4), np.float32)
+    emb[:, 0] = [0.5, 1.0, 0.5, 1.0, 0.2, 0.5]
+    scores, rows = top_k_inner_product(emb, np.array([[1, 0, 0, 0]], np.float32), 6)
+    assert rows.tolist() == [[1, 3, 0, 2, 5, 4]]
+    assert scores[0, 0] == 1.0
+
+
+def test_save_load_round_trip(tmp_path):
+    emb = unit_rows(12, seed=9)
+    catalog = Catalog()
+    catalog.add("music", emb[:7], items("m", 7), descriptors=np.arange(7 * 3, dtype=np.float32).reshape(7, 3))
+    catalog.add("video", emb[7:], items("v", 5))
+    catalog.save(tmp_path / "catalog")
+    loaded = Catalog.load(tmp_path / "catalog")
+    for side in ("music", "video"):
+        np.testing.assert_array_equal(loaded.embeddings(side), catalog.embeddings(side))
+        assert loaded.items(side) == catalog.items(side)
+    np.testing.assert_array_equal(loaded.descriptors("music"), catalog.descriptors("music"))
+    assert loaded.descriptors("video") is None
+    assert loaded.search(emb[8], "video", k=3) == catalog.search(emb[8], "video", k=3)
+    line = json.loads((tmp_path / "catalog" / "music.jsonl").read_text().splitlines()[0])
+    assert set(line) == {"id", "title", "path", "duration_s", "tags", "pair_id", "split"}
+
+
+def test_load_of_missing_directory_is_empty(tmp_path):
+    assert Catalog.load(tmp_path / "nothing").size("music") == 0
+
+
+def _saved(tmp_path) -> Catalog:
+    catalog = Catalog()
+    catalog.add("music", unit_rows(5, seed=10), items("m", 5))
+    catalog.save(tmp_path)
+    return catalog
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "music.safetensors").write_bytes((d / "music.safetensors").read_bytes()[:100]), "damaged"),
+    (lambda d: (d / "music.jsonl").write_text('{"id": "m0"\n'), "not a valid catalog item"),
+    (lambda d: (d / "music.jsonl").write_text("\n".join((d / "music.jsonl").read_text().splitlines()[:-1])),
+     "disagree"),
+    (lambda d: (d / "music.jsonl").unlink(), "missing"),
+    (lambda d: (d / "music.safetensors").unlink(), "missing"),
+])
+def test_damaged_catalog_files_raise_a_clear_error(tmp_path, damage, message):
+    _saved(tmp_path)
+    damage(tmp_path)
+    with pytest.raises(VmnetError, match=message):
+        Catalog.load(tmp_path)
+
+
+def test_wrong_embedding_width_is_reported(tmp_path):
+    _saved(tmp_path)
+    with pytest.raises(VmnetError, match="512-d embeddings but the model makes 256-d"):
+        Catalog.load(tmp_path, dim=256)
+
+
+def test_empty_side_search_and_bad_inputs():
+    catalog = Catalog()
+    with pytest.raises(VmnetError, match="catalog is empty"):
+        catalog.search(unit_rows(1)[0], "music")
+    with pytest.raises(ValueError):
+        catalog.add("music", unit_rows(2, dim=128), items("m", 2))
+    with pytest.raises(ValueError):
+        catalog.add("lyrics", unit_rows(2), items("m", 2))
+    with pytest.raises(ValueError):
+        catalog.add("music", unit_rows(3), items("m", 2))
+
+
+def test_descriptors_all_or_nothing_and_remove():
+    catalog = Catalog()
+    catalog.add("music", unit_rows(3), items("m", 3), descriptors=np.ones((3, 4), np.float32))
+    with pytest.raises(ValueError, match="descriptors"):
+        catalog.add("music", unit_rows(1, seed=1), [{"id": "x"}])
+    assert catalog.remove("music", ["m1", "zzz"]) == 1
+    assert catalog.ids("music") == ["m0", "m2"] and catalog.descriptors("music").shape == (2, 4)
+    assert catalog.search(catalog.embeddings("music")[1], "music", k=1)[0].id == "m2"
+
+
+def test_hit_json_record_has_the_cli_keys():
+    hit = Hit(rank=1, id="a", title="A", score=0.5, path="/a.wav", tags={"x": 1}, duration_s=3.0)
+    assert hit.to_dict() == {"rank": 1, "id": "a", "title": "A", "score": 0.5, "path": "/a.wav", "tags": {"x": 1}}
+    assert CatalogItem("z").title == "z"

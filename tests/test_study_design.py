@@ -1,0 +1,121 @@
+"""The trial planner's balance properties, checked exactly."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import pytest
+
+from study.design import CHECK_CONDITION, DesignSpec, plan_slot, williams_rows
+from vmnet_core.errors import VmnetError
+
+PAIRS = (("ground_truth", "vmnet"), ("ground_truth", "random"), ("vmnet", "random"))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 8])
+def test_williams_rows_balance_positions_and_carryover(n):
+    rows = williams_rows(n)
+    assert len(rows) == (n if n % 2 == 0 else 2 * n)
+    per_cell = len(rows) // n
+    for row in rows:
+        assert sorted(row) == list(range(n))
+    for pos in range(n):
+        assert Counter(row[pos] for row in rows) == {t: per_cell for t in range(n)}
+    follows = Counter((row[i], row[i + 1]) for row in rows for i in range(n - 1))
+    if n > 1:
+        expected = len(rows) * (n - 1) // (n * (n - 1))
+        assert follows == {pair: expected for pair in itertools.permutations(range(n), 2)}
+
+
+def _normal(trials):
+    return [t for t in trials if t.kind == "normal"]
+
+
+@pytest.mark.parametrize("n_stimuli,trials", [(5, 6), (4, 12), (3, 7), (6, 18)])
+def test_replicate_shows_every_pair_per_clip_equally_often_on_each_side(n_stimuli, trials):
+    spec = DesignSpec(n_stimuli=n_stimuli, pairs=PAIRS, trials_per_participant=trials, seed=11)
+    s = spec.replicate_size
+    times = spec.replicate_size * trials // (2 * spec.n_comparisons)
+    for replicate in range(3):  # also across block boundaries
+        shown = Counter()
+        for slot in range(replicate * s, (replicate + 1) * s):
+            normal = _normal(plan_slot(spec, slot))
+            assert len(normal) == trials
+            # no (clip, pair) twice for one rater
+            assert len({(t.stimulus, frozenset((t.condition_a, t.condition_b))) for t in normal}) == trials
+            shown.update((t.stimulus, t.condition_a, t.condition_b) for t in normal)
+        expected = {(v, a, b): times for v in range(n_stimuli) for x, y in PAIRS for a, b in ((x, y), (y, x))}
+        assert shown == expected
+
+
+@pytest.mark.parametrize("n_stimuli,trials", [(5, 6), (3, 5)])
+def test_block_balances_order_positions_and_carryover(n_stimuli, trials):
+    spec = DesignSpec(n_stimuli=n_stimuli, pairs=PAIRS, trials_per_participant=trials, seed=5,
+                      swapped_repeats=1, attention_checks=1, attention_reference="ground_truth")
+    block = spec.block_size
+    at_rank = Counter()
+    for slot in range(block):
+        for t in _normal(plan_slot(spec, slot)):
+            at_rank[(t.stimulus, t.condition_a, t.condition_b, t.order_index)] += 1
+    per_cell = block * trials // (2 * spec.n_comparisons * trials)
+    assert set(at_rank.values()) == {per_cell}
+    assert len(at_rank) == 2 * spec.n_comparisons * trials
+
+
+def test_each_condition_equally_often_on_each_side_over_a_replicate():
+    spec = DesignSpec(n_stimuli=4, pairs=PAIRS, trials_per_participant=6, seed=2)
+    sides = Counter()
+    for slot in range(spec.replicate_size):
+        for t in _normal(plan_slot(spec, slot)):
+            sides[(t.condition_a, "A")] += 1
+            sides[(t.condition_b, "B")] += 1
+    for cond in ("ground_truth", "vmnet", "random"):
+        assert sides[(cond, "A")] == sides[(cond, "B")] > 0
+
+
+def test_extras_repeats_attention_and_practice():
+    spec = DesignSpec(n_stimuli=5, pairs=PAIRS, trials_per_participant=8, seed=9, swapped_repeats=2,
+                      attention_checks=2, attention_reference="ground_truth")
+    expected_sides = Counter()
+    for slot in range(10):
+        trials = plan_slot(spec, slot)
+        assert [t.position for t in trials] == list(range(spec.trials_per_slot))
+        assert trials[0].kind == "practice"
+        repeats = [t for t in trials if t.kind == "repeat_swapped"]
+        assert len(repeats) == 2
+        for r in repeats:
+            orig = trials[r.repeat_of]
+            assert orig.kind == "normal" and r.position > orig.position + 1
+            assert (r.stimulus, r.condition_a, r.condition_b) == (orig.stimulus, orig.condition_b, orig.condition_a)
+        checks = [t for t in trials if t.kind == "attention"]
+        assert len(checks) == 2
+        for c in checks:
+            right = c.condition_a if c.expected == "A" else c.condition_b
+            wrong = c.condition_b if c.expected == "A" else c.condition_a
+            assert (right, wrong) == ("ground_truth", CHECK_CONDITION)
+            expected_sides[c.expected] += 1
+            assert c.position > 0
+    assert expected_sides["A"] == expected_sides["B"]
+
+
+def test_instructed_checks_use_real_pairs():
+    spec = DesignSpec(n_stimuli=3, pairs=PAIRS, trials_per_participant=4, seed=1, attention_checks=1,
+                      attention_kind="instructed", practice=False)
+    checks = [t for slot in range(4) for t in plan_slot(spec, slot) if t.kind == "attention"]
+    assert all(c.instructed and CHECK_CONDITION not in (c.condition_a, c.condition_b) for c in checks)
+    assert Counter(c.expected for c in checks) == {"A": 2, "B": 2}
+
+
+def test_plan_is_reproducible_and_seed_dependent():
+    spec = DesignSpec(n_stimuli=5, pairs=PAIRS, trials_per_participant=6, seed=4, swapped_repeats=1)
+    again = DesignSpec.from_dict(spec.to_dict())
+    assert [t.to_dict() for t in plan_slot(spec, 3)] == [t.to_dict() for t in plan_slot(again, 3)]
+    other = DesignSpec(n_stimuli=5, pairs=PAIRS, trials_per_participant=6, seed=5, swapped_repeats=1)
+    plans = [[t.to_dict() for t in plan_slot(s, slot)] for s in (spec, other) for slot in range(4)]
+    assert plans[:4] != plans[4:]
+
+
+def test_too_many_trials_is_refused_plainly():
+    with pytest.raises(VmnetError, match="trials_per_participant"):
+        DesignSpec(n_stimuli=2, pairs=PAIRS[:1], trials_per_participant=3)

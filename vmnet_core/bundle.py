@@ -1,0 +1,327 @@
+"""Model bundles: everything needed to embed and retrieve, in one directory (docs/bundle-format.md).
+
+::
+
+    BUNDLE/
+      config.json             format, version, dims, every config (model, preprocess, training, ...),
+                              library versions
+      model.safetensors       VMNet weights (safetensors.torch; never pickle)
+      preprocess.safetensors  Preprocessor arrays (safetensors.numpy)
+      metrics.json            evaluation numbers
+      card.md                 what it was trained on, its numbers, its limits
+      catalog/                music/video embeddings + item metadata (vmnet_core.catalog)
+
+:func:`save_bundle` writes a new bundle into a temporary sibling directory and renames it into
+place; re-saving into an existing bundle (or a training output folder) replaces each file with
+``os.replace``. :func:`load_bundle` checks the format, the version and the dims that tie the
+config, the weights, the preprocessor and the catalog together, and raises
+:class:`~vmnet_core.errors.VmnetError` with one sentence when anything is missing, damaged or
+mismatched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vmnet_core.catalog import Catalog, read_json_file, read_safetensors_arrays, write_file_atomic
+from vmnet_core.errors import VmnetError
+
+BUNDLE_FORMAT = "vmnet-bundle"
+BUNDLE_FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.safetensors"
+PREPROCESS_FILE = "preprocess.safetensors"
+METRICS_FILE = "metrics.json"
+CARD_FILE = "card.md"
+CATALOG_DIR = "catalog"
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle.
+
+    Attributes
+    ----------
+    model : VMNet in eval mode
+    preprocessor : Preprocessor
+    config : dict — the whole ``config.json``
+    metrics : dict — ``metrics.json``
+    card : str — ``card.md``
+    catalog : Catalog — empty when the bundle has none yet
+    path : Path — the bundle directory
+    """
+
+    model: Any
+    preprocessor: Any
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    card: str
+    catalog: Catalog
+    path: Path
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Widths: raw descriptors, model inputs and the embedding (see :func:`bundle_dims`)."""
+        return dict(self.config["dims"])
+
+    def save_catalog(self) -> Path:
+        """Write :attr:`catalog` into ``path/catalog`` (each file replaced atomically)."""
+        return self.catalog.save(self.path / CATALOG_DIR)
+
+
+def bundle_dims(model: Any, preprocessor: Any) -> dict[str, int]:
+    """The widths a bundle must agree on.
+
+    Returns
+    -------
+    dict with ``music_descriptor`` (raw music input, 1140), ``video_descriptor`` (raw frame/vector
+    width, 1280 for extracted stores), ``music_input`` / ``video_input`` (network input widths)
+    and ``embedding`` (512).
+    """
+    return {
+        "music_descriptor": int(preprocessor.music_dim),
+        "video_descriptor": int(preprocessor.video_in_dim),
+        "music_input": int(model.config.music_dim),
+        "video_input": int(model.config.video_dim),
+        "embedding": int(model.config.embed_dim),
+    }
+
+
+def _check_preprocessor_fits_model(model: Any, preprocessor: Any, where: str) -> None:
+    if int(preprocessor.music_dim) != int(model.config.music_dim):
+        raise VmnetError(f"{where}: the preprocessor makes {preprocessor.music_dim}-d music inputs but the model "
+                         f"takes {model.config.music_dim}-d ones; the files come from different trainings.")
+    if int(preprocessor.video_dim) != int(model.config.video_dim):
+        raise VmnetError(f"{where}: the preprocessor makes {preprocessor.video_dim}-d video inputs but the model "
+                         f"takes {model.config.video_dim}-d ones; the files come from different trainings.")
+
+
+def save_bundle(out: str | Path, model: Any, preprocessor: Any, config: dict[str, Any], metrics: dict[str, Any],
+                card: str, catalog: Catalog | None = None) -> Path:
+    """Write a bundle directory.
+
+    Parameters
+    ----------
+    out : directory to create (or an existing bundle / training output folder to update)
+    model : VMNet — its ``config`` (ModelConfig) is stored under ``config["model"]``
+    preprocessor : Preprocessor — arrays to ``preprocess.safetensors``, summary under ``config["preprocess"]``
+    config : every other config (training, store descriptors, ...); must be JSON-serialisable
+    metrics : evaluation numbers for ``metrics.json``
+    card : Markdown text for ``card.md``
+    catalog : optional Catalog; when omitted the bundle gets an empty one (an older catalog in
+        ``out`` is replaced: its embeddings belong to another model)
+
+    Returns
+    -------
+    Path of the bundle directory.
+    """
+    import torch
+    from safetensors.numpy import save as save_numpy
+    from safetensors.torch import save as save_torch
+
+    out = Path(out)
+    _check_preprocessor_fits_model(model, preprocessor, "Cannot save the bundle")
+    dims = bundle_dims(model, preprocessor)
+    catalog = catalog if catalog is not None else Catalog(dim=dims["embedding"])
+    if catalog.dim != dims["embedding"]:
+        raise VmnetError(f"Cannot save the bundle: the catalog holds {catalog.dim}-d embeddings but the model "
+                         f"makes {dims['embedding']}-d ones.")
+    full_config = json.loads(json.dumps(config))  # a deep copy that proves it is JSON
+    full_config.update({
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dims": dims,
+        "model": model.config.to_dict(),
+        "preprocess": {**full_config.get("preprocess", {}), **preprocessor.describe()},
+        "versions": _library_versions(),
+    })
+    with torch.no_grad():
+        weights = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    files: dict[str, bytes | str] = {
+        MODEL_FILE: save_torch(weights, metadata={"format": BUNDLE_FORMAT}),
+        PREPROCESS_FILE: save_numpy({k: np.ascontiguousarray(v) for k, v in preprocessor.to_arrays().items()},
+                                    metadata={"format": BUNDLE_FORMAT}),
+        METRICS_FILE: json.dumps(metrics, indent=2, default=_json_default) + "\n",
+        CARD_FILE: card if card.endswith("\n") else card + "\n",
+    }
+    config_text = json.dumps(full_config, indent=2) + "\n"
+
+    if out.is_dir() and any(out.iterdir()):
+        _check_may_overwrite(out)
+        _write_bundle_files(out, files, catalog, config_text)
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        _write_bundle_files(staging, files, catalog, config_text)
+        if out.is_dir():
+            out.rmdir()  # empty, checked above
+        os.rename(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_bundle_files(directory: Path, files: dict[str, bytes | str], catalog: Catalog, config_text: str) -> None:
+    for name, data in files.items():
+        write_file_atomic(directory / name, data)
+    catalog.save(directory / CATALOG_DIR)
+    write_file_atomic(directory / CONFIG_FILE, config_text)  # last: a bundle is complete once it exists
+
+
+def _check_may_overwrite(out: Path) -> None:
+    config_path = out / CONFIG_FILE
+    if not config_path.exists():
+        return  # e.g. a training output folder with logs and checkpoints
+    try:
+        existing = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        existing = None
+    if not isinstance(existing, dict) or existing.get("format") != BUNDLE_FORMAT:
+        raise VmnetError(f"{out} already holds a config.json that is not a vmnet bundle's; "
+                         "choose a new output directory.")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _library_versions() -> dict[str, str | None]:
+    from vmnet_core.store import library_versions
+
+    return library_versions()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_bundle(directory: str | Path, device: str = "cpu") -> Bundle:
+    """Load and check a bundle directory.
+
+    Parameters
+    ----------
+    directory : a directory written by :func:`save_bundle`
+    device : torch device for the model
+
+    Returns
+    -------
+    Bundle with the model in eval mode.
+
+    Raises
+    ------
+    VmnetError
+        When the directory is not a bundle, a file is missing or damaged, the format version is
+        not supported, or the dims of config, weights, preprocessor and catalog disagree.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise VmnetError(f"No bundle found at {directory}: the directory does not exist.")
+    if not (directory / CONFIG_FILE).is_file():
+        raise VmnetError(f"{directory} is not a vmnet bundle (it has no {CONFIG_FILE}); "
+                         "train one with `vmnet train` or point to the right directory.")
+    config = read_json_file(directory / CONFIG_FILE, "bundle config")
+    _check_format(config, directory)
+    model_config = _model_config(config, directory)
+    model = _load_model(directory / MODEL_FILE, model_config)
+    preprocessor = _load_preprocessor(directory / PREPROCESS_FILE)
+    _check_preprocessor_fits_model(model, preprocessor, f"The bundle {directory} is inconsistent")
+    dims = bundle_dims(model, preprocessor)
+    recorded = config.get("dims")
+    if not isinstance(recorded, dict):
+        raise VmnetError(f"{directory / CONFIG_FILE} has no 'dims' section; the bundle is incomplete.")
+    for name, value in dims.items():
+        if name in recorded and int(recorded[name]) != value:
+            raise VmnetError(f"The bundle {directory} is inconsistent: config.json says {name} is {recorded[name]} "
+                             f"but the saved files give {value}; re-save or retrain it.")
+    metrics = read_json_file(directory / METRICS_FILE, "bundle metrics file")
+    if not isinstance(metrics, dict):
+        raise VmnetError(f"{directory / METRICS_FILE} should hold a JSON object; restore or rebuild it.")
+    card_path = directory / CARD_FILE
+    if not card_path.is_file():
+        raise VmnetError(f"The bundle card is missing: {card_path} does not exist.")
+    card = card_path.read_text(encoding="utf-8", errors="replace")
+    catalog = Catalog.load(directory / CATALOG_DIR, dim=dims["embedding"])
+    model.to(device)
+    model.eval()
+    return Bundle(model=model, preprocessor=preprocessor, config=config, metrics=metrics, card=card,
+                  catalog=catalog, path=directory)
+
+
+def _check_format(config: Any, directory: Path) -> None:
+    if not isinstance(config, dict) or config.get("format") != BUNDLE_FORMAT:
+        found = config.get("format") if isinstance(config, dict) else None
+        raise VmnetError(f"{directory} is not a vmnet bundle (its config.json has format {found!r}, "
+                         f"expected {BUNDLE_FORMAT!r}).")
+    version = config.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise VmnetError(f"{directory / CONFIG_FILE} has no valid format_version; the bundle is damaged.")
+    if version > BUNDLE_FORMAT_VERSION:
+        raise VmnetError(f"The bundle {directory} has format version {version}, newer than this vmnet reads "
+                         f"({BUNDLE_FORMAT_VERSION}); upgrade vmnet.")
+    if version != BUNDLE_FORMAT_VERSION:
+        raise VmnetError(f"The bundle {directory} has format version {version}, which this vmnet cannot read "
+                         f"(it reads version {BUNDLE_FORMAT_VERSION}); re-save it with a matching vmnet.")
+
+
+def _model_config(config: dict[str, Any], directory: Path) -> Any:
+    from vmnet_core.model import ModelConfig
+
+    section = config.get("model")
+    if not isinstance(section, dict):
+        raise VmnetError(f"{directory / CONFIG_FILE} has no 'model' section; the bundle is incomplete.")
+    try:
+        return ModelConfig.from_dict(section)
+    except (TypeError, ValueError) as exc:
+        raise VmnetError(f"The model section of {directory / CONFIG_FILE} is not valid ({exc}); "
+                         "the bundle was made by another vmnet version or edited by hand.") from None
+
+
+def _load_model(path: Path, model_config: Any) -> Any:
+    import torch
+
+    from vmnet_core.model import VMNet
+
+    arrays, _ = read_safetensors_arrays(path, "model weights file")
+    model = VMNet(model_config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(arrays))
+    unexpected = sorted(set(arrays) - set(expected))
+    if missing or unexpected:
+        detail = f"lacks '{missing[0]}'" if missing else f"has an unknown weight '{unexpected[0]}'"
+        raise VmnetError(f"{path} does not match the network in config.json (it {detail}); "
+                         "the files come from different bundles.")
+    for name, tensor in expected.items():
+        if tuple(arrays[name].shape) != tuple(tensor.shape):
+            raise VmnetError(f"{path} does not match the network in config.json: weight '{name}' has shape "
+                             f"{tuple(arrays[name].shape)} but the config needs {tuple(tensor.shape)}.")
+    model.load_state_dict({name: torch.from_numpy(np.array(a)) for name, a in arrays.items()}, strict=True)
+    return model
+
+
+def _load_preprocessor(path: Path) -> Any:
+    from vmnet_core.preprocess import Preprocessor
+
+    arrays, _ = read_safetensors_arrays(path, "preprocessor file")
+    try:
+        return Preprocessor.from_arrays(arrays)
+    except VmnetError:
+        raise
+    except (ValueError, TypeError, IndexError) as exc:
+        raise VmnetError(f"{path} does not hold a valid preprocessor ({exc}); rebuild the bundle.") from None

@@ -1,0 +1,490 @@
+"""The retrieval catalog: embeddings plus metadata for the music and video items a bundle can return.
+
+A catalog has two sides, ``"music"`` and ``"video"``. Each side holds an ``(N, D)`` float32 matrix
+of L2-normalised embeddings (``D`` = 512 for VM-NET), one metadata record per row
+(:class:`CatalogItem`) and, optionally, the raw descriptors the embeddings were computed from.
+Search is exact cosine similarity: a numpy matrix product with ``argpartition`` for small
+catalogs, and faiss ``IndexFlatIP`` (the same exact inner product, faster on large matrices) once
+a side reaches ``faiss_threshold`` rows. Both give the same ranking.
+
+On disk (inside a bundle's ``catalog/`` directory, format in docs/bundle-format.md):
+``{side}.safetensors`` (key ``embeddings``, optional ``descriptors``) and ``{side}.jsonl`` (one
+item per line). Every file is written to a temporary name and moved into place with
+``os.replace``, so a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vmnet_core.errors import VmnetError
+
+SIDES = ("music", "video")
+EMBEDDING_KEY = "embeddings"
+DESCRIPTOR_KEY = "descriptors"
+DEFAULT_FAISS_THRESHOLD = 50_000
+
+
+# --------------------------------------------------------------------------- file helpers
+
+
+def write_file_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_json_file(path: str | Path, what: str) -> Any:
+    """Read a JSON file, raising :class:`VmnetError` naming ``what`` when it is missing or not JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise VmnetError(f"The {what} is missing: {path} does not exist.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VmnetError(f"The {what} {path} is not valid JSON ({exc}); restore or rebuild it.") from None
+
+
+def read_safetensors_arrays(path: str | Path, what: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read all arrays and the metadata of a safetensors file as numpy, or raise :class:`VmnetError`.
+
+    Returns
+    -------
+    arrays : dict of name -> np.ndarray
+    metadata : dict of str -> str (empty when the file has none)
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise VmnetError(f"The {what} is missing: {path} does not exist.")
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            metadata = dict(handle.metadata() or {})
+            arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error types for truncated/garbage files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise VmnetError(f"The {what} {path} is damaged or truncated ({reason}); rebuild it.") from None
+    return arrays, metadata
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class CatalogItem:
+    """Metadata for one catalog row.
+
+    Attributes
+    ----------
+    id : str
+        Unique within its side; adding an item with an existing id replaces it.
+    title : str
+        What a person sees (defaults to the id).
+    path : str
+        Media file the item was indexed from ("" when unknown).
+    duration_s : float | None
+        Media duration in seconds.
+    tags : dict
+        Free-form labels (genre, mood, starter factors, ...), JSON-serialisable.
+    pair_id : str | None
+        Id of the paired item on the other side (a music video's own soundtrack), if known.
+    split : str | None
+        Dataset split the item came from ("train", "val", "test"), if any.
+    """
+
+    id: str
+    title: str = ""
+    path: str = ""
+    duration_s: float | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+    pair_id: str | None = None
+    split: str | None = None
+
+    def __post_init__(self) -> None:
+        self.id = str(self.id)
+        if not self.id:
+            raise ValueError("a catalog item needs a non-empty id")
+        self.title = str(self.title) if self.title else self.id
+        self.path = str(self.path) if self.path else ""
+        self.duration_s = None if self.duration_s is None else float(self.duration_s)
+        self.tags = dict(self.tags or {})
+
+    @classmethod
+    def from_mapping(cls, record: Mapping[str, Any]) -> CatalogItem:
+        """Build an item from a dict; keys outside the dataclass fields are rejected."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(record) - known
+        if unknown:
+            raise ValueError(f"unknown catalog item keys: {sorted(unknown)}")
+        return cls(**record)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: ``rank`` is 1-based, ``score`` the cosine similarity in [-1, 1]."""
+
+    rank: int
+    id: str
+    title: str
+    score: float
+    path: str
+    tags: dict[str, Any]
+    duration_s: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``vmnet query --json`` record: rank, id, title, score, path, tags."""
+        return {"rank": self.rank, "id": self.id, "title": self.title, "score": self.score,
+                "path": self.path, "tags": dict(self.tags)}
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def _ids_digest(ids: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
+
+
+def _as_items(items: Sequence[CatalogItem | Mapping[str, Any]]) -> list[CatalogItem]:
+    return [it if isinstance(it, CatalogItem) else CatalogItem.from_mapping(it) for it in items]
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    if np.any(norms == 0) or not np.all(np.isfinite(norms)):
+        raise ValueError("embeddings must be finite and non-zero to be compared by cosine")
+    return (x / norms).astype(np.float32, copy=False)
+
+
+class _Side:
+    """Rows of one side: embeddings (N, D), items, optional descriptors (N, Dd), id -> row index."""
+
+    def __init__(self, dim: int) -> None:
+        self.embeddings = np.zeros((0, dim), np.float32)
+        self.descriptors: np.ndarray | None = None
+        self.items: list[CatalogItem] = []
+        self.row_of: dict[str, int] = {}
+        self.faiss_index: Any = None  # built lazily, dropped on every change
+
+
+class Catalog:
+    """Music and video items with their embeddings; exact cosine search.
+
+    Parameters
+    ----------
+    dim : int
+        Embedding width (512 for VM-NET).
+    faiss_threshold : int
+        Sides with at least this many rows are searched with faiss ``IndexFlatIP`` (when faiss is
+        installed); smaller ones with numpy. Both are exact and rank identically.
+    """
+
+    def __init__(self, dim: int = 512, faiss_threshold: int = DEFAULT_FAISS_THRESHOLD) -> None:
+        self.dim = int(dim)
+        self.faiss_threshold = int(faiss_threshold)
+        self._sides = {side: _Side(self.dim) for side in SIDES}
+
+    # ---- inspection
+    def _side(self, side: str) -> _Side:
+        if side not in self._sides:
+            raise ValueError(f"side must be one of {SIDES}, not {side!r}")
+        return self._sides[side]
+
+    def size(self, side: str) -> int:
+        """Number of items on ``side``."""
+        return len(self._side(side).items)
+
+    def ids(self, side: str) -> list[str]:
+        """Item ids of ``side`` in row order."""
+        return [item.id for item in self._side(side).items]
+
+    def items(self, side: str) -> list[CatalogItem]:
+        """Item records of ``side`` in row order (the list is a copy; the items are not)."""
+        return list(self._side(side).items)
+
+    def item(self, side: str, item_id: str) -> CatalogItem:
+        """The record of ``item_id`` on ``side`` (``KeyError`` when absent)."""
+        data = self._side(side)
+        return data.items[data.row_of[item_id]]
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        side, item_id = key
+        return item_id in self._side(side).row_of
+
+    def embeddings(self, side: str) -> np.ndarray:
+        """``(N, dim)`` float32 L2-normalised embeddings of ``side`` (read-only view)."""
+        view = self._side(side).embeddings.view()
+        view.flags.writeable = False
+        return view
+
+    def descriptors(self, side: str) -> np.ndarray | None:
+        """``(N, Dd)`` raw descriptors of ``side`` when they were stored, else ``None``."""
+        return self._side(side).descriptors
+
+    # ---- changes
+    def add(self, side: str, embeddings: np.ndarray, items: Sequence[CatalogItem | Mapping[str, Any]],
+            descriptors: np.ndarray | None = None, normalise: bool = True) -> None:
+        """Add (or replace, by id) items on ``side``.
+
+        Parameters
+        ----------
+        side : "music" or "video"
+        embeddings : (N, dim) array
+            One row per item; normalised to unit length here.
+        items : sequence of N CatalogItem or dicts with CatalogItem's keys
+        descriptors : (N, Dd) array, optional
+            Raw model inputs; a side either stores them for every row or for none.
+        normalise : bool
+            Scale rows to unit length (False only for rows known to be unit already, e.g. on load).
+        """
+        data = self._side(side)
+        records = _as_items(items)
+        matrix = np.asarray(embeddings, dtype=np.float32)
+        if matrix.ndim == 1:
+            matrix = matrix[None, :]
+        if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+            raise ValueError(f"embeddings must have shape (N, {self.dim}); got {matrix.shape}")
+        if matrix.shape[0] != len(records):
+            raise ValueError(f"{matrix.shape[0]} embeddings but {len(records)} items")
+        matrix = _l2_normalise(matrix) if normalise and len(records) else matrix
+        extra = None
+        if descriptors is not None:
+            extra = np.asarray(descriptors, dtype=np.float32)
+            if extra.ndim != 2 or extra.shape[0] != len(records):
+                raise ValueError(f"descriptors must have shape ({len(records)}, D); got {extra.shape}")
+        if not data.items:
+            data.descriptors = None  # an emptied side may take rows with or without descriptors
+        else:
+            if (extra is None) != (data.descriptors is None):
+                raise ValueError(f"the {side} side {'has' if data.descriptors is not None else 'has no'} "
+                                 "descriptors; add rows the same way")
+            if extra is not None and extra.shape[1] != data.descriptors.shape[1]:
+                raise ValueError(f"descriptor width {extra.shape[1]} != stored {data.descriptors.shape[1]}")
+
+        new_rows: list[int] = []
+        new_items: list[CatalogItem] = []
+        fresh_index: dict[str, int] = {}  # duplicate ids within this call: the last one wins
+        replace_pos: dict[int, int] = {}
+        for i, record in enumerate(records):
+            if record.id in data.row_of:
+                replace_pos[data.row_of[record.id]] = i
+            elif record.id in fresh_index:
+                new_rows[fresh_index[record.id]] = i
+                new_items[fresh_index[record.id]] = record
+            else:
+                fresh_index[record.id] = len(new_rows)
+                new_rows.append(i)
+                new_items.append(record)
+
+        if replace_pos:
+            rows = np.fromiter(replace_pos.keys(), dtype=np.int64)
+            src = np.fromiter(replace_pos.values(), dtype=np.int64)
+            data.embeddings[rows] = matrix[src]
+            if extra is not None:
+                data.descriptors[rows] = extra[src]
+            for row, i in replace_pos.items():
+                data.items[row] = records[i]
+        if new_rows:
+            take = np.asarray(new_rows, dtype=np.int64)
+            data.embeddings = np.concatenate([data.embeddings, matrix[take]])
+            if extra is not None:
+                data.descriptors = extra[take] if data.descriptors is None else np.concatenate(
+                    [data.descriptors, extra[take]])
+            for record in new_items:
+                data.row_of[record.id] = len(data.items)
+                data.items.append(record)
+        data.faiss_index = None
+
+    def remove(self, side: str, ids: Iterable[str]) -> int:
+        """Remove the items with these ids from ``side``; returns how many were removed."""
+        data = self._side(side)
+        drop = {data.row_of[i] for i in ids if i in data.row_of}
+        if not drop:
+            return 0
+        keep = np.asarray([r for r in range(len(data.items)) if r not in drop], dtype=np.int64)
+        data.embeddings = data.embeddings[keep]
+        if data.descriptors is not None:
+            data.descriptors = data.descriptors[keep]
+        data.items = [data.items[r] for r in keep]
+        data.row_of = {item.id: r for r, item in enumerate(data.items)}
+        data.faiss_index = None
+        return len(drop)
+
+    # ---- search
+    def search(self, query: np.ndarray, side: str = "music", k: int = 10) -> list[Hit] | list[list[Hit]]:
+        """Rank ``side``'s items by cosine similarity to ``query``.
+
+        Parameters
+        ----------
+        query : (dim,) or (Q, dim) array
+            Query embedding(s); normalised to unit length here.
+        side : "music" or "video"
+            The side whose items are returned.
+        k : int
+            Number of hits per query (fewer when the side is smaller).
+
+        Returns
+        -------
+        list of Hit for a (dim,) query; list of Q such lists for a (Q, dim) query.
+        """
+        data = self._side(side)
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        q = np.asarray(query, dtype=np.float32)
+        single = q.ndim == 1
+        q = q[None, :] if single else q
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise ValueError(f"query must have shape ({self.dim},) or (Q, {self.dim}); got {np.shape(query)}")
+        if not data.items:
+            raise VmnetError(f"The {side} catalog is empty; add items first with "
+                             f"`vmnet index --bundle BUNDLE --{'music' if side == 'music' else 'videos'} DIR`.")
+        q = np.ascontiguousarray(_l2_normalise(q))
+        k = min(int(k), len(data.items))
+        if self.uses_faiss(side):
+            scores, rows = self._faiss_index(data).search(q, k)
+        else:
+            scores, rows = top_k_inner_product(data.embeddings, q, k)
+        results = [
+            [Hit(rank=r + 1, id=data.items[row].id, title=data.items[row].title, score=float(score),
+                 path=data.items[row].path, tags=dict(data.items[row].tags),
+                 duration_s=data.items[row].duration_s)
+             for r, (row, score) in enumerate(zip(row_list, score_list, strict=True))]
+            for row_list, score_list in zip(rows.tolist(), scores.tolist(), strict=True)
+        ]
+        return results[0] if single else results
+
+    def uses_faiss(self, side: str) -> bool:
+        """Whether :meth:`search` on ``side`` goes through faiss (large side and faiss installed)."""
+        if self.size(side) < self.faiss_threshold:
+            return False
+        try:
+            import faiss  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def _faiss_index(self, data: _Side) -> Any:
+        if data.faiss_index is None:
+            import faiss
+
+            index = faiss.IndexFlatIP(self.dim)
+            index.add(np.ascontiguousarray(data.embeddings))
+            data.faiss_index = index
+        return data.faiss_index
+
+    # ---- persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write ``{side}.safetensors`` and ``{side}.jsonl`` for both sides into ``directory``."""
+        from safetensors.numpy import save as safetensors_save
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for side, data in self._sides.items():
+            arrays = {EMBEDDING_KEY: np.ascontiguousarray(data.embeddings, dtype=np.float32)}
+            if data.descriptors is not None:
+                arrays[DESCRIPTOR_KEY] = np.ascontiguousarray(data.descriptors, dtype=np.float32)
+            ids = [item.id for item in data.items]
+            metadata = {"count": str(len(ids)), "ids_sha256": _ids_digest(ids)}
+            write_file_atomic(directory / f"{side}.safetensors", safetensors_save(arrays, metadata=metadata))
+            lines = "".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in data.items)
+            write_file_atomic(directory / f"{side}.jsonl", lines)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, dim: int = 512,
+             faiss_threshold: int = DEFAULT_FAISS_THRESHOLD) -> Catalog:
+        """Read a catalog written by :meth:`save`; an absent directory gives an empty catalog.
+
+        Raises :class:`VmnetError` when a file is missing, damaged, or the files disagree.
+        """
+        directory = Path(directory)
+        catalog = cls(dim=dim, faiss_threshold=faiss_threshold)
+        if not directory.exists():
+            return catalog
+        for side in SIDES:
+            tensor_path, items_path = directory / f"{side}.safetensors", directory / f"{side}.jsonl"
+            if not tensor_path.exists() and not items_path.exists():
+                continue
+            arrays, metadata = read_safetensors_arrays(tensor_path, f"{side} catalog embeddings file")
+            items = _read_items(items_path, side)
+            embeddings = arrays.get(EMBEDDING_KEY)
+            if embeddings is None or embeddings.ndim != 2:
+                raise VmnetError(f"{tensor_path} holds no '{EMBEDDING_KEY}' matrix; rebuild the catalog.")
+            if embeddings.shape[1] != dim:
+                raise VmnetError(f"{tensor_path} holds {embeddings.shape[1]}-d embeddings but the model makes "
+                                 f"{dim}-d ones; re-index this catalog with the bundle's model.")
+            ids = [item.id for item in items]
+            if embeddings.shape[0] != len(items) or metadata.get("ids_sha256", _ids_digest(ids)) != _ids_digest(ids):
+                raise VmnetError(f"{tensor_path.name} and {items_path.name} in {directory} disagree (an interrupted "
+                                 "write?); run `vmnet index` again to rebuild them.")
+            if len(set(ids)) != len(ids):
+                raise VmnetError(f"{items_path} lists the same id twice; rebuild the catalog.")
+            if len(items):
+                catalog.add(side, embeddings, items, descriptors=arrays.get(DESCRIPTOR_KEY), normalise=False)
+        return catalog
+
+
+def _read_items(path: Path, side: str) -> list[CatalogItem]:
+    if not path.is_file():
+        raise VmnetError(f"The {side} catalog item list is missing: {path} does not exist.")
+    items = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(CatalogItem.from_mapping(json.loads(line)))
+            except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+                raise VmnetError(f"Line {number} of {path} is not a valid catalog item ({exc}); "
+                                 "fix or rebuild the catalog.") from None
+    return items
+
+
+def top_k_inner_product(embeddings: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` rows of ``embeddings`` by inner product with each query, with numpy.
+
+    Parameters
+    ----------
+    embeddings : (N, D) float32
+    queries : (Q, D) float32
+    k : int, 1 <= k <= N
+
+    Returns
+    -------
+    scores : (Q, k) float32, descending per row (ties broken by lower row index)
+    rows : (Q, k) int64 row indices into ``embeddings``
+    """
+    sims = queries @ embeddings.T  # (Q, N)
+    n = sims.shape[1]
+    if k < n:
+        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]  # (Q, k) unordered top-k
+    else:
+        part = np.broadcast_to(np.arange(n), sims.shape).copy()
+    part_scores = np.take_along_axis(sims, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)  # primary: score desc, secondary: row asc
+    rows = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    return np.take_along_axis(sims, rows, axis=1), rows

@@ -1,0 +1,138 @@
+"""``vmnet index`` (add media files to a bundle's catalog) and ``vmnet query`` (ranked matches for a file)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from vmnet_core.errors import VmnetError
+
+TAG_KEY_COLUMNS = ("id", "file", "path")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``index`` and ``query`` sub-commands."""
+    index = subparsers.add_parser(
+        "index", help="add music and/or video files to a bundle's catalog (incremental, resumable)",
+        description="Embed media files with the bundle's model and add them to its catalog. Files already "
+                    "in the catalog are skipped, so an interrupted run continues where it stopped.")
+    index.add_argument("--bundle", required=True, type=Path, help="bundle directory")
+    index.add_argument("--music", type=Path, metavar="DIR",
+                       help="folder (or .txt list) of audio files or music videos: their sound becomes music items")
+    index.add_argument("--videos", type=Path, metavar="DIR",
+                       help="folder (or .txt list) of videos: their pictures become video items")
+    index.add_argument("--tags", type=Path, metavar="FILE",
+                       help="optional CSV or JSON of tags per file (key column id, file or path; "
+                            "a title column sets the title)")
+    index.add_argument("--save-every", type=int, default=20, metavar="N", help="save the catalog every N items")
+    index.add_argument("--max-duration", type=float, default=600.0, metavar="S",
+                       help="skip videos longer than S seconds (default 600)")
+    index.add_argument("--device", default="cpu", help="torch device for the frame CNN (cpu or cuda)")
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.set_defaults(func=run_index)
+
+    query = subparsers.add_parser(
+        "query", help="rank a bundle's catalog items for a video (→ music) or a music file (→ videos)",
+        description="Print the catalog items that fit the query file best, with cosine scores.")
+    query.add_argument("--bundle", required=True, type=Path, help="bundle directory")
+    which = query.add_mutually_exclusive_group(required=True)
+    which.add_argument("--video", type=Path, metavar="FILE", help="find music for this video")
+    which.add_argument("--music", type=Path, metavar="FILE",
+                       help="find videos for this audio file (or this video's soundtrack)")
+    query.add_argument("-k", "--top", type=int, default=10, metavar="K", help="number of results (default 10)")
+    query.add_argument("--json", action="store_true",
+                       help='print a JSON list of {"rank", "id", "title", "score", "path", "tags"}')
+    query.add_argument("--device", default="cpu", help="torch device for the frame CNN (cpu or cuda)")
+    query.set_defaults(func=run_query)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    """``vmnet index``: returns 0 when every file was indexed or skipped, 1 when some failed."""
+    from vmnet_core.bundle import load_bundle
+    from vmnet_core.extract import discover_inputs
+    from vmnet_core.retrieval import Retriever, index_media_files
+
+    if args.music is None and args.videos is None:
+        raise VmnetError("Say what to index: --music DIR and/or --videos DIR.")
+    if args.save_every < 1:
+        raise VmnetError("--save-every must be at least 1.")
+    tags = read_tags_file(args.tags) if args.tags else {}
+    # find the inputs before loading the model, so a wrong folder fails fast
+    jobs = [(side, discover_inputs(source, modality)) for side, source, modality in
+            (("music", args.music, "music"), ("video", args.videos, "both")) if source is not None]
+    retriever = Retriever(load_bundle(args.bundle), device=args.device)
+
+    def report(path: str, sentence: str) -> None:
+        print(f"vmnet: skipped {path}: {sentence}", file=sys.stderr)
+
+    failures = 0
+    for side, inputs in jobs:
+        summary = index_media_files(retriever, side, inputs, tags=tags, save_every=args.save_every,
+                                    max_duration_s=args.max_duration, progress=not args.quiet, on_error=report)
+        failures += len(summary.failed)
+        print(f"{side}: {summary.added} added, {summary.skipped} already indexed, {len(summary.failed)} failed; "
+              f"the catalog now holds {retriever.bundle.catalog.size(side)} {side} items.")
+    return 1 if failures else 0
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """``vmnet query``: print ranked catalog items for the query file."""
+    from vmnet_core.bundle import load_bundle
+    from vmnet_core.retrieval import Retriever
+
+    if args.top < 1:
+        raise VmnetError("-k must be at least 1.")
+    query_path = args.video if args.video is not None else args.music
+    if not query_path.is_file():
+        raise VmnetError(f"The query file {query_path} does not exist.")
+    retriever = Retriever(load_bundle(args.bundle), device=args.device)
+    if args.video is not None:
+        hits, found = retriever.music_for_video(args.video, k=args.top), "music"
+    else:
+        hits, found = retriever.videos_for_music(args.music, k=args.top), "videos"
+    if args.json:
+        print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
+        return 0
+    print(f"{found} for {query_path.name} (best first; score = cosine similarity):")
+    for hit in hits:
+        print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]  {hit.path}")
+    return 0
+
+
+def read_tags_file(path: Path) -> dict[str, dict[str, Any]]:
+    """Tags per item from a CSV (key column ``id``, ``file`` or ``path``) or JSON file.
+
+    JSON may be ``{key: {tag: value}}`` or a list of objects with an ``id``/``file``/``path`` key.
+    Returns ``{key: {tag: value}}``; empty CSV cells are left out.
+    """
+    if not path.is_file():
+        raise VmnetError(f"The tags file {path} does not exist.")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise VmnetError(f"The tags file {path} is not valid JSON ({exc}).") from None
+        records = list(data.items()) if isinstance(data, dict) else None
+        if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+            records = [(_record_key(r, path), {k: v for k, v in r.items() if k not in TAG_KEY_COLUMNS})
+                       for r in data]
+        if records is None or not all(isinstance(v, dict) for _, v in records):
+            raise VmnetError(f"The tags file {path} should map each file or id to an object of tags.")
+        return {str(k): dict(v) for k, v in records}
+    if path.suffix.lower() != ".csv":
+        raise VmnetError(f"The tags file {path} should be a .csv or .json file.")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {_record_key(row, path): {k: v for k, v in row.items() if k and k not in TAG_KEY_COLUMNS and v}
+            for row in rows}
+
+
+def _record_key(record: dict[str, Any], path: Path) -> str:
+    for column in TAG_KEY_COLUMNS:
+        if record.get(column):
+            return str(record[column])
+    raise VmnetError(f"Every entry of the tags file {path} needs an id, file or path.")

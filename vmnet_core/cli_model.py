@@ -1,0 +1,117 @@
+"""``vmnet train`` and ``vmnet evaluate`` (``import-features`` lives in cli_extract)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vmnet_core.metrics import DIRECTIONS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train`` and ``evaluate`` to the ``vmnet`` parser."""
+    p = subparsers.add_parser(
+        "train", help="train VM-NET on a feature store and write a bundle",
+        description="Fit the preprocessors on the train split, train with the paper's losses, keep the best "
+        "validation checkpoint and write a bundle. An interrupted run resumes: rerun the same command.")
+    p.add_argument("--store", required=True, type=Path, help="feature store directory")
+    p.add_argument("--out", required=True, type=Path, help="bundle directory to create (or resume)")
+    p.add_argument("--config", type=Path, default=None, help="TOML with [train], [model], [preprocess] tables")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default cpu)")
+    p.add_argument("--steps", type=int, default=None, help="maximum optimisation steps")
+    p.add_argument("--no-structure", action="store_true", help="train the ablation without the structure constraint")
+    p.add_argument("--with-ablation", action="store_true",
+                   help="also train the no-structure ablation into OUT/ablation (used by evaluate --compare)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+    p = subparsers.add_parser(
+        "evaluate", help="Recall@K, median and mean rank of a bundle on a store split",
+        description="Score a bundle on a store split in both directions (video→music, music→video) with the "
+        "paper's Recall@K; --compare adds random ranking, CCA and the no-structure ablation.")
+    p.add_argument("--bundle", required=True, type=Path)
+    p.add_argument("--store", required=True, type=Path)
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--compare", action="store_true", help="add random, CCA and the no-structure ablation")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="PNG of R@K curves (default: BUNDLE/eval_<split>.png)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
+    p.add_argument("--quiet", action="store_true", help="no progress bar when the ablation must be trained")
+    p.set_defaults(func=run_evaluate)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from vmnet_core.train import load_run_config, train_bundle
+
+    run = load_run_config(args.config, seed=args.seed, device=args.device, max_steps=args.steps,
+                          structure=False if args.no_structure else None,
+                          progress=False if args.quiet else None)
+    out = train_bundle(args.store, args.out, run, with_ablation=args.with_ablation)
+    from vmnet_core.bundle import load_bundle
+
+    metrics = load_bundle(out).metrics
+    test = metrics.get("test")
+    print(f"bundle written to {out}")
+    if test:
+        print(format_table({"VM-NET": test}, test["gallery"]))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from vmnet_core.baselines import MODEL_LABELS, evaluate_bundle
+    from vmnet_core.bundle import load_bundle
+    from vmnet_core.plots import plot_recall_curves
+
+    bundle = load_bundle(args.bundle)
+    evaluation = evaluate_bundle(bundle, args.store, split=args.split, compare=args.compare, seed=args.seed,
+                                 progress=not (args.quiet or args.json))
+    result = evaluation.result
+    plot_path = args.plot or Path(args.bundle) / f"eval_{args.split}.png"
+    try:
+        plot_recall_curves(evaluation.ranks, plot_path, title=f"{args.split}, gallery {result['gallery']}")
+    except OSError as exc:
+        print(f"vmnet: warning: could not write the plot {plot_path} ({exc.strerror}).", file=sys.stderr)
+        plot_path = None
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    rows = {"VM-NET": result}
+    structure = {}
+    if "compare" in result:
+        rows = {MODEL_LABELS[name]: block for name, block in result["compare"].items()}
+        structure = {MODEL_LABELS[name]: block["structure"] for name, block in result["compare"].items()
+                     if "structure" in block}
+    print(f"split: {args.split}   gallery: {result['gallery']} pairs   (chance R@10 = "
+          f"{100 * min(1.0, 10 / result['gallery']):.2f}%)")
+    print(format_table(rows, result["gallery"]))
+    if structure:
+        print()
+        print("structure kept (mean Spearman rho of neighbour distances, input vs embedding):")
+        width = max(len(n) for n in structure)
+        for name, rho in structure.items():
+            print(f"  {name:<{width}}  music {rho['music']:.3f}   video {rho['video']:.3f}")
+    for note in evaluation.notes:
+        print(f"note: {note}")
+    if plot_path is not None:
+        print(f"R@K curves: {plot_path}")
+    return 0
+
+
+def format_table(rows: dict[str, dict], gallery: int) -> str:
+    """A text table: one line per model and direction, recalls in percent, then median/mean rank."""
+    first = next(iter(rows.values()))
+    keys = [k for k in first[DIRECTIONS[0]] if k.startswith("R@")]
+    name_width = max(12, *(len(n) for n in rows))
+    header = f"{'model':<{name_width}}  {'direction':<15}" + "".join(f"{k:>8}" for k in keys) + f"{'med r':>8}{'mean r':>9}"
+    lines = [f"gallery {gallery}", header, "-" * len(header)]
+    for name, block in rows.items():
+        for direction in DIRECTIONS:
+            row = block[direction]
+            label = direction.replace("_to_", "→")
+            lines.append(f"{name:<{name_width}}  {label:<15}" + "".join(f"{100 * row[k]:>7.1f}%" for k in keys)
+                         + f"{row['median_rank']:>8g}{row['mean_rank']:>9.1f}")
+    return "\n".join(lines)

@@ -1,0 +1,301 @@
+"""Query a bundle with media files: video → music and music → video.
+
+A query file goes through exactly the code that built the training store: the paper's music
+descriptor (:func:`vmnet_core.music_descriptor.music_descriptor_from_file`) or EfficientNet-Lite0
+frame features (:func:`vmnet_core.video_descriptor.video_frame_features`), then the bundle's
+fitted :class:`~vmnet_core.preprocess.Preprocessor`, then ``VMNet.encode_music`` /
+``encode_video`` into the 512-d space, then :meth:`Catalog.search`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vmnet_core.bundle import Bundle
+from vmnet_core.catalog import CatalogItem, Hit
+from vmnet_core.errors import VmnetError
+
+DEFAULT_MAX_QUERY_DURATION_S = 600.0
+_STORE_BASE_COLUMNS = ("id", "path", "duration_s", "split", "status", "error", "title")
+
+
+class Retriever:
+    """Embeds media files with a bundle's model and searches its catalog.
+
+    Parameters
+    ----------
+    bundle : Bundle from :func:`vmnet_core.bundle.load_bundle`
+    encoder : FrameEncoder, optional — shared CNN; created on the first video query otherwise
+    device : torch device for the CNN when it is created here
+    """
+
+    def __init__(self, bundle: Bundle, encoder: Any = None, device: str = "cpu") -> None:
+        self.bundle = bundle
+        self.device = device
+        self._encoder = encoder
+
+    # ---- descriptor settings recorded in the bundle (store.json's "descriptors" section)
+    def _descriptor_section(self, modality: str) -> dict[str, Any]:
+        section = self.bundle.config.get("descriptors", {})
+        value = section.get(modality) if isinstance(section, dict) else None
+        return value if isinstance(value, dict) else {}
+
+    def music_descriptor_config(self) -> Any:
+        """The MusicDescriptorConfig the bundle's store used (the defaults when it recorded none)."""
+        from dataclasses import fields
+
+        from vmnet_core.music_descriptor import MusicDescriptorConfig
+
+        recorded = self._descriptor_section("music")
+        known = {f.name for f in fields(MusicDescriptorConfig)}
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in recorded.items() if k in known}
+        return MusicDescriptorConfig(**values)
+
+    @property
+    def encoder(self) -> Any:
+        """The frame CNN (loaded on first use)."""
+        if self._encoder is None:
+            from vmnet_core.video_descriptor import FrameEncoder
+
+            self._encoder = FrameEncoder(device=self.device)
+        return self._encoder
+
+    # ---- arrays → embeddings
+    def embed_music_descriptors(self, descriptors: np.ndarray) -> np.ndarray:
+        """(N, 1140) raw music descriptors → (N, 512) float32 unit embeddings."""
+        from vmnet_core.model import embed_arrays
+
+        music = self.bundle.preprocessor.transform_music(np.atleast_2d(descriptors))
+        return embed_arrays(self.bundle.model, music, None, device=self._model_device())[0]
+
+    def embed_video_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """(N, Dv) pooled video vectors (store ``video.npy`` rows) → (N, 512) float32 unit embeddings."""
+        from vmnet_core.model import embed_arrays
+
+        video = self.bundle.preprocessor.transform_video_vectors(np.atleast_2d(vectors))
+        return embed_arrays(self.bundle.model, None, video, device=self._model_device())[1]
+
+    def embed_video_frames(self, frames: np.ndarray) -> np.ndarray:
+        """(T, 1280) per-frame CNN features → (512,) float32 unit embedding."""
+        from vmnet_core.model import embed_arrays
+
+        pooled = self.bundle.preprocessor.transform_video_frames(frames)[None, :]  # (1, K)
+        return embed_arrays(self.bundle.model, None, pooled, device=self._model_device())[1][0]
+
+    # ---- files → embeddings
+    def music_descriptor_file(self, path: str | Path) -> np.ndarray:
+        """(1140,) music descriptor of an audio file or of a video's soundtrack."""
+        from vmnet_core.music_descriptor import music_descriptor_from_file
+
+        return music_descriptor_from_file(_existing(path), config=self.music_descriptor_config())
+
+    def video_frames_file(self, path: str | Path, max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S
+                          ) -> np.ndarray:
+        """(T, 1280) frame features of a video file, sampled as the bundle's store was."""
+        from vmnet_core.extract import FRAME_FPS, MAX_FRAMES
+        from vmnet_core.store import FRAME_DIM
+        from vmnet_core.video_descriptor import video_frame_features
+
+        if int(self.bundle.preprocessor.video_in_dim) != FRAME_DIM:
+            raise VmnetError(f"This bundle was trained on imported {self.bundle.preprocessor.video_in_dim}-d video "
+                             "features, so it cannot embed video files; query it with music or train on "
+                             "extracted videos.")
+        from vmnet_core.media import probe
+
+        path = _existing(path)
+        info = probe(path, max_duration_s=max_duration_s)  # a bad file fails here, before the CNN loads
+        if not info.has_video:
+            raise VmnetError(f"{path.name} has no video track; query with --music for audio files.")
+        recorded = self._descriptor_section("video")
+        return video_frame_features(path, encoder=self.encoder,
+                                    fps=float(recorded.get("fps", FRAME_FPS)),
+                                    max_frames=int(recorded.get("max_frames", MAX_FRAMES)),
+                                    max_duration_s=max_duration_s)
+
+    def embed_music_file(self, path: str | Path) -> np.ndarray:
+        """(512,) embedding of an audio file, or of a video file's soundtrack."""
+        return self.embed_music_descriptors(self.music_descriptor_file(path)[None, :])[0]
+
+    def embed_video_file(self, path: str | Path, max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S
+                         ) -> np.ndarray:
+        """(512,) embedding of a video file's pictures (longer than ``max_duration_s`` seconds is refused)."""
+        return self.embed_video_frames(self.video_frames_file(path, max_duration_s))
+
+    # ---- search
+    def music_for_video(self, path: str | Path, k: int = 10,
+                        max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S) -> list[Hit]:
+        """The ``k`` catalog tracks that fit the video at ``path`` best, best first."""
+        self._require_side("music")
+        return self.bundle.catalog.search(self.embed_video_file(path, max_duration_s), side="music", k=k)
+
+    def videos_for_music(self, path: str | Path, k: int = 10) -> list[Hit]:
+        """The ``k`` catalog videos that fit the music at ``path`` (audio, or a video's soundtrack) best."""
+        self._require_side("video")
+        return self.bundle.catalog.search(self.embed_music_file(path), side="video", k=k)
+
+    def _require_side(self, side: str) -> None:
+        if self.bundle.catalog.size(side) == 0:
+            flag = "--music" if side == "music" else "--videos"
+            raise VmnetError(f"The bundle's {side} catalog is empty; add items with "
+                             f"`vmnet index --bundle {self.bundle.path} {flag} DIR`.")
+
+    def _model_device(self) -> Any:
+        return next(self.bundle.model.parameters()).device
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise VmnetError(f"The query file {path} does not exist.")
+    return path
+
+
+def index_store(bundle: Bundle, store: Any, split: str | None = None,
+                sides: tuple[str, ...] = ("music", "video")) -> dict[str, int]:
+    """Embed a feature store's items into ``bundle.catalog`` (in memory; call ``bundle.save_catalog()``).
+
+    Each store item becomes one music and one video item with the same id (``pair_id`` = id).
+    Manifest columns beyond the store's own (e.g. starter factors) become tags; a ``title``
+    column, when present, is the title.
+
+    Parameters
+    ----------
+    bundle : the bundle whose model embeds the items
+    store : FeatureStore (``ids``, ``rows``, ``music()``, ``video()``, ``split_ids()``)
+    split : only items of this split ("train", "val", "test"); all when None
+    sides : which catalog sides to fill
+
+    Returns
+    -------
+    dict side -> number of items added or replaced
+    """
+    retriever = Retriever(bundle)
+    wanted = set(store.split_ids(split)) if split else None
+    rows = [i for i, item_id in enumerate(store.ids) if wanted is None or item_id in wanted]
+    take = np.asarray(rows, dtype=np.int64)
+    items = [_store_item(store.rows[i]) for i in rows]
+    added: dict[str, int] = {}
+    if not rows:
+        return {side: 0 for side in sides}
+    if "music" in sides:
+        bundle.catalog.add("music", retriever.embed_music_descriptors(np.asarray(store.music(mmap=True))[take]),
+                           items)
+        added["music"] = len(rows)
+    if "video" in sides and "video" in store.modalities:
+        bundle.catalog.add("video", retriever.embed_video_vectors(np.asarray(store.video(mmap=True))[take]),
+                           items)
+        added["video"] = len(rows)
+    return added
+
+
+def _store_item(row: dict[str, str]) -> CatalogItem:
+    duration = row.get("duration_s") or ""
+    try:
+        duration_s = float(duration) if duration else None
+    except ValueError:
+        duration_s = None
+    tags = {k: v for k, v in row.items() if k not in _STORE_BASE_COLUMNS and v not in (None, "")}
+    return CatalogItem(id=row["id"], title=row.get("title") or row["id"], path=row.get("path") or "",
+                       duration_s=duration_s, tags=tags, pair_id=row["id"], split=row.get("split") or None)
+
+
+@dataclass
+class IndexSummary:
+    """Outcome of :func:`index_media_files`: counts and the per-file error sentences."""
+
+    added: int = 0
+    skipped: int = 0  # already in the catalog (same path)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, error sentence)
+
+
+def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
+                      tags: Mapping[str, Mapping[str, Any]] | None = None, save_every: int = 20,
+                      max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S, progress: bool = True,
+                      on_error: Callable[[str, str], None] | None = None) -> IndexSummary:
+    """Embed media files into one side of the retriever's bundle catalog, resumably.
+
+    Files already in the catalog (same path) are skipped, so an interrupted run picks up where it
+    stopped; the catalog is saved every ``save_every`` new items, at the end, and on interruption.
+    A file that fails (no audio, not a video, damaged) is reported and the run goes on.
+
+    Parameters
+    ----------
+    retriever : Retriever over the bundle to fill
+    side : "music" (audio files or videos' soundtracks) or "video" (videos' pictures)
+    inputs : items with ``id`` and ``path`` (``vmnet_core.extract.discover_inputs``)
+    tags : optional ``{key: {tag: value}}`` where key is an id, a file name or a path; a
+        ``title`` entry becomes the item's title
+    save_every : save the catalog after this many new items
+    max_duration_s : longest video accepted on the video side
+    on_error : called with (path, sentence) for each failed file
+    """
+    from tqdm.auto import tqdm
+
+    from vmnet_core import media
+
+    if side not in ("music", "video"):
+        raise ValueError(f"side must be 'music' or 'video', not {side!r}")
+    catalog = retriever.bundle.catalog
+    known_paths = {item.path for item in catalog.items(side)}
+    taken = {item.id.lower() for item in catalog.items(side)}
+    summary = IndexSummary()
+    unsaved = 0
+    bar = tqdm(inputs, desc=f"indexing {side}", unit="file", disable=not progress)
+    try:
+        for entry in bar:
+            path = Path(entry.path).absolute()
+            if str(path) in known_paths:
+                summary.skipped += 1
+                continue
+            try:
+                info = media.probe(path, max_duration_s=max_duration_s if side == "video" else None)
+                if side == "music":
+                    if not info.has_audio:
+                        raise VmnetError(f"{path.name} has no audio track, so there is no music to index.")
+                    embedding = retriever.embed_music_file(path)
+                else:
+                    if not info.has_video:
+                        raise VmnetError(f"{path.name} has no video track; index it with --music instead.")
+                    embedding = retriever.embed_video_file(path, max_duration_s=max_duration_s)
+            except VmnetError as exc:
+                summary.failed.append((str(path), str(exc)))
+                if on_error is not None:
+                    on_error(str(path), str(exc))
+                continue
+            item_id = _free_id(entry.id, taken)
+            extra = _tags_for(tags or {}, item_id, path)
+            title = str(extra.pop("title", "") or path.stem)
+            catalog.add(side, embedding[None, :], [CatalogItem(id=item_id, title=title, path=str(path),
+                                                               duration_s=info.duration_s, tags=extra)])
+            taken.add(item_id.lower())
+            known_paths.add(str(path))
+            summary.added += 1
+            unsaved += 1
+            if unsaved >= save_every:
+                retriever.bundle.save_catalog()
+                unsaved = 0
+    finally:
+        bar.close()
+        if unsaved:
+            retriever.bundle.save_catalog()
+    return summary
+
+
+def _free_id(base: str, taken: set[str]) -> str:
+    item_id, n = base, 1
+    while item_id.lower() in taken:
+        n += 1
+        item_id = f"{base}-{n}"
+    return item_id
+
+
+def _tags_for(tags: Mapping[str, Mapping[str, Any]], item_id: str, path: Path) -> dict[str, Any]:
+    for key in (item_id, path.name, str(path), path.stem):
+        if key in tags:
+            return dict(tags[key])
+    return {}

@@ -1,0 +1,607 @@
+"""Training VM-NET on a feature store: splits, preprocessing, the loop, checkpoints and the bundle.
+
+The recipe is the official code's (csehong/VM-NET ``train.py``): Adam 3e-4, batch 1000, loss =
+3 · music-anchored ranking + 1 · video-anchored ranking + 0.2 · music structure + 0.2 · video
+structure, margin 0.1, top-100 negatives, dropout keep 0.9. Around it:
+
+- splits: the store's ``split`` column when it has one; otherwise a seeded split holding out a
+  1,000-pair test gallery (the paper's protocol) when the data allows, 15 % otherwise;
+- validation Recall@K every ``val_every`` steps (the same code as ``vmnet evaluate``); the best
+  model by mean R@10 of both directions is kept; training stops after ``patience`` validations
+  without improvement;
+- ``OUT/training/checkpoint.pt`` holds model, optimizer, step, best model and RNG states, written
+  at every validation and on Ctrl-C: running the same command again continues where it stopped
+  and ends with the same weights as an uninterrupted run (CPU);
+- ``OUT/training/metrics.jsonl`` logs loss terms and validation numbers, ``curves.png`` plots them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import tomllib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vmnet_core.errors import VmnetError
+from vmnet_core.losses import ranking_terms, structure_loss
+from vmnet_core.metrics import evaluate_embeddings, selection_score, structure_report
+from vmnet_core.model import ModelConfig, VMNet, embed_arrays
+from vmnet_core.preprocess import PreprocessConfig, Preprocessor
+
+TRAINING_DIR = "training"
+CHECKPOINT_FILE = "checkpoint.pt"
+LOG_FILE = "metrics.jsonl"
+CURVES_FILE = "curves.png"
+ABLATION_DIR = "ablation"
+# settings that may change between an interrupted run and its continuation
+_RESUMABLE_KEYS = ("max_steps", "epochs", "patience", "device", "num_threads", "log_every", "progress")
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; the defaults follow the paper's official training script."""
+
+    lr: float = 3e-4  # Adam learning rate
+    batch_size: int = 1000  # pairs per step (clamped to the train split's size)
+    max_steps: int = 20_000  # upper bound on optimisation steps (the official script: 700k)
+    epochs: int | None = None  # optional bound in passes over the train split
+    val_every: int = 200  # validate (and checkpoint) every this many steps
+    patience: int = 10  # stop after this many validations without improvement (0 = never)
+    val_max_items: int = 4000  # validation gallery cap (the official script validates on 4,000)
+    seed: int = 0
+    device: str = "cpu"  # "cpu" or "cuda"
+    num_threads: int | None = None  # torch CPU threads (None = leave torch's default)
+    margin: float = 0.1
+    top_q: int | None = 100  # most violating negatives per anchor (None = all)
+    w_music: float = 3.0  # music-anchored ranking term
+    w_video: float = 1.0  # video-anchored ranking term
+    structure: bool = True  # False = the no-structure ablation
+    w_struct_music: float = 0.2
+    w_struct_video: float = 0.2
+    n_anchors: int = 100  # structure-loss anchors: the first n of each shuffled batch
+    test_size: int = 1000  # seeded split only: test gallery size when the data allows
+    val_size: int = 1000  # seeded split only: validation size when the data allows
+    split_fraction: float = 0.15  # seeded split only: val/test fraction for small stores
+    log_every: int = 50  # steps between loss lines in metrics.jsonl
+    progress: bool = True  # tqdm progress bar
+
+    def __post_init__(self) -> None:
+        if self.device not in ("cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise VmnetError(f"Unknown device {self.device!r}; use 'cpu' or 'cuda'.")
+        for name in ("batch_size", "max_steps", "val_every", "log_every", "n_anchors"):
+            if int(getattr(self, name)) < 1:
+                raise VmnetError(f"The training setting {name} must be at least 1, not {getattr(self, name)}.")
+        if self.top_q is not None and int(self.top_q) < 1:
+            raise VmnetError(f"top_q must be at least 1 (or omitted for all negatives), not {self.top_q}.")
+
+    @property
+    def structure_weights(self) -> tuple[float, float]:
+        """(music, video) structure weights actually used (0 when ``structure`` is off)."""
+        return (self.w_struct_music, self.w_struct_video) if self.structure else (0.0, 0.0)
+
+
+@dataclass
+class RunConfig:
+    """Everything one training run is made of (the three sections of a ``cfg.toml``)."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+
+def load_run_config(path: str | Path | None = None, **train_overrides: Any) -> RunConfig:
+    """Read a TOML config over the defaults, then apply ``train_overrides`` (CLI flags; None = unset).
+
+    The file may hold ``[train]``, ``[model]`` and ``[preprocess]`` tables; top-level keys belong to
+    ``[train]``. Unknown keys raise ``VmnetError``.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise VmnetError(f"The config file {path} does not exist.") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise VmnetError(f"The config file {path} is not valid TOML ({exc}).") from None
+    sections = {"train": dict(data.pop("train", {})), "model": dict(data.pop("model", {})),
+                "preprocess": dict(data.pop("preprocess", {}))}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            raise VmnetError(f"The config has an unknown table [{key}]; use [train], [model] or [preprocess].")
+        sections["train"][key] = value
+    sections["train"].update({k: v for k, v in train_overrides.items() if v is not None})
+    built = {}
+    for name, cls in (("train", TrainConfig), ("model", ModelConfig), ("preprocess", PreprocessConfig)):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(sections[name]) - known)
+        if unknown:
+            raise VmnetError(f"Unknown [{name}] setting '{unknown[0]}'; known ones: {', '.join(sorted(known))}.")
+        try:
+            built[name] = cls(**sections[name])
+        except (TypeError, ValueError) as exc:
+            raise VmnetError(f"The [{name}] settings are not valid ({exc}).") from None
+    return RunConfig(**built)
+
+
+# ----------------------------------------------------------------------------- splits
+@dataclass
+class Splits:
+    """Item ids per split and where they came from (``"store"`` or ``"seeded"``)."""
+
+    train: list[str]
+    val: list[str]
+    test: list[str]
+    source: str
+    seed: int
+
+    def record(self) -> dict[str, Any]:
+        """What a bundle keeps: counts, source and the held-out ids (train = the rest)."""
+        return {"source": self.source, "seed": self.seed,
+                "counts": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
+                "val_ids": list(self.val), "test_ids": list(self.test)}
+
+
+def _held_out_size(n: int, cap: int, fraction: float) -> int:
+    return int(min(cap, max(1, math.floor(fraction * n))))
+
+
+def resolve_splits(store, config: TrainConfig) -> Splits:
+    """Train/val/test ids: the store's split column when present, otherwise a seeded split.
+
+    Seeded split: a test gallery of ``config.test_size`` (1,000) pairs and as many validation
+    pairs when that leaves at least as many for training, else ``split_fraction`` of the items
+    each. A store split without validation items gets a seeded validation part of its train split.
+    """
+    ids = list(store.ids)
+    if len(ids) < 10:
+        raise VmnetError(f"The store has {len(ids)} usable pairs; training needs at least 10.")
+    rng = np.random.default_rng(config.seed)
+    labelled = {name: list(store.split_ids(name)) for name in ("train", "val", "test")}
+    if labelled["train"]:
+        train, val, test = labelled["train"], labelled["val"], labelled["test"]
+        if not val:
+            n_val = _held_out_size(len(train), config.val_size, config.split_fraction)
+            order = rng.permutation(len(train))
+            val = [train[i] for i in sorted(order[:n_val])]
+            held = set(val)
+            train = [i for i in train if i not in held]
+        if len(train) < 2:
+            raise VmnetError("The store's train split has fewer than 2 pairs; relabel the split column.")
+        return Splits(train, val, test, "store", config.seed)
+    n = len(ids)
+    if n >= 3 * (config.test_size + config.val_size):
+        n_test, n_val = config.test_size, config.val_size
+    else:
+        n_test = n_val = _held_out_size(n, config.test_size, config.split_fraction)
+    order = rng.permutation(n)
+    test = [ids[i] for i in sorted(order[:n_test])]
+    val = [ids[i] for i in sorted(order[n_test:n_test + n_val])]
+    train = [ids[i] for i in sorted(order[n_test + n_val:])]
+    return Splits(train, val, test, "seeded", config.seed)
+
+
+def split_ids_for(store, bundle_config: dict, name: str) -> list[str]:
+    """Ids of split ``name`` for evaluation: the store's column, else the bundle's recorded split."""
+    from_store = list(store.split_ids(name))
+    if from_store:
+        return from_store
+    recorded = bundle_config.get("split", {}).get(f"{name}_ids")
+    if recorded:
+        known = set(store.ids)
+        missing = [i for i in recorded if i not in known]
+        if missing:
+            raise VmnetError(f"The bundle's {name} split names item {missing[0]!r}, which this store lacks; "
+                             "evaluate on the store the bundle was trained on.")
+        return list(recorded)
+    raise VmnetError(f"The store has no '{name}' items and the bundle recorded none; pick another --split.")
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class PairedArrays:
+    """Preprocessed model inputs for one split: (N, Dm) music and (N, Dv) video, row i paired."""
+
+    ids: list[str]
+    music: np.ndarray
+    video: np.ndarray
+
+
+def paired_inputs(store, preprocessor: Preprocessor, ids: list[str]) -> PairedArrays:
+    """Load and preprocess the pairs ``ids`` of ``store``."""
+    rows = np.array([store.index(i) for i in ids], dtype=np.int64)
+    music = np.asarray(store.music(mmap=True))[rows]
+    video = np.asarray(store.video(mmap=True))[rows]
+    return PairedArrays(list(ids), preprocessor.transform_music(music), preprocessor.transform_video_vectors(video))
+
+
+def _store_fingerprint(store, splits: Splits) -> str:
+    digest = hashlib.blake2b(digest_size=12)
+    for part in (splits.train, splits.val, splits.test):
+        digest.update("\n".join(part).encode("utf-8") + b"\x00")
+    digest.update(json.dumps(store.info.get("dims", {}), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _run_fingerprint(run: RunConfig, store_digest: str) -> str:
+    train = {k: v for k, v in asdict(run.train).items() if k not in _RESUMABLE_KEYS}
+    blob = json.dumps({"train": train, "model": run.model.to_dict(), "preprocess": asdict(run.preprocess),
+                       "store": store_digest}, sort_keys=True)
+    return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
+
+
+# ----------------------------------------------------------------------------- determinism
+@contextlib.contextmanager
+def deterministic_torch(num_threads: int | None) -> Iterator[None]:
+    """Deterministic kernels (and a thread count) for the duration of a run, restored afterwards."""
+    previous_flag = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_threads = torch.get_num_threads()
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous_flag, warn_only=previous_warn)
+        torch.set_num_threads(previous_threads)
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of epoch ``epoch``: a pure function of (seed, epoch), so resuming is exact."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator)
+
+
+# ----------------------------------------------------------------------------- the loop
+@dataclass
+class TrainState:
+    """What a checkpoint restores besides model and optimizer."""
+
+    step: int = 0
+    best_score: float = -1.0
+    best_step: int = 0
+    best_val: dict | None = None
+    bad_validations: int = 0
+    stopped_early: bool = False
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`fit`: the best model (eval mode) and how training went."""
+
+    model: VMNet
+    state: TrainState
+    steps_per_epoch: int
+    batch_size: int
+
+
+class _LossMeter:
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value.detach()
+        self.count += 1
+
+    def flush(self) -> dict[str, float]:
+        out = {k: float(v) / self.count for k, v in self.sums.items()} if self.count else {}
+        self.sums, self.count = {}, 0
+        return out
+
+
+def _loss_terms(model: VMNet, music: torch.Tensor, video: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    em, ev, sim = model(music, video)  # (B, E), (B, E), (B, B)
+    ranking = ranking_terms(sim, margin=cfg.margin, top_q=cfg.top_q)
+    terms = {"rank_music": ranking.music_anchored, "rank_video": ranking.video_anchored}
+    total = cfg.w_music * ranking.music_anchored + cfg.w_video * ranking.video_anchored
+    w_sm, w_sv = cfg.structure_weights
+    if w_sm or w_sv:
+        terms["struct_music"] = structure_loss(music, em, cfg.n_anchors)
+        terms["struct_video"] = structure_loss(video, ev, cfg.n_anchors)
+        total = total + w_sm * terms["struct_music"] + w_sv * terms["struct_video"]
+    terms["loss"] = total
+    return terms
+
+
+def _rng_states(device: torch.device) -> dict[str, Any]:
+    states: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _set_rng_states(states: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(states["torch"])
+    if device.type == "cuda" and "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], device)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+class Logger:
+    """Appends JSON lines to ``metrics.jsonl``; on resume drops lines past the checkpoint's step."""
+
+    def __init__(self, path: Path, resume_step: int | None) -> None:
+        self.path = path
+        kept: list[str] = []
+        if resume_step is not None and path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(json.JSONDecodeError):
+                    if json.loads(line).get("step", 0) <= resume_step:
+                        kept.append(line)
+        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """The records of a ``metrics.jsonl``."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def fit(
+    train_data: PairedArrays,
+    val_data: PairedArrays,
+    run: RunConfig,
+    work_dir: str | Path,
+    fingerprint: str,
+    preprocessor_arrays: dict[str, np.ndarray] | None = None,
+) -> TrainResult:
+    """Train a VMNet on preprocessed pairs; checkpoints and logs go to ``work_dir``.
+
+    Resumes from ``work_dir/checkpoint.pt`` when it exists and was made with the same
+    ``fingerprint`` (settings, data); raises ``VmnetError`` when it belongs to another run.
+    """
+    cfg = run.train
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VmnetError("--device cuda was asked for but this machine has no usable CUDA GPU; use --device cpu.")
+    n_train = len(train_data.ids)
+    batch_size = min(cfg.batch_size, n_train)
+    steps_per_epoch = max(1, n_train // batch_size)
+    max_steps = cfg.max_steps if cfg.epochs is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    checkpoint_path = work_dir / CHECKPOINT_FILE
+
+    with deterministic_torch(cfg.num_threads):
+        torch.manual_seed(cfg.seed)
+        if device.type == "cuda":
+            torch.cuda.manual_seed_all(cfg.seed)
+        model = VMNet(run.model).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        state = TrainState()
+        best_weights = _cpu_state(model)
+        resumed = checkpoint_path.exists()
+        if resumed:
+            checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+            if checkpoint.get("fingerprint") != fingerprint:
+                raise VmnetError(f"{checkpoint_path} belongs to a run with other settings or data; delete it "
+                                 "or choose another --out directory.")
+            model.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            best_weights = checkpoint["best_model"]
+            state = TrainState(**checkpoint["state"])
+            _set_rng_states(checkpoint["rng"], device)
+        logger = Logger(work_dir / LOG_FILE, state.step if resumed else None)
+
+        def save_checkpoint() -> None:
+            extra = {} if preprocessor_arrays is None else {
+                "preprocessor": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in preprocessor_arrays.items()}}
+            _atomic_torch_save({"fingerprint": fingerprint, "model": _cpu_state(model),
+                                "optimizer": optimizer.state_dict(), "best_model": best_weights,
+                                "state": asdict(state), "rng": _rng_states(device), **extra}, checkpoint_path)
+
+        music_all = torch.from_numpy(np.ascontiguousarray(train_data.music))  # (N, Dm)
+        video_all = torch.from_numpy(np.ascontiguousarray(train_data.video))  # (N, Dv)
+        n_val = min(len(val_data.ids), cfg.val_max_items)
+        meter = _LossMeter()
+        bar = None
+        if cfg.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=max_steps, initial=min(state.step, max_steps), desc="train", unit="step",
+                       dynamic_ncols=True)
+        order, order_epoch = None, -1
+        try:
+            while state.step < max_steps and not state.stopped_early:
+                epoch, position = divmod(state.step, steps_per_epoch)
+                if epoch != order_epoch:
+                    order, order_epoch = _epoch_order(n_train, cfg.seed, epoch), epoch
+                rows = order[position * batch_size:(position + 1) * batch_size]
+                music = music_all[rows].to(device, non_blocking=True)  # (B, Dm)
+                video = video_all[rows].to(device, non_blocking=True)  # (B, Dv)
+                model.train()
+                terms = _loss_terms(model, music, video, cfg)
+                optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                optimizer.step()
+                state.step += 1
+                meter.add(terms)
+                if bar is not None:
+                    bar.update(1)
+                if state.step % cfg.log_every == 0:
+                    logged = meter.flush()
+                    logger.write({"step": state.step, "epoch": epoch, **logged})
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{logged['loss']:.4f}")
+                if state.step % cfg.val_every == 0 or state.step == max_steps:
+                    if n_val >= 2:
+                        result = evaluate_embeddings(*embed_arrays(
+                            model, val_data.music[:n_val], val_data.video[:n_val], device))
+                        score = selection_score(result)
+                        logger.write({"step": state.step, "split": "val", "score": score, **result})
+                        if score > state.best_score:
+                            state.best_score, state.best_step, state.best_val = score, state.step, result
+                            state.bad_validations = 0
+                            best_weights = _cpu_state(model)
+                        else:
+                            state.bad_validations += 1
+                            if cfg.patience and state.bad_validations >= cfg.patience:
+                                state.stopped_early = True
+                        if bar is not None:
+                            bar.set_postfix(val_r10=f"{score:.3f}", best=f"{state.best_score:.3f}")
+                    else:
+                        state.best_step, best_weights = state.step, _cpu_state(model)
+                    save_checkpoint()
+        except KeyboardInterrupt:
+            save_checkpoint()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        model.load_state_dict(best_weights)
+        model.eval()
+    return TrainResult(model=model, state=state, steps_per_epoch=steps_per_epoch, batch_size=batch_size)
+
+
+# ----------------------------------------------------------------------------- store → bundle
+def train_bundle(
+    store_dir: str | Path,
+    out: str | Path,
+    run: RunConfig | None = None,
+    with_ablation: bool = False,
+) -> Path:
+    """``vmnet train``: fit preprocessors on the train split, train, evaluate, write the bundle.
+
+    Parameters
+    ----------
+    store_dir : a feature store (``FeatureStore.open``).
+    out : bundle directory; ``out/training/`` keeps checkpoint, ``metrics.jsonl`` and ``curves.png``.
+    run : settings (defaults: the paper's).
+    with_ablation : also train the no-structure ablation into ``out/ablation`` (same settings).
+
+    Returns the bundle path. Running the same call again resumes an interrupted run.
+    """
+    from vmnet_core.bundle import save_bundle
+    from vmnet_core.plots import plot_training_curves
+    from vmnet_core.store import FeatureStore
+
+    run = run or RunConfig()
+    out = Path(out)
+    store = FeatureStore.open(store_dir)
+    if "video" not in store.modalities:
+        raise VmnetError(f"The store {store_dir} holds music only; training needs music and video features.")
+    work_dir = out / TRAINING_DIR
+    checkpoint_path = work_dir / CHECKPOINT_FILE
+    if out.exists() and any(out.iterdir()) and not checkpoint_path.exists():
+        raise VmnetError(f"{out} already exists and holds no unfinished training; choose a new --out directory.")
+    splits = resolve_splits(store, run.train)
+
+    preprocessor = None
+    if checkpoint_path.exists():
+        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True).get("preprocessor")
+        if saved:
+            preprocessor = Preprocessor.from_arrays({k: v.numpy() for k, v in saved.items()})
+    if preprocessor is None:
+        preprocessor = Preprocessor.fit_store(store, splits.train, run.preprocess)
+    model_config = replace(run.model, music_dim=preprocessor.music_dim, video_dim=preprocessor.video_dim)
+    run = replace(run, model=model_config)
+    fingerprint = _run_fingerprint(run, _store_fingerprint(store, splits))
+
+    train_data = paired_inputs(store, preprocessor, splits.train)
+    val_data = paired_inputs(store, preprocessor, splits.val)
+    result = fit(train_data, val_data, run, work_dir, fingerprint, preprocessor.to_arrays())
+
+    metrics = final_metrics(result, store, preprocessor, splits)
+    config = {
+        "train": asdict(run.train),
+        "preprocess": asdict(run.preprocess),
+        "split": splits.record(),
+        "store": {"path": str(Path(store_dir).absolute()), "n_items": len(store.ids),
+                  "video_space": store.video_space, "dims": store.info.get("dims", {})},
+        "descriptors": store.info.get("descriptors", {}),
+        "training": {"steps": result.state.step, "best_step": result.state.best_step,
+                     "batch_size": result.batch_size, "steps_per_epoch": result.steps_per_epoch,
+                     "stopped_early": result.state.stopped_early},
+    }
+    card = model_card(config, metrics, store_dir)
+    save_bundle(out, result.model, preprocessor, config, metrics, card)
+    plot_training_curves(read_log(work_dir / LOG_FILE), work_dir / CURVES_FILE)
+    if with_ablation and run.train.structure:
+        ablation_run = replace(run, train=replace(run.train, structure=False))
+        train_bundle(store_dir, out / ABLATION_DIR, ablation_run)
+    return out
+
+
+def final_metrics(result: TrainResult, store, preprocessor: Preprocessor, splits: Splits) -> dict[str, Any]:
+    """metrics.json: best validation numbers and the test gallery's numbers and structure scores."""
+    metrics: dict[str, Any] = {"best_step": result.state.best_step, "steps": result.state.step,
+                               "val": result.state.best_val}
+    if len(splits.test) >= 2:
+        test = paired_inputs(store, preprocessor, splits.test)
+        em, ev = embed_arrays(result.model, test.music, test.video)
+        metrics["test"] = evaluate_embeddings(em, ev)
+        if len(splits.test) >= 3:
+            metrics["structure"] = {"test": structure_report(test.music, test.video, em, ev)}
+    return metrics
+
+
+def _metric_line(result: dict | None, direction: str) -> str:
+    if not result:
+        return "n/a"
+    row = result[direction]
+    recalls = ", ".join(f"{k} {100 * v:.1f}%" for k, v in row.items() if k.startswith("R@"))
+    return f"{recalls}; median rank {row['median_rank']:g}"
+
+
+def model_card(config: dict, metrics: dict, store_dir: str | Path) -> str:
+    """The bundle's ``card.md``: what it was trained on, its numbers, its limits."""
+    counts = config["split"]["counts"]
+    test = metrics.get("test")
+    structure = metrics.get("structure", {}).get("test")
+    gallery = test["gallery"] if test else 0
+    lines = [
+        "# VM-NET model card",
+        "",
+        "Two-branch video–music embedding after Hong, Im, Yang, *Content-Based Video–Music Retrieval "
+        "Using Soft Intra-Modal Structure Constraint* (ICMR 2018).",
+        "",
+        "## Trained on",
+        f"- store: `{store_dir}` ({config['store']['n_items']} pairs, video space `{config['store']['video_space']}`)",
+        f"- split ({config['split']['source']}): train {counts['train']}, val {counts['val']}, test {counts['test']}",
+        f"- steps: {config['training']['steps']} (best at {config['training']['best_step']}), batch "
+        f"{config['training']['batch_size']}, structure constraint {'on' if config['train']['structure'] else 'off'}",
+        "",
+        f"## Test numbers (gallery of {gallery} pairs)",
+        f"- video → music: {_metric_line(test, 'video_to_music')}",
+        f"- music → video: {_metric_line(test, 'music_to_video')}",
+    ]
+    if structure:
+        lines.append(f"- structure kept (mean Spearman ρ, input vs embedding neighbour distances): "
+                     f"music {structure['music']:.3f}, video {structure['video']:.3f}")
+    lines += [
+        "",
+        "## Limits",
+        "- Numbers are only comparable at the same gallery size; chance R@10 is 10/gallery.",
+        "- It knows only what its training pairs show; music or video unlike the store's will embed poorly.",
+        "- A video's embedding sees frame content at 1 fps, not motion or editing rhythm; "
+        "music is summarised from one 29.12-s window.",
+    ]
+    return "\n".join(lines) + "\n"

