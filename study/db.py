@@ -32,9 +32,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``. On SQLite: WAL journal, a 30 s busy timeout, foreign keys on, and
-    transactions begun by SQLAlchemy (``BEGIN`` or, for writes, ``BEGIN IMMEDIATE``)."""
+def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for ``url``. On SQLite: WAL journal, a busy timeout (30 s by default), foreign keys
+    on, and transactions begun by SQLAlchemy (``BEGIN`` or, for writes, ``BEGIN IMMEDIATE``)."""
     url = normalise_url(url)
     try:
         parsed = make_url(url)
@@ -44,14 +44,14 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below start transactions
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -94,9 +94,9 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
 class Database:
     """An engine plus two kinds of short transactions: ``read()`` and ``write()``."""
 
-    def __init__(self, url: str, migrate: bool = True):
+    def __init__(self, url: str, migrate: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS):
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, busy_timeout_ms)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         if migrate:
             upgrade(self.engine)
@@ -124,6 +124,12 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(url: str, migrate: bool = True) -> Database:
-    """Open (and by default migrate) the study database at ``url``."""
+def open_database(url: str, migrate: bool = True, must_exist: bool = False) -> Database:
+    """Open (and by default migrate) the study database at ``url``; with ``must_exist``, a SQLite
+    file that is not there is refused instead of created."""
+    if must_exist:
+        parsed = make_url(normalise_url(url))
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+                and not Path(parsed.database).expanduser().exists():
+            raise VmnetError(f"The study database {parsed.database} does not exist; create a study first.")
     return Database(url, migrate=migrate)

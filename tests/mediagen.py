@@ -67,7 +67,7 @@ def convert(src: str | Path, dst: str | Path) -> Path:
 INDEX_BITS = 8
 
 
-def indexed_frames(count: int, size: tuple[int, int] = (128, 64)):
+def indexed_frames(count: int, size: tuple[int, int] = (128, 128)):
     """Yield ``count`` (H, W, 3) uint8 frames whose index (< 256) is written as 8 black/white bars,
     left bar = lowest bit; :func:`frame_index` reads it back after lossy coding and resizing."""
     width, height = size
@@ -81,8 +81,8 @@ def indexed_frames(count: int, size: tuple[int, int] = (128, 64)):
 
 
 def frame_index(frame: np.ndarray) -> int:
-    """The index :func:`indexed_frames` wrote into ``frame`` ((H, W, 3), any size with the same aspect
-    or centre-cropped to a square: the bars are read along the middle row)."""
+    """The index :func:`indexed_frames` wrote into ``frame`` ((H, W, 3), resized to any size with the
+    same aspect ratio: the bars are read along the middle row)."""
     height, width = frame.shape[:2]
     row = frame[height // 2].mean(axis=-1)
     centres = ((np.arange(INDEX_BITS) + 0.5) * width / INDEX_BITS).astype(int)
@@ -90,7 +90,7 @@ def frame_index(frame: np.ndarray) -> int:
 
 
 def make_indexed_video(path: str | Path, seconds: float, fps: float = 10, keyint: int | None = None,
-                       size: tuple[int, int] = (128, 64)) -> Path:
+                       size: tuple[int, int] = (128, 128)) -> Path:
     """Write an H.264 mp4 (no audio) of :func:`indexed_frames`; ``keyint`` sets the keyframe interval
     in frames (``None``: x264's default)."""
     path = Path(path)
@@ -123,7 +123,7 @@ def attach_cover_art(src: str | Path, dst: str | Path) -> Path:
     """Copy the audio file ``src`` to ``dst`` (mp3) with a small JPEG cover picture attached."""
     subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(src), "-f", "lavfi",
                     "-i", "color=c=blue:s=64x64:d=0.04", "-map", "0:a", "-map", "1:v", "-c:a", "libmp3lame",
-                    "-c:v", "mjpeg", "-frames:v", "1", "-disposition:v", "attached_pic", str(dst)], check=True)
+                    "-c:v", "mjpeg", "-disposition:v", "attached_pic", str(dst)], check=True)
     return Path(dst)
 
 

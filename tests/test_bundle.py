@@ -7,7 +7,6 @@ import functools
 import json
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -23,13 +22,19 @@ N_FIT = 24
 
 @functools.cache
 def fitted_preprocessor(seed: int, components: int, video_in: int):
-    """A real Preprocessor fitted on random descriptors (cached: the PCA fit is the slow part)."""
+    """A real Preprocessor: music z-scores fitted on random descriptors; the whitening PCA gets a random
+    orthonormal basis through ``WhiteningPCA.from_arrays`` (an eigh of 1280×1280 would dominate the tests)."""
+    from vmnet_core.video_descriptor import WhiteningPCA
+
     rng = np.random.default_rng(seed)
     music = rng.standard_normal((N_FIT, 1140)).astype(np.float32) * 3 + 1
     video = rng.standard_normal((N_FIT, video_in)).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        preprocessor = Preprocessor.fit(music, video=video, config=PreprocessConfig(video_components=components))
+    basis, _ = np.linalg.qr(rng.standard_normal((video_in, components)))  # (Dv, K) orthonormal columns
+    pca = WhiteningPCA.from_arrays({"mean": video.mean(axis=0).astype(np.float64), "components": basis.T,
+                                    "explained_variance": np.linspace(2.0, 0.5, components),
+                                    "eps": np.array([1e-6]), "n_components": np.array([components])})
+    preprocessor = Preprocessor(music.mean(axis=0), music.std(axis=0), pca, video_in,
+                                PreprocessConfig(video_components=components))
     return preprocessor, music, video
 
 

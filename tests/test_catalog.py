@@ -55,7 +55,7 @@ def test_same_id_replaces_and_new_ids_append():
     assert catalog.item("music", "m2").title == "New two"
     top = catalog.search(emb[8], side="music", k=1)[0]
     assert top.id == "m2" and top.score == pytest.approx(1.0, abs=1e-5)
-    assert ("music", "m9") in catalog and ("video", "m9") not in catalog
+    assert catalog.has("music", "m9") and not catalog.has("video", "m9")
 
 
 def test_duplicate_ids_in_one_call_keep_the_last():

@@ -80,7 +80,8 @@ def test_frames_and_probe_in_every_video_container(media_dir, ext):
     assert info.fps == pytest.approx(10)
     assert info.duration_s == pytest.approx(SECONDS, abs=0.15)
     frames = media.sample_frames(path, fps=1.0, size=64)
-    assert frames.shape == (3, 64, 64, 3) and frames.dtype == np.uint8
+    expected = 4 if info.duration_s > 3.05 else 3  # ffmpeg's avi muxer adds a frame at 3.0 s
+    assert frames.shape == (expected, 64, 64, 3) and frames.dtype == np.uint8
     assert frames.std() > 5  # real pictures, not blank buffers
 
 

@@ -65,6 +65,9 @@ def test_create_open_round_trip_keeps_arrays_manifest_and_extra_columns(tmp_path
         FeatureStore.create(tmp_path / "s", rows, music, video, video_space=VIDEO_SPACE_IMPORTED)
     with pytest.raises(VmnetError, match="no ok item"):
         store.index("b")
+    with_frames = FeatureStore.create(tmp_path / "f", rows, music, video, video_space=VIDEO_SPACE_EXTRACTED,
+                                      frames={"c": np.full((2, 1280), 0.5)})
+    assert with_frames.has_frames and with_frames.frames("c").shape == (2, 1280) and with_frames.frames("a") is None
 
 
 def test_open_explains_missing_unconsolidated_and_inconsistent_stores(tmp_path):

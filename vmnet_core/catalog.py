@@ -231,8 +231,8 @@ class Catalog:
         data = self._side(side)
         return data.items[data.row_of[item_id]]
 
-    def __contains__(self, key: tuple[str, str]) -> bool:
-        side, item_id = key
+    def has(self, side: str, item_id: str) -> bool:
+        """Whether ``side`` holds an item with this id."""
         return item_id in self._side(side).row_of
 
     def embeddings(self, side: str) -> np.ndarray:

@@ -23,16 +23,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import librosa
+import numba
 import numpy as np
 import scipy.sparse
-from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import median_filter
 
 from vmnet_core.errors import VmnetError
 
 PARTS = ("harmonic", "percussive")
 STATS = ("mean", "var", "max")
-_MEDIAN_BLOCK_ROWS = 16  # rows per partial-sort block in median_filter_1d
 
 
 @dataclass(frozen=True)
@@ -43,6 +41,8 @@ class MusicDescriptorConfig:
     clip_s: float = 29.12          # centre clip length (s): 349,440 samples at 12 kHz
     n_fft: int = 512               # STFT window (samples)
     hop_length: int = 256          # STFT / CQT / ZCR hop (samples)
+    hpss_n_fft: int = 2048         # STFT of the mix for HPSS (librosa.effects.hpss, as the official code)
+    hpss_hop_length: int = 512     # its hop (samples)
     hpss_kernel_size: int = 31     # median-filter length for HPSS (frames and bins)
     n_chroma: int = 12             # chroma_stft and chroma_cens rows
     n_mels: int = 96               # mel rows
@@ -111,9 +111,7 @@ def music_descriptor(y: np.ndarray, sr: int, config: MusicDescriptorConfig | Non
     """
     cfg = config or MusicDescriptorConfig()
     clip = centre_clip(y, sr, cfg)
-    stft = librosa.stft(clip, n_fft=cfg.n_fft, hop_length=cfg.hop_length)       # (F, T) complex64
-    masks = hpss_masks(np.abs(stft), cfg.hpss_kernel_size)
-    rows = np.concatenate([_part_rows(stft * mask, clip.size, cfg) for mask in masks])  # (2R, T)
+    rows = np.concatenate([_part_rows(part, stft, cfg) for part, stft in hpss_parts(clip, cfg)])  # (2R, T)
     stats = [rows.mean(axis=1), rows.var(axis=1), rows.max(axis=1)]
     return np.concatenate(stats).astype(np.float32)
 
@@ -184,21 +182,76 @@ def median_filter_1d(x: np.ndarray, size: int, axis: int) -> np.ndarray:
     """Running median of odd length ``size`` along ``axis`` of a 2-D array, with mirrored edges.
 
     Equal to ``scipy.ndimage.median_filter`` with a 1-D ``size`` along ``axis`` and
-    ``mode="reflect"`` (as ``librosa.decompose.hpss`` calls it), several times faster: a
-    vectorised partial sort over blocks of rows small enough to stay in cache.
+    ``mode="reflect"`` (as ``librosa.decompose.hpss`` calls it), several times faster: a sorted
+    window slides along each row, so each step moves one value instead of re-sorting the window.
     """
     if size % 2 == 0:
         raise ValueError(f"median size must be odd, got {size}")
-    rows = np.ascontiguousarray(x if axis in (1, -1) else x.T)
     half = size // 2
-    padded = np.pad(rows, ((0, 0), (half, half)), mode="symmetric")
-    if padded.shape[1] < 3 * half:  # too short to mirror once: leave it to scipy
-        return median_filter(x, size=[size if a == axis % 2 else 1 for a in range(2)], mode="reflect")
-    out = np.empty_like(rows)
-    for start in range(0, rows.shape[0], _MEDIAN_BLOCK_ROWS):
-        windows = sliding_window_view(padded[start:start + _MEDIAN_BLOCK_ROWS], size, axis=1)
-        out[start:start + _MEDIAN_BLOCK_ROWS] = np.partition(windows, half, axis=-1)[..., half]
-    return out if axis in (1, -1) else out.T
+    rows = x if axis in (1, -1) else x.T
+    padded = np.pad(rows, ((0, 0), (half, half)), mode="symmetric")  # scipy "reflect" == numpy "symmetric"
+    out = _sliding_median_rows(padded, size)
+    return out if axis in (1, -1) else np.ascontiguousarray(out.T)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sliding_median_rows(padded: np.ndarray, size: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Median of every ``size``-long window along each row of ``padded`` (R, n + size - 1) → (R, n)."""
+    half = size // 2
+    n = padded.shape[1] - size + 1
+    out = np.empty((padded.shape[0], n), dtype=padded.dtype)
+    window = np.empty(size, dtype=padded.dtype)
+    for r in range(padded.shape[0]):
+        row = padded[r]
+        window[:] = row[:size]
+        window.sort()
+        out[r, 0] = window[half]
+        for i in range(1, n):
+            leaving, entering = row[i - 1], row[i - 1 + size]
+            lo, hi = 0, size - 1  # binary search for the leaving value
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if window[mid] < leaving:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            j = lo  # overwrite it with the entering value, shifting neighbours to keep order
+            if entering >= leaving:
+                while j + 1 < size and window[j + 1] < entering:
+                    window[j] = window[j + 1]
+                    j += 1
+            else:
+                while j > 0 and window[j - 1] > entering:
+                    window[j] = window[j - 1]
+                    j -= 1
+            window[j] = entering
+            out[r, i] = window[half]
+    return out
+
+
+def hpss_parts(clip: np.ndarray, config: MusicDescriptorConfig | None = None
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Harmonic and percussive parts of a clip, as ``librosa.effects.hpss`` separates them.
+
+    One STFT of the mix (``hpss_n_fft``/``hpss_hop_length``), soft masks from
+    :func:`hpss_masks`, inverse STFT per part; then each part's feature STFT (``n_fft``/
+    ``hop_length``), which is the masked STFT itself when both grids are the same.
+
+    Returns
+    -------
+    [(harmonic (S,) float32, harmonic STFT (1 + n_fft // 2, T) complex64), (percussive ..., ...)]
+    """
+    cfg = config or MusicDescriptorConfig()
+    n_fft, hop = cfg.hpss_n_fft, cfg.hpss_hop_length
+    mix = librosa.stft(clip, n_fft=n_fft, hop_length=hop)                          # (F', T') complex64
+    same_grid = (n_fft, hop) == (cfg.n_fft, cfg.hop_length)
+    parts = []
+    for mask in hpss_masks(np.abs(mix), cfg.hpss_kernel_size):
+        masked = mix * mask
+        part = librosa.istft(masked, hop_length=hop, n_fft=n_fft, length=clip.size)
+        stft = masked if same_grid else librosa.stft(part, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+        parts.append((part, stft))
+    return parts
 
 
 def hpss_masks(magnitude: np.ndarray, kernel_size: int = 31) -> tuple[np.ndarray, np.ndarray]:
@@ -216,20 +269,30 @@ def hpss_masks(magnitude: np.ndarray, kernel_size: int = 31) -> tuple[np.ndarray
     """
     harmonic = median_filter_1d(magnitude, kernel_size, axis=1)
     percussive = median_filter_1d(magnitude, kernel_size, axis=0)
-    return (librosa.util.softmask(harmonic, percussive, power=2, split_zeros=True),
-            librosa.util.softmask(percussive, harmonic, power=2, split_zeros=True))
+    # librosa.util.softmask(·, ·, power=2, split_zeros=True) for both masks, sharing the work
+    scale = np.maximum(harmonic, percussive)
+    silent = scale < np.finfo(scale.dtype).tiny
+    scale[silent] = 1.0
+    harmonic_power = (harmonic / scale) ** 2
+    percussive_power = (percussive / scale) ** 2
+    total = harmonic_power + percussive_power
+    total[silent] = 1.0
+    masks = harmonic_power / total, percussive_power / total
+    for mask in masks:
+        mask[silent] = 0.5
+    return masks
 
 
 # ---------------------------------------------------------------------------------------------
 # Per-part features
 
 
-def _part_rows(stft: np.ndarray, n_samples: int, cfg: MusicDescriptorConfig) -> np.ndarray:
-    """The 190 dB frame rows of one HPSS part from its complex STFT ``(F, T)``; returns ``(190, T)``."""
+def _part_rows(y: np.ndarray, stft: np.ndarray, cfg: MusicDescriptorConfig) -> np.ndarray:
+    """The 190 dB frame rows of one HPSS part: its samples ``(S,)`` feed chroma_cens and the
+    zero-crossing rate, its complex STFT ``(F, T)`` every other feature; returns ``(190, T)``."""
     sr = cfg.sr
     magnitude = np.abs(stft)
     power = magnitude ** 2
-    y = librosa.istft(stft, hop_length=cfg.hop_length, n_fft=cfg.n_fft, length=n_samples)
     with warnings.catch_warnings():  # tuning estimates on silent parts warn about empty pitch sets
         warnings.simplefilter("ignore", UserWarning)
         chroma_stft = librosa.feature.chroma_stft(S=power, sr=sr, n_chroma=cfg.n_chroma)

@@ -110,7 +110,7 @@ class Retriever:
         path = _existing(path)
         info = probe(path, max_duration_s=max_duration_s)  # a bad file fails here, before the CNN loads
         if not info.has_video:
-            raise VmnetError(f"{path.name} has no video track; query with --music for audio files.")
+            raise VmnetError(f"{path.name} has no video track, so it has no pictures to match; use it as a music query instead.")
         recorded = self._descriptor_section("video")
         return video_frame_features(path, encoder=self.encoder,
                                     fps=float(recorded.get("fps", FRAME_FPS)),

@@ -83,6 +83,15 @@ def library_versions() -> dict[str, str | None]:
     return found
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_current_umask()  # what open() would give; mkstemp alone gives 0o600
+
+
 @contextlib.contextmanager
 def _atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds."""
@@ -92,6 +101,7 @@ def _atomic_path(path: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -198,6 +208,7 @@ class FeatureStore:
         *,
         video_space: str,
         descriptors: dict | None = None,
+        frames: Mapping[str, np.ndarray] | None = None,
         overwrite: bool = False,
     ) -> FeatureStore:
         """Write a store from in-memory arrays.
@@ -208,6 +219,7 @@ class FeatureStore:
         music : (N, Dm) float32 music descriptors, N = number of ok rows.
         video : (N, Dv) float32 video vectors, or None for a music-only store.
         video_space : ``VIDEO_SPACE_EXTRACTED`` or ``VIDEO_SPACE_IMPORTED``.
+        frames : optional id → (T, 1280) per-frame features, saved as ``frames/<id>.npy`` (float16).
         """
         directory = Path(directory)
         if (directory / "store.json").exists() and not overwrite:
@@ -220,9 +232,11 @@ class FeatureStore:
             atomic_save_npy(directory / f"{name}.npy", array.astype(np.float32, copy=False))
         if video is None:
             (directory / "video.npy").unlink(missing_ok=True)
+        for item_id, item_frames in (frames or {}).items():
+            atomic_save_npy(directory / FRAMES_DIR / f"{item_id}.npy", np.asarray(item_frames, np.float16))
         write_manifest(directory / "manifest.csv", rows)
         _write_store_info(directory, list(arrays), {k: int(v.shape[1]) for k, v in arrays.items()},
-                          video_space, descriptors or {}, n_ok, len(rows) - n_ok)
+                          video_space, descriptors or {}, n_ok, len(rows) - n_ok, has_frames=bool(frames))
         return cls.open(directory)
 
     # -- reading

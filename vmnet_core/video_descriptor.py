@@ -159,6 +159,8 @@ class FrameEncoder:
         Frames of another size are resized (short side to 224, antialiased) and centre-cropped,
         as :func:`vmnet_core.media.sample_frames` does.
         """
+        if not frames.flags.writeable:  # e.g. frames read from an ffmpeg pipe buffer; torch wants writable
+            frames = frames.copy()
         x = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2)  # (B, 3, H, W), NHWC memory
         x = x.float().mul_(2.0 / 255.0).sub_(1.0)
         height, width = x.shape[-2:]

@@ -144,7 +144,7 @@ def _play_melody(track: _Track, plan, factors: ClipFactors, nuisance: Nuisance, 
     gain = {"lead": 0.5, "pluck": 0.35, "piano": 0.35, "pad": 0.25, "bass": 0.4}[factors.timbre]
     vibrato = 0.006 if factors.timbre == "lead" else 0.0
     degree = 0
-    for bar, (root, classes) in enumerate(plan):
+    for bar, (_, classes) in enumerate(plan):
         for slot in range(n_slots):
             index = (bar % 2) * n_slots + slot
             if not motif_on[index] or (bar >= 2 and rng.uniform() < 0.1):

@@ -1,0 +1,142 @@
+"""Seconds per clip for the video descriptor, end to end: 1-fps frames → EfficientNet-Lite0 → WPCA → mean.
+
+The clip (default 30 s, 1280×720, 25 fps H.264) pans across scikit-image's photos, so the decoder
+and the CNN see real picture content. It is written once into a temporary folder. After one
+warm-up run (oneDNN builds its kernels on the first batch of each shape), every run times:
+
+- decode: ``sample_frames(path, fps=1, size=224)`` (ffmpeg seeks or filters, scales, crops);
+- cnn:    ``FrameEncoder.encode`` (T, 1280);
+- pool:   whitening PCA to 1024-d (fitted beforehand on random vectors) and the mean over time.
+
+Wall seconds (median over ``--runs``) and CPU seconds (this process plus ffmpeg children) per stage
+are printed with the load average, because the machine may be shared.
+
+    python bench/bench_video_descriptor.py                  # all cores, 5 runs
+    python bench/bench_video_descriptor.py --threads 1 --runs 3 --clip my_clip.mp4
+
+Target: ≤ 2 s per 30-s 1280×720 clip on 2 CPU cores. Record results in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vmnet_core.media import sample_frames, write_video  # noqa: E402
+from vmnet_core.video_descriptor import FrameEncoder, WhiteningPCA, pool_frames  # noqa: E402
+
+STAGES = ("decode", "cnn", "pool", "total")
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children (ffmpeg)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _photo_strip(height: int) -> np.ndarray:
+    """(height, W, 3) uint8: scikit-image's cat, coffee, rocket and astronaut side by side, scaled to ``height``."""
+    from PIL import Image
+    from skimage import data
+
+    tiles = []
+    for image in (data.chelsea(), data.coffee(), data.rocket(), data.astronaut()):
+        width = round(image.shape[1] * height / image.shape[0])
+        tiles.append(np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR)))
+    return np.concatenate(tiles, axis=1)
+
+
+def panning_frames(seconds: float, fps: float, width: int, height: int) -> Iterator[np.ndarray]:
+    """Yield (height, width, 3) uint8 frames of a camera panning across the photo strip."""
+    strip = _photo_strip(height)
+    count = int(round(seconds * fps))
+    travel = strip.shape[1] - width
+    for i in range(count):
+        left = round(travel * i / max(count - 1, 1))
+        yield np.ascontiguousarray(strip[:, left:left + width])
+
+
+def describe_clip(path: Path, encoder: FrameEncoder, pca: WhiteningPCA) -> tuple[dict, dict, int]:
+    """One end-to-end run: wall and CPU seconds per stage, and the number of frames."""
+    wall, cpu = {}, {}
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    frames = sample_frames(path, fps=1.0, max_frames=360, size=224)
+    t1, c1 = time.perf_counter(), _cpu_seconds()
+    features = encoder.encode(frames)  # (T, 1280)
+    t2, c2 = time.perf_counter(), _cpu_seconds()
+    descriptor = pool_frames(pca.transform(features), how="mean")  # (1024,)
+    t3, c3 = time.perf_counter(), _cpu_seconds()
+    assert descriptor.shape == (pca.n_components_,) and np.isfinite(descriptor).all()
+    wall.update(decode=t1 - t0, cnn=t2 - t1, pool=t3 - t2, total=t3 - t0)
+    cpu.update(decode=c1 - c0, cnn=c2 - c1, pool=c3 - c2, total=c3 - c0)
+    return wall, cpu, len(frames)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("--source-fps", type=float, default=25.0)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: every core)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--clip", type=Path, default=None, help="time this video instead of a generated one")
+    args = parser.parse_args()
+
+    import torch
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"torch {torch.__version__}; load average at start {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp:
+        if args.clip is not None:
+            path = args.clip
+            print(f"clip: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        else:
+            path = Path(tmp) / "clip.mp4"
+            start = time.perf_counter()
+            write_video(panning_frames(args.seconds, args.source_fps, args.width, args.height), path,
+                        fps=args.source_fps)
+            print(f"clip: {args.seconds:g} s {args.width}x{args.height} at {args.source_fps:g} fps, "
+                  f"{path.stat().st_size / 1e6:.1f} MB, written in {time.perf_counter() - start:.1f} s")
+
+        start = time.perf_counter()
+        encoder = FrameEncoder(batch_size=args.batch_size, num_threads=args.threads)
+        print(f"encoder: loaded in {time.perf_counter() - start:.2f} s, torch threads {torch.get_num_threads()}, "
+              f"batch {args.batch_size}")
+        pca = WhiteningPCA(n_components=1024).fit(np.random.default_rng(0).normal(size=(1500, 1280)))
+
+        warm_wall, _, frames = describe_clip(path, encoder, pca)
+        print(f"warm-up run: {warm_wall['total']:.2f} s for {frames} frames")
+        walls, cpus = [], []
+        for _ in range(args.runs):
+            wall, cpu, _ = describe_clip(path, encoder, pca)
+            walls.append(wall)
+            cpus.append(cpu)
+
+    print(f"\n{'stage':<8}{'wall median s':>14}{'wall min s':>12}{'cpu median s':>14}")
+    for stage in STAGES:
+        values = [w[stage] for w in walls]
+        print(f"{stage:<8}{statistics.median(values):>14.3f}{min(values):>12.3f}"
+              f"{statistics.median(c[stage] for c in cpus):>14.3f}")
+    total = statistics.median(w["total"] for w in walls)
+    print(f"\nseconds per clip (median of {args.runs}): {total:.2f} "
+          f"({frames} frames; {1e3 * statistics.median(w['cnn'] for w in walls) / frames:.0f} ms/frame CNN); "
+          f"load average at end {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,431 @@
+"""What the rater pages and the admin pages call. Each function is one short transaction.
+
+Rater side (identified only by the unguessable token from :func:`join`): nothing returned here
+names a condition, a track, a title or a source file; media are opaque file names.
+Admin side: progress, rows for the CSV exports, the analysis.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from study.config import StudyConfig
+from study.db import Database
+from study.models import CHOICES, Assignment, Candidate, Participant, Stimulus, Study, Trial, Vote, utcnow
+from study.slots import add_slots, next_slot
+from study.stats import Analysis, analyze_votes, screen_raters, votes_frame
+from vmnet_core.errors import VmnetError
+
+
+class StudyError(VmnetError):
+    """A request the study cannot serve; the message is safe to show to the person who made it."""
+
+
+class NotFound(StudyError):
+    """Unknown study, token, trial or media file."""
+
+
+class Refused(StudyError):
+    """A request that is understood but not allowed (closed study, not your trial, out of order...)."""
+
+
+class SaveFailed(StudyError):
+    """The database did not confirm the write; nothing was stored, the rater should try again."""
+
+
+SAVE_FAILED = "Saving your answer failed; please try again."
+UNAVAILABLE = "The study database is not reachable right now; please try again in a moment."
+MEDIA_NAME = re.compile(r"^[0-9a-f]{16,64}\.mp4$")
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """What a rater's page may show before and around the trials."""
+
+    key: str  # the study's public key (safe in URLs)
+    title: str
+    consent_text: str
+    instructions_text: str
+    strength_scale: bool
+    is_open: bool
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """One trial as the rater sees it: only opaque things."""
+
+    trial_id: int
+    number: int  # 1-based position in the session
+    total: int  # trials in the session, practice included
+    answered: int  # trials already answered
+    media_a: str  # opaque file name of the clip with soundtrack A (shown first / left)
+    media_b: str  # opaque file name of the clip with soundtrack B
+    practice: bool  # the practice trial (its answer is not analysed)
+    instruction: str | None  # an instructed-response check's instruction, else None
+
+
+@dataclass(frozen=True)
+class VoteAck:
+    """The server's confirmation that a vote is stored; resubmitting the same trial returns an equal ack."""
+
+    trial_id: int
+    number: int
+    total: int
+    choice: str  # the stored choice (the first one submitted)
+    finished: bool  # this was the session's last trial
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    study: str
+    is_open: bool
+    planned_slots: int
+    participants: int  # joined
+    consented: int
+    finished: int
+    screened_out: int
+    votes: int  # analysable votes (normal trials)
+    votes_by_pair: dict[str, int]  # "x vs y" -> normal votes
+
+
+# ---------------------------------------------------------------------------------------- helpers
+class _SlotTaken(Exception):
+    """Another participant claimed the slot between our read and our update."""
+
+
+@contextmanager
+def _database_errors(message: str = UNAVAILABLE) -> Iterator[None]:
+    """Turn driver failures (connection lost, locked, disk full) into SaveFailed with ``message``."""
+    try:
+        yield
+    except StudyError:
+        raise
+    except IntegrityError:
+        raise
+    except (DBAPIError, SQLAlchemyError, OSError) as exc:
+        raise SaveFailed(message) from exc
+
+
+def _study_by_key(session: Session, key: str | None) -> Study:
+    if key:
+        study = session.scalar(select(Study).where(Study.public_key == key))
+    else:
+        study = session.scalar(select(Study).where(Study.is_open.is_(True)).order_by(Study.id.desc()).limit(1))
+    if study is None:
+        raise NotFound("This study link is not valid, or no study is open right now.")
+    return study
+
+
+def _study_by_name(session: Session, name: str | None) -> Study:
+    if name is None:
+        studies = session.scalars(select(Study).order_by(Study.id)).all()
+        if len(studies) == 1:
+            return studies[0]
+        if not studies:
+            raise NotFound("The database holds no study yet; create one with `vmnet study create`.")
+        raise NotFound(f"The database holds {len(studies)} studies; name one of: "
+                       f"{', '.join(s.name for s in studies)}.")
+    study = session.scalar(select(Study).where(Study.name == name))
+    if study is None:
+        raise NotFound(f"No study named {name!r} in this database.")
+    return study
+
+
+def _participant(session: Session, token: str) -> Participant:
+    participant = session.scalar(select(Participant).where(Participant.token == str(token))) if token else None
+    if participant is None:
+        raise NotFound("This session is not known; please open the study link again.")
+    return participant
+
+
+def _info(study: Study) -> StudyInfo:
+    config = StudyConfig.from_dict(study.config)
+    return StudyInfo(study.public_key, config.title, config.consent_text, config.instructions_text,
+                     config.strength_scale, study.is_open)
+
+
+def _trials_of(session: Session, participant: Participant) -> list[Trial]:
+    return list(session.scalars(
+        select(Trial).join(Assignment, Trial.assignment_id == Assignment.id)
+        .where(Assignment.participant_id == participant.id).order_by(Trial.position)))
+
+
+def _voted_trial_ids(session: Session, participant: Participant) -> set[int]:
+    return set(session.scalars(select(Vote.trial_id).where(Vote.participant_id == participant.id)))
+
+
+# ------------------------------------------------------------------------------------ rater side
+def study_info(db: Database, study_key: str | None = None) -> StudyInfo:
+    """The public texts of the study with ``study_key`` (None: the newest open study)."""
+    with _database_errors(), db.read() as s:
+        return _info(_study_by_key(s, study_key))
+
+
+def study_info_for(db: Database, token: str) -> StudyInfo:
+    """The public texts of the study a participant belongs to."""
+    with _database_errors(), db.read() as s:
+        return _info(s.get(Study, _participant(s, token).study_id))
+
+
+def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] | None = None) -> str:
+    """Start a new participant in the study (None: the newest open study) and give them the next
+    planned slot; returns their secret token. ``url_params`` (e.g. ``PROLIFIC_PID``) are stored."""
+    params = {str(k)[:100]: str(v)[:500] for k, v in (url_params or {}).items()}
+    for _ in range(8):
+        try:
+            with _database_errors("Starting the study failed; please reload the page."), db.write() as s:
+                study = _study_by_key(s, study_key)
+                if not study.is_open:
+                    raise Refused("This study is closed; thank you for your interest.")
+                participant = Participant(study_id=study.id, token=secrets.token_urlsafe(24), url_params=params)
+                s.add(participant)
+                s.flush()
+                slot_id = s.scalar(select(Assignment.id).where(
+                    Assignment.study_id == study.id, Assignment.participant_id.is_(None))
+                    .order_by(Assignment.slot).limit(1))
+                if slot_id is None:
+                    if StudyConfig.from_dict(study.config).close_when_full:
+                        raise Refused("This study is full; thank you for your interest.")
+                    slot_id = add_slots(s, study, next_slot(s, study.id), 1)[0].id
+                claimed = s.execute(
+                    update(Assignment).where(Assignment.id == slot_id, Assignment.participant_id.is_(None))
+                    .values(participant_id=participant.id, assigned_at=utcnow()))
+                if claimed.rowcount != 1:
+                    raise _SlotTaken
+                return participant.token
+        except (IntegrityError, _SlotTaken):
+            continue  # another join took the same slot at the same moment: try the next one
+    raise SaveFailed("Starting the study failed; please reload the page.")
+
+
+def consent(db: Database, token: str) -> None:
+    """Record the participant's consent (idempotent: the first time is kept)."""
+    with _database_errors(SAVE_FAILED), db.write() as s:
+        participant = _participant(s, token)
+        if participant.consented_at is None:
+            participant.consented_at = utcnow()
+
+
+def current_trial(db: Database, token: str) -> TrialView | None:
+    """The first unanswered trial (so a reload resumes there), or None when all are answered."""
+    with _database_errors(), db.read() as s:
+        participant = _participant(s, token)
+        if participant.consented_at is None:
+            raise Refused("Please read and accept the consent form first.")
+        trials = _trials_of(s, participant)
+        voted = _voted_trial_ids(s, participant)
+        for trial in trials:
+            if trial.id not in voted:
+                return TrialView(trial.id, trial.position + 1, len(trials), len(voted),
+                                 trial.candidate_a.media_file, trial.candidate_b.media_file,
+                                 trial.kind == "practice", trial.instruction)
+        return None
+
+
+def _ack(trial: Trial, total: int, vote: Vote) -> VoteAck:
+    return VoteAck(trial.id, trial.position + 1, total, vote.choice, trial.position + 1 == total)
+
+
+def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: int | None = None,
+                response_ms: int | None = None, played_a: bool = False, played_b: bool = False) -> VoteAck:
+    """Store the participant's vote on their current trial and confirm it.
+
+    Idempotent: a resubmit or double click on a trial already answered stores nothing new and
+    returns an ack equal to the first one. Refuses another participant's trial and trials out of
+    order. Raises :class:`SaveFailed` whenever the database does not confirm the write.
+    """
+    if choice not in CHOICES:
+        raise Refused(f"The answer must be one of {', '.join(CHOICES)}.")
+    if strength is not None and (not isinstance(strength, int) or not 1 <= strength <= 5):
+        raise Refused("The strength must be a whole number from 1 to 5, or left empty.")
+    if response_ms is not None and (not isinstance(response_ms, int) or response_ms < 0):
+        raise Refused("The response time must be a non-negative number of milliseconds.")
+    try:
+        trial_id = int(trial_id)
+    except (TypeError, ValueError):
+        raise Refused("This trial is not part of your session; please reload the page.") from None
+    try:
+        with _database_errors(SAVE_FAILED), db.write() as s:
+            participant = _participant(s, token)
+            trial = s.get(Trial, trial_id)
+            if trial is None or trial.assignment.participant_id != participant.id:
+                raise Refused("This trial is not part of your session; please reload the page.")
+            trials = _trials_of(s, participant)
+            existing = s.scalar(select(Vote).where(Vote.participant_id == participant.id, Vote.trial_id == trial.id))
+            if existing is not None:
+                return _ack(trial, len(trials), existing)
+            if participant.consented_at is None:
+                raise Refused("Please read and accept the consent form first.")
+            voted = _voted_trial_ids(s, participant)
+            current = next((t for t in trials if t.id not in voted), None)
+            if current is None or current.id != trial.id:
+                raise Refused("Please answer the trials in order; reload the page to continue where you left off.")
+            vote = Vote(study_id=trial.study_id, trial_id=trial.id, participant_id=participant.id, choice=choice,
+                        strength=strength, response_ms=response_ms, played_a_to_end=bool(played_a),
+                        played_b_to_end=bool(played_b))
+            s.add(vote)
+            s.flush()
+            if len(voted) + 1 == len(trials):
+                _finish(s, participant)
+            return _ack(trial, len(trials), vote)
+    except IntegrityError:
+        pass  # a concurrent submit of the same vote won; report what it stored
+    with _database_errors(SAVE_FAILED), db.read() as s:
+        participant = _participant(s, token)
+        trial = s.get(Trial, trial_id)
+        existing = s.scalar(select(Vote).where(Vote.participant_id == participant.id, Vote.trial_id == trial.id))
+        if existing is None:
+            raise SaveFailed(SAVE_FAILED)
+        return _ack(trial, len(_trials_of(s, participant)), existing)
+
+
+def _finish(session: Session, participant: Participant) -> None:
+    """Mark a participant finished: completion code and screening status."""
+    study = session.get(Study, participant.study_id)
+    config = StudyConfig.from_dict(study.config)
+    participant.finished_at = utcnow()
+    participant.completion_code = config.completion_code or secrets.token_hex(5).upper()
+    rows = _vote_rows(session, study, participant_id=participant.id)
+    screening = screen_raters(votes_frame(rows), config.screening.max_attention_failure_rate,
+                              config.screening.min_repeat_consistency) if rows else []
+    participant.screening = "excluded" if any(r.excluded for r in screening) else "included"
+
+
+def completion_code(db: Database, token: str) -> str:
+    """The completion code, only once every trial's vote is stored (else Refused)."""
+    with _database_errors(), db.read() as s:
+        participant = _participant(s, token)
+        n_trials = len(_trials_of(s, participant))
+        n_votes = len(_voted_trial_ids(s, participant))
+        if participant.completion_code is None or n_votes < n_trials:
+            raise Refused(f"The study is not finished yet: {n_votes} of {n_trials} answers are stored.")
+        return participant.completion_code
+
+
+def media_path(db: Database, media_file: str) -> Path:
+    """The file behind an opaque media name a TrialView gave out (for the UI's file route)."""
+    if not MEDIA_NAME.match(str(media_file)):
+        raise NotFound("No such media file.")
+    with _database_errors(), db.read() as s:
+        row = s.execute(select(Study.media_dir).join(Candidate, Candidate.study_id == Study.id)
+                        .where(Candidate.media_file == media_file)).first()
+    if row is None:
+        raise NotFound("No such media file.")
+    return Path(row[0]) / media_file
+
+
+# ------------------------------------------------------------------------------------ admin side
+def list_studies(db: Database) -> list[str]:
+    """Names of the studies in the database, oldest first."""
+    with _database_errors(), db.read() as s:
+        return list(s.scalars(select(Study.name).order_by(Study.id)))
+
+
+def set_open(db: Database, study: str | None, is_open: bool) -> None:
+    """Open or close a study for new participants (those already in can finish)."""
+    with _database_errors(), db.write() as s:
+        _study_by_name(s, study).is_open = bool(is_open)
+
+
+def study_config(db: Database, study: str | None = None) -> StudyConfig:
+    """The stored configuration of a study."""
+    with _database_errors(), db.read() as s:
+        return StudyConfig.from_dict(_study_by_name(s, study).config)
+
+
+def progress(db: Database, study: str | None = None) -> StudyProgress:
+    """Counts for the admin page: participants started/consented/finished/screened out, votes per pair."""
+    with _database_errors(), db.read() as s:
+        st = _study_by_name(s, study)
+        participants = s.scalars(select(Participant).where(Participant.study_id == st.id)).all()
+        planned = s.scalar(select(func.count(Assignment.id)).where(Assignment.study_id == st.id)) or 0
+        rows = _vote_rows(s, st)
+    normal = [r for r in rows if r["kind"] == "normal"]
+    by_pair = Counter(" vs ".join(sorted((r["condition_a"], r["condition_b"]))) for r in normal)
+    return StudyProgress(st.name, st.is_open, int(planned), len(participants),
+                         sum(p.consented_at is not None for p in participants),
+                         sum(p.finished_at is not None for p in participants),
+                         sum(p.screening == "excluded" for p in participants), len(normal), dict(sorted(by_pair.items())))
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _vote_rows(session: Session, study: Study, participant_id: int | None = None,
+               include_practice: bool = False) -> list[dict[str, Any]]:
+    from sqlalchemy.orm import aliased
+
+    cand_a, cand_b = aliased(Candidate), aliased(Candidate)
+    query = (select(Vote, Trial, Stimulus.name, cand_a, cand_b)
+             .join(Trial, Vote.trial_id == Trial.id).join(Stimulus, Trial.stimulus_id == Stimulus.id)
+             .join(cand_a, Trial.candidate_a_id == cand_a.id).join(cand_b, Trial.candidate_b_id == cand_b.id)
+             .where(Vote.study_id == study.id).order_by(Vote.participant_id, Trial.position))
+    if participant_id is not None:
+        query = query.where(Vote.participant_id == participant_id)
+    if not include_practice:
+        query = query.where(Trial.kind != "practice")
+    rows = []
+    for vote, trial, stimulus, a, b in session.execute(query):
+        winner = a.condition if vote.choice == "A" else b.condition if vote.choice == "B" else "none"
+        rows.append({
+            "study": study.name, "participant": vote.participant_id, "trial": trial.id,
+            "position": trial.position, "kind": trial.kind, "stimulus": stimulus,
+            "condition_a": a.condition, "condition_b": b.condition, "track_a": a.track_title, "track_b": b.track_title,
+            "choice": vote.choice, "winner": winner, "strength": vote.strength, "response_ms": vote.response_ms,
+            "played_a_to_end": vote.played_a_to_end, "played_b_to_end": vote.played_b_to_end,
+            "both_played": vote.played_a_to_end and vote.played_b_to_end,
+            "expected_choice": trial.expected_choice, "repeat_of": trial.repeat_of, "voted_at": _iso(vote.created_at),
+        })
+    return rows
+
+
+def vote_rows(db: Database, study: str | None = None, include_practice: bool = False) -> list[dict[str, Any]]:
+    """One dict per vote, long format, in the order shown (columns in docs/study.md)."""
+    with _database_errors(), db.read() as s:
+        return _vote_rows(s, _study_by_name(s, study), include_practice=include_practice)
+
+
+def participant_rows(db: Database, study: str | None = None) -> list[dict[str, Any]]:
+    """One dict per participant (never the secret token); URL parameters as ``url_<name>`` columns."""
+    with _database_errors(), db.read() as s:
+        st = _study_by_name(s, study)
+        counts = dict(s.execute(select(Vote.participant_id, func.count(Vote.id))
+                                .where(Vote.study_id == st.id).group_by(Vote.participant_id)).all())
+        query = (select(Participant, Assignment.slot, Assignment.seed, func.count(Trial.id))
+                 .join(Assignment, Assignment.participant_id == Participant.id, isouter=True)
+                 .join(Trial, Trial.assignment_id == Assignment.id, isouter=True)
+                 .where(Participant.study_id == st.id).group_by(Participant.id, Assignment.slot, Assignment.seed)
+                 .order_by(Participant.id))
+        rows = []
+        for p, slot, seed, n_trials in s.execute(query):
+            row = {"study": st.name, "participant": p.id, "slot": slot, "seed": seed, "joined_at": _iso(p.created_at),
+                   "consented_at": _iso(p.consented_at), "finished_at": _iso(p.finished_at),
+                   "screening": p.screening, "completion_code": p.completion_code or "",
+                   "trials": n_trials, "answers": counts.get(p.id, 0)}
+            row.update({f"url_{k}": v for k, v in sorted((p.url_params or {}).items())})
+            rows.append(row)
+        return rows
+
+
+def analyze(db: Database, study: str | None = None, n_boot: int = 1000) -> Analysis:
+    """The study's analysis (see :mod:`study.stats`) with its configured pairs, tie rule and screening."""
+    with _database_errors(), db.read() as s:
+        st = _study_by_name(s, study)
+        rows = _vote_rows(s, st)
+    config = StudyConfig.from_dict(st.config)
+    return analyze_votes(rows, config.conditions, config.condition_pairs, config.headline_pair, config.tie_rule,
+                         config.screening.max_attention_failure_rate, config.screening.min_repeat_consistency,
+                         n_boot=n_boot, seed=config.seed)

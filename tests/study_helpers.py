@@ -1,0 +1,79 @@
+"""Helpers for the study tests: real clips premuxed once, databases of both kinds, a rater that answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import skip_or_fail
+from mediagen import make_audio, make_video
+
+from study.config import StudyConfig
+from study.create import store_study
+from study.db import Database
+from study.stimuli import ClipSource, TrackSource, clip_duration, premux_all
+
+CONDITIONS = ("ground_truth", "vmnet", "random")
+
+
+def make_clips(folder: Path, n: int = 2, seconds: float = 1.5, conditions=CONDITIONS) -> list[ClipSource]:
+    """``n`` real video clips, each with one real audio track per condition (distinct tones)."""
+    clips = []
+    for i in range(n):
+        video = make_video(folder / f"clip{i}.mp4", seconds=seconds, seed=i)
+        tracks = {c: TrackSource(c, make_audio(folder / f"{c}_{i}.wav", seconds=seconds + 0.5,
+                                                freq=220.0 + 110 * k + 37 * i, seed=i),
+                                 f"{c}-track-{i}", f"Title of {c} {i}")
+                  for k, c in enumerate(conditions)}
+        clips.append(ClipSource(f"clip{i}", video, tracks))
+    return clips
+
+
+@dataclass
+class Premuxed:
+    clips: list[ClipSource]
+    durations: list[float]
+    media: dict[tuple[str, str], str]
+    media_dir: Path
+
+
+def premux_clips(folder: Path, n: int = 2, check_kind: str = "noise") -> Premuxed:
+    clips = make_clips(folder, n)
+    media_dir = folder / "media"
+    media = premux_all(clips, media_dir, check_kind=check_kind)
+    return Premuxed(clips, [clip_duration(c.video) for c in clips], media, media_dir)
+
+
+def make_config(name: str = "study-one", **overrides) -> StudyConfig:
+    values = {"name": name, "conditions": list(CONDITIONS), "swapped_repeats": 1, "seed": 7,
+              "attention": {"count": 1, "kind": "noise"}}
+    values.update(overrides)
+    return StudyConfig.from_dict(values)
+
+
+def new_study(db: Database, premuxed: Premuxed, name: str = "study-one", **overrides) -> str:
+    """Store a study over the premuxed clips (no new muxing)."""
+    return store_study(db, make_config(name, **overrides), premuxed.clips, premuxed.durations, premuxed.media,
+                       premuxed.media_dir)
+
+
+def open_test_database(kind: str, tmp_path: Path, **kwargs) -> Database:
+    """A fresh, migrated database: a SQLite file, or a database on the throwaway PostgreSQL server."""
+    if kind == "sqlite":
+        return Database(f"sqlite:///{tmp_path / 'study.db'}", **kwargs)
+    import pg_server
+
+    try:
+        server = pg_server.shared_server()
+    except RuntimeError as exc:
+        skip_or_fail(str(exc))
+    return Database(server.fresh_database(), **kwargs)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_db(request, tmp_path):
+    """Parametrised database fixture: the same test on SQLite and on PostgreSQL."""
+    db = open_test_database(request.param, tmp_path)
+    yield db
+    db.dispose()
