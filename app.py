@@ -1,1 +1,92 @@
-"""The one entry point: ``python app.py`` serves the demo at /, the study at /study, its admin at /admin."""
+"""The one entry point: ``python app.py`` serves the retrieval demo at ``/``, the preference study's
+rater flow at ``/study`` and its admin at ``/admin`` on one server.
+
+With no ``--bundle`` it serves the built-in default: a VM-NET bundle trained on the procedural
+starter corpus, built once into the cache directory (``$VMNET_CACHE`` or ``~/.cache/vmnet``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+from vmnet_core.errors import VmnetError
+from vmnet_core.paths import cache_dir
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="vmnet: video–music retrieval demo and preference study.")
+    parser.add_argument("--bundle", type=Path, help="a trained bundle directory (default: the starter bundle)")
+    parser.add_argument("--music-dir", type=Path, help="index this folder of tracks into the catalog at start")
+    parser.add_argument("--db", help="study database URL (default: SQLite in the cache directory)")
+    parser.add_argument("--host", default=os.environ.get("VMNET_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("VMNET_PORT", "7860")))
+    parser.add_argument("--admin-password", default=os.environ.get("VMNET_ADMIN_PASSWORD"),
+                        help="password for /admin (user 'admin'); default: $VMNET_ADMIN_PASSWORD or a random one")
+    parser.add_argument("--max-upload-mb", type=int, default=500, help="upload limit in MB (default 500)")
+    parser.add_argument("--no-study", action="store_true", help="serve the demo only")
+    return parser.parse_args(argv)
+
+
+def default_bundle() -> Path:
+    """The starter bundle in the cache directory, built on first use (a few minutes, with progress)."""
+    from vmnet_core.starter.pipeline import DEFAULT_BUNDLE_NAME, build_starter_bundle
+
+    target = cache_dir() / DEFAULT_BUNDLE_NAME
+    if not (target / "config.json").exists():
+        print(f"vmnet: building the default starter bundle in {target} (first start only)...", flush=True)
+        started = time.perf_counter()
+        build_starter_bundle(target)
+        print(f"vmnet: default bundle ready in {time.perf_counter() - started:.0f} s", flush=True)
+    return target
+
+
+def build_server(args: argparse.Namespace, bundle_dir: Path):
+    """Mount the demo, the rater flow and the admin on one FastAPI app."""
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from demo.app import build_demo
+
+    server = FastAPI(title="vmnet")
+    upload_limit = f"{args.max_upload_mb}mb"
+    work_dir = cache_dir() / "work"
+    demo_blocks = build_demo(bundle_dir, work_dir=work_dir / "demo", music_dir=args.music_dir)
+    if not args.no_study:
+        from study.pages import build_admin_page, build_rater_page, prepare_default_study
+
+        db_url = args.db or f"sqlite:///{cache_dir() / 'study.sqlite'}"
+        media_dir = prepare_default_study(db_url, bundle_dir, work_dir / "study")
+        password = args.admin_password or secrets.token_urlsafe(12)
+        if not args.admin_password:
+            print(f"vmnet: /admin login is admin / {password} (set VMNET_ADMIN_PASSWORD to choose one)", flush=True)
+        gr.mount_gradio_app(server, build_rater_page(db_url, media_dir), path="/study",
+                            allowed_paths=[str(media_dir)], max_file_size=upload_limit, footer_links=[])
+        gr.mount_gradio_app(server, build_admin_page(db_url), path="/admin", auth=("admin", password),
+                            max_file_size=upload_limit)
+    gr.mount_gradio_app(server, demo_blocks, path="", allowed_paths=[str(bundle_dir), str(work_dir)],
+                        max_file_size=upload_limit)
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        bundle_dir = args.bundle or default_bundle()
+        server = build_server(args, bundle_dir)
+    except VmnetError as exc:
+        print(f"vmnet: error: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    print(f"vmnet: serving on http://{args.host}:{args.port}/ (study at /study, admin at /admin)", flush=True)
+    uvicorn.run(server, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -143,8 +143,9 @@ def _study_by_name(session: Session, name: str | None) -> Study:
     return study
 
 
-def _participant(session: Session, token: str) -> Participant:
-    participant = session.scalar(select(Participant).where(Participant.token == str(token))) if token else None
+def _participant(session: Session, token: str, lock: bool = False) -> Participant:
+    query = select(Participant).where(Participant.token == str(token))
+    participant = session.scalar(query.with_for_update() if lock else query) if token else None
     if participant is None:
         raise NotFound("This session is not known; please open the study link again.")
     return participant
@@ -258,18 +259,19 @@ def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: 
         raise Refused("This trial is not part of your session; please reload the page.") from None
     try:
         with _database_errors(SAVE_FAILED), db.write() as s:
-            participant = _participant(s, token)
+            # lock the participant's row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
+            # writers) so one participant's submits are handled one at a time
+            participant = _participant(s, token, lock=True)
             trial = s.get(Trial, trial_id)
             if trial is None or trial.assignment.participant_id != participant.id:
                 raise Refused("This trial is not part of your session; please reload the page.")
             trials = _trials_of(s, participant)
-            existing = s.scalar(select(Vote).where(Vote.participant_id == participant.id, Vote.trial_id == trial.id))
-            if existing is not None:
-                return _ack(trial, len(trials), existing)
+            votes = {v.trial_id: v for v in s.scalars(select(Vote).where(Vote.participant_id == participant.id))}
+            if trial.id in votes:
+                return _ack(trial, len(trials), votes[trial.id])
             if participant.consented_at is None:
                 raise Refused("Please read and accept the consent form first.")
-            voted = _voted_trial_ids(s, participant)
-            current = next((t for t in trials if t.id not in voted), None)
+            current = next((t for t in trials if t.id not in votes), None)
             if current is None or current.id != trial.id:
                 raise Refused("Please answer the trials in order; reload the page to continue where you left off.")
             vote = Vote(study_id=trial.study_id, trial_id=trial.id, participant_id=participant.id, choice=choice,
@@ -277,7 +279,7 @@ def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: 
                         played_b_to_end=bool(played_b))
             s.add(vote)
             s.flush()
-            if len(voted) + 1 == len(trials):
+            if len(votes) + 1 == len(trials):
                 _finish(s, participant)
             return _ack(trial, len(trials), vote)
     except IntegrityError:

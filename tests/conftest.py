@@ -35,3 +35,16 @@ def _quiet_threads():
     except ImportError:
         pass
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A small starter bundle built by the same code path as the app's default (once per session).
+
+    24 clips of 6 s, a few training steps, the 28 real library tracks indexed: enough for the demo,
+    the study and the CLI to run end to end.
+    """
+    from vmnet_core.starter.pipeline import StarterSettings, build_starter_bundle
+
+    settings = StarterSettings(clips=24, seconds=6.0, max_steps=40, val_every=20, workers=2)
+    return build_starter_bundle(tmp_path_factory.mktemp("starter") / "bundle", settings, progress=False)

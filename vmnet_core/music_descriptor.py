@@ -25,7 +25,9 @@ from pathlib import Path
 import librosa
 import numba
 import numpy as np
+import scipy.fft
 import scipy.sparse
+from numpy.lib.stride_tricks import sliding_window_view
 
 from vmnet_core.errors import VmnetError
 
@@ -48,6 +50,8 @@ class MusicDescriptorConfig:
     n_mels: int = 96               # mel rows
     n_mfcc: int = 20               # MFCC rows (and Δ, Δ² rows each)
     delta_width: int = 9           # Savitzky–Golay width of the MFCC deltas (frames)
+    mfcc_own_stft: bool = False    # True: librosa.feature.mfcc(y=part) as the official code (2048-pt
+                                   # STFT, 128 mels; slower); False: from the shared spectrogram's mel
     rolloff_percent: float = 0.85  # spectral rolloff energy fraction
     cqt_fmin_hz: float = 32.703195662574764  # chroma_cens CQT lowest bin (C1)
     cqt_n_octaves: int = 7         # chroma_cens CQT octaves
@@ -298,7 +302,10 @@ def _part_rows(y: np.ndarray, stft: np.ndarray, cfg: MusicDescriptorConfig) -> n
         chroma_stft = librosa.feature.chroma_stft(S=power, sr=sr, n_chroma=cfg.n_chroma)
         chroma_cens = _chroma_cens(y, cfg)
     mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=cfg.n_mels)
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=cfg.n_mfcc)
+    if cfg.mfcc_own_stft:
+        mfcc = librosa.feature.mfcc(y=y, sr=sr, hop_length=cfg.hop_length, n_mfcc=cfg.n_mfcc)
+    else:
+        mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=cfg.n_mfcc)
     blocks = [
         chroma_stft,
         chroma_cens,
@@ -310,12 +317,38 @@ def _part_rows(y: np.ndarray, stft: np.ndarray, cfg: MusicDescriptorConfig) -> n
         librosa.feature.spectral_centroid(S=magnitude, sr=sr),
         librosa.feature.spectral_bandwidth(S=magnitude, sr=sr),
         librosa.feature.spectral_rolloff(S=magnitude, sr=sr, roll_percent=cfg.rolloff_percent),
-        librosa.feature.poly_features(S=magnitude, sr=sr, order=1),
-        librosa.feature.poly_features(S=magnitude, sr=sr, order=2),
+        poly_features(magnitude, sr, order=1),
+        poly_features(magnitude, sr, order=2),
         librosa.feature.zero_crossing_rate(y, frame_length=cfg.n_fft, hop_length=cfg.hop_length),
     ]
     n_frames = stft.shape[1]
     return np.concatenate([db_relative_to_max(b[:, :n_frames], cfg) for b in blocks])
+
+
+def poly_features(magnitude: np.ndarray, sr: int, order: int) -> np.ndarray:
+    """``librosa.feature.poly_features(S=magnitude, sr=sr, order=order)`` with the fit precomputed.
+
+    Every frame fits the same polynomial in frequency, so ``np.polyfit``'s scaled least-squares
+    solve reduces to one cached pseudo-inverse applied to all frames at once.
+
+    Parameters
+    ----------
+    magnitude : np.ndarray, shape (1 + n_fft // 2, T)
+
+    Returns
+    -------
+    np.ndarray, shape (order + 1, T), float64; highest power first, as ``np.polyfit``.
+    """
+    projection, scale = _poly_projection(sr, 2 * (magnitude.shape[0] - 1), order)
+    return (projection @ magnitude) / scale[:, None]
+
+
+@lru_cache(maxsize=16)
+def _poly_projection(sr: int, n_fft: int, order: int) -> tuple[np.ndarray, np.ndarray]:
+    freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    vander = np.vander(freq, order + 1)
+    scale = np.sqrt((vander * vander).sum(axis=0))      # np.polyfit's column scaling
+    return np.linalg.pinv(vander / scale, rcond=len(freq) * np.finfo(freq.dtype).eps), scale
 
 
 def db_relative_to_max(block: np.ndarray, config: MusicDescriptorConfig | None = None) -> np.ndarray:
@@ -385,8 +418,9 @@ def cqt_magnitude(y: np.ndarray, sr: int, hop_length: int, fmin: float, n_bins: 
     octave_y, octave_hop = y, hop_length
     responses = []
     for octave in range(n_octaves):
-        stft = librosa.stft(octave_y, n_fft=n_fft, hop_length=octave_hop, window="ones", pad_mode="constant")
-        responses.append(np.abs(basis.dot(stft)) * np.sqrt(2.0 ** octave))  # (bpo, T_i), low→high
+        frames = sliding_window_view(np.pad(octave_y, n_fft // 2), n_fft)[::octave_hop]  # (T_i, n_fft)
+        spectrum = scipy.fft.rfft(frames, axis=-1)                       # = librosa.stft(window="ones").T
+        responses.append(np.abs(basis.dot(spectrum.T)) * np.sqrt(2.0 ** octave))  # (bpo, T_i)
         if octave < n_octaves - 1:
             octave_hop //= 2
             octave_y = librosa.resample(octave_y, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True)

@@ -186,11 +186,13 @@ class FrameEncoder:
 
         Parameters
         ----------
-        frames : (T, H, W, 3) uint8 RGB (224×224 from ``sample_frames``; other sizes are resized).
+        frames : (T, H, W, 3) uint8 RGB, or one (H, W, 3) image (224×224 from ``sample_frames``;
+            other sizes are resized).
 
         Returns
         -------
-        features : (T, 1280) float32, the global average of the last conv block (before the classifier).
+        features : (T, 1280) float32, the global average of the last conv block (before the
+            classifier); (0, 1280) for no frames.
         """
         frames = self._check_frames(frames)
         features = np.empty((len(frames), FEATURE_DIM), np.float32)
