@@ -672,7 +672,7 @@ def write_video(
                 w.setsampwidth(2)
                 w.setframerate(sr)
                 w.writeframes(pcm.tobytes())
-            cmd += ["-i", f"file:{wav_path}", "-c:a", "aac", "-b:a", "128k", "-shortest"]
+            cmd += ["-i", f"file:{wav_path}", "-c:a", "aac", "-aac_coder", "fast", "-b:a", "128k", "-shortest"]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                 "-movflags", "+faststart", "-f", "mp4", f"file:{partial}"]
         with tempfile.TemporaryFile() as stderr:
