@@ -20,6 +20,7 @@ from vmnet_core.errors import VmnetError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATION_LOCK_ID = 0x766D6E6574  # "vmnet": a PostgreSQL advisory lock held while migrating
 
 
 def normalise_url(url: str) -> str:
@@ -83,9 +84,14 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
     engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     cfg = _alembic_config(engine)
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.execution_options(sqlite_begin="IMMEDIATE")  # two processes starting at once take turns
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
     finally:
         if isinstance(engine_or_url, str):
             engine.dispose()
