@@ -34,6 +34,7 @@ from naive_music_descriptor import naive_music_descriptor  # noqa: E402
 
 SR = 12000
 CLIP = MusicDescriptorConfig().n_samples
+SHORT = MusicDescriptorConfig(clip_s=5.0)  # same computation on a 5-s clip, to keep tests quick
 
 
 def tone(seconds: float, sr: int = SR) -> np.ndarray:
@@ -117,25 +118,25 @@ def test_library_descriptors_are_finite_and_distinct(library_descriptors):
 
 
 def test_descriptor_is_deterministic(library, library_descriptors, real_clip):
-    np.testing.assert_array_equal(music_descriptor(real_clip, SR), music_descriptor(real_clip, SR))
+    np.testing.assert_array_equal(music_descriptor(real_clip, SR, SHORT), music_descriptor(real_clip, SR, SHORT))
     np.testing.assert_array_equal(music_descriptor_from_file(library[3].path), library_descriptors[3])
 
 
-def _leave_one_out_nearest_neighbour(x: np.ndarray, labels: np.ndarray) -> float:
-    """Accuracy of the cosine nearest neighbour among the other items, on z-scored columns."""
+def _nearest_neighbours(x: np.ndarray) -> np.ndarray:
+    """(N,) index of each item's cosine nearest neighbour among the others, on z-scored columns."""
     z = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     similarity = z @ z.T
     np.fill_diagonal(similarity, -np.inf)
-    return float((labels[similarity.argmax(axis=1)] == labels).mean())
+    return similarity.argmax(axis=1)
 
 
 def test_nearest_neighbour_finds_the_mood_well_above_chance(library, library_descriptors):
-    x = library_descriptors.astype(np.float64)
+    neighbours = _nearest_neighbours(library_descriptors.astype(np.float64))
     moods = np.array([t.mood for t in library])
-    accuracy = _leave_one_out_nearest_neighbour(x, moods)
+    accuracy = (moods[neighbours] == moods).mean()
     rng = np.random.default_rng(0)
-    shuffled = [_leave_one_out_nearest_neighbour(x, rng.permutation(moods)) for _ in range(500)]
+    shuffled = [(m[neighbours] == m).mean() for m in (rng.permutation(moods) for _ in range(2000))]
     # measured 12/28 = 43 % (docs/music-descriptor.md); chance ≈ 17–21 %, shuffled labels' 95th pct ≈ 32 %
     assert accuracy >= 10 / 28
     assert accuracy > np.quantile(shuffled, 0.95)
@@ -143,17 +144,19 @@ def test_nearest_neighbour_finds_the_mood_well_above_chance(library, library_des
 
 def test_nearest_neighbour_tells_acoustic_from_electronic(library, library_descriptors):
     styles = np.array([t.style for t in library])
-    assert _leave_one_out_nearest_neighbour(library_descriptors.astype(np.float64), styles) >= 0.75  # measured 93 %
+    neighbours = _nearest_neighbours(library_descriptors.astype(np.float64))
+    assert (styles[neighbours] == styles).mean() >= 0.75  # measured 26/28 = 93 %; chance ≈ 50 %
 
 
 def test_fast_path_matches_the_naive_reference_on_a_real_clip(real_clip):
     names = np.array(music_descriptor_names())
     feature = np.array([n.split(".")[1] for n in names])
     shared = ~np.array([f.startswith("mfcc") or f == "rms" for f in feature])
-    naive = naive_music_descriptor(real_clip, SR)
-    fast = music_descriptor(real_clip, SR)
+    config = MusicDescriptorConfig(clip_s=10.0)
+    naive = naive_music_descriptor(real_clip, SR, config)
+    fast = music_descriptor(real_clip, SR, config)
     np.testing.assert_allclose(fast[shared], naive[shared], atol=0.01)  # dB / dB²
-    official_mfcc = music_descriptor(real_clip, SR, MusicDescriptorConfig(mfcc_own_stft=True))
+    official_mfcc = music_descriptor(real_clip, SR, MusicDescriptorConfig(clip_s=10.0, mfcc_own_stft=True))
     not_rms = feature != "rms"
     np.testing.assert_allclose(official_mfcc[not_rms], naive[not_rms], atol=0.01)
     assert np.corrcoef(fast, naive)[0, 1] > 0.99
@@ -165,34 +168,35 @@ def test_fast_path_matches_the_naive_reference_on_a_real_clip(real_clip):
 
 def test_centre_clip_is_used_and_short_audio_is_padded_on_both_sides():
     rng = np.random.default_rng(0)
-    centre = tone(29.12)[:CLIP]
-    long = np.concatenate([rng.normal(0, 0.5, 5 * SR), centre, rng.normal(0, 0.5, 5 * SR)]).astype(np.float32)
-    np.testing.assert_array_equal(music_descriptor(long, SR), music_descriptor(centre, SR))
-    short = tone(10.0)
-    left = (CLIP - short.size) // 2
-    padded = np.pad(short, (left, CLIP - short.size - left))
-    np.testing.assert_array_equal(music_descriptor(short, SR), music_descriptor(padded, SR))
+    n = SHORT.n_samples
+    centre = tone(5.0)[:n]
+    long = np.concatenate([rng.normal(0, 0.5, 3 * SR), centre, rng.normal(0, 0.5, 3 * SR)]).astype(np.float32)
+    np.testing.assert_array_equal(music_descriptor(long, SR, SHORT), music_descriptor(centre, SR, SHORT))
+    short = tone(2.0)
+    left = (n - short.size) // 2
+    padded = np.pad(short, (left, n - short.size - left))
+    np.testing.assert_array_equal(music_descriptor(short, SR, SHORT), music_descriptor(padded, SR, SHORT))
     stereo = np.stack([short, short])
-    np.testing.assert_allclose(music_descriptor(stereo, SR), music_descriptor(short, SR), atol=1e-4)
+    np.testing.assert_allclose(music_descriptor(stereo, SR, SHORT), music_descriptor(short, SR, SHORT), atol=1e-4)
 
 
 def test_other_sample_rates_are_resampled():
-    reference = music_descriptor(tone(8.0), SR)
+    config = MusicDescriptorConfig(clip_s=8.0)
+    reference = music_descriptor(tone(8.0), SR, config)
     for sr in (22050, 44100):
-        other = music_descriptor(tone(8.0, sr), sr)
+        other = music_descriptor(tone(8.0, sr), sr, config)
         assert np.corrcoef(other, reference)[0, 1] > 0.999
         assert np.median(np.abs(other - reference)) < 0.1
 
 
 @pytest.mark.parametrize("y", [
-    np.zeros(CLIP, np.float32),                                   # silence
     np.zeros(1, np.float32),                                      # one sample
     np.full(3 * SR, 0.5, np.float32),                             # DC only
     np.sign(np.sin(np.arange(5 * SR) / 7.0)).astype(np.float32),  # full-scale square wave
     np.r_[np.zeros(SR), 1e-30 * np.ones(SR)].astype(np.float32),  # denormal-level signal
-], ids=["silence", "one-sample", "dc", "square", "tiny"])
+], ids=["one-sample", "dc", "square", "tiny"])
 def test_descriptor_is_finite_on_degenerate_audio(y):
-    vector = music_descriptor(y, SR)
+    vector = music_descriptor(y, SR, SHORT)
     assert vector.shape == (1140,) and vector.dtype == np.float32
     assert np.isfinite(vector).all()
 
@@ -200,6 +204,7 @@ def test_descriptor_is_finite_on_degenerate_audio(y):
 def test_silence_gives_the_zero_vector_for_spectral_features():
     names = np.array(music_descriptor_names())
     vector = music_descriptor(np.zeros(CLIP, np.float32), SR)
+    assert vector.shape == (1140,) and np.isfinite(vector).all()
     spectral = np.array([n.split(".")[1].startswith(("mel", "chroma", "spectral", "rms", "zcr")) for n in names])
     np.testing.assert_array_equal(vector[spectral], 0.0)  # all frames at the reference: 0 dB, no spread
 
@@ -221,11 +226,12 @@ def test_unusable_audio_raises_a_plain_sentence(y, sr):
 
 def test_from_file_decodes_the_centre_of_the_file(tmp_path):
     rng = np.random.default_rng(1)
-    centre = tone(29.12)[:CLIP]
-    y = np.concatenate([rng.normal(0, 0.3, 20 * SR), centre, rng.normal(0, 0.3, 20 * SR)]).astype(np.float32)
+    centre = tone(5.0)[:SHORT.n_samples]
+    y = np.concatenate([rng.normal(0, 0.3, 4 * SR), centre, rng.normal(0, 0.3, 4 * SR)]).astype(np.float32)
     path = tmp_path / "long.wav"
     soundfile.write(path, y, SR, subtype="FLOAT")
-    np.testing.assert_allclose(music_descriptor_from_file(path), music_descriptor(centre, SR), atol=1e-3)
+    np.testing.assert_allclose(music_descriptor_from_file(path, SHORT), music_descriptor(centre, SR, SHORT),
+                               atol=1e-3)
 
 
 def test_from_file_reads_audio_and_video_containers(tmp_path):
@@ -233,9 +239,9 @@ def test_from_file_reads_audio_and_video_containers(tmp_path):
 
     wav = make_audio(tmp_path / "a.wav", seconds=4.0)
     flac = convert(wav, tmp_path / "a.flac")
-    np.testing.assert_array_equal(music_descriptor_from_file(wav), music_descriptor_from_file(flac))
+    np.testing.assert_array_equal(music_descriptor_from_file(wav, SHORT), music_descriptor_from_file(flac, SHORT))
     for path in (make_audio(tmp_path / "a.opus", seconds=4.0), make_video(tmp_path / "v.mp4", seconds=3.0)):
-        vector = music_descriptor_from_file(path)
+        vector = music_descriptor_from_file(path, SHORT)
         assert vector.shape == (1140,) and np.isfinite(vector).all()
 
 
