@@ -28,6 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--admin-password", default=os.environ.get("VMNET_ADMIN_PASSWORD"),
                         help="password for /admin (user 'admin'); default: $VMNET_ADMIN_PASSWORD or a random one")
     parser.add_argument("--max-upload-mb", type=int, default=500, help="upload limit in MB (default 500)")
+    parser.add_argument("--max-video-s", type=float, default=600.0,
+                        help="analyse at most this many seconds from the start of a video (default 600)")
     parser.add_argument("--no-study", action="store_true", help="serve the demo only")
     return parser.parse_args(argv)
 
@@ -55,19 +57,16 @@ def build_server(args: argparse.Namespace, bundle_dir: Path):
     server = FastAPI(title="vmnet")
     upload_limit = f"{args.max_upload_mb}mb"
     work_dir = cache_dir() / "work"
-    demo_blocks = build_demo(bundle_dir, work_dir=work_dir / "demo", music_dir=args.music_dir)
+    demo_blocks = build_demo(bundle_dir, work_dir=work_dir / "demo", music_dir=args.music_dir,
+                             max_video_s=args.max_video_s)
     if not args.no_study:
-        from study.pages import build_admin_page, build_rater_page, prepare_default_study
+        from study.pages import mount_study
 
         db_url = args.db or f"sqlite:///{cache_dir() / 'study.sqlite'}"
-        media_dir = prepare_default_study(db_url, bundle_dir, work_dir / "study")
         password = args.admin_password or secrets.token_urlsafe(12)
         if not args.admin_password:
             print(f"vmnet: /admin login is admin / {password} (set VMNET_ADMIN_PASSWORD to choose one)", flush=True)
-        gr.mount_gradio_app(server, build_rater_page(db_url, media_dir), path="/study",
-                            allowed_paths=[str(media_dir)], max_file_size=upload_limit, footer_links=[])
-        gr.mount_gradio_app(server, build_admin_page(db_url), path="/admin", auth=("admin", password),
-                            max_file_size=upload_limit)
+        mount_study(server, db_url, bundle_dir, work_dir / "study", password, upload_limit)
     gr.mount_gradio_app(server, demo_blocks, path="", allowed_paths=[str(bundle_dir), str(work_dir)],
                         max_file_size=upload_limit)
     return server

@@ -44,11 +44,10 @@ from vmnet_core.music_library import load_music_library  # noqa: E402
 
 WHY = {
     "mfcc": "MFCC from the shared 512-pt spectrogram's 96-band mel; librosa.feature.mfcc(y) makes its own "
-            "2048-pt, 128-band mel",
-    "rms": "RMS from the spectrogram (as librosa 0.5's rmse, which the official code called); "
-           "librosa 0.11's rms(y) frames the raw signal without a window",
+            "2048-pt, 128-band mel (mfcc_own_stft=True restores it)",
+    "mfcc_delta": "deltas of the MFCCs above",
+    "mfcc_delta2": "deltas of the MFCCs above",
 }
-WHY["mfcc_delta"] = WHY["mfcc_delta2"] = "deltas of the MFCCs above"
 
 
 def timed(fn, repeats: int) -> tuple[float, float]:

@@ -2,8 +2,10 @@
 
 ``csehong/VM-NET``'s ``librosa_feature.py`` runs ``librosa.effects.hpss`` on the time signal
 (its own 2048-point STFT) and then calls every ``librosa.feature.*`` on each part's time signal,
-so every feature recomputes its own STFT. This file does the same with today's names
-(``logamplitude`` → :func:`db_relative_to_max`, ``rmse`` → ``rms``) and the project's deliberate
+so every feature recomputes its own STFT. This file does the same on librosa 0.11, with the
+functions librosa has since changed restored to their librosa ≤ 0.5 definitions (``logamplitude``
+→ :func:`db_relative_to_max`, ``rmse`` → RMS over the STFT, ``delta`` →
+:func:`regression_delta`, ``chroma_cens`` → 12 CQT bins per octave) and the project's deliberate
 choices shared with the fast path (the true sample rate for the mel filterbank, the centred clip).
 It is a benchmark and cross-check, not product code.
 """
@@ -13,7 +15,12 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from vmnet_core.music_descriptor import MusicDescriptorConfig, centre_clip, db_relative_to_max
+from vmnet_core.music_descriptor import (
+    MusicDescriptorConfig,
+    centre_clip,
+    db_relative_to_max,
+    regression_delta,
+)
 
 
 def naive_part_rows(y: np.ndarray, cfg: MusicDescriptorConfig) -> np.ndarray:
@@ -22,12 +29,13 @@ def naive_part_rows(y: np.ndarray, cfg: MusicDescriptorConfig) -> np.ndarray:
     mfcc = librosa.feature.mfcc(y=y, sr=sr, hop_length=hop, n_mfcc=cfg.n_mfcc)  # n_fft 2048, 128 mels
     blocks = [
         librosa.feature.chroma_stft(y=y, sr=sr, hop_length=hop, n_fft=n_fft, n_chroma=cfg.n_chroma),
-        librosa.feature.chroma_cens(y=y, sr=sr, hop_length=hop, n_chroma=cfg.n_chroma),
+        librosa.feature.chroma_cens(y=y, sr=sr, hop_length=hop, n_chroma=cfg.n_chroma,
+                                    bins_per_octave=cfg.cqt_bins_per_octave),
         librosa.feature.melspectrogram(y=y, sr=sr, hop_length=hop, n_fft=n_fft, n_mels=cfg.n_mels),
         mfcc,
-        librosa.feature.delta(mfcc),
-        librosa.feature.delta(mfcc, order=2),
-        librosa.feature.rms(y=y, hop_length=hop, frame_length=n_fft),
+        regression_delta(mfcc, width=cfg.delta_width),
+        regression_delta(mfcc, width=cfg.delta_width, order=2),
+        np.sqrt(np.mean(np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop)) ** 2, axis=0, keepdims=True)),
         librosa.feature.spectral_centroid(y=y, sr=sr, hop_length=hop, n_fft=n_fft),
         librosa.feature.spectral_bandwidth(y=y, sr=sr, hop_length=hop, n_fft=n_fft),
         librosa.feature.spectral_rolloff(y=y, sr=sr, hop_length=hop, n_fft=n_fft),

@@ -26,6 +26,7 @@ import librosa
 import numba
 import numpy as np
 import scipy.fft
+import scipy.signal
 import scipy.sparse
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -49,13 +50,13 @@ class MusicDescriptorConfig:
     n_chroma: int = 12             # chroma_stft and chroma_cens rows
     n_mels: int = 96               # mel rows
     n_mfcc: int = 20               # MFCC rows (and Δ, Δ² rows each)
-    delta_width: int = 9           # Savitzky–Golay width of the MFCC deltas (frames)
+    delta_width: int = 9           # regression width of the MFCC deltas (frames)
     mfcc_own_stft: bool = False    # True: librosa.feature.mfcc(y=part) as the official code (2048-pt
                                    # STFT, 128 mels; slower); False: from the shared spectrogram's mel
     rolloff_percent: float = 0.85  # spectral rolloff energy fraction
     cqt_fmin_hz: float = 32.703195662574764  # chroma_cens CQT lowest bin (C1)
     cqt_n_octaves: int = 7         # chroma_cens CQT octaves
-    cqt_bins_per_octave: int = 36  # chroma_cens CQT resolution
+    cqt_bins_per_octave: int = 12  # chroma_cens CQT resolution (librosa ≤ 0.6 default; 0.11's is 36)
     cens_win_len_smooth: int = 41  # chroma_cens smoothing window (frames)
     top_db: float = 80.0           # dB floor below each feature's maximum
     amin: float = 1e-10            # magnitude floor before the log
@@ -311,9 +312,9 @@ def _part_rows(y: np.ndarray, stft: np.ndarray, cfg: MusicDescriptorConfig) -> n
         chroma_cens,
         mel,
         mfcc,
-        librosa.feature.delta(mfcc, width=cfg.delta_width, order=1),
-        librosa.feature.delta(mfcc, width=cfg.delta_width, order=2),
-        librosa.feature.rms(S=magnitude, frame_length=cfg.n_fft),
+        regression_delta(mfcc, width=cfg.delta_width, order=1),
+        regression_delta(mfcc, width=cfg.delta_width, order=2),
+        np.sqrt(power.mean(axis=0, keepdims=True)),  # librosa ≤ 0.5 rmse: RMS over the spectrogram
         librosa.feature.spectral_centroid(S=magnitude, sr=sr),
         librosa.feature.spectral_bandwidth(S=magnitude, sr=sr),
         librosa.feature.spectral_rolloff(S=magnitude, sr=sr, roll_percent=cfg.rolloff_percent),
@@ -323,6 +324,32 @@ def _part_rows(y: np.ndarray, stft: np.ndarray, cfg: MusicDescriptorConfig) -> n
     ]
     n_frames = stft.shape[1]
     return np.concatenate([db_relative_to_max(b[:, :n_frames], cfg) for b in blocks])
+
+
+def regression_delta(data: np.ndarray, width: int = 9, order: int = 1) -> np.ndarray:
+    """``librosa.feature.delta`` as librosa ≤ 0.5 (the official code's) computed it.
+
+    Each frame's slope of a least-squares line over ``width`` frames (edges repeated); ``order``
+    2 applies it twice. librosa ≥ 0.6 fits Savitzky–Golay polynomials instead, which agrees for
+    ``order=1`` away from the edges but not for ``order=2``.
+
+    Parameters
+    ----------
+    data : np.ndarray, shape (R, T)
+
+    Returns
+    -------
+    np.ndarray, shape (R, T)
+    """
+    if width < 3 or width % 2 != 1:
+        raise ValueError(f"width must be an odd integer >= 3, got {width}")
+    half = width // 2
+    slope = np.arange(half, -half - 1, -1.0)
+    slope /= np.sum(slope ** 2)
+    delta = np.pad(data, [(0, 0), (width, width)], mode="edge")
+    for _ in range(order):
+        delta = scipy.signal.lfilter(slope, 1, delta, axis=-1)
+    return delta[:, -half - 1 - data.shape[1]: -half - 1]
 
 
 def poly_features(magnitude: np.ndarray, sr: int, order: int) -> np.ndarray:

@@ -17,6 +17,7 @@ def register(subparsers) -> None:
     p.add_argument("--seconds", type=float, default=defaults.seconds, help="length of each clip")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--steps", type=int, default=defaults.max_steps, help="training steps at most")
+    p.add_argument("--val-every", type=int, default=defaults.val_every, help="validate every this many steps")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--no-library", action="store_true", help="skip indexing the 28 immich-memories-music tracks")
     p.set_defaults(func=run)
@@ -24,7 +25,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = StarterSettings(clips=args.clips, seconds=args.seconds, seed=args.seed, max_steps=args.steps,
-                               workers=args.workers, index_real_library=not args.no_library)
+                               val_every=args.val_every, workers=args.workers, index_real_library=not args.no_library)
     out = build_starter_bundle(args.out, settings)
     print(f"starter bundle ready: {out}")
     print((out / "card.md").read_text(encoding="utf-8").split("## The starter bundle")[-1])

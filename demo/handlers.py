@@ -1,0 +1,399 @@
+"""What the demo's buttons do, without any Gradio: query a bundle with files and format the answers.
+
+Every function here takes a :class:`DemoContext` (the loaded bundle, its retriever, the query cache
+and a work folder), calls ``vmnet_core``'s public functions and returns plain data (rows, sentences,
+paths). Errors a user can cause are raised as :class:`~vmnet_core.errors.VmnetError` with one
+sentence; ``demo.app`` shows that sentence in the page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from demo.query_cache import CachedQuery, QueryCache, file_sha256, files_digest
+from vmnet_core.bundle import CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
+from vmnet_core.catalog import Catalog, CatalogItem, Hit
+from vmnet_core.errors import VmnetError
+from vmnet_core.retrieval import Retriever
+
+DEFAULT_MAX_VIDEO_S = 600.0
+DEFAULT_K = 10
+MAX_K = 100
+RESULT_HEADERS = ["rank", "score", "title", "duration", "mood", "tempo", "key", "id"]
+VIDEO_RESULT_HEADERS = ["rank", "score", "title", "duration", "tags", "id"]
+ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass
+class DemoContext:
+    """Everything the handlers share: one per server.
+
+    Attributes
+    ----------
+    bundle : the loaded bundle; its ``catalog`` is replaced (never edited in place) when music is added
+    retriever : Retriever over ``bundle`` (holds the frame CNN once loaded)
+    cache : query embeddings by content hash
+    work_dir : previews and figures are written here
+    max_video_s : only this many seconds from the start of a video are analysed
+    """
+
+    bundle: Bundle
+    retriever: Retriever
+    cache: QueryCache
+    work_dir: Path
+    max_video_s: float = DEFAULT_MAX_VIDEO_S
+    index_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.bundle.catalog
+
+
+def open_demo(bundle_dir: str | Path, work_dir: str | Path, max_video_s: float = DEFAULT_MAX_VIDEO_S) -> DemoContext:
+    """Load the bundle and prepare the work folder and query cache.
+
+    The cache namespace is a digest of the bundle's weights and preprocessor, so a retrained
+    bundle never answers from another model's embeddings.
+    """
+    if max_video_s <= 0:
+        raise VmnetError(f"The video length limit must be above 0 s, not {max_video_s:g} s.")
+    bundle = load_bundle(bundle_dir)
+    work = Path(work_dir).expanduser().absolute()
+    work.mkdir(parents=True, exist_ok=True)
+    namespace = files_digest([bundle.path / MODEL_FILE, bundle.path / PREPROCESS_FILE, bundle.path / CONFIG_FILE])
+    return DemoContext(bundle=bundle, retriever=Retriever(bundle), cache=QueryCache(work / "query-cache", namespace),
+                       work_dir=work, max_video_s=float(max_video_s))
+
+
+def warm_up(ctx: DemoContext) -> None:
+    """Load the frame CNN and compile the music descriptor's kernels (numba) before the first visitor
+    needs them: the first music query otherwise waits tens of seconds on a busy machine."""
+    from vmnet_core.music_descriptor import music_descriptor
+
+    ctx.retriever.encoder.encode(np.zeros((1, 224, 224, 3), np.uint8))
+    config = ctx.retriever.music_descriptor_config()
+    noise = np.random.default_rng(0).normal(0, 0.1, int(config.sr * 2)).astype(np.float32)
+    music_descriptor(noise, config.sr, config)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_duration(seconds: float | None) -> str:
+    """``83.4`` → ``"1:23"``; ``3725`` → ``"1:02:05"``; ``None`` → ``""``."""
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _tempo(tags: dict[str, Any]) -> str:
+    value = tags.get("tempo_bpm", tags.get("tempo"))
+    try:
+        return f"{float(value):.0f} BPM" if value not in (None, "") else ""
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _key(tags: dict[str, Any]) -> str:
+    key = str(tags.get("key", "") or "")
+    mode = str(tags.get("mode", "") or "")
+    return f"{key} {mode}".strip() if key and mode and mode not in key else key
+
+
+def track_row(hit: Hit) -> list[Any]:
+    """One row of the music results table (``RESULT_HEADERS``)."""
+    tags = hit.tags
+    return [hit.rank, round(hit.score, 4), hit.title, format_duration(hit.duration_s), str(tags.get("mood", "") or ""),
+            _tempo(tags), _key(tags), hit.id]
+
+
+def video_row(hit: Hit) -> list[Any]:
+    """One row of the video results table (``VIDEO_RESULT_HEADERS``)."""
+    shown = {k: v for k, v in hit.tags.items() if k in ("tempo_bpm", "mode", "key", "mood", "timbre", "energy")}
+    tags = ", ".join(f"{k}={_short(v)}" for k, v in shown.items())
+    return [hit.rank, round(hit.score, 4), hit.title, format_duration(hit.duration_s), tags, hit.id]
+
+
+def _short(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:.0f}" if abs(number) >= 10 else f"{number:.2f}"
+
+
+def track_label(hit: Hit) -> str:
+    """How a track appears in the picker: ``"1 · Title (0.812)"``."""
+    return f"{hit.rank} · {hit.title} ({hit.score:.3f})"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# --------------------------------------------------------------------------- video → music
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Hits for one query file and what the page says about it."""
+
+    hits: list[Hit]
+    query: CachedQuery
+    status: str  # one Markdown line: what was analysed, how long it took, "from cache"
+    note: str | None = None  # a warning to show (the video was longer than the analysis limit)
+
+    @property
+    def from_cache(self) -> bool:
+        return self.query.from_cache
+
+
+def _require_file(path: str | Path | None, what: str) -> Path:
+    if not path:
+        raise VmnetError(f"Upload {what} first.")
+    path = Path(path)
+    if not path.is_file():
+        raise VmnetError(f"The uploaded file {path.name} is no longer on the server; upload it again.")
+    return path
+
+
+def _checked_k(k: Any) -> int:
+    try:
+        value = int(k)
+    except (TypeError, ValueError):
+        raise VmnetError(f"The number of results must be a whole number, not {k!r}.") from None
+    if not 1 <= value <= MAX_K:
+        raise VmnetError(f"The number of results must be between 1 and {MAX_K}, not {value}.")
+    return value
+
+
+def _hash_query(ctx: DemoContext, kind: str, path: Path, compute) -> CachedQuery:
+    try:
+        return ctx.cache.lookup_or_compute(kind, path, compute)
+    except OSError as exc:
+        raise VmnetError(f"The file {path.name} could not be read ({exc.strerror or exc}); upload it again.") from None
+
+
+def _video_fps(bundle: Bundle) -> float:
+    from vmnet_core.extract import FRAME_FPS
+
+    section = bundle.config.get("descriptors", {})
+    video = section.get("video", {}) if isinstance(section, dict) else {}
+    return float(video.get("fps", FRAME_FPS)) if isinstance(video, dict) else FRAME_FPS
+
+
+def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None) -> CachedQuery:
+    """The (512,) embedding of a video's pictures, from the cache when the same bytes came before.
+
+    Only the first ``ctx.max_video_s`` seconds count; the facts say how long the video is and how
+    many frames were analysed.
+    """
+    from vmnet_core.media import probe
+
+    step = on_step or (lambda fraction, text: None)
+    path = _require_file(path, "a video")
+    kind = f"video-first{ctx.max_video_s:g}s"
+
+    def compute(p: Path) -> tuple[np.ndarray, dict[str, Any]]:
+        step(0.1, "Checking the file")
+        info = probe(p)
+        if not info.has_video:
+            raise VmnetError(f"The file {p.name} has no video track (no pictures to match); use it in "
+                             "'Find videos for a track' instead, or upload a video.")
+        step(0.25, "Reading frames and looking at them (CNN)")
+        features = ctx.retriever.video_frames_file(p, max_duration_s=None)  # (T, 1280), from the start
+        fps = _video_fps(ctx.bundle)
+        features = features[:max(1, math.ceil(ctx.max_video_s * fps - 1e-9))]  # frames inside the limit
+        step(0.85, "Embedding")
+        embedding = ctx.retriever.embed_video_frames(features)
+        return embedding, {"duration_s": info.duration_s, "frames": int(len(features)), "fps": fps,
+                           "width": info.width, "height": info.height}
+
+    step(0.0, "Reading your video")
+    return _hash_query(ctx, kind, path, compute)
+
+
+def _long_video_note(ctx: DemoContext, duration_s: float) -> str | None:
+    if duration_s <= ctx.max_video_s:
+        return None
+    return (f"Your video is {format_duration(duration_s)} long; only its first {format_duration(ctx.max_video_s)} "
+            "were analysed.")
+
+
+def music_for_video(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_K,
+                    on_step: ProgressCallback | None = None) -> QueryResult:
+    """Top-``k`` catalog tracks for the video at ``path``, best first."""
+    k = _checked_k(k)
+    started = time.perf_counter()
+    query = video_query(ctx, path, on_step)
+    catalog = ctx.catalog  # one snapshot: a music folder being added swaps in a new catalog
+    if on_step:
+        on_step(0.95, f"Searching {catalog.size('music')} tracks")
+    hits = catalog.search(query.embedding, side="music", k=k)
+    facts = query.facts
+    note = _long_video_note(ctx, float(facts["duration_s"]))
+    took = "from cache" if query.from_cache else f"analysed in {time.perf_counter() - started:.1f} s"
+    status = (f"**{_plural(len(hits), 'track')}** for your {format_duration(facts['duration_s'])} video "
+              f"({_plural(int(facts['frames']), 'frame')} at {facts['fps']:g} per second; {took}), "
+              f"out of {catalog.size('music')} in the catalog.")
+    if note:
+        status += f" {note}"
+    return QueryResult(hits=hits, query=query, status=status, note=note)
+
+
+# --------------------------------------------------------------------------- music → video
+
+
+def music_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None) -> CachedQuery:
+    """The (512,) embedding of an audio file or of a video's soundtrack (cached by content hash)."""
+    from vmnet_core.media import probe
+
+    step = on_step or (lambda fraction, text: None)
+    path = _require_file(path, "an audio file (or a video with sound)")
+
+    def compute(p: Path) -> tuple[np.ndarray, dict[str, Any]]:
+        step(0.1, "Checking the file")
+        info = probe(p)
+        if not info.has_audio:
+            raise VmnetError(f"The file {p.name} has no audio track, so there is no music to search with; "
+                             "upload an audio file or a video with sound.")
+        step(0.3, "Listening (music descriptor)")
+        embedding = ctx.retriever.embed_music_file(p)
+        return embedding, {"duration_s": info.duration_s, "has_video": info.has_video}
+
+    step(0.0, "Reading your track")
+    return _hash_query(ctx, "music", path, compute)
+
+
+def videos_for_music(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_K,
+                     on_step: ProgressCallback | None = None) -> QueryResult:
+    """Top-``k`` catalog videos for the music at ``path`` (audio, or a video's soundtrack)."""
+    k = _checked_k(k)
+    started = time.perf_counter()
+    query = music_query(ctx, path, on_step)
+    catalog = ctx.catalog
+    if on_step:
+        on_step(0.95, f"Searching {catalog.size('video')} videos")
+    hits = catalog.search(query.embedding, side="video", k=k)
+    what = "soundtrack" if query.facts.get("has_video") else "track"
+    took = "from cache" if query.from_cache else f"analysed in {time.perf_counter() - started:.1f} s"
+    status = (f"**{_plural(len(hits), 'video')}** for your {format_duration(query.facts['duration_s'])} {what} "
+              f"({took}), out of {catalog.size('video')} in the catalog.")
+    return QueryResult(hits=hits, query=query, status=status)
+
+
+def playable_videos(hits: list[Hit]) -> list[tuple[str, str]]:
+    """``(path, caption)`` for the hits whose file is on this server (for a gallery)."""
+    return [(hit.path, f"{hit.rank}. {hit.title} ({hit.score:.3f})") for hit in hits
+            if hit.path and Path(hit.path).is_file()]
+
+
+# --------------------------------------------------------------------------- tracks and previews
+
+
+def catalog_track(ctx: DemoContext, track_id: str | None) -> CatalogItem:
+    """The music item ``track_id``, with a sentence when it is unknown or its file is gone."""
+    if not track_id:
+        raise VmnetError("Pick a track from the results first.")
+    catalog = ctx.catalog
+    if not catalog.has("music", str(track_id)):
+        raise VmnetError(f"The track {track_id!r} is not in the catalog; search again and pick one from the results.")
+    item = catalog.item("music", str(track_id))
+    if not item.path or not Path(item.path).is_file():
+        raise VmnetError(f"The audio of {item.title!r} is not on this server any more ({item.path or 'no path'}); "
+                         "pick another track or re-index the music folder.")
+    return item
+
+
+def _safe_name(text: str, limit: int = 60) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return (cleaned or "file")[:limit]
+
+
+def preview_on_video(ctx: DemoContext, video_path: str | Path | None, track_id: str | None) -> Path:
+    """An H.264/AAC mp4 of the uploaded video with the chosen track under it (trimmed, faded,
+    loudness-matched); made once per (video bytes, track) and reused."""
+    from vmnet_core.media import mux_music_onto_video
+
+    video = _require_file(video_path, "a video")
+    item = catalog_track(ctx, track_id)
+    try:
+        digest = file_sha256(video)[:16]
+    except OSError as exc:
+        raise VmnetError(f"The file {video.name} could not be read ({exc.strerror or exc}); upload it again.") from None
+    out = ctx.work_dir / "previews" / digest / f"{_safe_name(video.stem)}-with-{_safe_name(item.id)}.mp4"
+    if out.is_file():
+        return out
+    return mux_music_onto_video(video, item.path, out)
+
+
+# --------------------------------------------------------------------------- adding a music folder
+
+
+@dataclass(frozen=True)
+class FolderReport:
+    """Outcome of indexing a folder: counts, failures and the files that are new in the catalog."""
+
+    folder: Path
+    added: int
+    skipped: int
+    failed: list[tuple[str, str]]
+    new_paths: list[str]
+
+    def sentence(self) -> str:
+        text = (f"Added {_plural(self.added, 'track')} from {self.folder}"
+                + (f" ({self.skipped} already in the catalog)" if self.skipped else "") + ".")
+        if self.failed:
+            path, reason = self.failed[0]
+            more = f" and {len(self.failed) - 1} more" if len(self.failed) > 1 else ""
+            text += f" {_plural(len(self.failed), 'file')} could not be used: {Path(path).name}: {reason}{more}"
+        return text
+
+
+def index_music_folder(ctx: DemoContext, folder: str | Path | None, progress: bool = False) -> FolderReport:
+    """Index every audio file (and video soundtrack) under ``folder`` into the music catalog.
+
+    The work happens on a fresh copy of the catalog, saved into the bundle as it goes (resumable:
+    files already indexed are skipped); searches keep using the old catalog until the new one is
+    swapped in at the end. One folder is indexed at a time.
+    """
+    from vmnet_core.bundle import CATALOG_DIR
+    from vmnet_core.extract import discover_inputs
+    from vmnet_core.retrieval import index_media_files
+
+    text = str(folder or "").strip().strip("'\"")
+    if not text:
+        raise VmnetError("Type the path of a folder of music on the server first.")
+    root = Path(text).expanduser()
+    if not root.is_dir():
+        raise VmnetError(f"{root} is not a folder on the server; give the full path of a folder of music files.")
+    inputs = discover_inputs(root, modality="music")
+    with ctx.index_lock:
+        bundle = ctx.bundle
+        before = {item.path for item in bundle.catalog.items("music")}
+        fresh = Catalog.load(bundle.path / CATALOG_DIR, dim=bundle.catalog.dim)
+        working = dataclasses.replace(bundle, catalog=fresh)
+        summary = index_media_files(Retriever(working), "music", inputs, progress=progress)
+        bundle.catalog = fresh  # one attribute swap: searches see the old or the new catalog, whole
+    new_paths = [item.path for item in fresh.items("music") if item.path not in before]
+    return FolderReport(folder=root.absolute(), added=summary.added, skipped=summary.skipped,
+                        failed=list(summary.failed), new_paths=new_paths)
+
+
+def catalog_media_paths(catalog: Catalog) -> list[str]:
+    """Files the catalog's items point at that exist on this server (the demo serves these)."""
+    paths = {item.path for side in ("music", "video") for item in catalog.items(side) if item.path}
+    return sorted(p for p in paths if Path(p).is_file())

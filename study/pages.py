@@ -1,0 +1,93 @@
+"""What ``app.py`` mounts: the rater flow (``/study``), the admin (``/admin``) and the default study.
+
+``prepare_default_study`` migrates the database and, when it holds no study yet, creates a small
+one from the served bundle so that ``python app.py`` shows a working study out of the box.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from study.ui_admin import build_admin_page
+from study.ui_rater import build_rater_page
+from vmnet_core.errors import VmnetError
+
+__all__ = ["DEFAULT_STUDY_NAME", "build_admin_page", "build_rater_page", "default_study_config", "mount_study",
+           "prepare_default_study", "study_media_dirs"]
+
+DEFAULT_STUDY_NAME = "default-study"
+DEFAULT_CLIPS = 3
+
+
+def default_study_config(n_clips: int = DEFAULT_CLIPS):
+    """The built-in study: ``n_clips`` test-split clips, ground truth vs VM-NET vs a random track,
+    every (clip, pair) once, one noise attention check, one swapped repeat, one practice trial."""
+    from study.config import StudyConfig
+
+    return StudyConfig.from_dict({
+        "name": DEFAULT_STUDY_NAME, "conditions": ["ground_truth", "vmnet", "random"], "seed": 0,
+        "swapped_repeats": 1, "practice": True, "attention": {"count": 1, "kind": "noise"},
+        "videos": {"source": "split", "split": "test", "count": n_clips},
+    })
+
+
+def _test_split_size(bundle_dir: Path) -> int:
+    from vmnet_core.bundle import load_bundle
+
+    return sum(1 for v in load_bundle(bundle_dir).catalog.items("video") if v.split == "test" and v.path)
+
+
+def prepare_default_study(db_url: str, bundle_dir: str | Path, work_dir: str | Path) -> list[Path]:
+    """Migrate the study database at ``db_url``; when it holds no study, create the default one from
+    ``bundle_dir`` with its premuxed clips under ``work_dir/media``. Returns every study's media
+    folder (for the server's ``allowed_paths``).
+
+    A bundle that cannot give a study (no test clips, no music) leaves the database empty with a
+    printed note: the rater page then says that no study is open.
+    """
+    from study.create import clips_from_bundle, create_study
+    from study.db import Database
+    from study.service import list_studies
+
+    db = Database(db_url)  # runs the migrations
+    try:
+        if not list_studies(db):
+            n_clips = min(DEFAULT_CLIPS, _test_split_size(Path(bundle_dir)))
+            try:
+                if n_clips < 1:
+                    raise VmnetError(f"The bundle {bundle_dir} has no test-split clips with a file.")
+                config = default_study_config(n_clips)
+                create_study(db, config, clips_from_bundle(bundle_dir, config), Path(work_dir) / "media")
+                print(f"vmnet: created the default study ({n_clips} clips) in the study database", flush=True)
+            except VmnetError as exc:
+                if not list_studies(db):  # another process may have created it meanwhile
+                    print(f"vmnet: no default study: {exc}", file=sys.stderr, flush=True)
+        return study_media_dirs(db)
+    finally:
+        db.dispose()
+
+
+def study_media_dirs(db) -> list[Path]:
+    """The media folders of every study in ``db`` (a ``Database``)."""
+    from sqlalchemy import select
+
+    from study.models import Study
+
+    with db.read() as session:
+        return sorted({Path(p) for p in session.scalars(select(Study.media_dir))})
+
+
+def mount_study(server, db_url: str, bundle_dir: str | Path, work_dir: str | Path, admin_password: str,
+                max_file_size: str | int | None = None) -> list[Path]:
+    """Prepare the database (see :func:`prepare_default_study`) and mount the rater flow at
+    ``/study`` and the admin at ``/admin`` (login ``admin`` / ``admin_password``) on the FastAPI
+    ``server``; mount these before anything at ``/``. Returns the media folders served to raters."""
+    import gradio as gr
+
+    media_dirs = prepare_default_study(db_url, bundle_dir, work_dir)
+    gr.mount_gradio_app(server, build_rater_page(db_url), path="/study", allowed_paths=[str(d) for d in media_dirs],
+                        max_file_size=max_file_size, footer_links=[])
+    gr.mount_gradio_app(server, build_admin_page(db_url), path="/admin", auth=("admin", admin_password),
+                        max_file_size=max_file_size)
+    return media_dirs

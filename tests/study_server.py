@@ -1,0 +1,175 @@
+"""Serve the study for tests: the study mounts in a uvicorn thread, or the real ``python app.py``
+in a subprocess; plus a raw caller of the page's own (private) event handlers, as a browser calls them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_PASSWORD = "test-admin-secret"
+
+
+@dataclass
+class Served:
+    url: str  # http://127.0.0.1:PORT (no trailing slash)
+    db_url: str
+    password: str
+
+    @property
+    def study(self) -> str:
+        return f"{self.url}/study/"
+
+    @property
+    def admin(self) -> str:
+        return f"{self.url}/admin/"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, timeout_s: float = 120.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=5).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up within {timeout_s:.0f} s")
+
+
+@contextmanager
+def study_in_thread(db_url: str, work_dir: Path, bundle_dir: Path | None = None,
+                    password: str = ADMIN_PASSWORD) -> Iterator[Served]:
+    """The study pages on a fresh FastAPI app in a uvicorn thread, mounted by the same
+    ``study.pages.mount_study`` that ``app.py`` calls (the database should already hold a study
+    when ``bundle_dir`` is None)."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from study.pages import mount_study
+
+    app = FastAPI()
+    mount_study(app, db_url, bundle_dir or work_dir / "no-bundle", work_dir, password)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{url}/study/config", 60)
+        yield Served(url, db_url, password)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+@contextmanager
+def app_subprocess(bundle_dir: Path, db_url: str, cache_dir: Path, password: str = ADMIN_PASSWORD,
+                   log: Path | None = None) -> Iterator[Served]:
+    """The real ``python app.py --bundle B --db URL --port P --admin-password X`` with its cache
+    directory in ``cache_dir``."""
+    port = free_port()
+    env = {**os.environ, "VMNET_CACHE": str(cache_dir), "GRADIO_ANALYTICS_ENABLED": "False",
+           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    log = log or cache_dir / "app.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--bundle", str(bundle_dir), "--db", db_url,
+                                 "--port", str(port), "--admin-password", password],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_until_up(f"{url}/study/config", 240, proc)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}; log:\n{log.read_text(errors='replace')[-3000:]}") from None
+            yield Served(url, db_url, password)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class PageSession:
+    """One browser tab of a mounted Gradio page, driven through the same queue protocol the page's
+    JavaScript uses: ``call(elem_id, event, data)`` runs the handler that ``event`` on the component
+    with ``elem_id`` triggers (private handlers included) and returns the raw output payload."""
+
+    def __init__(self, page_url: str, client: httpx.Client | None = None):
+        self.page_url = page_url.rstrip("/") + "/"
+        self.http = client or httpx.Client(timeout=60)
+        self.config = self.http.get(self.page_url + "config").raise_for_status().json()
+        self.session_hash = uuid.uuid4().hex[:11]
+        self.received: list[str] = []  # every raw response body, for blindness scans
+
+    def component_id(self, elem_id: str) -> int:
+        for comp in self.config["components"]:
+            if comp.get("props", {}).get("elem_id") == elem_id:
+                return comp["id"]
+        raise KeyError(elem_id)
+
+    def dependency(self, elem_id: str | None, event: str) -> dict:
+        """The event listener for (component, event); ``elem_id`` None means the page's own ``load``."""
+        target = None if elem_id is None else self.component_id(elem_id)
+        for dep in self.config["dependencies"]:
+            for t_id, t_event in dep["targets"]:
+                if t_event == event and (target is None or t_id == target):
+                    return dep
+        raise KeyError(f"{elem_id}.{event}")
+
+    def then_of(self, dep: dict) -> dict:
+        """The listener chained after ``dep`` with ``.then``."""
+        return next(d for d in self.config["dependencies"] if d.get("trigger_after") == dep["id"])
+
+    def call(self, elem_id: str | None, event: str, data: list, chained: int = 0) -> list:
+        """Run the handler of (component, event), or with ``chained`` = n the n-th one ``.then``-chained
+        after it (a chained step that runs outside the queue is skipped over)."""
+        dep = self.dependency(elem_id, event)
+        for _ in range(chained):
+            dep = self.then_of(dep)
+        trigger = None if elem_id is None else self.component_id(elem_id)
+        body = {"data": data, "fn_index": dep["id"], "session_hash": self.session_hash, "event_data": None,
+                "trigger_id": trigger}
+        joined = self.http.post(self.page_url + "gradio_api/queue/join", json=body)
+        self.received.append(joined.text)
+        joined.raise_for_status()
+        with self.http.stream("GET", self.page_url + "gradio_api/queue/data",
+                              params={"session_hash": self.session_hash}) as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                self.received.append(line)
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "process_completed":
+                    if not msg.get("success", False):
+                        raise RuntimeError(f"handler failed: {msg.get('output')}")
+                    return msg["output"]["data"]
+        raise RuntimeError("the event stream closed without a result")
+
+    def inputs_of(self, elem_id: str | None, event: str) -> list[int]:
+        return list(self.dependency(elem_id, event)["inputs"])
+
+    def outputs_of(self, elem_id: str | None, event: str) -> list[int]:
+        return list(self.dependency(elem_id, event)["outputs"])
