@@ -129,8 +129,8 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
 def _music_tab(ctx: DemoContext, concurrency_limit: int) -> None:
     with gr.Row():
         with gr.Column(scale=2):
-            video = gr.Video(label="Your video (mp4, mov, webm, mkv, avi)", sources=["upload"], height=300,
-                             elem_id="query-video")
+            video = gr.File(label="Your video (mp4, mov, webm, mkv, avi)", file_types=VIDEO_TYPES, type="filepath",
+                            height=180, elem_id="query-video")
             k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="How many tracks (K)")
             find = gr.Button("Find music", variant="primary")
         with gr.Column(scale=3):

@@ -1,7 +1,14 @@
-"""Launch the real app (``python app.py --no-study``) on a free port for end-to-end demo tests."""
+"""Launch the real app (``python app.py --no-study``) on a free port for end-to-end demo tests.
+
+Starting the app costs tens of seconds on a busy 2-core machine (gradio and torch imports, the
+music descriptor's first compile), so the demo test files share one server per pytest process:
+:func:`shared_demo` starts it on first use and stops it when the process exits.
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -12,10 +19,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-START_TIMEOUT_S = 240.0
+START_TIMEOUT_S = 300.0
+UPLOAD_LIMIT_MB = 1
+VIDEO_LIMIT_S = 20
 
 
 def free_port() -> int:
@@ -73,3 +83,45 @@ def _wait_until_up(proc: subprocess.Popen, url: str, log_path: Path) -> None:
         time.sleep(0.5)
     raise RuntimeError(f"app.py did not answer within {START_TIMEOUT_S:.0f} s:\n"
                        f"{log_path.read_text(errors='replace')}")
+
+
+@dataclass(frozen=True)
+class ServedDemo:
+    """A running demo: its URL, ``VMNET_CACHE``, its private bundle copy and the ``--music-dir`` folder."""
+
+    url: str
+    cache: Path
+    bundle: Path
+    music_dir: Path
+
+    @property
+    def query_cache(self) -> Path:
+        return self.cache / "work" / "demo" / "query-cache"
+
+
+_SHARED: dict[Path, ServedDemo] = {}
+_STACK = contextlib.ExitStack()
+atexit.register(_STACK.close)
+
+
+def shared_demo(tiny_bundle: Path, root: Path) -> ServedDemo:
+    """The process's demo server over a copy of ``tiny_bundle`` (started under ``root`` on first use).
+
+    It runs with two extra tracks indexed at start (``--music-dir``: ``calm-tone.wav`` and
+    ``nested/bright-tone.ogg``), a ``UPLOAD_LIMIT_MB`` upload limit and a ``VIDEO_LIMIT_S`` analysis
+    limit, so those paths are cheap to reach from tests.
+    """
+    from mediagen import make_audio
+
+    key = Path(tiny_bundle).resolve()
+    if key not in _SHARED:
+        root.mkdir(parents=True, exist_ok=True)
+        bundle = copy_bundle(key, root / "bundle")
+        music = root / "my-music"
+        make_audio(music / "calm-tone.wav", seconds=4, freq=330, seed=1)
+        make_audio(music / "nested" / "bright-tone.ogg", seconds=4, freq=880, seed=2)
+        cache = root / "cache"
+        url = _STACK.enter_context(running_app(bundle, cache, "--music-dir", str(music), "--max-upload-mb",
+                                               str(UPLOAD_LIMIT_MB), "--max-video-s", str(VIDEO_LIMIT_S)))
+        _SHARED[key] = ServedDemo(url=url, cache=cache, bundle=bundle, music_dir=music)
+    return _SHARED[key]

@@ -173,3 +173,23 @@ class PageSession:
 
     def outputs_of(self, elem_id: str | None, event: str) -> list[int]:
         return list(self.dependency(elem_id, event)["outputs"])
+
+    def api(self, api_name: str, *data):
+        """Call a public API endpoint the way any HTTP client can (``/gradio_api/call/<name>``);
+        returns its result, raises RuntimeError with the server's message on an error event."""
+        started = self.http.post(f"{self.page_url}gradio_api/call/{api_name}", json={"data": list(data)})
+        self.received.append(started.text)
+        started.raise_for_status()
+        event_id = started.json()["event_id"]
+        text = self.http.get(f"{self.page_url}gradio_api/call/{api_name}/{event_id}").text
+        self.received.append(text)
+        event, payload = None, None
+        for line in text.splitlines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                payload = json.loads(line[5:]) if line[5:].strip() not in ("", "null") else None
+                break
+        if event != "complete":
+            raise RuntimeError(f"{api_name} failed: {payload}")
+        return payload[0] if isinstance(payload, list) and len(payload) == 1 else payload

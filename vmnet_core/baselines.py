@@ -35,11 +35,6 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def _inverse_sqrt(cov: np.ndarray) -> np.ndarray:
-    values, vectors = linalg.eigh(cov)
-    return (vectors / np.sqrt(np.maximum(values, 1e-12))) @ vectors.T
-
-
 @dataclass
 class CCA:
     """Regularised CCA projections; embeddings are canonical variates scaled by their correlations."""
@@ -55,22 +50,32 @@ class CCA:
     def fit(cls, music: np.ndarray, video: np.ndarray, n_components: int = 512, ridge: float = 1e-2) -> CCA:
         """Fit on paired (N, Dm) and (N, Dv) arrays.
 
-        ``ridge`` is relative: each covariance gets ``ridge × mean variance`` added to its diagonal.
+        ``ridge`` is relative: each covariance gets ``ridge × its mean variance`` added to its diagonal.
         """
+        return cls.fit_ridges(music, video, (ridge,), n_components)[0]
+
+    @classmethod
+    def fit_ridges(cls, music: np.ndarray, video: np.ndarray, ridges, n_components: int = 512) -> list[CCA]:
+        """One fit per ridge, sharing the covariances and their eigendecompositions."""
         x = np.asarray(music, dtype=np.float64)
         y = np.asarray(video, dtype=np.float64)
         n = x.shape[0]
+        if n < 2:
+            raise VmnetError("CCA needs at least two training pairs.")
         mx, my = x.mean(axis=0), y.mean(axis=0)
         xc, yc = x - mx, y - my
-        cxx = xc.T @ xc / (n - 1)  # (Dm, Dm)
-        cyy = yc.T @ yc / (n - 1)  # (Dv, Dv)
+        ex, vx = linalg.eigh(xc.T @ xc / (n - 1))  # (Dm,), (Dm, Dm)
+        ey, vy = linalg.eigh(yc.T @ yc / (n - 1))  # (Dv,), (Dv, Dv)
         cxy = xc.T @ yc / (n - 1)  # (Dm, Dv)
-        cxx[np.diag_indices_from(cxx)] += ridge * np.trace(cxx) / cxx.shape[0] + 1e-9
-        cyy[np.diag_indices_from(cyy)] += ridge * np.trace(cyy) / cyy.shape[0] + 1e-9
-        wx, wy = _inverse_sqrt(cxx), _inverse_sqrt(cyy)
-        u, s, vt = linalg.svd(wx @ cxy @ wy, full_matrices=False)
-        k = int(min(n_components, s.size))
-        return cls(mx, my, wx @ u[:, :k], wy @ vt[:k].T, s[:k], float(ridge))
+        fits = []
+        for ridge in ridges:
+            # (C + r I)^(-1/2) = V diag((λ + r)^(-1/2)) V^T
+            wx = (vx / np.sqrt(np.maximum(ex + ridge * ex.mean(), 0) + 1e-9)) @ vx.T
+            wy = (vy / np.sqrt(np.maximum(ey + ridge * ey.mean(), 0) + 1e-9)) @ vy.T
+            u, s, vt = linalg.svd(wx @ cxy @ wy, full_matrices=False)
+            k = int(min(n_components, s.size))
+            fits.append(cls(mx, my, wx @ u[:, :k], wy @ vt[:k].T, s[:k], float(ridge)))
+        return fits
 
     def encode_music(self, music: np.ndarray) -> np.ndarray:
         """(N, Dm) → (N, k) unit vectors."""
@@ -83,15 +88,12 @@ class CCA:
 
 def fit_cca_on_validation(train, val, ridges=CCA_RIDGES, n_components: int = 512) -> CCA:
     """CCA fitted on ``train`` (PairedArrays) with the ridge that scores best on ``val``."""
-    best, best_score = None, -1.0
-    for ridge in ridges:
-        cca = CCA.fit(train.music, train.video, n_components=n_components, ridge=ridge)
-        if len(val.ids) < 2:
-            return cca
-        score = selection_score(evaluate_embeddings(cca.encode_music(val.music), cca.encode_video(val.video)))
-        if score > best_score:
-            best, best_score = cca, score
-    return best
+    fits = CCA.fit_ridges(train.music, train.video, ridges, n_components)
+    if len(val.ids) < 2:
+        return fits[0]
+    scores = [selection_score(evaluate_embeddings(c.encode_music(val.music), c.encode_video(val.video)))
+              for c in fits]
+    return fits[int(np.argmax(scores))]
 
 
 # ----------------------------------------------------------------------------- evaluate a bundle

@@ -10,8 +10,9 @@ structure, margin 0.1, top-100 negatives, dropout keep 0.9. Around it:
   model by mean R@10 of both directions is kept; training stops after ``patience`` validations
   without improvement;
 - ``OUT/training/checkpoint.pt`` holds model, optimizer, step, best model and RNG states, written
-  at every validation and on Ctrl-C: running the same command again continues where it stopped
-  and ends with the same weights as an uninterrupted run (CPU);
+  atomically at every validation: after an interruption, running the same command again continues
+  from the last validation (losing at most ``val_every`` steps) and ends with the same weights as
+  an uninterrupted run (CPU);
 - ``OUT/training/metrics.jsonl`` logs loss terms and validation numbers, ``curves.png`` plots them.
 """
 
@@ -470,9 +471,6 @@ def fit(
                     else:
                         state.best_step, best_weights = state.step, _cpu_state(model)
                     save_checkpoint()
-        except KeyboardInterrupt:
-            save_checkpoint()
-            raise
         finally:
             if bar is not None:
                 bar.close()

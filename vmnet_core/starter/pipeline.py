@@ -130,8 +130,23 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
     workers = settings.workers or cores
     clock = _StepClock(progress)
 
-    corpus_dir = clock.run("corpus", f"generating {settings.clips} procedural music videos", lambda: generate_corpus(
-        work / "corpus", settings.clips, settings.seconds, settings.seed, workers, progress=_printer("clips", progress)))
+    warming = None
+    if workers > 1 and not all((work / name / "store.json").is_file() for name in ("store", "library-store")):
+        # numba compiles the music descriptor's kernels on first use (~40 CPU s); doing it once here,
+        # beside the generator, lets every extraction worker load them from numba's disk cache
+        # instead of each compiling its own copy
+        warming = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        warming.submit(warm_descriptor_cache)
+
+    def corpus() -> Path:
+        try:
+            return generate_corpus(work / "corpus", settings.clips, settings.seconds, settings.seed, workers,
+                                   progress=_printer("clips", progress))
+        finally:
+            if warming is not None:
+                warming.shutdown(wait=True)  # best effort: a failure here only means workers compile
+
+    corpus_dir = clock.run("corpus", f"generating {settings.clips} procedural music videos", corpus)
     rows = [row for row in read_manifest(corpus_dir / "manifest.csv") if row["status"] == "ok"]
     if len(rows) < 10:
         raise VmnetError(f"The starter corpus in {corpus_dir} has only {len(rows)} usable clips; delete it and retry.")
@@ -172,6 +187,17 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
         shutil.rmtree(out)
     os.replace(bundle_dir, out)
     return out
+
+
+def warm_descriptor_cache() -> None:
+    """Run the music descriptor once on 29.12 s of noise, so numba compiles and caches its kernels."""
+    import numpy as np
+
+    from vmnet_core.music_descriptor import MusicDescriptorConfig, music_descriptor
+
+    config = MusicDescriptorConfig()
+    noise = np.random.default_rng(0).standard_normal(config.n_samples).astype(np.float32)
+    music_descriptor(0.1 * noise, config.sr, config)
 
 
 def starter_split(index: int) -> str:

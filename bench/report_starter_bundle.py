@@ -1,0 +1,92 @@
+"""The figures docs/starter-corpus.md reports for a built starter bundle (default: the app's).
+
+Run: python bench/report_starter_bundle.py [BUNDLE] [--clips 40] [--extremes 10]
+
+1. Held-out R@K from ``metrics.json`` (both directions, gallery size) for VM-NET, the no-structure
+   ablation, CCA and random on the same test split.
+2. Real-library probe: ``--clips`` fresh clips with factors drawn as the corpus draws them (other
+   seeds); for each, the top-5 of the 28 real tracks for its pictures; the Spearman correlation
+   between the clip's tempo factor and the mean labelled tempo of its top-5.
+3. Extremes: ``--extremes`` 'high' and as many 'low' clips; the energetic/happy share of the top-5
+   and the mean labelled tempo per pole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vmnet_core.bundle import load_bundle  # noqa: E402
+from vmnet_core.metrics import PAPER_KS  # noqa: E402
+from vmnet_core.paths import cache_dir  # noqa: E402
+from vmnet_core.starter.factors import clip_rngs, extreme_factors, sample_factors  # noqa: E402
+from vmnet_core.starter.pipeline import DEFAULT_BUNDLE_NAME  # noqa: E402
+from vmnet_core.starter.probe import AROUSED_MOODS, probe_library, tempo_rank_correlation  # noqa: E402
+
+NAMES = {"vmnet": "VM-NET", "no_structure": "VM-NET w/o structure", "cca": "CCA", "random": "random"}
+
+
+def recall_table(metrics: dict) -> str:
+    """Markdown table of the held-out comparison, both directions."""
+    evaluation = metrics["starter"]["evaluation"]
+    gallery = evaluation["gallery"]
+    ks = [k for k in PAPER_KS if k <= gallery]
+    head = ["model", "direction", *[f"R@{k}" for k in ks], "median rank"]
+    lines = [f"Held-out test gallery: {gallery} pairs (chance R@K = K/{gallery}).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, block in evaluation["compare"].items():
+        for direction, label in (("video_to_music", "video → music"), ("music_to_video", "music → video")):
+            row = block[direction]
+            cells = [NAMES.get(name, name), label, *[f"{row[f'R@{k}']:.3f}" for k in ks], f"{row['median_rank']:g}"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bundle", type=Path, nargs="?", default=cache_dir() / DEFAULT_BUNDLE_NAME)
+    parser.add_argument("--clips", type=int, default=40, help="random-factor probe clips")
+    parser.add_argument("--extremes", type=int, default=10, help="probe clips per pole")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the probe clips (the corpus used 0)")
+    args = parser.parse_args()
+
+    bundle = load_bundle(args.bundle)
+    metrics = bundle.metrics
+    settings = metrics["starter"]["settings"]
+    print(f"bundle: {args.bundle}\nsettings: {json.dumps(settings)}")
+    print(f"build seconds: {json.dumps(metrics['starter'].get('build_seconds'))}")
+    print(f"training: best step {metrics.get('best_step')} of {metrics.get('steps')}\n")
+    print(recall_table(metrics) + "\n")
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="vmnet-probe-") as tmp:
+        random_factors = [sample_factors(clip_rngs(args.seed, i)[0]) for i in range(args.clips)]
+        results = probe_library(bundle, random_factors, Path(tmp) / "random", seed=args.seed * 1000)
+        rho, p = tempo_rank_correlation(results)
+        print(f"{args.clips} random-factor clips: Spearman ρ(tempo factor, mean labelled tempo of top-5) = "
+              f"{rho:.3f} (p = {p:.3g})")
+        rng = np.random.default_rng(args.seed)
+        for pole in ("high", "low"):
+            poles = [extreme_factors(pole, rng) for _ in range(args.extremes)]
+            found = probe_library(bundle, poles, Path(tmp) / pole, seed=args.seed * 1000 + 500)
+            share = np.mean([r.mood_share(AROUSED_MOODS) for r in found])
+            tempo = np.mean([r.mean_tempo_bpm for r in found])
+            moods = {}
+            for r in found:
+                for item in r.top:
+                    moods[item.tags["mood"]] = moods.get(item.tags["mood"], 0) + 1
+            print(f"{args.extremes} '{pole}' clips: energetic/happy share of top-5 {share:.2f}, "
+                  f"mean labelled tempo {tempo:.0f} BPM, moods {dict(sorted(moods.items()))}")
+    print(f"(probe took {time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

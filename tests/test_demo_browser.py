@@ -1,0 +1,121 @@
+"""The demo in a real browser: Debian's chromium, headless, driven by Playwright (never `playwright install`).
+
+Uploads a generated video, waits for the results, previews the top track under the video and plays
+it, checks that a bad file and an oversized file each give one message in the page, adds a music
+folder from the UI, and saves screenshots to tests/out/ (gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import skip_or_fail
+from demo_server import UPLOAD_LIMIT_MB, shared_demo
+from mediagen import make_audio, make_video
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+OUT = Path(__file__).resolve().parent / "out"
+WAIT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def page(tiny_bundle: Path, tmp_path_factory):
+    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
+        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    served = shared_demo(tiny_bundle, tmp_path_factory.getbasetemp() / "demo_server")
+    executable = str(CHROMIUM) if CHROMIUM.is_file() else shutil.which("chromium")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1700})
+            page.goto(served.url)
+            page.wait_for_selector("#query-video input[type=file]", state="attached", timeout=WAIT_MS)
+            yield page
+        finally:
+            browser.close()
+
+
+def _status_says(page, element_id: str, *needles: str) -> None:
+    script = ("([id, needles]) => { const e = document.getElementById(id);"
+              " return !!e && needles.some(n => e.innerText.includes(n)); }")
+    page.wait_for_function(script, arg=[element_id, list(needles)], timeout=WAIT_MS)
+
+
+def test_upload_a_video_get_music_and_play_a_preview(page, tmp_path):
+    video = make_video(tmp_path / "my-holiday.mp4", seconds=4, size=(320, 240), seed=7)
+    page.locator("#query-video input[type=file]").set_input_files(str(video))
+    _status_says(page, "music-status", "analysed in", "from cache")
+    rows = page.locator("#music-results tbody tr")
+    assert rows.count() >= 1
+    page.wait_for_function("() => document.querySelector('#track-player audio, #track-player [src]') !== null",
+                           timeout=WAIT_MS)
+
+    page.click("#preview-button")
+    page.wait_for_function("() => { const v = document.querySelector('#preview-video video');"
+                           " return !!v && v.src.includes('my-holiday-with-'); }", timeout=WAIT_MS)
+    played = page.evaluate("""async () => {
+        const v = document.querySelector('#preview-video video');
+        v.muted = true;  // autoplay rules: a muted video may play without a user gesture
+        await v.play();
+        await new Promise(resolve => setTimeout(resolve, 1200));
+        v.pause();
+        return {time: v.currentTime, duration: v.duration, error: v.error && v.error.code};
+    }""")
+    assert played["error"] is None
+    assert played["time"] > 0.3  # the browser decoded and played the H.264/AAC preview
+    assert played["duration"] == pytest.approx(4.0, abs=0.2)
+    OUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUT / "demo-music-for-video.png"), full_page=True)
+
+
+def _toasts(page) -> list[str]:
+    return page.locator(".toast-body").all_inner_texts()
+
+
+def _reload(page) -> None:
+    """A fresh page: the upload box takes a new file, no messages left over."""
+    page.reload()
+    page.wait_for_selector("#query-video input[type=file]", state="attached", timeout=WAIT_MS)
+
+
+def test_a_text_file_renamed_mp4_gives_one_sentence(page, tmp_path):
+    _reload(page)
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("not a video\n" * 50)
+    page.locator("#query-video input[type=file]").set_input_files(str(fake))
+    page.wait_for_selector(".toast-body", timeout=WAIT_MS)
+    texts = _toasts(page)
+    assert len(texts) == 1 and "not a media file" in texts[0]
+    assert "Traceback" not in texts[0]
+    OUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUT / "demo-bad-file.png"))
+
+
+def test_a_file_over_the_upload_limit_is_refused_in_the_page(page, tmp_path):
+    _reload(page)
+    big = tmp_path / "huge.mp4"
+    big.write_bytes(b"\0" * int(1.5 * UPLOAD_LIMIT_MB * 1024 * 1024))
+    page.locator("#query-video input[type=file]").set_input_files(str(big))
+    page.wait_for_selector(".toast-body", timeout=WAIT_MS)
+    texts = _toasts(page)
+    assert len(texts) == 1 and "maximum allowed size" in texts[0]
+
+
+def test_add_a_music_folder_from_the_page(page, tmp_path):
+    folder = tmp_path / "more-music"
+    make_audio(folder / "evening-piano.flac", seconds=4, freq=262, seed=5)
+    page.get_by_role("tab", name="Add my music folder").click()
+    page.get_by_label("Folder on the server").fill(str(folder))
+    page.get_by_role("button", name="Add to the catalog").click()
+    page.wait_for_function("() => document.body.innerText.includes('Added 1 track from')", timeout=WAIT_MS)
+    page.get_by_role("tab", name="Browse the model").click()
+    page.wait_for_function("() => document.body.innerText.includes('in the test gallery')", timeout=WAIT_MS)
+    OUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUT / "demo-browse.png"), full_page=True)

@@ -1,0 +1,149 @@
+"""The starter pipeline: the tiny bundle (same code path as the app's default) is complete and
+honest, and `vmnet starter` resumes an interrupted build instead of starting over."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vmnet_core.bundle import load_bundle
+from vmnet_core.cli import main as vmnet_main
+from vmnet_core.errors import VmnetError
+from vmnet_core.starter.pipeline import (
+    LIBRARY_SOURCE,
+    StarterSettings,
+    _prepare_work_dir,
+    build_starter_bundle,
+    is_library_item,
+    starter_split,
+)
+
+MOODS = {"calm", "energetic", "happy", "nostalgic", "tender"}
+DIRECTIONS = ("video_to_music", "music_to_video")
+
+
+def _settings(bundle: Path) -> dict:
+    return json.loads((bundle / "metrics.json").read_text(encoding="utf-8"))["starter"]["settings"]
+
+
+def test_tiny_bundle_has_every_file_and_loads(tiny_bundle):
+    for name in ("config.json", "model.safetensors", "preprocess.safetensors", "metrics.json", "card.md",
+                 "catalog/music.safetensors", "catalog/music.jsonl", "catalog/video.safetensors",
+                 "catalog/video.jsonl", "ablation/config.json", "ablation/model.safetensors"):
+        assert (tiny_bundle / name).is_file(), name
+    bundle = load_bundle(tiny_bundle)
+    assert bundle.config["train"]["structure"] is True
+    assert load_bundle(tiny_bundle / "ablation").config["train"]["structure"] is False
+
+
+def test_tiny_bundle_catalog_holds_the_corpus_and_the_28_labelled_real_tracks(tiny_bundle):
+    clips = _settings(tiny_bundle)["clips"]
+    catalog = load_bundle(tiny_bundle).catalog
+    music, videos = catalog.items("music"), catalog.items("video")
+    library = [item for item in music if is_library_item(item)]
+    corpus_music = [item for item in music if not is_library_item(item)]
+
+    assert len(library) == 28
+    assert {item.tags["mood"] for item in library} == MOODS
+    for item in library:
+        assert item.id.startswith("library-") and item.tags["source"] == LIBRARY_SOURCE
+        assert 40 <= float(item.tags["tempo_bpm"]) <= 200
+        assert item.tags["key"].split()[-1] in ("major", "minor")
+        assert Path(item.path).suffix == ".opus" and Path(item.path).is_file()
+
+    assert len(corpus_music) == len(videos) == clips
+    assert {item.id for item in corpus_music} == {item.id for item in videos}
+    for item in videos:
+        assert item.pair_id == item.id and Path(item.path).is_file() and item.path.endswith(".mp4")
+        assert {"tempo_bpm", "mode", "valence", "energy", "timbre", "register"} <= set(item.tags)
+    assert {item.split for item in videos} == {"train", "val", "test"}
+    assert not any(is_library_item(item) for item in videos)
+
+
+def test_tiny_bundle_card_says_what_it_was_trained_on(tiny_bundle):
+    settings = _settings(tiny_bundle)
+    card = (tiny_bundle / "card.md").read_text(encoding="utf-8")
+    assert f"Trained on {settings['clips']} procedural music videos" in card
+    assert "never seen real footage" in card
+    assert "immich-memories-music" in card
+    assert "Held-out test gallery" in card
+
+
+def test_tiny_bundle_metrics_report_held_out_recall_both_ways_with_baselines(tiny_bundle):
+    metrics = json.loads((tiny_bundle / "metrics.json").read_text(encoding="utf-8"))
+    clips = metrics["starter"]["settings"]["clips"]
+    n_test = sum(starter_split(i) == "test" for i in range(clips))
+    assert metrics["test"]["gallery"] == n_test
+    for direction in DIRECTIONS:
+        block = metrics["test"][direction]
+        assert 0.0 <= block["R@1"] <= block.get("R@10", 1.0) <= 1.0
+        assert 1 <= block["median_rank"] <= n_test
+    compare = metrics["starter"]["evaluation"]["compare"]
+    assert set(compare) == {"vmnet", "no_structure", "cca", "random"}
+    for name, block in compare.items():
+        assert block["gallery"] == n_test, name
+        assert all(d in block for d in DIRECTIONS), name
+    assert compare["vmnet"]["video_to_music"] == metrics["test"]["video_to_music"]
+    seconds = metrics["starter"]["build_seconds"]
+    assert {"corpus", "extract", "library", "train", "evaluate", "index", "total"} <= set(seconds)
+
+
+def test_vmnet_starter_resumes_keeping_finished_clips_and_features(tiny_bundle, tmp_path, capsys):
+    """A build interrupted during generation: rerunning regenerates only the missing clips and
+    extracts nothing again (corpus settings unchanged), then trains and writes the bundle."""
+    settings = _settings(tiny_bundle)
+    old_work = tiny_bundle.with_name(tiny_bundle.name + ".work")
+    out = tmp_path / "bundle"
+    work = out.with_name("bundle.work")
+    work.mkdir()
+    for name in ("corpus", "store", "library-store"):
+        shutil.copytree(old_work / name, work / name)
+    shutil.copy2(old_work / "starter.json", work / "starter.json")
+    clips = sorted((work / "corpus" / "clips").glob("*.mp4"))
+    lost = clips[-2:]
+    for path in lost:
+        path.unlink()
+    kept = {path: path.stat().st_mtime_ns for path in clips[:-2]}
+    parts = {path: path.stat().st_mtime_ns for path in (work / "store" / "parts").glob("*.npz")}
+    assert parts
+
+    code = vmnet_main(["starter", "--out", str(out), "--clips", str(settings["clips"]),
+                       "--seconds", str(settings["seconds"]), "--seed", str(settings["seed"]),
+                       "--steps", "4", "--val-every", "2", "--workers", "1"])
+
+    assert code == 0
+    assert "starter bundle ready" in capsys.readouterr().out
+    assert all(path.is_file() for path in lost)
+    assert {path: path.stat().st_mtime_ns for path in kept} == kept  # not generated again
+    assert {path: path.stat().st_mtime_ns for path in parts} == parts  # not extracted again
+    bundle = load_bundle(out)
+    assert bundle.config["training"]["steps"] == 4
+    assert bundle.catalog.size("video") == settings["clips"]
+    assert not (work / "bundle").exists() and (out / "ablation" / "config.json").is_file()
+    assert build_starter_bundle(out, StarterSettings(clips=3)) == out  # a finished bundle is kept as it is
+
+
+def test_changed_settings_discard_only_what_they_invalidate(tmp_path):
+    work = tmp_path / "b.work"
+    _prepare_work_dir(work, StarterSettings(clips=20, max_steps=10), progress=False)
+    for name in ("corpus", "store", "bundle", "ablation"):
+        (work / name).mkdir()
+
+    _prepare_work_dir(work, StarterSettings(clips=20, max_steps=30), progress=False)
+    assert sorted(p.name for p in work.iterdir() if p.is_dir()) == ["corpus", "store"]
+
+    _prepare_work_dir(work, StarterSettings(clips=40, max_steps=30), progress=False)
+    assert not any(p.is_dir() for p in work.iterdir())
+
+
+def test_a_corpus_too_small_to_train_on_is_refused(tmp_path):
+    with pytest.raises(VmnetError, match="only 4 usable clips"):
+        build_starter_bundle(tmp_path / "b", StarterSettings(clips=4, seconds=2.0, workers=1), progress=False)
+
+
+def test_starter_split_holds_out_a_fifth_for_test():
+    splits = [starter_split(i) for i in range(100)]
+    assert (splits.count("test"), splits.count("val"), splits.count("train")) == (20, 10, 70)

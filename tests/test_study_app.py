@@ -1,0 +1,369 @@
+"""The study pages end to end through a real server: gradio_client raters, resume after a reload,
+double submits, a failed save, the admin behind its login, and a blindness scan of everything a
+rater receives. The last test starts the real ``python app.py`` on the tiny starter bundle."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sqlite3
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+from sqlalchemy import func, select
+from study_helpers import premux_clips
+from study_server import ADMIN_PASSWORD, PageSession, app_subprocess, study_in_thread
+
+from study.db import Database
+from study.design import CHECK_CONDITION
+from study.models import Candidate, Participant, Stimulus, Study, Vote
+
+STUDY_NAME = "hidden-admin-study-name"
+TRIALS = 9  # 2 clips x 3 pairs + 1 attention check + 1 swapped repeat + 1 practice
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from study_helpers import new_study
+
+    folder = tmp_path_factory.mktemp("study_app")
+    premuxed = premux_clips(folder, n=2)
+    db_url = f"sqlite:///{folder / 'study.db'}"
+    db = Database(db_url)
+    new_study(db, premuxed, STUDY_NAME)
+    with study_in_thread(db_url, folder / "work") as srv:
+        srv.db = db
+        srv.premuxed = premuxed
+        yield srv
+    db.dispose()
+
+
+def _client(srv) -> Client:
+    return Client(srv.study, verbose=False, download_files=False)
+
+
+def _answer_all(api, token: str, choice: str = "A") -> dict:
+    """Answer every remaining trial through the public API; returns the last ack."""
+    ack = None
+    while not (view := api(token))["done"]:
+        ack = api.vote(token, view["trial_id"], choice)
+    return ack
+
+
+class ApiRater:
+    """A scripted rater using gradio_client against /study's public API."""
+
+    def __init__(self, client: Client):
+        self.client = client
+
+    def __call__(self, token: str) -> dict:
+        return self.client.predict(token, api_name="/trial")
+
+    def consent(self, token: str = "", params: dict | None = None) -> str:
+        return self.client.predict(token, params or {}, api_name="/consent")
+
+    def vote(self, token: str, trial_id: int, choice: str, strength: int | None = None) -> dict:
+        return self.client.predict(token, trial_id, choice, strength, True, True, 1200, api_name="/vote")
+
+    def code(self, token: str) -> str:
+        return self.client.predict(token, api_name="/completion_code")
+
+
+def _absolute(srv, url: str) -> str:
+    """A file URL from a payload, made absolute (Gradio sends absolute URLs for mounted apps)."""
+    return url if url.startswith("http") else srv.url + url
+
+
+def _participant(db: Database, token: str) -> Participant:
+    with db.read() as s:
+        return s.scalar(select(Participant).where(Participant.token == token))
+
+
+def _vote_count(db: Database, token: str) -> int:
+    with db.read() as s:
+        return s.scalar(select(func.count(Vote.id)).join(Participant, Vote.participant_id == Participant.id)
+                        .where(Participant.token == token))
+
+
+# ------------------------------------------------------------------------------------- raters
+def test_raters_complete_sessions_and_get_their_code_only_at_the_end(served):
+    rater = ApiRater(_client(served))
+    assert set(rater.client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
+        "/consent", "/trial", "/vote", "/completion_code", "/texts"}
+    tokens = [rater.consent("", {"PROLIFIC_PID": f"pid-{i}", "study": ""}) for i in range(3)]
+    assert len(set(tokens)) == 3
+    with pytest.raises(Exception, match="not finished yet"):
+        rater.code(tokens[0])
+
+    def session(token: str, choice: str) -> None:
+        first = rater(token)
+        assert first["practice"] is True and first["number"] == 1 and first["total"] == TRIALS
+        _answer_all(rater, token, choice)
+
+    threads = [threading.Thread(target=session, args=(t, c)) for t, c in zip(tokens, "AB", strict=False)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    session(tokens[2], "none")
+    for i, token in enumerate(tokens):
+        stored = _participant(served.db, token)
+        assert stored.url_params["PROLIFIC_PID"] == f"pid-{i}"
+        assert stored.finished_at is not None and _vote_count(served.db, token) == TRIALS
+        assert rater.code(token) == stored.completion_code
+        assert rater(token) == {"done": True}
+
+
+def test_a_reload_resumes_at_the_first_unanswered_trial(served):
+    first_tab = ApiRater(_client(served))
+    token = first_tab.consent()
+    for _ in range(3):
+        view = first_tab(token)
+        first_tab.vote(token, view["trial_id"], "B", 4)
+    reloaded = ApiRater(_client(served))  # a new session that only keeps the token
+    assert reloaded(token)["number"] == 4 and reloaded(token)["answered"] == 3
+    page = PageSession(served.study)  # the page itself, loaded with the token from BrowserState
+    load = dict(zip(page.outputs_of(None, "load"), page.call(None, "load", [token]), strict=True))
+    assert "Trial 4 of 9" in _html_with(load, "study-progress")
+    assert _visible(load, page.component_id("study-trial")) is True
+    assert _visible(load, page.component_id("study-consent")) is False
+
+
+def _html_with(outputs: dict, marker: str) -> str:
+    return next(v for v in outputs.values() if isinstance(v, str) and marker in v)
+
+
+def _visible(outputs: dict, component_id: int):
+    value = outputs[component_id]
+    return value.get("visible") if isinstance(value, dict) else None
+
+
+def test_a_double_submit_stores_one_vote(served):
+    rater = ApiRater(_client(served))
+    token = rater.consent()
+    view = rater(token)
+    acks: list[dict] = []
+    threads = [threading.Thread(target=lambda c=c: acks.append(rater.vote(token, view["trial_id"], c)))
+               for c in ("A", "A", "B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(acks) == 3 and len({a["choice"] for a in acks}) == 1  # every submit sees the first stored answer
+    assert _vote_count(served.db, token) == 1
+    again = rater.vote(token, view["trial_id"], "none")
+    assert again == acks[0] and _vote_count(served.db, token) == 1
+    assert rater(token)["number"] == 2
+
+
+def test_a_rater_cannot_answer_another_raters_trial(served):
+    rater = ApiRater(_client(served))
+    mine, theirs = rater.consent(), rater.consent()
+    with pytest.raises(Exception, match="not part of your session"):
+        rater.vote(mine, rater(theirs)["trial_id"], "A")
+    with pytest.raises(Exception, match="not known"):
+        rater("not-a-token")
+    assert _vote_count(served.db, mine) == _vote_count(served.db, theirs) == 0
+
+
+# ------------------------------------------------------------------------- the page's handlers
+class PageRater:
+    """A rater clicking through the page: consent, start, play A and B to the end, choose, save."""
+
+    def __init__(self, page: PageSession):
+        self.page = page
+        self.token = None
+
+    def outputs(self, elem_id, event, data, chained=0) -> dict:
+        dep = self.page.dependency(elem_id, event)
+        for _ in range(chained):
+            dep = self.page.then_of(dep)
+        values = self.page.call(elem_id, event, data, chained)
+        return dict(zip(dep["outputs"], values, strict=True))
+
+    def load(self) -> dict:
+        return self.outputs(None, "load", [self.token])
+
+    def agree(self) -> dict:
+        out = self.outputs("study-agree", "click", [self.token])
+        self.token = out[self.page.dependency(None, "load")["inputs"][0]]
+        return out
+
+    def start(self) -> dict:
+        return self.outputs("study-start", "click", [self.token])
+
+    def play_both(self) -> dict:
+        self.outputs("study-player-a", "end", [None, None])  # inputs: the trial and played states
+        self.outputs("study-side-b", "click", [])
+        return self.outputs("study-player-b", "end", [None, None])
+
+    def save(self, choice: str | None, strength: int | None = None) -> dict:
+        return self.outputs("study-next", "click", [self.token, None, None, choice, strength], chained=1)
+
+    def notice(self, out: dict) -> str:
+        value = out.get(self.page.component_id("study-notice"))
+        return value.get("value", "") if isinstance(value, dict) else ""
+
+
+def test_the_page_walks_consent_trials_and_code_and_survives_a_failed_save(served):
+    rater = PageRater(PageSession(served.study, httpx.Client(timeout=60, params={"PROLIFIC_PID": "page-rater"})))
+    page = rater.page
+    first = rater.load()
+    assert _visible(first, page.component_id("study-consent")) is True
+    rater.agree()
+    assert _participant(served.db, rater.token).url_params["PROLIFIC_PID"] == "page-rater"
+    out = rater.start()
+    assert "Practice trial" in _html_with(out, "study-progress")
+    assert "play both" in rater.notice(rater.save("A")).lower()  # locked until both were played
+    ended = rater.play_both()
+    next_btn = page.component_id("study-next")
+    assert ended[next_btn]["interactive"] is True
+    assert "choose" in rater.notice(rater.save(None)).lower()
+    out = rater.save("B", 5)
+    assert "Trial 2 of 9" in _html_with(out, "study-progress")
+    rater.save("B", 5)  # a resubmit of the answered trial: the page stays, nothing new is stored
+    assert _vote_count(served.db, rater.token) == 1
+    for _ in range(TRIALS - 2):
+        rater.play_both()
+        out = rater.save("A", 2)
+    assert "Trial 9 of 9" in _html_with(out, "study-progress")
+    rater.play_both()
+    db_file = served.db.engine.url.database
+    with sqlite3.connect(db_file) as conn:  # the database stops confirming writes
+        conn.execute("ALTER TABLE vote RENAME TO vote_away")
+    try:
+        failed = rater.save("none")
+    finally:
+        with sqlite3.connect(db_file) as conn:
+            conn.execute("ALTER TABLE vote_away RENAME TO vote")
+    assert rater.notice(failed) == "**Saving failed — please try again.**"
+    assert not any("completion code" in str(v) for v in failed.values())
+    assert failed[next_btn]["interactive"] is True  # the trial stays, the rater can retry
+    done = rater.save("none")
+    code = _participant(served.db, rater.token).completion_code
+    assert code and code in _html_with(done, "completion code")
+    assert _vote_count(served.db, rater.token) == TRIALS
+    reload = PageRater(PageSession(served.study))
+    reload.token = rater.token
+    assert code in _html_with(reload.load(), "completion code")  # a reload after the end shows the code again
+
+
+# ------------------------------------------------------------------------------------ admin
+def test_the_admin_refuses_anonymous_callers_and_serves_the_logged_in_admin(served):
+    anonymous = httpx.Client(timeout=30)
+    for path in ("config", "gradio_api/info", "gradio_api/openapi.json"):
+        assert anonymous.get(served.admin + path).status_code == 401, path
+    joined = anonymous.post(served.admin + "gradio_api/queue/join",
+                            json={"data": [STUDY_NAME], "fn_index": 0, "session_hash": "x1", "trigger_id": None})
+    assert joined.status_code == 401
+    assert anonymous.post(served.admin + "gradio_api/call/export", json={"data": [STUDY_NAME]}).status_code == 401
+    with pytest.raises(Exception):  # noqa: B017 - gradio_client has no single error type for this
+        Client(served.admin, verbose=False)
+    study_api = _client(served).view_api(print_info=False, return_format="dict")
+    assert not {"/export", "/analyze", "/refresh", "/set_open"} & set(study_api["named_endpoints"])
+
+    # a rater whose URL parameter looks like a spreadsheet formula
+    rater = ApiRater(_client(served))
+    token = rater.consent("", {"PROLIFIC_PID": "=HYPERLINK(\"http://x\")"})
+    _answer_all(rater, token)
+
+    admin = httpx.Client(timeout=120)
+    login = admin.post(served.admin + "login/", data={"username": "admin", "password": ADMIN_PASSWORD})
+    assert login.status_code == 200, login.text
+    page = PageSession(served.admin, admin)
+    refreshed = dict(zip(page.outputs_of("admin-refresh", "click"),
+                         page.call("admin-refresh", "click", [None]), strict=True))
+    progress = refreshed[page.component_id("admin-progress")]
+    assert STUDY_NAME in progress and "analysable votes" in progress
+    files = page.call("admin-export", "click", [STUDY_NAME])
+    votes_url, people_url = files[0]["url"], files[1]["url"]
+    assert anonymous.get(_absolute(served, votes_url)).status_code == 401  # the admin's files need the login
+    people = list(csv.DictReader(io.StringIO(admin.get(_absolute(served, people_url)).text)))
+    formula = next(r for r in people if r.get("url_PROLIFIC_PID", "").startswith("'="))
+    assert formula["answers"] == str(TRIALS)
+    votes = list(csv.DictReader(io.StringIO(admin.get(_absolute(served, votes_url)).text)))
+    assert votes and {"ground_truth", "vmnet", "random"} >= {v["condition_a"] for v in votes}
+    plot, report, notice = page.call("admin-analyze", "click", [STUDY_NAME])
+    assert plot["url"].endswith(".png") and "win rate" in report and not notice
+    assert admin.get(_absolute(served, plot["url"])).content[:4] == b"\x89PNG"
+    closed = page.call("admin-close", "click", [STUDY_NAME])
+    assert "closed to new raters" in closed[0]
+    with pytest.raises(Exception, match="no study is open"):
+        rater.consent()
+    assert "open to new raters" in page.call("admin-open", "click", [STUDY_NAME])[0]
+    assert rater.consent()
+
+
+# -------------------------------------------------------------------------------- blindness
+def _secrets(served) -> list[str]:
+    """Everything a rater must never see: conditions, clip and track names, titles, source files."""
+    words = {"ground_truth", "vmnet", "random", "cca", CHECK_CONDITION, STUDY_NAME}
+    with served.db.read() as s:
+        for stimulus in s.scalars(select(Stimulus)):
+            words |= {stimulus.name, stimulus.source_path, Path(stimulus.source_path).name}
+        for cand in s.scalars(select(Candidate)):
+            words |= {cand.condition, cand.track_id, cand.track_title}
+            if cand.track_path:
+                words |= {cand.track_path, Path(cand.track_path).name}
+        for study in s.scalars(select(Study)):
+            words |= {study.name, study.media_dir}
+    return sorted(w for w in words if w)
+
+
+def test_nothing_a_rater_receives_names_a_condition_track_or_source(served):
+    http = httpx.Client(timeout=60)
+    page = PageSession(served.study, http)
+    received = [http.get(served.study).text, http.get(served.study + "config").text,
+                http.get(served.study + "gradio_api/info").text]
+    rater = PageRater(page)
+    rater.load()
+    rater.agree()
+    rater.start()
+    rater.play_both()
+    rater.save("A")
+    token = rater.token
+    page.api("texts", "")
+    while not (view := page.api("trial", token))["done"]:
+        media = [view["video_a"], view["video_b"]]
+        page.api("vote", token, view["trial_id"], "B", None, True, True, 900)
+    page.api("completion_code", token)
+    for video in media:
+        assert re.fullmatch(r"[0-9a-f]{32}\.mp4", video["orig_name"])
+        fetched = http.get(_absolute(served, video["url"]))
+        assert fetched.status_code == 200 and fetched.headers["content-type"] == "video/mp4"
+        received.append(fetched.headers.get("content-disposition", "") + video["url"])
+    received += page.received
+    blob = "\n".join(received)
+    assert "video_a" in blob and ".mp4" in blob  # the scan did see the trial payloads
+    leaks = [w for w in _secrets(served) if re.search(rf"(?<![A-Za-z0-9_]){re.escape(w)}(?![A-Za-z0-9_])", blob)]
+    assert leaks == []
+
+
+# ------------------------------------------------------------------------------ the real app
+def test_the_real_app_serves_a_working_default_study(tiny_bundle, tmp_path):
+    from study.pages import prepare_default_study
+    from study.service import list_studies
+
+    db_url = f"sqlite:///{tmp_path / 'app-study.db'}"
+    with app_subprocess(tiny_bundle, db_url, tmp_path / "cache") as srv:
+        http = httpx.Client(timeout=60)
+        assert http.get(srv.study).status_code == 200
+        assert http.get(srv.admin + "config").status_code == 401
+        page = PageSession(srv.study, http)
+        token = page.api("consent", "", {"PROLIFIC_PID": "app-rater"})
+        view = page.api("trial", token)
+        assert view["practice"] and view["total"] >= 4
+        assert page.api("vote", token, view["trial_id"], "A", None, True, True, 500)["number"] == 1
+        assert http.get(_absolute(srv, view["video_b"]["url"])).status_code == 200
+    db = Database(db_url)
+    try:
+        assert list_studies(db) == ["default-study"]
+        again = prepare_default_study(db_url, tiny_bundle, tmp_path / "cache" / "work" / "study")
+        assert list_studies(db) == ["default-study"] and len(again) == 1
+        assert len(list(again[0].glob("*.mp4"))) >= 6
+    finally:
+        db.dispose()

@@ -1,0 +1,123 @@
+"""A real browser (Playwright + Debian's chromium, headless) walks the rater's page: consent,
+instructions, the practice trial and the trials (playing soundtrack A and B to the end, one player
+at a time), the answers, and the completion code. Screenshots land in tmp_path."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import skip_or_fail
+from sqlalchemy import select
+from study_helpers import new_study, premux_clips
+from study_server import study_in_thread
+
+from study.db import Database
+from study.models import Candidate, Participant, Stimulus
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+TRIALS = 4  # 1 clip x 3 pairs + the practice trial
+STEP_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists() and not shutil.which("chromium"):
+        skip_or_fail("chromium is not installed at /usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("the playwright Python package is not installed")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study_browser")
+    premuxed = premux_clips(folder, n=1, check_kind="")
+    db_url = f"sqlite:///{folder / 'study.db'}"
+    db = Database(db_url)
+    new_study(db, premuxed, "browser-study", attention={"count": 0}, swapped_repeats=0)
+    with study_in_thread(db_url, folder / "work") as srv:
+        srv.db = db
+        yield srv
+    db.dispose()
+
+
+def _play_to_end(page, side: str) -> None:
+    """Play the visible player of ``side`` (muted and fast, as a rater would at normal speed)."""
+    video = page.locator(f"#study-player-{side.lower()} video")
+    video.wait_for(state="attached", timeout=STEP_MS)
+    page.wait_for_function(f"document.querySelector('#study-player-{side.lower()} video').readyState >= 1",
+                           timeout=STEP_MS)
+    video.evaluate("v => { v.muted = true; v.playbackRate = 4; return v.play(); }")
+    page.locator("#study-played").get_by_text(re.compile(f"Soundtrack {side} played|Both soundtracks played")) \
+        .wait_for(timeout=STEP_MS)
+
+
+def _blind_words(db: Database) -> list[str]:
+    words = {"ground_truth", "vmnet", "random", "browser-study"}
+    with db.read() as s:
+        for stimulus in s.scalars(select(Stimulus)):
+            words |= {stimulus.name, Path(stimulus.source_path).name}
+        for cand in s.scalars(select(Candidate)):
+            words |= {cand.track_title, cand.track_id, Path(cand.track_path).name}
+    return sorted(w for w in words if w)
+
+
+def test_a_rater_walks_consent_trials_and_gets_the_completion_code(browser, served, tmp_path):
+    context = browser.new_context(viewport={"width": 1100, "height": 1300})
+    page = context.new_page()
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    page.goto(served.study + "?PROLIFIC_PID=browser-rater", wait_until="domcontentloaded")
+    can_play = page.evaluate("document.createElement('video').canPlayType('video/mp4; codecs=\"avc1.42E01E, mp4a.40.2\"')")
+    if not can_play:
+        skip_or_fail("this chromium build cannot play H.264/AAC mp4")
+
+    page.locator("#study-agree").click(timeout=STEP_MS)
+    page.locator("#study-start").click(timeout=STEP_MS)
+    page.locator("#study-progress").get_by_text("Practice trial").wait_for(timeout=STEP_MS)
+    page.screenshot(path=str(tmp_path / "trial-practice.png"), full_page=True)
+    html_seen = [page.content()]
+    for number in range(1, TRIALS + 1):
+        assert page.locator("#study-next").is_disabled()
+        _play_to_end(page, "A")
+        page.locator("#study-side-b").click()
+        page.locator("#study-player-b video").wait_for(state="visible", timeout=STEP_MS)
+        assert page.locator("#study-player-a video").count() == 0 or not page.locator("#study-player-a").is_visible()
+        _play_to_end(page, "B")
+        page.locator("#study-played").get_by_text("Both soundtracks played").wait_for(timeout=STEP_MS)
+        page.get_by_label("Soundtrack B fits better").check()
+        if number == 2:
+            page.get_by_label("4", exact=True).check()
+            page.screenshot(path=str(tmp_path / "trial-answered.png"), full_page=True)
+        html_seen.append(page.content())
+        page.locator("#study-next").click()
+        if number < TRIALS:
+            page.locator("#study-progress").get_by_text(f"Trial {number + 1} of {TRIALS}").wait_for(timeout=STEP_MS)
+
+    page.locator("#study-code").get_by_text("completion code").wait_for(timeout=STEP_MS)
+    Path("/tmp/sui/dom.html").write_text(page.evaluate("document.querySelector('#study-code').parentElement.parentElement.outerHTML"))
+    page.screenshot(path=str(tmp_path / "completion-code.png"), full_page=True)
+    with served.db.read() as s:
+        rater = s.scalar(select(Participant).where(Participant.url_params["PROLIFIC_PID"].as_string() == "browser-rater"))
+    assert rater is not None and rater.finished_at is not None
+    assert rater.completion_code in page.locator("#study-code").inner_text()
+
+    page.reload(wait_until="domcontentloaded")  # the token in BrowserState brings the code back
+    page.locator("#study-code").get_by_text(rater.completion_code).wait_for(timeout=STEP_MS)
+    html_seen.append(page.content())
+    blob = "\n".join(html_seen + urls)
+    assert any(re.search(r"/[0-9a-f]{32}\.mp4", u) for u in urls)  # the players did fetch the opaque files
+    leaks = [w for w in _blind_words(served.db)
+             if re.search(rf"(?<![A-Za-z0-9_]){re.escape(w)}(?![A-Za-z0-9_])", blob)]
+    assert leaks == []
+    context.close()

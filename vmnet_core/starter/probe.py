@@ -1,0 +1,82 @@
+"""Probing a bundle with generated clips against the 28 real library tracks.
+
+A probe clip is a fresh procedural music video with chosen factors (e.g. :func:`extreme_factors`
+"high" = fast, bright, warm, busy; "low" = slow, dark, cool, calm). Its *pictures* go through the
+bundle's video path (:meth:`Retriever.embed_video_file`, the code a user's upload takes) and are
+ranked against the real ``immich-memories-music`` tracks only, whose labels (mood, tempo) then say
+whether the model's choices lean the way the factors do. Used by
+tests/test_starter_real_library.py and bench/report_starter_bundle.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vmnet_core.errors import VmnetError
+from vmnet_core.starter.corpus import DEFAULT_SECONDS, generate_clip
+from vmnet_core.starter.factors import ClipFactors
+from vmnet_core.starter.pipeline import is_library_item
+
+AROUSED_MOODS = ("energetic", "happy")
+CALM_MOODS = ("calm", "tender", "nostalgic")
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe clip: its factors and the real tracks the model ranks first for its pictures."""
+
+    factors: ClipFactors
+    path: Path
+    top: tuple  # CatalogItem, best first (library tracks only)
+
+    def mood_share(self, moods: Iterable[str]) -> float:
+        """Fraction of the top tracks whose ``mood`` tag is one of ``moods``."""
+        wanted = set(moods)
+        return float(np.mean([item.tags.get("mood") in wanted for item in self.top])) if self.top else 0.0
+
+    @property
+    def mean_tempo_bpm(self) -> float:
+        """Mean labelled tempo of the top tracks."""
+        return float(np.mean([float(item.tags["tempo_bpm"]) for item in self.top]))
+
+
+def library_embeddings(bundle) -> tuple[np.ndarray, list]:
+    """((L, 512) embeddings, items) of the catalog's real library tracks; raises if there are none."""
+    catalog = bundle.catalog
+    items = catalog.items("music")
+    rows = [i for i, item in enumerate(items) if is_library_item(item)]
+    if not rows:
+        raise VmnetError(f"The bundle {bundle.path} has no immich-memories-music tracks in its catalog; "
+                         "build it with the real library indexed.")
+    return catalog.embeddings("music")[rows], [items[i] for i in rows]
+
+
+def probe_library(bundle, factors: Sequence[ClipFactors], out_dir: str | Path, k: int = 5,
+                  seconds: float = DEFAULT_SECONDS, seed: int = 10_000, retriever=None) -> list[ProbeResult]:
+    """Generate one clip per factors entry (nuisance seeds ``seed``, ``seed + 1``, …) into ``out_dir``
+    and rank the real library tracks for each clip's pictures; returns the top ``k`` per clip."""
+    from vmnet_core.retrieval import Retriever
+
+    retriever = retriever or Retriever(bundle)
+    library, items = library_embeddings(bundle)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for index, clip_factors in enumerate(factors):
+        path = generate_clip(clip_factors, out_dir / f"probe-{index:03d}.mp4", seconds, seed + index)
+        scores = library @ retriever.embed_video_file(path)  # (L,)
+        order = np.argsort(-scores, kind="stable")[:k]
+        results.append(ProbeResult(clip_factors, path, tuple(items[i] for i in order)))
+    return results
+
+
+def tempo_rank_correlation(results: Sequence[ProbeResult]) -> tuple[float, float]:
+    """Spearman (ρ, two-sided p) between each clip's tempo factor and its top tracks' mean labelled tempo."""
+    from scipy.stats import spearmanr
+
+    rho, p = spearmanr([r.factors.tempo_bpm for r in results], [r.mean_tempo_bpm for r in results])
+    return float(rho), float(p)
