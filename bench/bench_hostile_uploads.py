@@ -119,12 +119,12 @@ def _server_pid(port: int) -> int | None:
 
 
 # ------------------------------------------------------------------------------------------ part 1
-def retriever_report(bundle: Path, media: Path, skip_slow: bool, tmp: Path) -> dict:
-    """Run tests/hostile_media.py's query command in a subprocess with its own TMPDIR."""
+def retriever_report(bundle: Path, media: Path, names: list[str], tmp: Path) -> dict:
+    """Run tests/hostile_media.py's query command on the named cases in a subprocess with its own TMPDIR."""
     child_tmp = tmp / "retriever_tmp"
     child_tmp.mkdir()
     cmd = [sys.executable, str(TESTS / "hostile_media.py"), "query", "--bundle", str(bundle), "--media", str(media)]
-    proc = subprocess.run(cmd + (["--skip-slow"] if skip_slow else []), capture_output=True, text=True,
+    proc = subprocess.run([*cmd, "--only", *names], capture_output=True, text=True,
                           env={**os.environ, "TMPDIR": str(child_tmp)}, timeout=3600)
     if proc.returncode != 0:
         raise SystemExit(f"the query process failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", required=True, type=Path, help="a trained bundle (e.g. the starter bundle)")
     parser.add_argument("--media", type=Path, default=None, help="corpus folder (default: a fresh temporary one)")
     parser.add_argument("--skip-slow", action="store_true", help="leave out the cases marked slow")
+    parser.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
     parser.add_argument("--no-demo", action="store_true", help="only the Retriever part")
     parser.add_argument("--json", type=Path, default=None, help="also write both reports here")
     args = parser.parse_args(argv)
@@ -255,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         cases = generate_hostile_corpus(media)
         print(f"# {len(cases)} cases over {len({c.path for c in cases})} uploads generated in "
               f"{time.perf_counter() - started:.1f} s; load average {os.getloadavg()[0]:.2f}")
-        cases = [c for c in cases if not (args.skip_slow and c.slow)]
-        report = {"retriever": retriever_report(args.bundle, media, args.skip_slow, tmp)}
+        cases = [c for c in cases if not (args.skip_slow and c.slow) and (args.only is None or c.name in args.only)]
+        report = {"retriever": retriever_report(args.bundle, media, [c.name for c in cases], tmp)}
         by_name = {r["name"]: r for r in report["retriever"]["cases"]}
         print_table("Retriever (vmnet_core)", cases, by_name)
         peak = report["retriever"]["peak_rss_mb"]

@@ -105,7 +105,13 @@ def test_a_rater_walks_consent_trials_and_gets_the_completion_code(browser, serv
             page.locator("#study-progress").get_by_text(f"Trial {number + 1} of {TRIALS}").wait_for(timeout=STEP_MS)
 
     page.locator("#study-code").get_by_text("completion code").wait_for(timeout=STEP_MS)
-    Path("/tmp/sui/dom.html").write_text(page.evaluate("document.querySelector('#study-code').parentElement.parentElement.outerHTML"))
+    js = """() => { let e = document.querySelector('#study-code h1'); const out = [];
+      while (e) { const cs = getComputedStyle(e); out.push(e.tagName + '.' + e.className + ' op=' + cs.opacity + ' col=' + cs.color + ' filter=' + cs.filter); e = e.parentElement; }
+      return out.join('\\n'); }"""
+    Path("/tmp/sui/dom.html").write_text(page.evaluate(js))
+    page.wait_for_timeout(1500)
+    Path("/tmp/sui/dom2.html").write_text(page.evaluate(js))
+    page.screenshot(path=str(tmp_path / "later.png"), full_page=True)
     page.screenshot(path=str(tmp_path / "completion-code.png"), full_page=True)
     with served.db.read() as s:
         rater = s.scalar(select(Participant).where(Participant.url_params["PROLIFIC_PID"].as_string() == "browser-rater"))

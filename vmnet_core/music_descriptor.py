@@ -10,9 +10,9 @@ lays it out, statistic-major: ``[means(380) | variances(380) | maxima(380)]``, h
 percussive rows inside each statistic; :func:`music_descriptor_names` spells every entry.
 
 Shared intermediates are computed once (see ``docs/music-descriptor.md`` for every deliberate
-difference from the official code): one STFT of the mix, HPSS masks on it, then per part one
-magnitude/power spectrogram feeds every spectral feature; only chroma_cens (constant-Q) and the
-zero-crossing rate use the part's time signal (inverse STFT).
+difference from the official code): one 2048-point STFT of the mix for HPSS (exactly as
+``librosa.effects.hpss``), then per part one 512-point spectrogram feeds every spectral feature;
+only chroma_cens (constant-Q) and the zero-crossing rate use the part's samples.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import scipy.sparse
 from numpy.lib.stride_tricks import sliding_window_view
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.media import decode_audio, probe
 
 PARTS = ("harmonic", "percussive")
 STATS = ("mean", "var", "max")
@@ -127,8 +128,6 @@ def music_descriptor_from_file(path: str | Path, config: MusicDescriptorConfig |
     Decodes only that window (through ffmpeg, mono at ``config.sr``); returns ``(1140,)`` float32.
     Raises :class:`VmnetError` when the file cannot be read or has no audio stream.
     """
-    from vmnet_core.media import decode_audio, probe
-
     cfg = config or MusicDescriptorConfig()
     info = probe(path)
     offset_s = max(0.0, (info.duration_s - cfg.clip_s) / 2.0)
