@@ -63,7 +63,7 @@ def _catalog_line(ctx: DemoContext) -> str:
     catalog = ctx.catalog
     return (f"Bundle `{ctx.bundle.path.name}` · catalog: **{catalog.size('music')} tracks**, "
             f"**{catalog.size('video')} videos** · videos are analysed up to their first "
-            f"{handlers.format_duration(ctx.max_video_s)}.")
+            f"{handlers.format_duration(handlers.analysed_span_s(ctx))}.")
 
 
 def _publish(paths: list[str]) -> None:
@@ -223,7 +223,8 @@ def _videos_tab(ctx: DemoContext, concurrency_limit: int) -> None:
                                  allow_preview=True, buttons=[], elem_id="video-results")
             table = gr.Dataframe(headers=VIDEO_RESULT_HEADERS, value=_table(VIDEO_RESULT_HEADERS, []),
                                  datatype=["number", "number", "str", "str", "str", "str"], interactive=False,
-                                 label="Details", wrap=True, max_height=300)
+                                 label="Details", wrap=True, max_height=300,
+                                 column_widths=["7%", "9%", "20%", "9%", "40%", "15%"])
 
     @_user_errors
     def videos_for_music(track: str | None, k: float, progress=PROGRESS) -> tuple[pd.DataFrame, str]:

@@ -90,10 +90,10 @@ def pair_report(catalog: Catalog, video_id: str, k: int = 10) -> PairReport:
         sizes[direction] = {"catalog": catalog.size(found_side), "gallery": len(pairs)}
         rows = []
         for hit in catalog.search(query, side=found_side, k=k):
-            rows.append([hit.rank, round(hit.score, 4), hit.title, format_duration(hit.duration_s),
+            rows.append([hit.rank, round(hit.score, 3), hit.title, format_duration(hit.duration_s),
                          "✓" if hit.id == partner.id else "", hit.id])
         if all(row[-1] != partner.id for row in rows):
-            rows.append([ranks[direction]["catalog"], round(float(scores[partner_row]), 4), partner.title,
+            rows.append([ranks[direction]["catalog"], round(float(scores[partner_row]), 3), partner.title,
                          format_duration(partner.duration_s), "✓", partner.id])
         neighbours[direction] = rows
     return PairReport(video=video, music=music, ranks=ranks, sizes=sizes, neighbours=neighbours)

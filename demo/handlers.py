@@ -116,7 +116,7 @@ def _key(tags: dict[str, Any]) -> str:
 def track_row(hit: Hit) -> list[Any]:
     """One row of the music results table (``RESULT_HEADERS``)."""
     tags = hit.tags
-    return [hit.rank, round(hit.score, 4), hit.title, format_duration(hit.duration_s), str(tags.get("mood", "") or ""),
+    return [hit.rank, round(hit.score, 3), hit.title, format_duration(hit.duration_s), str(tags.get("mood", "") or ""),
             _tempo(tags), _key(tags), hit.id]
 
 
@@ -124,7 +124,7 @@ def video_row(hit: Hit) -> list[Any]:
     """One row of the video results table (``VIDEO_RESULT_HEADERS``)."""
     shown = {k: v for k, v in hit.tags.items() if k in ("tempo_bpm", "mode", "key", "mood", "timbre", "energy")}
     tags = ", ".join(f"{k}={_short(v)}" for k, v in shown.items())
-    return [hit.rank, round(hit.score, 4), hit.title, format_duration(hit.duration_s), tags, hit.id]
+    return [hit.rank, round(hit.score, 3), hit.title, format_duration(hit.duration_s), tags, hit.id]
 
 
 def _short(value: Any) -> str:
@@ -187,12 +187,21 @@ def _hash_query(ctx: DemoContext, kind: str, path: Path, compute) -> CachedQuery
         raise VmnetError(f"The file {path.name} could not be read ({exc.strerror or exc}); upload it again.") from None
 
 
-def _video_fps(bundle: Bundle) -> float:
-    from vmnet_core.extract import FRAME_FPS
+def _video_sampling(bundle: Bundle) -> tuple[float, int]:
+    """(frames per second, most frames) the bundle's store sampled videos with."""
+    from vmnet_core.extract import FRAME_FPS, MAX_FRAMES
 
     section = bundle.config.get("descriptors", {})
     video = section.get("video", {}) if isinstance(section, dict) else {}
-    return float(video.get("fps", FRAME_FPS)) if isinstance(video, dict) else FRAME_FPS
+    if not isinstance(video, dict):
+        return FRAME_FPS, MAX_FRAMES
+    return float(video.get("fps", FRAME_FPS)), int(video.get("max_frames", MAX_FRAMES))
+
+
+def analysed_span_s(ctx: DemoContext) -> float:
+    """Seconds from the start of a video that a query looks at: the frame cap or the length limit."""
+    fps, max_frames = _video_sampling(ctx.bundle)
+    return min(ctx.max_video_s, max_frames / fps)
 
 
 def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None) -> CachedQuery:
@@ -215,7 +224,7 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
                              "'Find videos for a track' instead, or upload a video.")
         step(0.25, "Reading frames and looking at them (CNN)")
         features = ctx.retriever.video_frames_file(p, max_duration_s=None)  # (T, 1280), from the start
-        fps = _video_fps(ctx.bundle)
+        fps, _ = _video_sampling(ctx.bundle)
         features = features[:max(1, math.ceil(ctx.max_video_s * fps - 1e-9))]  # frames inside the limit
         step(0.85, "Embedding")
         embedding = ctx.retriever.embed_video_frames(features)
@@ -226,11 +235,13 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
     return _hash_query(ctx, kind, path, compute)
 
 
-def _long_video_note(ctx: DemoContext, duration_s: float) -> str | None:
-    if duration_s <= ctx.max_video_s:
+def _long_video_note(facts: dict[str, Any]) -> str | None:
+    """The warning for a video whose end was not analysed (the length limit or the frame cap)."""
+    duration, fps = float(facts["duration_s"]), float(facts["fps"])
+    analysed = min(duration, int(facts["frames"]) / fps)
+    if duration - analysed <= 1.0 / fps:
         return None
-    return (f"Your video is {format_duration(duration_s)} long; only its first {format_duration(ctx.max_video_s)} "
-            "were analysed.")
+    return f"Your video is {format_duration(duration)} long; only its first {format_duration(analysed)} were analysed."
 
 
 def music_for_video(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_K,
@@ -244,7 +255,7 @@ def music_for_video(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_
         on_step(0.95, f"Searching {catalog.size('music')} tracks")
     hits = catalog.search(query.embedding, side="music", k=k)
     facts = query.facts
-    note = _long_video_note(ctx, float(facts["duration_s"]))
+    note = _long_video_note(facts)
     took = "from cache" if query.from_cache else f"analysed in {time.perf_counter() - started:.1f} s"
     status = (f"**{_plural(len(hits), 'track')}** for your {format_duration(facts['duration_s'])} video "
               f"({_plural(int(facts['frames']), 'frame')} at {facts['fps']:g} per second; {took}), "

@@ -6,7 +6,8 @@ the query it is fed to and what must happen: a clear one-sentence error or a cor
 - :func:`generate_hostile_corpus` writes the uploads and returns the cases.
 - :func:`hostile_cases` lists the cases of an already written directory (nothing is written).
 - :func:`run_hostile_queries` pushes every case through ``vmnet_core.retrieval.Retriever``, the
-  path the demo uses, and records the outcome, the message and the peak memory after each query.
+  path the demo uses, and records the outcome, the message and the peak memory after each query
+  (and, with :class:`TreeMemorySampler`, the largest ffmpeg child).
 
 As a script (the test runs it in a subprocess so the memory figures are its own)::
 
@@ -26,6 +27,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -389,11 +391,94 @@ def generate_hostile_corpus(out_dir: str | Path) -> list[HostileCase]:
 # running the queries
 
 
-def peak_rss_mb() -> dict[str, float]:
-    """Peak resident memory so far, in MB: this process, and its largest finished child (ffmpeg)."""
-    scale = 1024.0 if sys.platform != "darwin" else 1.0  # Linux reports KiB, macOS bytes
-    return {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e6,
-            "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale / 1e6}
+def _status_mb(pid: int | str, field_name: str) -> float:
+    """A memory line of /proc/PID/status in MB (VmRSS: now, VmHWM: peak of this program since it
+    started; unlike ``ru_maxrss``, VmHWM does not inherit the parent's size at fork/exec)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    return 0.0
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process now, MB."""
+    return _status_mb(pid, "VmRSS")
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """Peak resident memory of a process since its program started, MB (Linux)."""
+    peak = _status_mb(pid, "VmHWM")
+    if peak == 0.0 and pid == "self":  # no /proc: fall back to getrusage (KiB on Linux, bytes on macOS)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1.0 if sys.platform == "darwin" else 1024.0) / 1e6
+    return peak
+
+
+def _descendants(pid: int) -> list[int]:
+    found, stack = [], [pid]
+    while stack:
+        parent = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children", encoding="ascii") as handle:
+                    kids = [int(k) for k in handle.read().split()]
+            except OSError:
+                continue
+            found += kids
+            stack += kids
+    return found
+
+
+def _exe(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
+
+
+def _command_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return "?"
+
+
+class TreeMemorySampler(threading.Thread):
+    """Samples every ``every_s`` the RSS of process ``pid`` and of its descendants (ffmpeg).
+
+    Keeps the largest sum seen (``peak_tree_mb``) and the largest single descendant
+    (``peak_child``: MB, command name). A descendant still running the root's own program is a
+    fork about to exec ffmpeg whose pages are the parent's; it is not counted.
+    """
+
+    def __init__(self, pid: int, every_s: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every_s = pid, every_s
+        self.root_exe = _exe(pid)
+        self.peak_tree_mb = 0.0
+        self.peak_child: tuple[float, str] = (0.0, "")
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            children = {c: rss_mb(c) for c in _descendants(self.pid) if _exe(c) != self.root_exe}
+            self.peak_tree_mb = max(self.peak_tree_mb, rss_mb(self.pid) + sum(children.values()))
+            for child, mb in children.items():
+                if mb > self.peak_child[0]:
+                    self.peak_child = (mb, _command_name(child))
+            self._stop_event.wait(self.every_s)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
 
 
 def run_case(retriever, case: HostileCase) -> dict:
@@ -416,7 +501,7 @@ def run_case(retriever, case: HostileCase) -> dict:
         record["message"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()[-2000:]
     record["seconds"] = round(time.perf_counter() - started, 3)
-    record["peak_rss_mb"] = peak_rss_mb()
+    record["peak_rss_mb"] = peak_rss_mb()  # of this process, so far
     return record
 
 
@@ -425,17 +510,24 @@ def run_hostile_queries(bundle_dir: str | Path, cases: list[HostileCase]) -> dic
 
     Returns
     -------
-    dict with ``cases`` (one record per case, see :func:`run_case`), ``peak_rss_mb`` (after the
-    bundle loaded and at the end) and ``seconds``.
+    dict with ``cases`` (one record per case, see :func:`run_case`), ``peak_rss_mb`` (this
+    process, MB, after the bundle loaded and at the end), ``ffmpeg_peak_mb`` (largest child,
+    sampled), ``tree_peak_mb`` (this process plus its children, sampled) and ``seconds``.
     """
     from vmnet_core.bundle import load_bundle
     from vmnet_core.retrieval import Retriever
 
     started = time.perf_counter()
-    retriever = Retriever(load_bundle(bundle_dir))
-    loaded = peak_rss_mb()
-    records = [run_case(retriever, case) for case in cases]
+    sampler = TreeMemorySampler(os.getpid())
+    sampler.start()
+    try:
+        retriever = Retriever(load_bundle(bundle_dir))
+        loaded = peak_rss_mb()
+        records = [run_case(retriever, case) for case in cases]
+    finally:
+        sampler.stop()
     return {"cases": records, "peak_rss_mb_after_load": loaded, "peak_rss_mb": peak_rss_mb(),
+            "ffmpeg_peak_mb": sampler.peak_child[0], "tree_peak_mb": sampler.peak_tree_mb,
             "seconds": round(time.perf_counter() - started, 3)}
 
 

@@ -91,6 +91,7 @@ def app_subprocess(bundle_dir: Path, db_url: str, cache_dir: Path, password: str
     port = free_port()
     env = {**os.environ, "VMNET_CACHE": str(cache_dir), "GRADIO_ANALYTICS_ENABLED": "False",
            "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cache_dir.mkdir(parents=True, exist_ok=True)
     log = log or cache_dir / "app.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--bundle", str(bundle_dir), "--db", db_url,

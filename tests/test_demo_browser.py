@@ -91,11 +91,11 @@ def test_a_text_file_renamed_mp4_gives_one_sentence(page, tmp_path):
     fake.write_text("not a video\n" * 50)
     page.locator("#query-video input[type=file]").set_input_files(str(fake))
     page.wait_for_selector(".toast-body", timeout=WAIT_MS)
+    OUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUT / "demo-bad-file.png"))
     texts = _toasts(page)
     assert len(texts) == 1 and "not a media file" in texts[0]
     assert "Traceback" not in texts[0]
-    OUT.mkdir(exist_ok=True)
-    page.screenshot(path=str(OUT / "demo-bad-file.png"))
 
 
 def test_a_file_over_the_upload_limit_is_refused_in_the_page(page, tmp_path):
@@ -109,6 +109,7 @@ def test_a_file_over_the_upload_limit_is_refused_in_the_page(page, tmp_path):
 
 
 def test_add_a_music_folder_from_the_page(page, tmp_path):
+    _reload(page)
     folder = tmp_path / "more-music"
     make_audio(folder / "evening-piano.flac", seconds=4, freq=262, seed=5)
     page.get_by_role("tab", name="Add my music folder").click()

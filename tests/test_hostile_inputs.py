@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -118,11 +119,19 @@ def test_nothing_is_left_behind(hostile):
 
 
 def test_query_process_memory_stays_bounded(hostile, record_property):
+    """Peak RSS of the query process (its own VmHWM) and of its largest ffmpeg child (sampled).
+
+    ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is recorded too, but on Linux a child's ru_maxrss
+    starts from its parent's size at fork/exec (here: pytest's), so it is an upper bound only.
+    """
     _, _, report, _ = hostile
-    peak = report["peak_rss_mb"]
-    record_property("peak_rss_mb_query_process", peak["self"])
-    record_property("peak_rss_mb_ffmpeg", peak["children"])
-    print(f"\npeak RSS: query process {peak['self']:.0f} MB (after loading the bundle "
-          f"{report['peak_rss_mb_after_load']['self']:.0f} MB), largest ffmpeg {peak['children']:.0f} MB")
-    assert peak["self"] < MEMORY_BOUND_MB
-    assert peak["children"] < MEMORY_BOUND_MB
+    children_maxrss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e6
+    record_property("peak_rss_mb_query_process", report["peak_rss_mb"])
+    record_property("peak_rss_mb_largest_ffmpeg", report["ffmpeg_peak_mb"])
+    record_property("ru_maxrss_children_mb", children_maxrss_mb)
+    print(f"\npeak RSS: query process {report['peak_rss_mb']:.0f} MB (after loading the bundle "
+          f"{report['peak_rss_mb_after_load']:.0f} MB), largest ffmpeg {report['ffmpeg_peak_mb']:.0f} MB, "
+          f"process + children {report['tree_peak_mb']:.0f} MB; RUSAGE_CHILDREN ru_maxrss {children_maxrss_mb:.0f} MB")
+    assert 0 < report["peak_rss_mb"] < MEMORY_BOUND_MB
+    assert report["ffmpeg_peak_mb"] < MEMORY_BOUND_MB
+    assert report["tree_peak_mb"] < MEMORY_BOUND_MB

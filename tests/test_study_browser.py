@@ -51,13 +51,18 @@ def served(tmp_path_factory):
     db.dispose()
 
 
-def _play_to_end(page, side: str) -> None:
-    """Play the visible player of ``side`` (muted and fast, as a rater would at normal speed)."""
+def _start(page, side: str, rate: float = 4.0) -> None:
+    """Start the player of ``side`` (muted, at ``rate`` times normal speed)."""
     video = page.locator(f"#study-player-{side.lower()} video")
-    video.wait_for(state="attached", timeout=STEP_MS)
+    video.wait_for(state="visible", timeout=STEP_MS)
     page.wait_for_function(f"document.querySelector('#study-player-{side.lower()} video').readyState >= 1",
                            timeout=STEP_MS)
-    video.evaluate("v => { v.muted = true; v.playbackRate = 4; return v.play(); }")
+    video.evaluate(f"v => {{ v.muted = true; v.playbackRate = {rate}; return v.play(); }}")
+
+
+def _play_to_end(page, side: str) -> None:
+    """Play the player of ``side`` to its end and wait until the page has counted it."""
+    _start(page, side)
     page.locator("#study-played").get_by_text(re.compile(f"Soundtrack {side} played|Both soundtracks played")) \
         .wait_for(timeout=STEP_MS)
 
@@ -82,6 +87,8 @@ def test_a_rater_walks_consent_trials_and_gets_the_completion_code(browser, serv
     if not can_play:
         skip_or_fail("this chromium build cannot play H.264/AAC mp4")
 
+    page.locator("#study-agree").wait_for(timeout=STEP_MS)
+    page.screenshot(path=str(tmp_path / "consent.png"), full_page=True)
     page.locator("#study-agree").click(timeout=STEP_MS)
     page.locator("#study-start").click(timeout=STEP_MS)
     page.locator("#study-progress").get_by_text("Practice trial").wait_for(timeout=STEP_MS)
@@ -89,6 +96,13 @@ def test_a_rater_walks_consent_trials_and_gets_the_completion_code(browser, serv
     html_seen = [page.content()]
     for number in range(1, TRIALS + 1):
         assert page.locator("#study-next").is_disabled()
+        if number == 1:  # switching sides mid-play stops the first player: one soundtrack at a time
+            _start(page, "A", rate=0.25)
+            page.locator("#study-side-b").click()
+            page.locator("#study-player-b video").wait_for(state="visible", timeout=STEP_MS)
+            assert page.evaluate("[...document.querySelectorAll('#study-trial video')].filter(v => !v.paused).length") == 0
+            page.locator("#study-side-a").click()
+            assert page.locator("#study-next").is_disabled()
         _play_to_end(page, "A")
         page.locator("#study-side-b").click()
         page.locator("#study-player-b video").wait_for(state="visible", timeout=STEP_MS)
@@ -105,13 +119,9 @@ def test_a_rater_walks_consent_trials_and_gets_the_completion_code(browser, serv
             page.locator("#study-progress").get_by_text(f"Trial {number + 1} of {TRIALS}").wait_for(timeout=STEP_MS)
 
     page.locator("#study-code").get_by_text("completion code").wait_for(timeout=STEP_MS)
-    js = """() => { let e = document.querySelector('#study-code h1'); const out = [];
-      while (e) { const cs = getComputedStyle(e); out.push(e.tagName + '.' + e.className + ' op=' + cs.opacity + ' col=' + cs.color + ' filter=' + cs.filter); e = e.parentElement; }
-      return out.join('\\n'); }"""
-    Path("/tmp/sui/dom.html").write_text(page.evaluate(js))
-    page.wait_for_timeout(1500)
-    Path("/tmp/sui/dom2.html").write_text(page.evaluate(js))
-    page.screenshot(path=str(tmp_path / "later.png"), full_page=True)
+    page.wait_for_function(  # let the markdown's fade-in finish before the screenshot
+        "getComputedStyle(document.querySelector('#study-code [data-testid=markdown-wrapper]')).opacity === '1'",
+        timeout=STEP_MS)
     page.screenshot(path=str(tmp_path / "completion-code.png"), full_page=True)
     with served.db.read() as s:
         rater = s.scalar(select(Participant).where(Participant.url_params["PROLIFIC_PID"].as_string() == "browser-rater"))
@@ -126,4 +136,23 @@ def test_a_rater_walks_consent_trials_and_gets_the_completion_code(browser, serv
     leaks = [w for w in _blind_words(served.db)
              if re.search(rf"(?<![A-Za-z0-9_]){re.escape(w)}(?![A-Za-z0-9_])", blob)]
     assert leaks == []
+    context.close()
+
+
+def test_the_admin_logs_in_and_sees_progress_analysis_and_downloads(browser, served, tmp_path):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1200, "height": 1400})
+    page = context.new_page()
+    page.goto(served.admin, wait_until="domcontentloaded")
+    page.get_by_label("username").fill("admin", timeout=STEP_MS)
+    page.get_by_label("password").fill(served.password)
+    page.get_by_role("button", name="Login").click()
+    page.locator("#admin-progress").get_by_text("browser-study").wait_for(timeout=STEP_MS)
+    page.locator("#admin-analyze").click()
+    expect(page.locator("#admin-report textarea")).to_have_value(re.compile("win rate"), timeout=STEP_MS)
+    page.locator("img[src*='analysis.png']").wait_for(timeout=STEP_MS)
+    page.locator("#admin-export").click()
+    page.get_by_text("browser-study-votes.csv").wait_for(timeout=STEP_MS)
+    page.screenshot(path=str(tmp_path / "admin.png"), full_page=True)
     context.close()

@@ -121,6 +121,12 @@ def run_config_from_bundle(config: dict) -> Any:
                      preprocess=PreprocessConfig(**known(PreprocessConfig, config.get("preprocess", {}))))
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _ablation_bundle(bundle, store_dir: Path, progress: bool):
     from vmnet_core.bundle import load_bundle
     from vmnet_core.train import ABLATION_DIR, train_bundle
@@ -129,7 +135,8 @@ def _ablation_bundle(bundle, store_dir: Path, progress: bool):
     if (saved / "config.json").is_file():
         return load_bundle(saved), f"ablation: loaded from {saved}"
     run = run_config_from_bundle(bundle.config)
-    run = replace(run, train=replace(run.train, structure=False, progress=progress, device="cpu"))
+    device = run.train.device if run.train.device == "cpu" or _cuda_available() else "cpu"
+    run = replace(run, train=replace(run.train, structure=False, progress=progress, device=device))
     tmp = Path(tempfile.mkdtemp(prefix="vmnet-ablation-"))
     out = train_bundle(store_dir, tmp / "ablation", run)
     return load_bundle(out), (f"ablation: trained now with the bundle's settings into {out} "

@@ -104,20 +104,27 @@ def _cosine_distances(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return -(unit[rows] @ unit.T)  # (A, N)
 
 
+def _row_ranks(d: np.ndarray) -> np.ndarray:
+    """Ordinal ranks along each row (stable: exact ties keep their column order)."""
+    ranks = np.empty_like(d)
+    order = np.argsort(d, axis=1, kind="stable")
+    np.put_along_axis(ranks, order, np.arange(d.shape[1], dtype=d.dtype)[None, :].repeat(d.shape[0], 0), axis=1)
+    return ranks
+
+
 def structure_preservation(x_in, emb, n_anchors: int = 200, seed: int = 0) -> float:
     """How well embeddings keep a modality's neighbour structure: mean per-anchor Spearman ρ.
 
     For up to ``n_anchors`` randomly chosen anchors, rank the cosine distances from the anchor to
     every other item in input space and in embedding space, and take the Spearman correlation of
     the two rankings; return the mean over anchors (1 = same neighbour order, 0 = unrelated).
+    Exact ties (duplicates) get ordinal ranks in column order.
 
     Parameters
     ----------
     x_in : (N, D) the model's inputs for one modality (preprocessed descriptors).
     emb : (N, E) the embeddings of the same items.
     """
-    from scipy.stats import rankdata
-
     x_in, emb = _as_numpy(x_in).astype(np.float64), _as_numpy(emb).astype(np.float64)
     n = x_in.shape[0]
     if n < 3 or emb.shape[0] != n:
@@ -128,8 +135,8 @@ def structure_preservation(x_in, emb, n_anchors: int = 200, seed: int = 0) -> fl
     keep[np.arange(anchors.size), anchors] = False  # drop each anchor's distance to itself
     d_in = _cosine_distances(x_in, anchors)[keep].reshape(anchors.size, n - 1)
     d_emb = _cosine_distances(emb, anchors)[keep].reshape(anchors.size, n - 1)
-    r_in = rankdata(d_in, axis=1)
-    r_emb = rankdata(d_emb, axis=1)
+    r_in = _row_ranks(d_in)
+    r_emb = _row_ranks(d_emb)
     r_in -= r_in.mean(axis=1, keepdims=True)
     r_emb -= r_emb.mean(axis=1, keepdims=True)
     denom = np.sqrt((r_in**2).sum(axis=1) * (r_emb**2).sum(axis=1))

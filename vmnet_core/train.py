@@ -303,7 +303,11 @@ class _LossMeter:
         return out
 
 
-def _loss_terms(model: VMNet, music: torch.Tensor, video: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+def loss_terms(model: VMNet, music: torch.Tensor, video: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """One batch's loss terms: ``rank_music``, ``rank_video``, ``struct_*`` (when on) and the weighted ``loss``.
+
+    ``music`` (B, Dm) and ``video`` (B, Dv) are paired rows of preprocessed inputs.
+    """
     em, ev, sim = model(music, video)  # (B, E), (B, E), (B, B)
     ranking = ranking_terms(sim, margin=cfg.margin, top_q=cfg.top_q)
     terms = {"rank_music": ranking.music_anchored, "rank_video": ranking.video_anchored}
@@ -439,7 +443,7 @@ def fit(
                 music = music_all[rows].to(device, non_blocking=True)  # (B, Dm)
                 video = video_all[rows].to(device, non_blocking=True)  # (B, Dv)
                 model.train()
-                terms = _loss_terms(model, music, video, cfg)
+                terms = loss_terms(model, music, video, cfg)
                 optimizer.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 optimizer.step()
@@ -485,6 +489,7 @@ def train_bundle(
     out: str | Path,
     run: RunConfig | None = None,
     with_ablation: bool = False,
+    preprocessor: Preprocessor | None = None,
 ) -> Path:
     """``vmnet train``: fit preprocessors on the train split, train, evaluate, write the bundle.
 
@@ -494,6 +499,7 @@ def train_bundle(
     out : bundle directory; ``out/training/`` keeps checkpoint, ``metrics.jsonl`` and ``curves.png``.
     run : settings (defaults: the paper's).
     with_ablation : also train the no-structure ablation into ``out/ablation`` (same settings).
+    preprocessor : an already fitted preprocessor for this store's train split (skips fitting).
 
     Returns the bundle path. Running the same call again resumes an interrupted run.
     """
@@ -512,8 +518,7 @@ def train_bundle(
         raise VmnetError(f"{out} already exists and holds no unfinished training; choose a new --out directory.")
     splits = resolve_splits(store, run.train)
 
-    preprocessor = None
-    if checkpoint_path.exists():
+    if preprocessor is None and checkpoint_path.exists():
         saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True).get("preprocessor")
         if saved:
             preprocessor = Preprocessor.from_arrays({k: v.numpy() for k, v in saved.items()})
@@ -544,7 +549,7 @@ def train_bundle(
     plot_training_curves(read_log(work_dir / LOG_FILE), work_dir / CURVES_FILE)
     if with_ablation and run.train.structure:
         ablation_run = replace(run, train=replace(run.train, structure=False))
-        train_bundle(store_dir, out / ABLATION_DIR, ablation_run)
+        train_bundle(store_dir, out / ABLATION_DIR, ablation_run, preprocessor=preprocessor)
     return out
 
 
