@@ -139,7 +139,7 @@ def _music_tab(ctx: DemoContext, concurrency_limit: int) -> None:
                                                                    "str", "str"],
                                  value=_table(RESULT_HEADERS, []), interactive=False, label="Tracks, best first", elem_id="music-results",
                                  wrap=True, max_height=420,
-                                 column_widths=["7%", "9%", "26%", "9%", "11%", "11%", "11%", "16%"])
+                                 column_widths=["6%", "8%", "22%", "10%", "10%", "11%", "12%", "21%"])
             with gr.Row():
                 track = gr.Dropdown(label="Listen to / preview", choices=[], allow_custom_value=True, scale=3)
                 preview_button = gr.Button("Preview on my video", variant="secondary", scale=1, elem_id="preview-button")

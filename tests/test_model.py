@@ -177,3 +177,31 @@ def test_cca_ridges_share_one_fit_and_regularise():
     single = CCA.fit(music, video, n_components=3, ridge=10.0)
     np.testing.assert_allclose(large.correlations, single.correlations)
     assert small.correlations[0] > large.correlations[0]  # a tiny ridge overfits 60 pairs
+
+
+def test_preprocessor_fits_the_pca_on_train_frames_only(tmp_path):
+    from vmnet_core.preprocess import sample_train_frames
+    from vmnet_core.store import VIDEO_SPACE_EXTRACTED, FeatureStore
+
+    rng = np.random.default_rng(2)
+    ids = [f"v{i}" for i in range(12)]
+    splits = ["train"] * 8 + ["test"] * 4
+    frames = {i: rng.standard_normal((int(rng.integers(3, 7)), 10)) for i in ids}
+    for i, split in zip(ids, splits, strict=True):
+        if split == "test":
+            frames[i] = frames[i] + 1000.0  # would drag the PCA mean far away if it were used
+    rows = [{"id": i, "path": "", "duration_s": None, "split": s, "status": "ok", "error": ""}
+            for i, s in zip(ids, splits, strict=True)]
+    video = np.stack([frames[i].mean(0) for i in ids]).astype(np.float32)
+    store = FeatureStore.create(tmp_path / "s", rows, rng.standard_normal((12, 5)).astype(np.float32), video,
+                                video_space=VIDEO_SPACE_EXTRACTED, frames=frames)
+    assert store.has_frames
+    train_ids = store.split_ids("train")
+    sampled = sample_train_frames(store, train_ids, max_frames=1000)
+    assert sampled.shape == (sum(len(frames[i]) for i in train_ids), 10)
+    assert len(sample_train_frames(store, train_ids, max_frames=9)) == 9
+    pre = Preprocessor.fit_store(store, train_ids, PreprocessConfig(video_components=4))
+    assert np.abs(pre.video_pca.mean_).max() < 5  # fitted on train frames, not test frames
+    one = frames["v0"].astype(np.float16).astype(np.float32)
+    np.testing.assert_allclose(pre.transform_video_frames(one),
+                               pre.transform_video_vectors(one.mean(0, keepdims=True))[0], atol=1e-4)

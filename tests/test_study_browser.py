@@ -153,6 +153,7 @@ def test_the_admin_logs_in_and_sees_progress_analysis_and_downloads(browser, ser
     expect(page.locator("#admin-report textarea")).to_have_value(re.compile("win rate"), timeout=STEP_MS)
     page.locator("img[src*='analysis.png']").wait_for(timeout=STEP_MS)
     page.locator("#admin-export").click()
-    page.get_by_text("browser-study-votes.csv").wait_for(timeout=STEP_MS)
+    page.get_by_label("browser-study-votes.csv").wait_for(timeout=STEP_MS)
+    page.get_by_label("browser-study-participants.csv").wait_for(timeout=STEP_MS)
     page.screenshot(path=str(tmp_path / "admin.png"), full_page=True)
     context.close()

@@ -51,7 +51,7 @@ def _anchored_hinge(sim: torch.Tensor, margin: float, n_keep: int, reduction: st
     eye = torch.eye(batch, dtype=torch.bool, device=sim.device)
     negatives = sim.masked_fill(eye, float("-inf"))  # (B, B), the positive can never be kept
     if n_keep < batch - 1:
-        negatives = negatives.topk(n_keep, dim=1).values  # (B, Q)
+        negatives = negatives.topk(n_keep, dim=1, sorted=False).values  # (B, Q), order irrelevant
     else:
         negatives = negatives[~eye].view(batch, batch - 1)  # (B, B-1)
     hinge = (margin - positives[:, None] + negatives).clamp(min=0)  # (B, Q)
