@@ -45,8 +45,8 @@ def plot_analysis(analysis: Analysis, path: str | Path) -> Path:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    fig, (ax_pairs, ax_bt) = plt.subplots(1, 2, figsize=(11, 0.6 * max(len(analysis.pairs), 3) + 1.8),
-                                          gridspec_kw={"width_ratios": [3, 2]})
+    rows = max(len(analysis.pairs), len(analysis.strengths), 3)
+    fig, (ax_pairs, ax_bt) = plt.subplots(1, 2, figsize=(12, 0.55 * rows + 2.0), gridspec_kw={"width_ratios": [3, 2]})
     labels = [f"{r.first} vs {r.second}\n({r.wins}-{r.losses}, {r.ties} ties)" for r in analysis.pairs]
     for y, r in enumerate(analysis.pairs):
         rate, (low, high) = r.test.rate, r.test.wilson
@@ -58,8 +58,8 @@ def plot_analysis(analysis: Analysis, path: str | Path) -> Path:
     ax_pairs.axvline(0.5, color="grey", linestyle="--", linewidth=1)
     ax_pairs.set_yticks(range(len(labels)), labels)
     ax_pairs.set_xlim(0, 1)
-    ax_pairs.invert_yaxis()
-    ax_pairs.set_xlabel("share of votes for the first condition (Wilson 95%; green: Holm p ≤ 0.05)")
+    ax_pairs.set_ylim(len(labels) - 0.5, -0.5)
+    ax_pairs.set_xlabel("share of votes for the first condition\n(Wilson 95%; green: Holm p ≤ 0.05)")
     ax_pairs.set_title("Pairwise win rates")
     strengths = analysis.strengths
     for y, s in enumerate(strengths):
@@ -70,8 +70,8 @@ def plot_analysis(analysis: Analysis, path: str | Path) -> Path:
             ax_bt.plot(s.strength, y, "o", color="tab:purple")
     ax_bt.axvline(0.0, color="grey", linestyle="--", linewidth=1)
     ax_bt.set_yticks(range(len(strengths)), [s.condition for s in strengths])
-    ax_bt.invert_yaxis()
-    ax_bt.set_xlabel("Bradley–Terry log-strength (bootstrap 95% over raters)")
+    ax_bt.set_ylim(len(strengths) - 0.5, -0.5)
+    ax_bt.set_xlabel("Bradley–Terry log-strength\n(bootstrap 95% over raters)")
     ax_bt.set_title(f"{analysis.votes} votes, {analysis.raters_included} raters included")
     fig.tight_layout()
     path = Path(path)
@@ -102,7 +102,7 @@ def build_admin_page(db_url: str) -> gr.Blocks:
         gr.Markdown("## Analysis")
         analyze_btn = gr.Button("Run the analysis", variant="primary", elem_id="admin-analyze")
         plot = gr.Image(label="Win rates and strengths", type="filepath", interactive=False, buttons=["download"])
-        report = gr.Textbox(label="Report", lines=16, interactive=False, elem_id="admin-report")
+        report = gr.Code(label="Report", language=None, interactive=False, elem_id="admin-report")
         gr.Markdown("## Downloads")
         export_btn = gr.Button("Prepare the CSV files", elem_id="admin-export")
         with gr.Row():

@@ -68,9 +68,9 @@ def media_file(db: Database, name: str) -> str:
 
 
 def progress_html(view: TrialView) -> str:
-    """The progress bar above a trial: "Trial 3 of 20" (the practice trial says so)."""
+    """The progress bar above a trial: "Trial 3 of 20" (the practice trial, first, counts and says so)."""
     done = round(100 * view.answered / max(view.total, 1))
-    label = "Practice trial (not counted)" if view.practice else f"Trial {view.number} of {view.total}"
+    label = f"Trial {view.number} of {view.total}" + (" · practice (not counted)" if view.practice else "")
     return (f'<div id="study-progress" role="progressbar" aria-valuemin="0" aria-valuemax="{view.total}" '
             f'aria-valuenow="{view.answered}"><div style="font-weight:600;margin-bottom:4px">{html.escape(label)}</div>'
             '<div style="background:#e5e7eb;border-radius:4px;height:8px;overflow:hidden">'

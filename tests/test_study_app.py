@@ -217,7 +217,7 @@ def test_the_page_walks_consent_trials_and_code_and_survives_a_failed_save(serve
     rater.agree()
     assert _participant(served.db, rater.token).url_params["PROLIFIC_PID"] == "page-rater"
     out = rater.start()
-    assert "Practice trial" in _html_with(out, "study-progress")
+    assert "Trial 1 of 9 · practice" in _html_with(out, "study-progress")
     assert "play both" in rater.notice(rater.save("A")).lower()  # locked until both were played
     ended = rater.play_both()
     next_btn = page.component_id("study-next")

@@ -233,6 +233,11 @@ def test_user_errors_are_one_sentence(tiny, tmp_path, capsys):
     # an existing finished bundle is not overwritten by a run with other settings
     assert _cli("train", "--store", store, "--out", straight, "--config", config, "--seed", "9") == 2
     assert "other settings" in capsys.readouterr().err
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("mine")
+    assert _cli("train", "--store", store, "--out", occupied, "--config", config) == 2
+    assert "already exists" in capsys.readouterr().err
     assert _cli("train", "--store", tmp_path, "--out", tmp_path / "y") == 2
     assert "not a feature store" in capsys.readouterr().err
     assert _cli("evaluate", "--bundle", tmp_path, "--store", store) == 2

@@ -43,12 +43,12 @@ def plot_training_curves(records: Sequence[Mapping], path: str | Path) -> Path:
     ax_loss.set(xlabel="step", ylabel="loss (unweighted terms; 'loss' = weighted total)", title="training loss")
     if losses:
         ax_loss.legend(fontsize=8)
-    for direction, label in DIRECTION_LABELS.items():
+    for colour, (direction, label) in zip(("C0", "C3"), DIRECTION_LABELS.items(), strict=True):
         for key, style in (("R@1", ":"), ("R@10", "-")):
             points = [(r["step"], 100 * r[direction][key]) for r in vals if key in r.get(direction, {})]
             if points:
                 steps, values = zip(*points, strict=True)
-                ax_val.plot(steps, values, style, marker=".", label=f"{label} {key}")
+                ax_val.plot(steps, values, style, color=colour, marker=".", label=f"{label} {key}")
     gallery = vals[-1]["gallery"] if vals else 0
     ax_val.set(xlabel="step", ylabel="recall (%)", title=f"validation (gallery {gallery})")
     if vals:

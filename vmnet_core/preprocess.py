@@ -189,23 +189,25 @@ class Preprocessor:
 def sample_train_frames(store, train_ids: list[str], max_frames: int, seed: int = 0) -> np.ndarray | None:
     """A seeded subsample of at most ``max_frames`` per-frame features from the train items.
 
-    Spreads the budget over items (at least one frame each while the budget lasts). Returns
+    Spreads the budget evenly over items in a seeded order (at least one frame each while the
+    budget lasts), keeping each item's sampled frames in time order. Returns
     (M, Dv) float32, or ``None`` when none of the items has frames.
     """
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(train_ids))
-    per_item = max(1, max_frames // max(1, len(train_ids)))
+    base, extra = divmod(max_frames, max(1, len(train_ids)))
     chunks: list[np.ndarray] = []
     total = 0
-    for idx in order:
+    for position, idx in enumerate(order):
         frames = store.frames(train_ids[idx])
         if frames is None or len(frames) == 0:
             continue
+        quota = min(max(1, base + (position < extra)), max_frames - total)
         frames = np.asarray(frames, dtype=np.float32)
-        if frames.shape[0] > per_item:
-            frames = frames[np.sort(rng.choice(frames.shape[0], size=per_item, replace=False))]
-        chunks.append(frames[: max_frames - total])
-        total += chunks[-1].shape[0]
+        if frames.shape[0] > quota:
+            frames = frames[np.sort(rng.choice(frames.shape[0], size=quota, replace=False))]
+        chunks.append(frames)
+        total += frames.shape[0]
         if total >= max_frames:
             break
     return np.concatenate(chunks) if chunks else None

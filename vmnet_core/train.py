@@ -514,7 +514,8 @@ def train_bundle(
         raise VmnetError(f"The store {store_dir} holds music only; training needs music and video features.")
     work_dir = out / TRAINING_DIR
     checkpoint_path = work_dir / CHECKPOINT_FILE
-    if out.exists() and any(out.iterdir()) and not checkpoint_path.exists():
+    others = [p for p in out.iterdir() if p.name != TRAINING_DIR] if out.is_dir() else []
+    if others and not checkpoint_path.exists():
         raise VmnetError(f"{out} already exists and holds no unfinished training; choose a new --out directory.")
     splits = resolve_splits(store, run.train)
 
