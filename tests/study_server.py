@@ -71,7 +71,8 @@ def study_in_thread(db_url: str, work_dir: Path, bundle_dir: Path | None = None,
     app = FastAPI()
     mount_study(app, db_url, bundle_dir or work_dir / "no-bundle", work_dir, password)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -286,7 +286,7 @@ def test_the_admin_refuses_anonymous_callers_and_serves_the_logged_in_admin(serv
     formula = next(r for r in people if r.get("url_PROLIFIC_PID", "").startswith("'="))
     assert formula["answers"] == str(TRIALS)
     votes = list(csv.DictReader(io.StringIO(admin.get(_absolute(served, votes_url)).text)))
-    assert votes and {"ground_truth", "vmnet", "random"} >= {v["condition_a"] for v in votes}
+    assert votes and {"ground_truth", "vmnet", "random", CHECK_CONDITION} >= {v["condition_a"] for v in votes}
     plot, report, notice = page.call("admin-analyze", "click", [STUDY_NAME])
     assert plot["url"].endswith(".png") and "win rate" in report and not notice
     assert admin.get(_absolute(served, plot["url"])).content[:4] == b"\x89PNG"
