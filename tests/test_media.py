@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import wave
 from pathlib import Path
 
@@ -161,6 +162,60 @@ def test_sparse_sampling_seeks_and_finds_the_same_frames(tmp_path):
     shown = np.array([frame_index(f) for f in frames])
     assert len(frames) == 6 and np.all(np.abs(shown - times * 10) <= 2), shown
     assert not media._seeking_is_cheaper(info, np.arange(24) * 1.0)  # dense sampling decodes once
+
+
+def _live_children() -> set[int]:
+    """Process ids of this process's children (from every thread), Linux only."""
+    kids: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        kids.update(int(pid) for pid in (task / "children").read_text().split())
+    return kids
+
+
+@pytest.mark.parametrize("fps", [2.0, 0.25])  # one decode through the fps filter; one seek per frame
+def test_iter_frame_batches_streams_the_frames_of_sample_frames(tmp_path, fps):
+    path = make_indexed_video(tmp_path / "gop.mp4", seconds=12, fps=10, keyint=10)
+    whole = media.sample_frames(path, fps=fps, size=64)
+    batches = list(media.iter_frame_batches(path, fps=fps, size=64, batch_frames=5))
+    assert all(b.dtype == np.uint8 and b.shape[1:] == (64, 64, 3) and 1 <= len(b) <= 5 for b in batches)
+    np.testing.assert_array_equal(np.concatenate(batches), whole)  # same frames, same order
+    assert len(whole) == (24 if fps == 2.0 else 3)
+
+
+def test_iter_frame_batches_checks_the_file_before_the_first_batch(media_dir):
+    with pytest.raises(VmnetError, match="no video track"):
+        media.iter_frame_batches(media_dir / "tone.wav")  # raised by the call itself, not lazily
+    with pytest.raises(VmnetError, match="batch_frames"):
+        media.iter_frame_batches(media_dir / "clip.mp4", batch_frames=0)
+
+
+def test_leaving_iter_frame_batches_early_stops_ffmpeg(media_dir):
+    before = _live_children()
+    batches = media.iter_frame_batches(media_dir / "indexed.mp4", fps=10.0, size=32, batch_frames=2)
+    first = next(batches)
+    assert 1 <= len(first) <= 2
+    batches.close()
+    assert _live_children() <= before
+    assert not any(t.name == "vmnet-frame-reader" for t in threading.enumerate())
+
+
+def test_frame_decoding_that_runs_too_long_is_a_plain_error(media_dir, monkeypatch):
+    monkeypatch.setattr(media, "_decode_timeout_s", lambda seconds: 0.001)
+    with pytest.raises(VmnetError, match="Gave up") as err:
+        media.sample_frames(media_dir / "indexed.mp4", fps=10.0, size=32)
+    _assert_plain_sentence(err, "indexed.mp4")
+    with pytest.raises(VmnetError, match="Gave up"):
+        list(media.iter_frame_batches(media_dir / "indexed.mp4", fps=10.0, size=32))
+
+
+def test_skipping_deblocking_barely_changes_the_sampled_frames(media_dir, monkeypatch):
+    path = media_dir / "indexed.mp4"
+    fast = media.sample_frames(path, fps=2.0, size=64).astype(float)
+    monkeypatch.setattr(media, "SAMPLING_DECODE_ARGS", media.VIDEO_DECODE_ARGS)  # deblocking on
+    filtered = media.sample_frames(path, fps=2.0, size=64).astype(float)
+    assert fast.shape == filtered.shape
+    assert np.abs(fast - filtered).mean() < 3.0  # of 255; CNN features: see test_video_descriptor
+    assert [frame_index(f) for f in fast.astype(np.uint8)] == [frame_index(f) for f in filtered.astype(np.uint8)]
 
 
 def test_frames_are_centre_cropped_squares(tmp_path):

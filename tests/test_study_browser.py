@@ -15,7 +15,7 @@ from study_helpers import new_study, premux_clips
 from study_server import study_in_thread
 
 from study.db import Database
-from study.models import Candidate, Participant, Stimulus
+from study.models import Candidate, Participant, Stimulus, Vote
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -98,6 +98,7 @@ def test_a_rater_walks_consent_trials_and_gets_the_completion_code(browser, serv
         assert page.locator("#study-next").is_disabled()
         if number == 1:  # switching sides mid-play stops the first player: one soundtrack at a time
             _start(page, "A", rate=0.25)
+            page.wait_for_function("!document.querySelector('#study-player-a video').paused", timeout=STEP_MS)
             page.locator("#study-side-b").click()
             page.locator("#study-player-b video").wait_for(state="visible", timeout=STEP_MS)
             assert page.evaluate("[...document.querySelectorAll('#study-trial video')].filter(v => !v.paused).length") == 0
@@ -125,7 +126,10 @@ def test_a_rater_walks_consent_trials_and_gets_the_completion_code(browser, serv
     page.screenshot(path=str(tmp_path / "completion-code.png"), full_page=True)
     with served.db.read() as s:
         rater = s.scalar(select(Participant).where(Participant.url_params["PROLIFIC_PID"].as_string() == "browser-rater"))
+        votes = s.scalars(select(Vote).where(Vote.participant_id == rater.id).order_by(Vote.trial_id)).all()
     assert rater is not None and rater.finished_at is not None
+    assert [v.choice for v in votes] == ["B"] * TRIALS and [v.strength for v in votes] == [None, 4, None, None]
+    assert all(v.played_a_to_end and v.played_b_to_end for v in votes)
     assert rater.completion_code in page.locator("#study-code").inner_text()
 
     page.reload(wait_until="domcontentloaded")  # the token in BrowserState brings the code back

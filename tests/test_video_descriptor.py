@@ -13,6 +13,7 @@ from vmnet_core.imagenet_labels import IMAGENET_LABELS
 from vmnet_core.video_descriptor import (
     FEATURE_DIM,
     WhiteningPCA,
+    cnn_threads_beside_decoder,
     default_frame_encoder,
     lite0_weights_path,
     load_efficientnet_lite0,
@@ -174,7 +175,37 @@ def test_video_frame_features_of_a_generated_video(encoder, tmp_path):
     assert not np.allclose(features[0], features[-1])  # the square moved, the colour changed
     np.testing.assert_allclose(features, encoder.encode(sample_frames(path, fps=1.0, size=224)), atol=1e-5)
     assert video_frame_features(path, encoder=encoder, fps=2.0, max_frames=4).shape == (4, FEATURE_DIM)
-    np.testing.assert_array_equal(video_frame_features(path), features)  # the shared default encoder
+    np.testing.assert_allclose(video_frame_features(path), features, atol=1e-5)  # the shared default encoder
+
+
+def test_encode_batches_matches_encode_and_restores_the_thread_count(encoder, photo_frames, photo_features):
+    threads = torch.get_num_threads()
+    streamed = encoder.encode_batches(iter([photo_frames[:1], photo_frames[1:]]), num_threads=threads + 1)
+    np.testing.assert_allclose(streamed, photo_features, rtol=1e-4, atol=1e-4)
+    assert torch.get_num_threads() == threads
+    assert encoder.encode_batches(iter([])).shape == (0, FEATURE_DIM)
+
+
+def test_cnn_leaves_a_core_to_the_decoder(encoder):
+    assert cnn_threads_beside_decoder(encoder) == max(1, encoder.num_threads - 1)
+
+
+def test_features_barely_change_without_deblocking(encoder, tmp_path, monkeypatch):
+    """Sampling skips H.264 deblocking; on a low-bitrate pan over photos (where deblocking does the
+    most) the pooled features keep a cosine above 0.99 with a fully filtered decode."""
+    from vmnet_core import media
+
+    strip = np.concatenate([skimage_data.chelsea()[:, :400], skimage_data.coffee()[:300, :400]], axis=1)
+    frames = [np.ascontiguousarray(strip[:, x:x + 320]) for x in range(0, 480, 10)]  # 48 frames, 300×320
+    path = media.write_video(frames, tmp_path / "pan.mp4", fps=12, crf=36)
+    fast = video_frame_features(path, encoder=encoder, fps=2.0)
+    monkeypatch.setattr(media, "SAMPLING_DECODE_ARGS", media.VIDEO_DECODE_ARGS)
+    filtered = video_frame_features(path, encoder=encoder, fps=2.0)
+    assert fast.shape == filtered.shape == (8, FEATURE_DIM)
+    pooled_fast, pooled_filtered = fast.mean(axis=0), filtered.mean(axis=0)
+    cosine = pooled_fast @ pooled_filtered / np.linalg.norm(pooled_fast) / np.linalg.norm(pooled_filtered)
+    assert cosine > 0.99, cosine
+    assert not np.array_equal(fast, filtered)  # the option is really in effect
 
 
 def test_video_frame_features_refuses_audio_only_and_overlong_files(encoder, tmp_path):
