@@ -6,8 +6,9 @@ after each query. Part 2 (when ``demo/app.py`` exists and ``--no-demo`` is not g
 real app (``tests/demo_server.running_app``), uploads every file with ``gradio_client`` to
 ``/music_for_video`` or ``/videos_for_music``, checks after each upload that the server still
 answers, and samples the memory of the server and its ffmpeg children (every 50 ms) to report
-the peak. Files that ``gradio_client`` itself cannot send (a folder, a dangling link, a non-UTF-8
-name) are posted to the server's upload route by hand with the raw name, then queried.
+the peak. A file that ``gradio_client`` itself refuses to send is posted to the server's upload
+route by hand under its raw name, then queried; a folder or a dangling link cannot be sent at all
+("not sendable").
 
     python bench/bench_hostile_uploads.py --bundle ~/.cache/vmnet/<starter bundle>
     python bench/bench_hostile_uploads.py --bundle B --skip-slow --no-demo

@@ -75,9 +75,6 @@ def test_every_case_ran_without_a_crash(hostile):
 KNOWN_DEFECTS = {
     "header_only_video": "says the file 'contains no audio or video stream' rather than that it is incomplete "
                          "(media.probe could notice that the moov box runs past the end of the file)",
-    "folder_video": "retrieval._existing says 'does not exist' for a folder instead of naming it a folder",
-    "truncated_non_utf8_video": "the message carries the name's raw surrogate escapes, which cannot be "
-                                "encoded as UTF-8 (printing it or sending it as JSON text fails)",
 }
 
 

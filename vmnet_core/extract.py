@@ -322,7 +322,7 @@ def _run_jobs_in_processes(jobs: list[_Job], factory: ExtractorFactory, workers:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)  # the cores this job may use
     executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(factory, threads))
     pending: set = set()

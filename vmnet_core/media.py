@@ -10,9 +10,11 @@ written under a temporary name and renamed into place on success.
 Frame sampling decodes once, keeps one frame per 1/fps s in ffmpeg's ``fps`` filter before any
 scaling (frame k is the one on screen at start + k/fps), and skips decoding frames that no other
 frame references (``-skip_frame noref``: a sampled frame may be the nearest *reference* frame, a
-frame or two from the exact time; about a quarter less CPU on typical H.264) and skips the H.264
-deblocking filter (``-skip_loop_filter all``: another 20-35 % less decode CPU; at CNN input size the
-pooled EfficientNet features keep a cosine above 0.99 with those of a fully filtered decode). For
+frame or two from the exact time; about a quarter less CPU on typical H.264). When the frames are
+shrunk at least 3× (720p and up to 224 px), it also skips the deblocking filter (``-skip_loop_filter
+all``: another 20-35 % less decode CPU; the block edges it would smooth vanish in the downscale, and
+pooled EfficientNet features keep a cosine above 0.995 with those of a filtered decode even at
+x264 crf 36; at 480p and below they may not, so smaller videos are filtered as usual). For
 sparse sampling of MP4/MOV files, seeking to each sample time (first frame at or after it) is used
 instead when the keyframe index says it decodes fewer frames. :func:`iter_frame_batches` hands the
 frames over while ffmpeg is still decoding, so a consumer (the CNN) can work alongside it.
@@ -52,9 +54,10 @@ EXACT_AUDIO_SEEK_S = 300.0
 later ones seek to this many seconds before the excerpt first."""
 VIDEO_DECODE_ARGS = ("-skip_frame", "noref")
 """Decoder options for every frame read here: skip frames no other frame needs (none is damaged)."""
-SAMPLING_DECODE_ARGS = (*VIDEO_DECODE_ARGS, "-skip_loop_filter", "all")
-"""Decoder options for frames sampled for the CNN: also skip H.264 deblocking (faint block edges,
-invisible after scaling to CNN input size)."""
+SKIP_DEBLOCKING_ARGS = ("-skip_loop_filter", "all")
+"""Decoder options that skip the in-loop deblocking filter (H.264 and others that honour it)."""
+SKIP_DEBLOCKING_MIN_DOWNSCALE = 3.0
+"""Sampled frames skip deblocking when the video's short side is at least this many times their size."""
 _SEEK_MIN_INTERVAL_S = 2.0
 _SEEK_CONTAINERS = ("mov,mp4",)
 _SEEK_SPAWN_COST_FRAMES = 15.0
@@ -102,7 +105,9 @@ class MediaInfo:
 
 
 def _quoted(path: Path) -> str:
-    return f"'{path.name}'"
+    """The file name in quotes, printable as UTF-8 (undecodable bytes become U+FFFD)."""
+    name = path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return f"'{name}'"
 
 
 def _input(path: Path, start_s: float = 0.0, duration_s: float | None = None) -> list[str]:
@@ -502,11 +507,19 @@ def _stream_frames(cmd: Sequence[str], path: Path, doing: str, timeout_s: float,
             raise VmnetError(_failure_sentence(stderr.read().decode(errors="replace"), path, doing))
 
 
+def _sampling_decode_args(info: MediaInfo, size: int) -> tuple[str, ...]:
+    """Decoder options for frames sampled at ``size`` px: no deblocking when they are shrunk enough."""
+    short_side = min(info.width or 0, info.height or 0)
+    if short_side >= SKIP_DEBLOCKING_MIN_DOWNSCALE * size:
+        return (*VIDEO_DECODE_ARGS, *SKIP_DEBLOCKING_ARGS)
+    return VIDEO_DECODE_ARGS
+
+
 def _frames_by_filter(info: MediaInfo, fps: float, count: int, size: int, start_s: float) -> Iterator[np.ndarray]:
     """One sequential decode; the ``fps`` filter keeps a frame per 1/fps s before any scaling."""
     window = count / fps
     return _stream_frames(
-        ["-v", "error", *SAMPLING_DECODE_ARGS, *_input(info.path, start_s, window + 1.0 / fps),
+        ["-v", "error", *_sampling_decode_args(info, size), *_input(info.path, start_s, window + 1.0 / fps),
          "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", f"{_fps_filter(fps)},{_square_filter(size)}",
          "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
         info.path, "decoding frames of", _decode_timeout_s(window), size, count)
@@ -548,7 +561,7 @@ def _seeking_is_cheaper(info: MediaInfo, times: np.ndarray) -> bool:
 def _frames_by_seeking(info: MediaInfo, times: np.ndarray, size: int) -> Iterator[np.ndarray]:
     """One short decode per sample time (input seeking), a few at a time; frames in time order."""
     def one_frame(t: float) -> np.ndarray:
-        proc = _run(["-v", "error", "-threads", "1", *SAMPLING_DECODE_ARGS, *_input(info.path, t),
+        proc = _run(["-v", "error", "-threads", "1", *_sampling_decode_args(info, size), *_input(info.path, t),
                      "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", _square_filter(size), "-frames:v", "1",
                      "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
                     info.path, "decoding frames of", _decode_timeout_s(_SEEK_MIN_INTERVAL_S * 10))

@@ -149,10 +149,20 @@ class Retriever:
 
 
 def _existing(path: str | Path) -> Path:
+    """``path`` as a Path when it is a file; a one-sentence VmnetError naming it by file name otherwise."""
     path = Path(path)
+    name = printable_name(path)
+    if path.is_dir():
+        raise VmnetError(f"{name} is a folder, not a media file; choose a video or audio file inside it.")
     if not path.is_file():
-        raise VmnetError(f"The query file {path} does not exist.")
+        raise VmnetError(f"The query file {name} does not exist; check the path.")
     return path
+
+
+def printable_name(path: str | Path) -> str:
+    """A file's name safe to print or send as UTF-8 text (undecodable bytes become U+FFFD)."""
+    name = Path(path).name
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def index_store(bundle: Bundle, store: Any, split: str | None = None,

@@ -130,35 +130,38 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
     workers = settings.workers or cores
     clock = _StepClock(progress)
 
-    warming = None
-    if workers > 1 and not all((work / name / "store.json").is_file() for name in ("store", "library-store")):
-        # numba compiles the music descriptor's kernels on first use (~40 CPU s); doing it once here,
-        # beside the generator, lets every extraction worker load them from numba's disk cache
-        # instead of each compiling its own copy
-        warming = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        warming.submit(warm_descriptor_cache)
+    store_dir, library_dir = work / "store", work / "library-store"
+    side_job = None
+    if workers > 1 and not (store_dir / "store.json").is_file():
+        # Beside the generator, one process describes the 28 real tracks (or, without them, runs the
+        # descriptor once): numba compiles the descriptor's kernels there (~40 CPU s on a fresh
+        # install) and caches them on disk, so the extraction workers load them instead of each
+        # compiling its own copy.
+        side_job = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        if settings.index_real_library:
+            side_job.submit(extract_library_store, library_dir, 1, False)
+        else:
+            side_job.submit(warm_descriptor_cache)
 
     def corpus() -> Path:
         try:
             return generate_corpus(work / "corpus", settings.clips, settings.seconds, settings.seed, workers,
                                    progress=_printer("clips", progress))
         finally:
-            if warming is not None:
-                warming.shutdown(wait=True)  # best effort: a failure here only means workers compile
+            if side_job is not None:
+                side_job.shutdown(wait=True)  # its errors surface below, where the library step reruns
 
     corpus_dir = clock.run("corpus", f"generating {settings.clips} procedural music videos", corpus)
     rows = [row for row in read_manifest(corpus_dir / "manifest.csv") if row["status"] == "ok"]
     if len(rows) < 10:
         raise VmnetError(f"The starter corpus in {corpus_dir} has only {len(rows)} usable clips; delete it and retry.")
     base = {"id", "path", "duration_s", "split", "status", "error"}
-    store_dir = work / "store"
     clock.run("extract", "extracting music and video descriptors", lambda: extract_store(
         [InputItem(row["id"], Path(row["path"])) for row in rows], store_dir, workers=workers,
         split_map={row["id"]: starter_split(index) for index, row in enumerate(rows)},
         extra_columns={row["id"]: {k: v for k, v in row.items() if k not in base} for row in rows},
         progress=progress))
-    library_dir = work / "library-store"
-    if settings.index_real_library:
+    if settings.index_real_library:  # done beside the generator unless single-core or resumed
         clock.run("library", "describing the 28 real tracks of immich-memories-music",
                   lambda: extract_library_store(library_dir, workers, progress))
 
