@@ -223,9 +223,21 @@ def start_raters(urls: list[str], n_raters: int, seed: int = 0):
         p.start()
 
     def collect(timeout_s: float = 900.0) -> list[RaterReport]:
-        reports = [results.get(timeout=timeout_s) for _ in procs]
+        import queue
+
+        keep_alive = barrier  # the barrier must outlive the children's start-up (spawn unpickles it)
+        reports, deadline = [], time.monotonic() + timeout_s
+        while len(reports) < len(procs) and time.monotonic() < deadline:
+            try:
+                reports.append(results.get(timeout=1.0))
+            except queue.Empty:
+                if all(not p.is_alive() for p in procs) and results.empty():
+                    break
+        missing = set(range(n_raters)) - {r.rater for r in reports}
+        reports += [RaterReport(i, error="the rater process gave no report") for i in sorted(missing)]
         for p in procs:
             p.join(timeout=30)
+        del keep_alive
         return sorted(reports, key=lambda r: r.rater)
 
     return collect
@@ -367,14 +379,8 @@ def scenario_crash(db_url: str, work: Path, premuxed, raters: int, trials: int, 
 
 
 def _analysis_summary(analysis) -> dict:
-    """A JSON-able digest of an Analysis (its pair results), for the report."""
-    summary = {}
-    for name in ("pairs", "pair_results", "results"):
-        value = getattr(analysis, name, None)
-        if value:
-            summary[name] = [getattr(p, "__dict__", str(p)) for p in value][:6]
-            break
-    return summary or {"repr": repr(analysis)[:400]}
+    """The analysis in one line per pair: "first vs second" -> wins/losses/ties."""
+    return {f"{p.first} vs {p.second}": f"{p.wins}/{p.losses}/{p.ties}" for p in analysis.pairs}
 
 
 def scenario_lock(db_url: str, work: Path, premuxed, busy_timeout_ms: int = 1500) -> dict:

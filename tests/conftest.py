@@ -41,10 +41,13 @@ def _quiet_threads():
 def tiny_bundle(tmp_path_factory) -> Path:
     """A small starter bundle built by the same code path as the app's default (once per session).
 
-    24 clips of 6 s, a few training steps, the 28 real library tracks indexed: enough for the demo,
-    the study and the CLI to run end to end.
+    48 clips of 30 s (full-length, like the default: shorter clips are zero-padded by the music
+    descriptor and put the real tracks out of distribution), 60 training steps, the ablation, the
+    evaluation and the 28 real library tracks indexed: a model that has learned (held-out R@1
+    well above chance), built in about 2 minutes on an idle 2-core machine. Its work files stay
+    beside it in ``<bundle>.work``.
     """
     from vmnet_core.starter.pipeline import StarterSettings, build_starter_bundle
 
-    settings = StarterSettings(clips=24, seconds=6.0, max_steps=40, val_every=20, workers=2)
+    settings = StarterSettings(clips=48, seconds=30.0, max_steps=60, val_every=60, workers=2)
     return build_starter_bundle(tmp_path_factory.mktemp("starter") / "bundle", settings, progress=False)
