@@ -144,6 +144,6 @@ def test_a_corpus_too_small_to_train_on_is_refused(tmp_path):
         build_starter_bundle(tmp_path / "b", StarterSettings(clips=4, seconds=2.0, workers=1), progress=False)
 
 
-def test_starter_split_holds_out_a_fifth_for_test():
+def test_starter_split_holds_out_a_quarter_for_test():
     splits = [starter_split(i) for i in range(100)]
-    assert (splits.count("test"), splits.count("val"), splits.count("train")) == (20, 10, 70)
+    assert (splits.count("test"), splits.count("val"), splits.count("train")) == (25, 10, 65)
