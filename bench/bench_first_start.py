@@ -26,13 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 _SERVE_SNIPPET = """
-import sys, time
+import os, sys, time
 started = time.perf_counter()
 sys.path.insert(0, {root!r})
 import app
 args = app.parse_args(["--bundle", {bundle!r}, "--admin-password", "bench"])
 app.build_server(args, args.bundle)
-print(f"{{time.perf_counter() - started:.1f}}")
+print(f"{{time.perf_counter() - started:.1f}}", flush=True)
+os._exit(0)  # skip interpreter teardown, where a native library thread may abort the process
 """
 
 
@@ -45,7 +46,7 @@ def measure_later_start(bundle: Path, cache: Path) -> float:
     env = {**os.environ, "VMNET_CACHE": str(cache)}
     done = subprocess.run([sys.executable, "-c", _SERVE_SNIPPET.format(root=str(ROOT), bundle=str(bundle))],
                           env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
+    if done.returncode != 0 or not done.stdout.strip():
         raise SystemExit(f"building the server failed:\n{done.stderr[-3000:]}")
     return float(done.stdout.strip().splitlines()[-1])
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,7 +30,12 @@ from vmnet_core.metrics import PAPER_KS  # noqa: E402
 from vmnet_core.paths import cache_dir  # noqa: E402
 from vmnet_core.starter.factors import clip_rngs, extreme_factors, sample_factors  # noqa: E402
 from vmnet_core.starter.pipeline import DEFAULT_BUNDLE_NAME  # noqa: E402
-from vmnet_core.starter.probe import AROUSED_MOODS, probe_library, tempo_rank_correlation  # noqa: E402
+from vmnet_core.starter.probe import (  # noqa: E402
+    AROUSED_MOODS,
+    music_side,
+    probe_library,
+    tempo_rank_correlation,
+)
 
 NAMES = {"vmnet": "VM-NET", "no_structure": "VM-NET w/o structure", "cca": "CCA", "random": "random"}
 
@@ -66,6 +72,11 @@ def main() -> None:
     print(f"training: best step {metrics.get('best_step')} of {metrics.get('steps')}\n")
     print(recall_table(metrics) + "\n")
 
+    for library in (True, False):
+        embeddings, _ = music_side(bundle, library)
+        cosines = embeddings @ embeddings.T
+        print(f"mean pairwise cosine of the {'real library' if library else 'corpus'} music embeddings: "
+              f"{cosines[np.triu_indices(len(cosines), 1)].mean():.2f}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vmnet-probe-") as tmp:
         random_factors = [sample_factors(clip_rngs(args.seed, i)[0]) for i in range(args.clips)]
@@ -85,6 +96,12 @@ def main() -> None:
                     moods[item.tags["mood"]] = moods.get(item.tags["mood"], 0) + 1
             print(f"{args.extremes} '{pole}' clips: energetic/happy share of top-5 {share:.2f}, "
                   f"mean labelled tempo {tempo:.0f} BPM, moods {dict(sorted(moods.items()))}")
+            corpus = {f: np.mean([r.corpus_mean(f) for r in found]) for f in ("tempo_bpm", "energy", "valence")}
+            print(f"    same clips against the corpus's own tracks: top-5 mean tempo {corpus['tempo_bpm']:.0f} BPM, "
+                  f"energy {corpus['energy']:.2f}, valence {corpus['valence']:.2f}")
+        corpus_rho = spearmanr([r.factors.tempo_bpm for r in results], [r.corpus_mean("tempo_bpm") for r in results])[0]
+        print(f"{args.clips} random-factor clips against the corpus's own tracks: Spearman ρ(tempo factor, "
+              f"mean tempo of top-5) = {corpus_rho:.3f}")
     print(f"(probe took {time.perf_counter() - started:.0f} s)")
 
 

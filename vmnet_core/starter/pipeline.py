@@ -121,6 +121,7 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
     from vmnet_core.retrieval import index_store
     from vmnet_core.starter.corpus import generate_corpus
     from vmnet_core.store import FeatureStore, read_manifest
+    from vmnet_core.train import ABLATION_DIR, CHECKPOINT_FILE, TRAINING_DIR
 
     settings = settings or StarterSettings()
     out = Path(out).absolute()
@@ -187,6 +188,9 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
         bundle.save_catalog()
 
     clock.run("index", "indexing the catalog", index)
+    for checkpoint in (bundle_dir / TRAINING_DIR / CHECKPOINT_FILE,
+                       bundle_dir / ABLATION_DIR / TRAINING_DIR / CHECKPOINT_FILE):
+        checkpoint.unlink(missing_ok=True)  # only needed to resume training: ~100 MB each
     _write_starter_record(bundle_dir, settings, evaluation, clock.record())
     if out.exists():
         shutil.rmtree(out)

@@ -27,50 +27,73 @@ CALM_MOODS = ("calm", "tender", "nostalgic")
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """One probe clip: its factors and the real tracks the model ranks first for its pictures."""
+    """One probe clip: its factors and the tracks the model ranks first for its pictures.
+
+    top : the best real library tracks (CatalogItem, best first).
+    corpus_top : the best of the corpus's own procedural tracks, for comparison (tags hold their factors).
+    """
 
     factors: ClipFactors
     path: Path
-    top: tuple  # CatalogItem, best first (library tracks only)
+    top: tuple
+    corpus_top: tuple = ()
 
     def mood_share(self, moods: Iterable[str]) -> float:
-        """Fraction of the top tracks whose ``mood`` tag is one of ``moods``."""
+        """Fraction of the top library tracks whose ``mood`` tag is one of ``moods``."""
         wanted = set(moods)
         return float(np.mean([item.tags.get("mood") in wanted for item in self.top])) if self.top else 0.0
 
     @property
     def mean_tempo_bpm(self) -> float:
-        """Mean labelled tempo of the top tracks."""
+        """Mean labelled tempo of the top library tracks."""
         return float(np.mean([float(item.tags["tempo_bpm"]) for item in self.top]))
+
+    def corpus_mean(self, factor: str) -> float:
+        """Mean of a numeric factor (e.g. ``"energy"``, ``"tempo_bpm"``) over the top corpus tracks."""
+        return float(np.mean([float(item.tags[factor]) for item in self.corpus_top]))
+
+
+def music_side(bundle, library: bool) -> tuple[np.ndarray, list]:
+    """((L, 512) embeddings, items) of the music catalog's real library tracks (or of the rest)."""
+    catalog = bundle.catalog
+    items = catalog.items("music")
+    rows = [i for i, item in enumerate(items) if is_library_item(item) == library]
+    return catalog.embeddings("music")[rows], [items[i] for i in rows]
 
 
 def library_embeddings(bundle) -> tuple[np.ndarray, list]:
     """((L, 512) embeddings, items) of the catalog's real library tracks; raises if there are none."""
-    catalog = bundle.catalog
-    items = catalog.items("music")
-    rows = [i for i, item in enumerate(items) if is_library_item(item)]
-    if not rows:
+    embeddings, items = music_side(bundle, library=True)
+    if not items:
         raise VmnetError(f"The bundle {bundle.path} has no immich-memories-music tracks in its catalog; "
                          "build it with the real library indexed.")
-    return catalog.embeddings("music")[rows], [items[i] for i in rows]
+    return embeddings, items
+
+
+def _top(embeddings: np.ndarray, items: list, query: np.ndarray, k: int) -> tuple:
+    if not items:
+        return ()
+    order = np.argsort(-(embeddings @ query), kind="stable")[:k]
+    return tuple(items[i] for i in order)
 
 
 def probe_library(bundle, factors: Sequence[ClipFactors], out_dir: str | Path, k: int = 5,
                   seconds: float = DEFAULT_SECONDS, seed: int = 10_000, retriever=None) -> list[ProbeResult]:
     """Generate one clip per factors entry (nuisance seeds ``seed``, ``seed + 1``, …) into ``out_dir``
-    and rank the real library tracks for each clip's pictures; returns the top ``k`` per clip."""
+    and rank the real library tracks (and, apart, the corpus's tracks) for each clip's pictures."""
     from vmnet_core.retrieval import Retriever
 
     retriever = retriever or Retriever(bundle)
-    library, items = library_embeddings(bundle)
+    library, library_items = library_embeddings(bundle)
+    corpus, corpus_items = music_side(bundle, library=False)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for index, clip_factors in enumerate(factors):
         path = generate_clip(clip_factors, out_dir / f"probe-{index:03d}.mp4", seconds, seed + index)
-        scores = library @ retriever.embed_video_file(path)  # (L,)
-        order = np.argsort(-scores, kind="stable")[:k]
-        results.append(ProbeResult(clip_factors, path, tuple(items[i] for i in order)))
+        query = retriever.embed_video_file(path)  # (512,)
+        results.append(ProbeResult(clip_factors, path, _top(library, library_items, query, k),
+                                   _top(corpus, corpus_items, query, k)))
     return results
 
 
