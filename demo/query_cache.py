@@ -14,15 +14,16 @@ goes last, so an entry exists only once it is whole. A query that fails is never
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from vmnet_core.catalog import write_file_atomic
 
 CHUNK_BYTES = 1 << 20
 
@@ -44,19 +45,6 @@ def files_digest(paths: list[Path], length: int = 16) -> str:
             while chunk := handle.read(CHUNK_BYTES):
                 digest.update(chunk)
     return digest.hexdigest()[:length]
-
-
-def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -104,8 +92,10 @@ class QueryCache:
         npy_path, json_path = self._paths(kind, sha256)
         npy_path.parent.mkdir(parents=True, exist_ok=True)
         vector = np.ascontiguousarray(embedding, dtype=np.float32)
-        _write_atomic(json_path, lambda h: h.write(json.dumps(facts).encode("utf-8")))
-        _write_atomic(npy_path, lambda h: np.save(h, vector, allow_pickle=False))
+        write_file_atomic(json_path, json.dumps(facts))
+        buffer = io.BytesIO()
+        np.save(buffer, vector, allow_pickle=False)
+        write_file_atomic(npy_path, buffer.getvalue())
 
     def lookup_or_compute(self, kind: str, path: str | Path,
                           compute: Callable[[Path], tuple[np.ndarray, dict[str, Any]]]) -> CachedQuery:
