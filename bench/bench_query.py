@@ -1,11 +1,18 @@
-"""Query latency of catalog search versus catalog size: numpy exact vs faiss IndexFlatIP.
+"""Query latency of catalog search versus catalog size: exact numpy, faiss IndexFlatIP, approximate IVF.
 
-Synthetic L2-normalised 512-d embeddings (what VM-NET produces); each query is a random unit
-vector. For every size the script times ``Catalog.search`` one query at a time (what a user
-waits for: median and p95 over ``--queries`` queries, top-``--k``), the amortised per-query time
-of one batched call with all queries, and checks that both back ends return the same ranking.
+L2-normalised 512-d embeddings (what VM-NET produces), ``--data clustered`` (points around 2,000
+random unit centres, neighbours share a centre, like trained embeddings) or ``uniform`` (no
+structure: the worst case for any partitioning index). For every size the script times one query
+per call (what a user waits for: median and p95 over ``--queries`` queries, top-``--k``), the
+amortised per-query time of one batched call, and recall@k of each searcher against exact numpy:
 
-    python bench/bench_query.py                       # 1K, 10K, 100K, 200K; 200 queries
+- ``Catalog exact`` — :class:`vmnet_core.catalog.Catalog`'s default (numpy matrix product);
+- ``faiss IndexFlatIP`` — faiss's exact search over its own copy, as a reference;
+- ``Catalog IVF`` — the catalog's approximate mode (``Catalog.make_approximate``, what
+  ``vmnet index --approximate`` builds), ``nprobe`` tuned to ``--target-recall`` (sizes ≥ 10K).
+
+    python bench/bench_query.py                       # 1K, 10K, 100K, 200K; 200 queries; clustered
+    python bench/bench_query.py --sizes 200000 --data uniform
     python bench/bench_query.py --sizes 1000 10000 --queries 50 --threads 1
 
 Target (issue 3): a 200K-track query under 10 ms. Record results in docs/benchmarks.md.
@@ -24,22 +31,34 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_catalog_scale import DIM, synthetic_embeddings, unit_centres  # noqa: E402
+
+from vmnet_core.ann_index import MIN_ROWS  # noqa: E402
 from vmnet_core.catalog import Catalog  # noqa: E402
 
-DIM = 512
+CENTRES = 2_000
+SPREAD = 1.0  # a point is about 45° from its centre
 
 
-def unit_rows(n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, DIM) float32 rows of unit length."""
-    x = rng.standard_normal((n, DIM), dtype=np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x
+class FlatIP:
+    """faiss ``IndexFlatIP`` behind the ``search(q, side, k)`` face the timers use."""
+
+    def __init__(self, embeddings: np.ndarray) -> None:
+        import faiss
+
+        self.index = faiss.IndexFlatIP(embeddings.shape[1])
+        self.index.add(embeddings)
+
+    def search(self, queries: np.ndarray, side: str = "music", k: int = 10) -> list[list[int]] | list[int]:
+        q = np.atleast_2d(queries).astype(np.float32)
+        rows = self.index.search(q, k)[1].tolist()
+        return rows[0] if np.ndim(queries) == 1 else rows
 
 
-def time_single_queries(catalog: Catalog, queries: np.ndarray, k: int
-                        ) -> tuple[list[float], list[float], list[list[str]]]:
-    """Per-query wall and CPU times (ms, this thread) and the ranked ids, one ``search`` call per query.
+def time_single_queries(searcher, queries: np.ndarray, k: int) -> tuple[list[float], list[float], list[list[str]]]:
+    """Per-query wall and CPU times (ms, this thread) and the ranked rows, one ``search`` call per query.
 
     With one thread the CPU time is what the query would take on an idle core, which makes it the
     figure to compare when other processes compete for the machine.
@@ -47,22 +66,40 @@ def time_single_queries(catalog: Catalog, queries: np.ndarray, k: int
     wall, cpu, ranked = [], [], []
     for q in queries:
         start, start_cpu = time.perf_counter(), time.thread_time()
-        hits = catalog.search(q, side="music", k=k)
+        hits = searcher.search(q, "music", k=k)
         wall.append((time.perf_counter() - start) * 1e3)
         cpu.append((time.thread_time() - start_cpu) * 1e3)
-        ranked.append([h.id for h in hits])
+        ranked.append([h if isinstance(h, int) else int(h.id[1:]) for h in hits])
     return wall, cpu, ranked
 
 
-def time_batch(catalog: Catalog, queries: np.ndarray, k: int) -> float:
+def time_batch(searcher, queries: np.ndarray, k: int) -> float:
     """Amortised ms per query of one batched ``search`` call."""
     start = time.perf_counter()
-    catalog.search(queries, side="music", k=k)
+    searcher.search(queries, "music", k=k)
     return (time.perf_counter() - start) * 1e3 / len(queries)
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
+def recall(found: list[list[int]], truth: list[list[int]]) -> float:
+    """Mean fraction of each exact top-k found."""
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
+
+
+def searchers(embeddings: np.ndarray, target_recall: float):
+    """(name, setting, build seconds, searcher) for each back end, built one after another."""
+    items = [{"id": f"t{i}"} for i in range(len(embeddings))]
+    exact = Catalog()
+    exact.add("music", embeddings, items, normalise=False)
+    yield "Catalog exact", "numpy", 0.0, exact
+    start = time.perf_counter()
+    flat = FlatIP(embeddings)
+    yield "faiss IndexFlatIP", "reference", time.perf_counter() - start, flat
+    del flat
+    if len(embeddings) >= MIN_ROWS:
+        start = time.perf_counter()
+        stats = exact.make_approximate("music", target_recall=target_recall)
+        setting = f"nlist {stats.nlist}, nprobe {stats.nprobe} (tuned: {stats.recall:.3f})"
+        yield "Catalog IVF", setting, time.perf_counter() - start, exact
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000, 200_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--data", choices=("clustered", "uniform"), default="clustered")
+    parser.add_argument("--target-recall", type=float, default=0.95, help="for the IVF's nprobe tuning")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="BLAS and faiss threads (default: all cores)")
     parser.add_argument("--seed", type=int, default=0)
@@ -80,39 +119,29 @@ def main(argv: list[str] | None = None) -> int:
 
     faiss.omp_set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
-    queries = unit_rows(args.queries, rng)
+    centres = unit_centres(CENTRES, rng)
+    queries = synthetic_embeddings(args.queries, rng, args.data, centres, SPREAD)
     print(f"# catalog search latency: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"{args.threads} threads, numpy {np.__version__}, faiss {faiss.__version__}, "
-          f"{args.queries} queries, top-{args.k}, {DIM}-d float32")
-    try:
-        load = os.getloadavg()[0]
-        print(f"# load average at start: {load:.2f}")
-    except OSError:
-        pass
+          f"{args.queries} queries, top-{args.k}, {DIM}-d float32, {args.data} data")
+    print(f"# load average at start: {os.getloadavg()[0]:.2f}")
     print()
-    print("| catalog | search | median ms | p95 ms | median CPU ms (1 thread) | batched ms/query "
-          "| index build s | same top-k as numpy |")
-    print("|---:|---|---:|---:|---:|---:|---:|:---:|")
+    print("| catalog | search | setting | median ms | p95 ms | median CPU ms (1 thread) | batched ms/query "
+          "| build s | recall@k vs exact |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
     with threadpool_limits(limits=args.threads):
         for size in args.sizes:
-            embeddings = unit_rows(size, rng)
-            items = [{"id": f"t{i}"} for i in range(size)]
-            backends = {"numpy": Catalog(faiss_threshold=size + 1), "faiss IndexFlatIP": Catalog(faiss_threshold=0)}
-            reference: list[list[str]] | None = None
-            for name, catalog in backends.items():
-                catalog.add("music", embeddings, items)
-                start = time.perf_counter()
-                catalog.search(queries[0], side="music", k=args.k)  # builds the faiss index
-                build_s = time.perf_counter() - start if catalog.uses_faiss("music") else 0.0
-                time_single_queries(catalog, queries[:5], args.k)  # warm-up
-                wall, cpu, ranked = time_single_queries(catalog, queries, args.k)
-                batched = time_batch(catalog, queries, args.k)
-                reference = reference or ranked
-                same = sum(a == b for a, b in zip(reference, ranked, strict=True))
+            embeddings = synthetic_embeddings(size, rng, args.data, centres, SPREAD)
+            truth: list[list[int]] | None = None
+            for name, setting, build_s, searcher in searchers(embeddings, args.target_recall):
+                time_single_queries(searcher, queries[:5], args.k)  # warm-up
+                wall, cpu, ranked = time_single_queries(searcher, queries, args.k)
+                batched = time_batch(searcher, queries, args.k)
+                truth = truth or ranked
                 cpu_text = f"{statistics.median(cpu):.2f}" if args.threads == 1 else "–"
-                print(f"| {size:,} | {name} | {statistics.median(wall):.2f} | {percentile(wall, 95):.2f} "
-                      f"| {cpu_text} | {batched:.3f} | {build_s:.2f} | {same}/{len(queries)} |", flush=True)
-                backends[name] = None  # free the matrix (and the faiss copy) before the next one
+                print(f"| {size:,} | {name} | {setting} | {statistics.median(wall):.2f} | "
+                      f"{np.percentile(wall, 95):.2f} | {cpu_text} | {batched:.3f} | {build_s:.1f} | "
+                      f"{recall(ranked, truth):.3f} |", flush=True)
             del embeddings
     return 0
 

@@ -305,3 +305,35 @@ def test_query_of_an_empty_catalog_says_what_to_do(bundle_dir, media_dir, capsys
 
     assert main(["query", "--bundle", str(bundle_dir), "--music", str(media_dir / "music" / "low.wav")]) == 2
     assert "catalog is empty" in capsys.readouterr().err
+
+
+def test_index_switches_a_large_side_to_approximate_search_and_back(bundle_dir, media_dir, tmp_path, capsys):
+    import shutil
+
+    from vmnet_core.cli import main
+
+    bundle = tmp_path / "big"
+    shutil.copytree(bundle_dir, bundle)
+    loaded = load_bundle(bundle)
+    rng = np.random.default_rng(5)
+    centres = rng.standard_normal((40, 512)).astype(np.float32)
+    rows = centres[rng.integers(0, 40, 11_000)] + 0.05 * rng.standard_normal((11_000, 512)).astype(np.float32)
+    loaded.catalog.add("music", rows, [{"id": f"t{i}"} for i in range(11_000)])
+    loaded.save_catalog()
+
+    assert main(["index", "--bundle", str(bundle), "--approximate", "--target-recall", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert "music: approximate search over 11,000 items" in out and "measured recall@10" in out
+    assert "video" not in out, "the empty video side stays exact"
+    stats = load_bundle(bundle).catalog.approximate_stats("music")
+    assert stats is not None and stats.recall >= 0.9
+
+    for extra in ([], ["--exact"]):
+        assert main(["query", "--bundle", str(bundle), "--video", str(media_dir / "videos" / "clip_a.mp4"),
+                     "-k", "3", "--json", *extra]) == 0
+        assert [h["rank"] for h in json.loads(capsys.readouterr().out)] == [1, 2, 3]
+
+    assert main(["index", "--bundle", str(bundle), "--exact"]) == 0
+    assert load_bundle(bundle).catalog.approximate_stats("music") is None
+    assert main(["index", "--bundle", str(bundle_dir), "--approximate"]) == 2
+    assert "at least 10,000 items" in capsys.readouterr().err

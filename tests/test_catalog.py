@@ -1,4 +1,5 @@
-"""Catalog: incremental add/replace, exact cosine search (numpy and faiss agree), persistence."""
+"""Catalog: incremental add/replace, exact cosine search, approximate (IVF) search with
+measured recall, persistence."""
 
 from __future__ import annotations
 
@@ -81,20 +82,97 @@ def test_batch_query_equals_single_queries_and_k_is_capped():
     assert len(catalog.search(queries[0], side="music", k=1000)) == 40
 
 
-def test_numpy_and_faiss_give_the_same_ranking():
-    emb = unit_rows(3000, seed=7)
-    queries = unit_rows(25, seed=8)
-    exact = Catalog(faiss_threshold=10**9)
-    fast = Catalog(faiss_threshold=1000)
-    for catalog in (exact, fast):
-        catalog.add("music", emb, items("m", 3000))
-    assert not exact.uses_faiss("music") and fast.uses_faiss("music")
-    for a, b in zip(exact.search(queries, "music", k=50), fast.search(queries, "music", k=50), strict=True):
-        assert [h.id for h in a] == [h.id for h in b]
-        np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=1e-5)
-    # the faiss index follows later additions
-    fast.add("music", queries[:1], [{"id": "new"}])
-    assert fast.search(queries[0], "music", k=1)[0].id == "new"
+def clustered_rows(n: int, centres: int = 64, dim: int = 512, seed: int = 0) -> np.ndarray:
+    """Unit rows scattered around random unit centres (neighbours share a centre), like trained embeddings."""
+    rng = np.random.default_rng(seed)
+    centre = unit_rows(centres, dim, seed + 1)[rng.integers(0, centres, n)]
+    x = centre + 0.6 * rng.standard_normal((n, dim)).astype(np.float32) / np.sqrt(dim)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def approximate_catalog():
+    """12,000 clustered music rows with an IVF index tuned to recall 0.9."""
+    catalog = Catalog()
+    catalog.add("music", clustered_rows(12_000), items("m", 12_000))
+    stats = catalog.make_approximate("music", target_recall=0.9)
+    return catalog, stats
+
+
+def test_approximate_search_reaches_its_measured_recall(approximate_catalog):
+    catalog, stats = approximate_catalog
+    assert stats.rows == 12_000 and stats.recall >= 0.9 and 1 <= stats.nprobe <= stats.nlist
+    assert catalog.approximate_stats("music") == stats
+    queries = clustered_rows(100, seed=0)[:100] + 0.01  # fresh points near the catalog's clusters
+    approx = catalog.search(queries, "music", k=10)
+    exact = catalog.search(queries, "music", k=10, exact=True)
+    recall = np.mean([len({h.id for h in a} & {h.id for h in e}) / 10 for a, e in zip(approx, exact, strict=True)])
+    assert recall >= 0.85, f"recall@10 of fresh queries {recall:.2f}"
+    for hits in approx:
+        assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+        assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+
+
+def test_approximate_index_follows_additions_and_replacements(approximate_catalog):
+    catalog, _ = approximate_catalog
+    fresh = unit_rows(2, seed=99)
+    catalog.add("music", fresh[:1], [{"id": "new"}])
+    assert catalog.search(fresh[0], "music", k=1)[0].id == "new"
+    catalog.add("music", fresh[1:], [{"id": "m5"}])  # replace an existing row's vector
+    assert catalog.search(fresh[1], "music", k=1)[0].id == "m5"
+    assert catalog.approximate_stats("music") is not None
+
+
+def test_approximate_index_survives_save_and_load_and_goes_stale_safely(tmp_path):
+    catalog = Catalog()
+    catalog.add("music", clustered_rows(10_010, seed=3), items("m", 10_010))
+    stats = catalog.make_approximate("music", target_recall=0.9)
+    catalog.save(tmp_path)
+    assert (tmp_path / "music.ivf").is_file() and not (tmp_path / "video.ivf").exists()
+    loaded = Catalog.load(tmp_path)
+    assert loaded.approximate_stats("music") == stats
+    q = clustered_rows(5, seed=4)
+    assert [[h.id for h in r] for r in loaded.search(q, "music", k=10)] == \
+        [[h.id for h in r] for r in catalog.search(q, "music", k=10)]
+
+    # rows removed: the index is rebuilt on save, still approximate
+    loaded.remove("music", ["m0", "m1"])
+    assert loaded.approximate_stats("music") is None
+    loaded.save(tmp_path)
+    assert Catalog.load(tmp_path).approximate_stats("music").rows == 10_008
+
+    # a damaged index file: a warning, exact search, nothing lost
+    (tmp_path / "music.ivf").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="damaged"):
+        damaged = Catalog.load(tmp_path)
+    assert damaged.approximate_stats("music") is None and damaged.size("music") == 10_008
+    assert damaged.search(q[0], "music", k=3, exact=True) == damaged.search(q[0], "music", k=3)
+
+    # shrunk below the minimum: exact from the next save on, the index files go away
+    damaged.remove("music", [f"m{i}" for i in range(2, 20)])
+    with pytest.warns(UserWarning, match="searches exactly"):
+        damaged.save(tmp_path)
+    assert not (tmp_path / "music.ivf").exists() and not (tmp_path / "music.ivf.json").exists()
+    assert Catalog.load(tmp_path).approximate_stats("music") is None
+
+
+def test_approximate_search_refuses_small_sides():
+    catalog = Catalog()
+    catalog.add("music", unit_rows(500), items("m", 500))
+    with pytest.raises(VmnetError, match="at least 10,000 items"):
+        catalog.make_approximate("music")
+
+
+def test_exact_search_in_chunks_matches_one_block(monkeypatch):
+    import vmnet_core.catalog as catalog_module
+
+    emb, queries = unit_rows(3000, seed=7), unit_rows(25, seed=8)
+    catalog = Catalog()
+    catalog.add("music", emb, items("m", 3000))
+    whole = catalog.search(queries, "music", k=20)
+    monkeypatch.setattr(catalog_module, "EXACT_CHUNK_BYTES", 4 * 3000 * 4)  # 4 queries per step
+    chunked = catalog.search(queries, "music", k=20)
+    assert [[h.id for h in r] for r in whole] == [[h.id for h in r] for r in chunked]
 
 
 def test_top_k_inner_product_orders_ties_by_row():

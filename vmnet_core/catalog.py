@@ -3,13 +3,15 @@
 A catalog has two sides, ``"music"`` and ``"video"``. Each side holds an ``(N, D)`` float32 matrix
 of L2-normalised embeddings (``D`` = 512 for VM-NET), one metadata record per row
 (:class:`CatalogItem`) and, optionally, the raw descriptors the embeddings were computed from.
-Search is exact cosine similarity: a numpy matrix product with ``argpartition`` for small
-catalogs, and faiss ``IndexFlatIP`` (the same exact inner product, faster on large matrices) once
-a side reaches ``faiss_threshold`` rows. Both give the same ranking.
+Search is exact cosine similarity by default: a numpy matrix product with ``argpartition`` (faiss's
+``IndexFlatIP`` was measured slower than this on a 2-core machine and doubles the memory, see
+docs/benchmarks.md). A large side can opt in to approximate search
+(:meth:`Catalog.make_approximate`, faiss IVF-Flat from :mod:`vmnet_core.ann_index`), whose recall
+against exact search is measured when it is built and kept with it.
 
 On disk (inside a bundle's ``catalog/`` directory, format in docs/bundle-format.md):
-``{side}.safetensors`` (key ``embeddings``, optional ``descriptors``) and ``{side}.jsonl`` (one
-item per line). Every file is written to a temporary name and moved into place with
+``{side}.safetensors`` (key ``embeddings``, optional ``descriptors``), ``{side}.jsonl`` (one
+item per line) and, for an approximate side, ``{side}.ivf`` with ``{side}.ivf.json``. Every file is written to a temporary name and moved into place with
 ``os.replace``, so a reader never sees a half-written file.
 """
 
@@ -19,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from vmnet_core.ann_index import MIN_ROWS, IvfIndex, IvfStats, build_ivf, payload_digest, stats_json
 from vmnet_core.errors import VmnetError
 
 SIDES = ("music", "video")
 EMBEDDING_KEY = "embeddings"
 DESCRIPTOR_KEY = "descriptors"
-DEFAULT_FAISS_THRESHOLD = 50_000
+EXACT_CHUNK_BYTES = 256 * 2**20  # bound on the (queries × rows) score block of one exact search step
 
 
 # --------------------------------------------------------------------------- file helpers
@@ -181,31 +185,32 @@ def _l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 class _Side:
-    """Rows of one side: embeddings (N, D), items, optional descriptors (N, Dd), id -> row index."""
+    """Rows of one side: embeddings (N, D), items, optional descriptors (N, Dd), id -> row index.
+
+    ``target_recall`` is set when the side searches approximately; ``ann`` is then its index, or
+    ``None`` while it needs a (re)build (after rows were removed, or a stale file on load).
+    """
 
     def __init__(self, dim: int) -> None:
         self.embeddings = np.zeros((0, dim), np.float32)
         self.descriptors: np.ndarray | None = None
         self.items: list[CatalogItem] = []
         self.row_of: dict[str, int] = {}
-        self.faiss_index: Any = None  # built lazily, dropped on every change
+        self.target_recall: float | None = None
+        self.ann: IvfIndex | None = None
 
 
 class Catalog:
-    """Music and video items with their embeddings; exact cosine search.
+    """Music and video items with their embeddings; cosine search, exact unless a side opts out.
 
     Parameters
     ----------
     dim : int
         Embedding width (512 for VM-NET).
-    faiss_threshold : int
-        Sides with at least this many rows are searched with faiss ``IndexFlatIP`` (when faiss is
-        installed); smaller ones with numpy. Both are exact and rank identically.
     """
 
-    def __init__(self, dim: int = 512, faiss_threshold: int = DEFAULT_FAISS_THRESHOLD) -> None:
+    def __init__(self, dim: int = 512) -> None:
         self.dim = int(dim)
-        self.faiss_threshold = int(faiss_threshold)
         self._sides = {side: _Side(self.dim) for side in SIDES}
 
     # ---- inspection
@@ -308,8 +313,11 @@ class Catalog:
                 data.descriptors[rows] = extra[src]
             for row, i in replace_pos.items():
                 data.items[row] = records[i]
+            if data.ann is not None:
+                data.ann.replace(matrix[src], rows)
         if new_rows:
             take = np.asarray(new_rows, dtype=np.int64)
+            first_new_row = len(data.items)
             data.embeddings = np.concatenate([data.embeddings, matrix[take]])
             if extra is not None:
                 data.descriptors = extra[take] if data.descriptors is None else np.concatenate(
@@ -317,7 +325,8 @@ class Catalog:
             for record in new_items:
                 data.row_of[record.id] = len(data.items)
                 data.items.append(record)
-        data.faiss_index = None
+            if data.ann is not None:
+                data.ann.append(matrix[take], np.arange(first_new_row, len(data.items)))
 
     def remove(self, side: str, ids: Iterable[str]) -> int:
         """Remove the items with these ids from ``side``; returns how many were removed."""
@@ -331,11 +340,12 @@ class Catalog:
             data.descriptors = data.descriptors[keep]
         data.items = [data.items[r] for r in keep]
         data.row_of = {item.id: r for r, item in enumerate(data.items)}
-        data.faiss_index = None
+        data.ann = None  # rows were renumbered; an approximate side is rebuilt on save
         return len(drop)
 
     # ---- search
-    def search(self, query: np.ndarray, side: str = "music", k: int = 10) -> list[Hit] | list[list[Hit]]:
+    def search(self, query: np.ndarray, side: str = "music", k: int = 10,
+               exact: bool = False) -> list[Hit] | list[list[Hit]]:
         """Rank ``side``'s items by cosine similarity to ``query``.
 
         Parameters
@@ -346,6 +356,8 @@ class Catalog:
             The side whose items are returned.
         k : int
             Number of hits per query (fewer when the side is smaller).
+        exact : bool
+            Search exactly even when the side has an approximate index.
 
         Returns
         -------
@@ -364,65 +376,89 @@ class Catalog:
                              f"`vmnet index --bundle BUNDLE --{'music' if side == 'music' else 'videos'} DIR`.")
         q = np.ascontiguousarray(_l2_normalise(q))
         k = min(int(k), len(data.items))
-        if self.uses_faiss(side):
-            scores, rows = self._faiss_index(data).search(q, k)
+        if data.ann is not None and not exact:
+            scores, rows = data.ann.search(q, k)
         else:
-            scores, rows = top_k_inner_product(data.embeddings, q, k)
-        results = [
-            [Hit(rank=r + 1, id=data.items[row].id, title=data.items[row].title, score=float(score),
-                 path=data.items[row].path, tags=dict(data.items[row].tags),
-                 duration_s=data.items[row].duration_s)
-             for r, (row, score) in enumerate(zip(row_list, score_list, strict=True))]
-            for row_list, score_list in zip(rows.tolist(), scores.tolist(), strict=True)
-        ]
+            scores, rows = self._exact_top_k(data.embeddings, q, k)
+        results = [_hits(data.items, row_list, score_list)
+                   for row_list, score_list in zip(rows.tolist(), scores.tolist(), strict=True)]
         return results[0] if single else results
 
-    def uses_faiss(self, side: str) -> bool:
-        """Whether :meth:`search` on ``side`` goes through faiss (large side and faiss installed)."""
-        if self.size(side) < self.faiss_threshold:
-            return False
-        try:
-            import faiss  # noqa: F401
-        except ImportError:
-            return False
-        return True
+    @staticmethod
+    def _exact_top_k(embeddings: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`top_k_inner_product` over query chunks, so the score block stays bounded."""
+        step = max(1, EXACT_CHUNK_BYTES // (4 * max(1, embeddings.shape[0])))
+        parts = [top_k_inner_product(embeddings, queries[i:i + step], k) for i in range(0, len(queries), step)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-    def _faiss_index(self, data: _Side) -> Any:
-        if data.faiss_index is None:
-            import faiss
+    # ---- approximate search
+    def make_approximate(self, side: str, target_recall: float = 0.95, nlist: int | None = None,
+                         seed: int = 0) -> IvfStats:
+        """Build an IVF-Flat index for ``side`` and search it from now on (saved with the catalog).
 
-            index = faiss.IndexFlatIP(self.dim)
-            index.add(np.ascontiguousarray(data.embeddings))
-            data.faiss_index = index
-        return data.faiss_index
+        ``nprobe`` is tuned to the smallest setting whose measured recall@10 against exact search
+        reaches ``target_recall``; the returned stats hold the measured figure.
+        """
+        data = self._side(side)
+        data.ann = build_ivf(data.embeddings, target_recall=target_recall, nlist=nlist, seed=seed)
+        data.target_recall = float(target_recall)
+        return data.ann.stats
+
+    def _rebuild_approximate(self, side: str) -> None:
+        """Rebuild a dropped approximate index, or fall back to exact when the side became too small."""
+        data = self._side(side)
+        if len(data.items) < MIN_ROWS:
+            warnings.warn(f"The {side} side now holds {len(data.items):,} items, fewer than the {MIN_ROWS:,} "
+                          "approximate search needs; it searches exactly from now on.", stacklevel=3)
+            self.make_exact(side)
+            return
+        self.make_approximate(side, target_recall=data.target_recall)
+
+    def make_exact(self, side: str) -> None:
+        """Drop ``side``'s approximate index: exact search from now on."""
+        data = self._side(side)
+        data.ann, data.target_recall = None, None
+
+    def approximate_stats(self, side: str) -> IvfStats | None:
+        """The approximate index's build figures, or ``None`` when ``side`` searches exactly."""
+        ann = self._side(side).ann
+        return None if ann is None else ann.stats
 
     # ---- persistence
     def save(self, directory: str | Path) -> Path:
-        """Write ``{side}.safetensors`` and ``{side}.jsonl`` for both sides into ``directory``."""
+        """Write ``{side}.safetensors``, ``{side}.jsonl`` (and an approximate side's index) into ``directory``.
+
+        An approximate side whose index was dropped (rows removed) is rebuilt here first.
+        """
         from safetensors.numpy import save as safetensors_save
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for side, data in self._sides.items():
+            if data.target_recall is not None and data.ann is None:
+                self._rebuild_approximate(side)
             arrays = {EMBEDDING_KEY: np.ascontiguousarray(data.embeddings, dtype=np.float32)}
             if data.descriptors is not None:
                 arrays[DESCRIPTOR_KEY] = np.ascontiguousarray(data.descriptors, dtype=np.float32)
             ids = [item.id for item in data.items]
-            metadata = {"count": str(len(ids)), "ids_sha256": _ids_digest(ids)}
+            revision = os.urandom(8).hex()  # ties an approximate index to this exact write
+            metadata = {"count": str(len(ids)), "ids_sha256": _ids_digest(ids), "revision": revision}
             write_file_atomic(directory / f"{side}.safetensors", safetensors_save(arrays, metadata=metadata))
             lines = "".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in data.items)
             write_file_atomic(directory / f"{side}.jsonl", lines)
+            _save_ann(directory, side, data.ann, revision)
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, dim: int = 512,
-             faiss_threshold: int = DEFAULT_FAISS_THRESHOLD) -> Catalog:
+    def load(cls, directory: str | Path, dim: int = 512) -> Catalog:
         """Read a catalog written by :meth:`save`; an absent directory gives an empty catalog.
 
-        Raises :class:`VmnetError` when a file is missing, damaged, or the files disagree.
+        Raises :class:`VmnetError` when a file is missing, damaged, or the files disagree. A stale
+        or damaged approximate index only warns: that side searches exactly until the next save
+        rebuilds it.
         """
         directory = Path(directory)
-        catalog = cls(dim=dim, faiss_threshold=faiss_threshold)
+        catalog = cls(dim=dim)
         if not directory.exists():
             return catalog
         for side in SIDES:
@@ -445,7 +481,57 @@ class Catalog:
                 raise VmnetError(f"{items_path} lists the same id twice; rebuild the catalog.")
             if len(items):
                 catalog.add(side, embeddings, items, descriptors=arrays.get(DESCRIPTOR_KEY), normalise=False)
+            data = catalog._side(side)
+            data.target_recall, data.ann = _load_ann(directory, side, metadata.get("revision"), dim, len(items))
         return catalog
+
+
+def _ann_paths(directory: Path, side: str) -> tuple[Path, Path]:
+    return directory / f"{side}.ivf", directory / f"{side}.ivf.json"
+
+
+def _save_ann(directory: Path, side: str, ann: IvfIndex | None, revision: str) -> None:
+    """Write ``side``'s approximate index tied to ``revision``, or remove a left-over one."""
+    index_path, stats_path = _ann_paths(directory, side)
+    if ann is None:
+        stats_path.unlink(missing_ok=True)
+        index_path.unlink(missing_ok=True)
+        return
+    payload = ann.to_bytes()
+    write_file_atomic(index_path, payload)
+    write_file_atomic(stats_path, stats_json(ann.stats, revision, payload))
+
+
+def _load_ann(directory: Path, side: str, revision: str | None, dim: int,
+              rows: int) -> tuple[float | None, IvfIndex | None]:
+    """``(target_recall, index)`` of ``side``: ``(None, None)`` when exact, ``(t, None)`` when stale."""
+    index_path, stats_path = _ann_paths(directory, side)
+    if not stats_path.exists():
+        return None, None
+    record = read_json_file(stats_path, f"{side} approximate-index description")
+    stats = IvfStats.from_dict(record)
+    payload = index_path.read_bytes() if index_path.is_file() else b""
+    problem = None
+    if record.get("revision") != revision:
+        problem = "was built for another version of the catalog (an interrupted save?)"
+    elif record.get("index_sha256") != payload_digest(payload):
+        problem = "is missing or damaged"
+    if problem is None:
+        ann = IvfIndex.from_bytes(payload, stats, dim)
+        if ann.size == rows:
+            return stats.target_recall, ann
+        problem = f"holds {ann.size} rows, the catalog {rows}"
+    warnings.warn(f"The approximate {side} index in {directory} {problem}; searching exactly until the next "
+                  "`vmnet index` rebuilds it.", stacklevel=3)
+    return stats.target_recall, None
+
+
+def _hits(items: list[CatalogItem], rows: list[int], scores: list[float]) -> list[Hit]:
+    """Hits for one query's ranked ``rows`` (``-1`` = an approximate index found fewer than k)."""
+    ranked = [(row, score) for row, score in zip(rows, scores, strict=True) if row >= 0]
+    return [Hit(rank=rank, id=items[row].id, title=items[row].title, score=float(score), path=items[row].path,
+                tags=dict(items[row].tags), duration_s=items[row].duration_s)
+            for rank, (row, score) in enumerate(ranked, start=1)]
 
 
 def _read_items(path: Path, side: str) -> list[CatalogItem]:

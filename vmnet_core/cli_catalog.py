@@ -33,6 +33,13 @@ def register(subparsers: Any) -> None:
                        help="skip videos longer than S seconds (default 600)")
     index.add_argument("--device", default="cpu", help="torch device for the frame CNN (cpu or cuda)")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
+    search = index.add_mutually_exclusive_group()
+    search.add_argument("--approximate", action="store_true",
+                        help="search the indexed sides (both when no folder is given) with an approximate IVF "
+                             "index, for catalogs of 10,000+ items; its recall is measured and printed")
+    search.add_argument("--exact", action="store_true", help="go back to exact search (the default)")
+    index.add_argument("--target-recall", type=float, default=0.95, metavar="R",
+                       help="with --approximate: the recall@10 against exact search to reach (default 0.95)")
     index.set_defaults(func=run_index)
 
     query = subparsers.add_parser(
@@ -47,6 +54,7 @@ def register(subparsers: Any) -> None:
     query.add_argument("--json", action="store_true",
                        help='print a JSON list of {"rank", "id", "title", "score", "path", "tags"}')
     query.add_argument("--device", default="cpu", help="torch device for the frame CNN (cpu or cuda)")
+    query.add_argument("--exact", action="store_true", help="search exactly even if the catalog side is approximate")
     query.set_defaults(func=run_query)
 
 
@@ -56,8 +64,9 @@ def run_index(args: argparse.Namespace) -> int:
     from vmnet_core.extract import discover_inputs
     from vmnet_core.retrieval import Retriever, index_media_files
 
-    if args.music is None and args.videos is None:
-        raise VmnetError("Say what to index: --music DIR and/or --videos DIR.")
+    switching = args.approximate or args.exact
+    if args.music is None and args.videos is None and not switching:
+        raise VmnetError("Say what to index: --music DIR and/or --videos DIR (or --approximate / --exact).")
     if args.save_every < 1:
         raise VmnetError("--save-every must be at least 1.")
     tags = read_tags_file(args.tags) if args.tags else {}
@@ -76,7 +85,33 @@ def run_index(args: argparse.Namespace) -> int:
         failures += len(summary.failed)
         print(f"{side}: {summary.added} added, {summary.skipped} already indexed, {len(summary.failed)} failed; "
               f"the catalog now holds {retriever.bundle.catalog.size(side)} {side} items.")
+    if switching:
+        sides = [side for side, _ in jobs] or ["music", "video"]
+        set_search_mode(retriever.bundle, sides, approximate=args.approximate, target_recall=args.target_recall)
     return 1 if failures else 0
+
+
+def set_search_mode(bundle: Any, sides: list[str], approximate: bool, target_recall: float) -> None:
+    """Make ``sides`` of the bundle's catalog search approximately (or exactly) and save it.
+
+    Sides too small for an approximate index are left exact with a note, unless none is big enough.
+    """
+    from vmnet_core.ann_index import MIN_ROWS
+
+    catalog = bundle.catalog
+    if approximate and len(sides) > 1:
+        sides = [side for side in sides if catalog.size(side) >= MIN_ROWS] or sides[:1]
+    for side in sides:
+        if not approximate:
+            catalog.make_exact(side)
+            print(f"{side}: exact search.")
+            continue
+        stats = catalog.make_approximate(side, target_recall=target_recall)
+        note = "" if stats.recall >= stats.target_recall else f" (below the target {stats.target_recall:.2f})"
+        print(f"{side}: approximate search over {stats.rows:,} items, IVF-Flat nlist={stats.nlist} "
+              f"nprobe={stats.nprobe}; measured recall@{stats.k} against exact search {stats.recall:.3f}{note} "
+              f"on {stats.sample_queries} of its own items.")
+    bundle.save_catalog()
 
 
 def run_query(args: argparse.Namespace) -> int:
@@ -91,9 +126,9 @@ def run_query(args: argparse.Namespace) -> int:
         raise VmnetError(f"The query file {query_path} does not exist.")
     retriever = Retriever(load_bundle(args.bundle), device=args.device)
     if args.video is not None:
-        hits, found = retriever.music_for_video(args.video, k=args.top), "music"
+        hits, found = retriever.music_for_video(args.video, k=args.top, exact=args.exact), "music"
     else:
-        hits, found = retriever.videos_for_music(args.music, k=args.top), "videos"
+        hits, found = retriever.videos_for_music(args.music, k=args.top, exact=args.exact), "videos"
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
         return 0

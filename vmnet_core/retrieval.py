@@ -128,15 +128,15 @@ class Retriever:
 
     # ---- search
     def music_for_video(self, path: str | Path, k: int = 10,
-                        max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S) -> list[Hit]:
-        """The ``k`` catalog tracks that fit the video at ``path`` best, best first."""
+                        max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S, exact: bool = False) -> list[Hit]:
+        """The ``k`` catalog tracks that fit the video at ``path`` best, best first (``exact``: skip an ANN index)."""
         self._require_side("music")
-        return self.bundle.catalog.search(self.embed_video_file(path, max_duration_s), side="music", k=k)
+        return self.bundle.catalog.search(self.embed_video_file(path, max_duration_s), side="music", k=k, exact=exact)
 
-    def videos_for_music(self, path: str | Path, k: int = 10) -> list[Hit]:
+    def videos_for_music(self, path: str | Path, k: int = 10, exact: bool = False) -> list[Hit]:
         """The ``k`` catalog videos that fit the music at ``path`` (audio, or a video's soundtrack) best."""
         self._require_side("video")
-        return self.bundle.catalog.search(self.embed_music_file(path), side="video", k=k)
+        return self.bundle.catalog.search(self.embed_music_file(path), side="video", k=k, exact=exact)
 
     def _require_side(self, side: str) -> None:
         if self.bundle.catalog.size(side) == 0:
