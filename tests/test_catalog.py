@@ -258,3 +258,15 @@ def test_hit_json_record_has_the_cli_keys():
     hit = Hit(rank=1, id="a", title="A", score=0.5, path="/a.wav", tags={"x": 1}, duration_s=3.0)
     assert hit.to_dict() == {"rank": 1, "id": "a", "title": "A", "score": 0.5, "path": "/a.wav", "tags": {"x": 1}}
     assert CatalogItem("z").title == "z"
+
+
+def test_catalog_keeps_its_own_copy_of_the_embeddings():
+    emb = unit_rows(20, seed=11)
+    for normalise in (True, False):
+        catalog = Catalog()
+        catalog.add("music", emb, items("m", 20), normalise=normalise)
+        before = catalog.embeddings("music").copy()
+        emb_changed = emb.copy()
+        catalog.add("music", emb_changed[:1] * 0 + emb[1], [{"id": "m0"}])  # replace row 0 in place
+        np.testing.assert_allclose(emb, unit_rows(20, seed=11))  # the caller's array is untouched
+        np.testing.assert_allclose(catalog.embeddings("music")[1:], before[1:])

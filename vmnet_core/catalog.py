@@ -178,10 +178,11 @@ def _as_items(items: Sequence[CatalogItem | Mapping[str, Any]]) -> list[CatalogI
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    """(N, D) rows scaled to unit length, as a new float32 array (no other (N, D) temporary)."""
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))[:, None]  # (N, 1)
     if np.any(norms == 0) or not np.all(np.isfinite(norms)):
         raise ValueError("embeddings must be finite and non-zero to be compared by cosine")
-    return (x / norms).astype(np.float32, copy=False)
+    return np.divide(x, norms, dtype=np.float32)
 
 
 class _Side:
@@ -276,6 +277,7 @@ class Catalog:
         if matrix.shape[0] != len(records):
             raise ValueError(f"{matrix.shape[0]} embeddings but {len(records)} items")
         matrix = _l2_normalise(matrix) if normalise and len(records) else matrix
+        private = not (isinstance(embeddings, np.ndarray) and np.may_share_memory(matrix, embeddings))
         extra = None
         if descriptors is not None:
             extra = np.asarray(descriptors, dtype=np.float32)
@@ -318,7 +320,12 @@ class Catalog:
         if new_rows:
             take = np.asarray(new_rows, dtype=np.int64)
             first_new_row = len(data.items)
-            data.embeddings = np.concatenate([data.embeddings, matrix[take]])
+            # all rows new (and so in order): no selection copy; a private matrix is kept as is
+            block = matrix if len(take) == len(matrix) else matrix[take]
+            if first_new_row == 0 and (private or block is not matrix):
+                data.embeddings = np.ascontiguousarray(block)
+            else:
+                data.embeddings = np.concatenate([data.embeddings, block])
             if extra is not None:
                 data.descriptors = extra[take] if data.descriptors is None else np.concatenate(
                     [data.descriptors, extra[take]])
@@ -326,7 +333,7 @@ class Catalog:
                 data.row_of[record.id] = len(data.items)
                 data.items.append(record)
             if data.ann is not None:
-                data.ann.append(matrix[take], np.arange(first_new_row, len(data.items)))
+                data.ann.append(block, np.arange(first_new_row, len(data.items)))
 
     def remove(self, side: str, ids: Iterable[str]) -> int:
         """Remove the items with these ids from ``side``; returns how many were removed."""
