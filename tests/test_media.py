@@ -248,6 +248,12 @@ def _header_only(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _cut_inside_moov(src: Path, dst: Path) -> Path:
+    data = src.read_bytes()  # ftyp and the first 64 bytes of moov: no stream is even declared
+    dst.write_bytes(data[: data.index(b"moov") - 4 + 64])
+    return dst
+
+
 def _zero_length_wav(dst: Path) -> Path:
     with wave.open(str(dst), "wb") as w:
         w.setnchannels(1)
@@ -266,6 +272,8 @@ BAD_INPUTS = {
     "mp4 without its index": (lambda d, t: _truncated(remux_moov_at_end(d / "clip.mp4", t / "moov_end.mp4"),
                                                       t / "cut_end.mp4", 0.6), "incomplete"),
     "header-only mp4": (lambda d, t: _header_only(d / "clip.mp4", t / "header.mp4"), "truncated"),
+    "mp4 cut inside its header": (lambda d, t: _cut_inside_moov(d / "clip.mp4", t / "half_header.mp4"),
+                                  "incomplete"),
     "zero duration": (lambda d, t: _zero_length_wav(t / "nothing.wav"), "zero duration"),
     "missing": (lambda d, t: t / "absent.mp4", "does not exist"),
     "directory": (lambda d, t: _mkdir(t / "folder.mp4"), "folder"),

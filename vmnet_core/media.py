@@ -2,9 +2,10 @@
 
 No ffprobe ships with imageio-ffmpeg, so :func:`probe` reads the stream summary ffmpeg prints for
 ``ffmpeg -i`` and then checks that the file really holds packets up to its stated end (a cheap
-demux-only pass over the last seconds, no decoding). Every failure a user can cause is raised as
-:class:`vmnet_core.errors.VmnetError` with one sentence naming the file; ffmpeg's own output only goes to
-the ``vmnet_core.media`` debug log. Every subprocess has a timeout, and every file this module writes is
+demux-only pass over the last seconds, no decoding); for MP4/MOV it first walks the top-level box
+headers, so a file cut short (even right after its header) is called incomplete. Every failure a
+user can cause is raised as :class:`vmnet_core.errors.VmnetError` with one sentence naming the
+file; ffmpeg's own output only goes to the ``vmnet_core.media`` debug log. Every subprocess has a timeout, and every file this module writes is
 written under a temporary name and renamed into place on success.
 
 Frame sampling decodes once, keeps one frame per 1/fps s in ffmpeg's ``fps`` filter before any
@@ -146,6 +147,50 @@ def _looks_like_mp4(path: Path) -> bool:
     except OSError:
         return False
     return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+
+
+_MP4_MAX_TOP_LEVEL_BOXES = 4096
+"""How many top-level boxes :func:`_mp4_declared_end` walks before it stops looking."""
+
+
+def _mp4_declared_end(path: Path) -> int | None:
+    """Where an ISO-BMFF file's top-level boxes say it ends, in bytes, when that is past its real end.
+
+    Walks the box headers only (size, type; 64-bit sizes and size 0, "to the end", included).
+    Returns ``None`` when every box fits in the file (or the walk gives up on odd bytes).
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            offset = 0
+            for _ in range(_MP4_MAX_TOP_LEVEL_BOXES):
+                if offset + 8 > size:
+                    return None
+                f.seek(offset)
+                head = f.read(16)
+                box_size = int.from_bytes(head[:4], "big")
+                if box_size == 1 and len(head) == 16:
+                    box_size = int.from_bytes(head[8:16], "big")
+                elif box_size == 0:
+                    return None
+                if box_size < 8:
+                    return None
+                if offset + box_size > size:
+                    return offset + box_size
+                offset += box_size
+    except OSError:
+        return None
+    return None
+
+
+def _incomplete_mp4_sentence(path: Path) -> str | None:
+    """The sentence for an MP4/MOV file whose boxes run past its end, else ``None``."""
+    declared_end = _mp4_declared_end(path) if _looks_like_mp4(path) else None
+    if declared_end is None:
+        return None
+    return (f"The file {_quoted(path)} is incomplete: it was truncated or never finished writing (it "
+            f"stops at {path.stat().st_size:,} bytes but its MP4/MOV structure runs to {declared_end:,}); "
+            "re-export or re-download it.")
 
 
 def _failure_sentence(stderr: str, path: Path, doing: str) -> str:
@@ -327,6 +372,8 @@ def _probe_file(p: Path, size: int, mtime_ns: int) -> MediaInfo:
     guessed = "detected only with low score" in lowered and "could not find codec parameters" in lowered
     if header["container"] is None or guessed:
         raise VmnetError(_failure_sentence(stderr, p, "reading"))
+    if (incomplete := _incomplete_mp4_sentence(p)) is not None:
+        raise VmnetError(incomplete)
     video, audio = header["video"], header["audio"]
     if video is None and audio is None:
         raise VmnetError(f"The file {_quoted(p)} contains no audio or video stream; pass a video "
