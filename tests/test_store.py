@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
 import pytest
 
 from vmnet_core import cli
+from vmnet_core.atomic_io import FILE_MODE, atomic_path, read_json_file, write_file_atomic
 from vmnet_core.errors import VmnetError
 from vmnet_core.store import (
     VIDEO_SPACE_EXTRACTED,
@@ -220,3 +222,18 @@ def test_import_features_rejects_bad_inputs_with_one_sentence(tmp_path, capsys, 
     assert code == 2 and "Traceback" not in err
     assert re.search(message, err), err
     assert not (tmp_path / "s" / "store.json").exists()
+
+
+def test_atomic_writes_appear_whole_with_open_permissions_or_not_at_all(tmp_path):
+    target = write_file_atomic(tmp_path / "sub" / "info.json", '{"a": "é"}')
+    assert read_json_file(target, "test file") == {"a": "é"}
+    assert os.stat(target).st_mode & 0o777 == FILE_MODE
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "sub" / "half.bin") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed half-way")
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["info.json"]
+    (tmp_path / "sub" / "info.json").write_text("{not json")
+    with pytest.raises(VmnetError, match="test file .* is not valid JSON"):
+        read_json_file(tmp_path / "sub" / "info.json", "test file")
+    with pytest.raises(VmnetError, match="is missing"):
+        read_json_file(tmp_path / "absent.json", "test file")

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vmnet_core.atomic_io import atomic_path, read_json_file, write_file_atomic
 from vmnet_core.errors import VmnetError
 
 FORMAT_NAME = "vmnet-feature-store"
@@ -83,39 +83,9 @@ def library_versions() -> dict[str, str | None]:
     return found
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_current_umask()  # what open() would give; mkstemp alone gives 0o600
-
-
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file and ``os.replace``."""
-    with _atomic_path(Path(path)) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
 def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
     """Save ``array`` as ``.npy`` at ``path`` through a temporary file and ``os.replace``."""
-    with _atomic_path(Path(path)) as tmp, open(tmp, "wb") as handle:
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as handle:
         np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
 
 
@@ -125,7 +95,7 @@ def atomic_npy_memmap(path: str | Path, shape: tuple[int, ...], dtype: str = "fl
 
     Lets consolidation fill an N×D array row by row without holding it all in memory.
     """
-    with _atomic_path(Path(path)) as tmp:
+    with atomic_path(Path(path)) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
         yield array
         array.flush()
@@ -143,7 +113,7 @@ def write_manifest(path: str | Path, rows: Sequence[Mapping[str, object]]) -> No
     columns = list(BASE_COLUMNS)
     for row in rows:
         columns += [key for key in row if key not in columns]
-    with _atomic_path(Path(path)) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+    with atomic_path(Path(path)) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for row in rows:
@@ -186,7 +156,7 @@ class FeatureStore:
                                  f"run `vmnet merge-stores --out {directory} {directory}`.")
             raise VmnetError(f"{directory} is not a feature store (no store.json); "
                              "create one with `vmnet extract` or `vmnet import-features`.")
-        info = json.loads(info_path.read_text(encoding="utf-8"))
+        info = read_json_file(info_path, "feature store description")
         if info.get("format") != FORMAT_NAME or int(info.get("format_version", 0)) > FORMAT_VERSION:
             raise VmnetError(f"{directory} has store format {info.get('format_version')}, which this "
                              f"vmnet (format {FORMAT_VERSION}) cannot read; upgrade vmnet.")
@@ -305,7 +275,7 @@ def _write_store_info(directory: Path, modalities: list[str], dims: dict[str, in
         "descriptors": descriptors,
         "libraries": libraries or library_versions(),
     }
-    atomic_write_text(directory / "store.json", json.dumps(info, indent=2) + "\n")
+    write_file_atomic(directory / "store.json", json.dumps(info, indent=2) + "\n")
 
 
 # ----------------------------------------------------------------------------- per-item parts
@@ -349,7 +319,7 @@ def write_part(store_dir: str | Path, record: PartRecord, frames: np.ndarray | N
         arrays["music"] = np.asarray(record.music, np.float32)
     if record.video is not None:
         arrays["video"] = np.asarray(record.video, np.float32)
-    with _atomic_path(store_dir / PARTS_DIR / f"{record.id}.npz") as tmp, open(tmp, "wb") as handle:
+    with atomic_path(store_dir / PARTS_DIR / f"{record.id}.npz") as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
 
 
@@ -376,14 +346,14 @@ def part_ids(store_dir: str | Path) -> set[str]:
 def read_extraction_info(store_dir: str | Path) -> dict | None:
     """The ``parts/extraction.json`` written by extraction (modality, video space, configs), if any."""
     path = Path(store_dir) / PARTS_DIR / EXTRACTION_INFO
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return read_json_file(path, "extraction description") if path.is_file() else None
 
 
 def claim_extraction_info(store_dir: str | Path, info: dict) -> None:
     """Record how parts in ``store_dir`` are made; refuse to mix modalities or video spaces."""
     existing = read_extraction_info(store_dir)
     if existing is None:
-        atomic_write_text(Path(store_dir) / PARTS_DIR / EXTRACTION_INFO, json.dumps(info, indent=2) + "\n")
+        write_file_atomic(Path(store_dir) / PARTS_DIR / EXTRACTION_INFO, json.dumps(info, indent=2) + "\n")
         return
     for key in ("modalities", "video_space"):
         if existing.get(key) != info.get(key):
@@ -535,7 +505,7 @@ def merge_stores(out_dir: str | Path, inputs: Iterable[str | Path], progress: bo
 
 def _link_or_copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic_path(dst) as tmp:
+    with atomic_path(dst) as tmp:
         tmp.unlink()
         try:
             os.link(src, tmp)

@@ -1,0 +1,99 @@
+"""Small-file I/O shared by the feature store, the catalog and the bundle.
+
+- :func:`atomic_path` / :func:`write_file_atomic`: a file appears at its path only once it is
+  complete (written to a temporary sibling, flushed to disk, then ``os.replace``d), with the
+  permissions ``open()`` would have given it; a killed writer leaves at most a ``.NAME.*.tmp``.
+- :func:`read_json_file` / :func:`read_safetensors_arrays`: read one file or raise a
+  :class:`VmnetError` naming what is missing or damaged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vmnet_core.errors import VmnetError
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_current_umask()
+"""Mode of files written here: what ``open()`` would give (``mkstemp`` alone gives 0o600)."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds.
+
+    The block writes the temporary file however it likes (``np.save``, a memmap, ``csv``); it is
+    synced to disk before the rename, and removed if the block raises.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_file_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` (``str`` as UTF-8) to ``path`` atomically (see :func:`atomic_path`)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def read_json_file(path: str | Path, what: str) -> Any:
+    """Read a JSON file, raising :class:`VmnetError` naming ``what`` when it is missing or not JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise VmnetError(f"The {what} is missing: {path} does not exist.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VmnetError(f"The {what} {path} is not valid JSON ({exc}); restore or rebuild it.") from None
+
+
+def read_safetensors_arrays(path: str | Path, what: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read all arrays and the metadata of a safetensors file as numpy, or raise :class:`VmnetError`.
+
+    Returns
+    -------
+    arrays : dict of name -> np.ndarray
+    metadata : dict of str -> str (empty when the file has none)
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise VmnetError(f"The {what} is missing: {path} does not exist.")
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            metadata = dict(handle.metadata() or {})
+            arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error types for truncated/garbage files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise VmnetError(f"The {what} {path} is damaged or truncated ({reason}); rebuild it.") from None
+    return arrays, metadata
