@@ -317,3 +317,22 @@ def test_real_music_only_extraction_takes_audio_files(real_media, tmp_path, main
     assert "above the limit" in rows["blue"]["error"]  # 2 s is longer than --max-duration 1.5
     with pytest.raises(VmnetError, match="music only"):
         store.video()
+
+
+@pytest.mark.slow  # about 40 s on the shared 2-core machine at load 6.5: three extract processes start up
+def test_killed_shard_process_resumes_without_redoing_items_and_merges_to_the_one_process_store(tmp_path, main):
+    """Real `vmnet extract --shard i/2` processes on real clips; one is SIGKILLed mid-run and rerun.
+
+    (bench/bench_sharded_extract.py runs the same scenario with video and 3 shards, and times it.)
+    """
+    from sharded_extraction import run_kill_and_rerun
+
+    report = run_kill_and_rerun(tmp_path, clips=6, shards=2, modality="music", seconds=1.0, reference_main=main)
+    assert report.shard_items[report.killed_shard] > report.parts_when_killed >= 1  # killed mid-run
+    assert report.rerun_summary == {"total": report.shard_items[report.killed_shard],
+                                    "already_done": report.parts_when_killed,
+                                    "extracted": report.shard_items[report.killed_shard] - report.parts_when_killed,
+                                    "failed": 0}
+    assert report.redone_after_kill == 0
+    assert report.merged_ids == report.single_ids == [f"clip{n:03d}" for n in range(6)]
+    assert report.relative_diff["music"] <= 1e-5  # float sums in another order (threads), nothing more
