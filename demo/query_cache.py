@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from vmnet_core.catalog import write_file_atomic
+from vmnet_core.atomic_io import write_file_atomic
 
 CHUNK_BYTES = 1 << 20
 

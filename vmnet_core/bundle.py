@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from vmnet_core.catalog import Catalog, read_json_file, read_safetensors_arrays, write_file_atomic
+from vmnet_core.atomic_io import read_json_file, read_safetensors_arrays, write_file_atomic
+from vmnet_core.catalog import Catalog
 from vmnet_core.errors import VmnetError
 
 BUNDLE_FORMAT = "vmnet-bundle"

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -30,67 +29,13 @@ from typing import Any
 import numpy as np
 
 from vmnet_core.ann_index import MIN_ROWS, IvfIndex, IvfStats, build_ivf, payload_digest, stats_json
+from vmnet_core.atomic_io import read_json_file, read_safetensors_arrays, write_file_atomic
 from vmnet_core.errors import VmnetError
 
 SIDES = ("music", "video")
 EMBEDDING_KEY = "embeddings"
 DESCRIPTOR_KEY = "descriptors"
 EXACT_CHUNK_BYTES = 256 * 2**20  # bound on the (queries × rows) score block of one exact search step
-
-
-# --------------------------------------------------------------------------- file helpers
-
-
-def write_file_atomic(path: str | Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def read_json_file(path: str | Path, what: str) -> Any:
-    """Read a JSON file, raising :class:`VmnetError` naming ``what`` when it is missing or not JSON."""
-    path = Path(path)
-    if not path.is_file():
-        raise VmnetError(f"The {what} is missing: {path} does not exist.")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VmnetError(f"The {what} {path} is not valid JSON ({exc}); restore or rebuild it.") from None
-
-
-def read_safetensors_arrays(path: str | Path, what: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read all arrays and the metadata of a safetensors file as numpy, or raise :class:`VmnetError`.
-
-    Returns
-    -------
-    arrays : dict of name -> np.ndarray
-    metadata : dict of str -> str (empty when the file has none)
-    """
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise VmnetError(f"The {what} is missing: {path} does not exist.")
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            metadata = dict(handle.metadata() or {})
-            arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    except Exception as exc:  # safetensors raises its own error types for truncated/garbage files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise VmnetError(f"The {what} {path} is damaged or truncated ({reason}); rebuild it.") from None
-    return arrays, metadata
 
 
 # --------------------------------------------------------------------------- records
