@@ -23,6 +23,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bundle", type=Path, help="a trained bundle directory (default: the starter bundle)")
     parser.add_argument("--music-dir", type=Path, help="index this folder of tracks into the catalog at start")
     parser.add_argument("--db", help="study database URL (default: SQLite in the cache directory)")
+    parser.add_argument("--db-busy-timeout-ms", type=int, default=None,
+                        help="SQLite only: how long a study write waits for a lock before the rater is asked "
+                             "to retry (default 30000)")
     parser.add_argument("--host", default=os.environ.get("VMNET_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("VMNET_PORT", "7860")))
     parser.add_argument("--admin-password", default=os.environ.get("VMNET_ADMIN_PASSWORD"),
@@ -66,7 +69,8 @@ def build_server(args: argparse.Namespace, bundle_dir: Path):
         password = args.admin_password or secrets.token_urlsafe(12)
         if not args.admin_password:
             print(f"vmnet: /admin login is admin / {password} (set VMNET_ADMIN_PASSWORD to choose one)", flush=True)
-        mount_study(server, db_url, bundle_dir, work_dir / "study", password, upload_limit)
+        mount_study(server, db_url, bundle_dir, work_dir / "study", password, upload_limit,
+                    busy_timeout_ms=args.db_busy_timeout_ms)
     gr.mount_gradio_app(server, demo_blocks, path="", allowed_paths=[str(bundle_dir), str(work_dir)],
                         max_file_size=upload_limit)
     return server

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -178,7 +179,8 @@ class Rater:
         """Consent, answer every trial in order (a seeded random choice each), fetch the code."""
         rng = random.Random(seed)
         report = self.report
-        report.token = self.call("/consent", "", {"rater": str(report.rater)})
+        join_key = f"load-rater-{report.rater}-{secrets.token_urlsafe(12)}"  # one key for every retry
+        report.token = self.call("/consent", "", {"rater": str(report.rater)}, join_key)
         last_number = 0
         while True:
             view = self.call("/trial", report.token)
@@ -296,10 +298,26 @@ def stored_votes(db_url: str) -> list[tuple[str, int, str]]:
         db.dispose()
 
 
+def participant_count(db_url: str) -> int:
+    """Participants in the database (one per rater when joins are idempotent)."""
+    from sqlalchemy import func, select
+
+    from study.db import Database
+    from study.models import Participant
+
+    db = Database(db_url, migrate=False)
+    try:
+        with db.read() as s:
+            return s.scalar(select(func.count(Participant.id)))
+    finally:
+        db.dispose()
+
+
 def check(reports: list[RaterReport], db_url: str, trials: int) -> dict:
     """Acknowledged vs stored votes and the client-side figures; ``ok`` when nothing is off."""
     acked = sorted((r.token, t, c) for r in reports for t, c in r.acked)
     stored = sorted(stored_votes(db_url))
+    participants = participant_count(db_url)
     lat = sorted(ms for r in reports for ms in r.vote_ms)
 
     def pct(q: float) -> float:
@@ -309,11 +327,14 @@ def check(reports: list[RaterReport], db_url: str, trials: int) -> dict:
     problems += [f"rater {r.rater}: {e}" for r in reports for e in r.resume_errors]
     problems += [f"rater {r.rater}: {len(r.acked)} of {trials} trials" for r in reports
                  if not r.error and (len(r.acked) != trials or not r.code)]
+    if participants != len(reports):
+        problems.append(f"{participants} participants joined for {len(reports)} raters")
     if acked != stored:
         problems.append(f"acknowledged != stored: {len(set(acked) - set(stored))} acked but not stored, "
                         f"{len(set(stored) - set(acked))} stored but not acked, "
                         f"{len(stored) - len(set(stored))} duplicates")
-    return {"raters": len(reports), "trials": trials, "acked": len(acked), "stored": len(stored),
+    return {"raters": len(reports), "participants": participants, "trials": trials, "acked": len(acked),
+            "stored": len(stored),
             "duplicates": len(stored) - len(set(stored)), "vote_p50_ms": pct(0.50), "vote_p95_ms": pct(0.95),
             "vote_max_ms": round(lat[-1], 1) if lat else float("nan"),
             "reconnects": sum(r.reconnects for r in reports), "save_failed": sum(r.save_failed for r in reports),

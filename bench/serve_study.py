@@ -29,15 +29,12 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
     from fastapi import FastAPI
 
-    import study.db
     from study.pages import mount_study
 
-    if args.busy_timeout_ms is not None:
-        # mount_study has no busy-timeout parameter; Database's default is the only knob
-        study.db.Database.__init__.__defaults__ = (True, args.busy_timeout_ms)
     app = FastAPI()
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    mount_study(app, args.db, args.work_dir / "no-bundle", args.work_dir, args.admin_password)
+    mount_study(app, args.db, args.work_dir / "no-bundle", args.work_dir, args.admin_password,
+                busy_timeout_ms=args.busy_timeout_ms)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 

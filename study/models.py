@@ -86,10 +86,14 @@ class Candidate(Base):
 
 class Participant(Base):
     __tablename__ = "participant"
+    __table_args__ = (UniqueConstraint("study_id", "join_key", name="one_participant_per_join_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
     token: Mapped[str] = mapped_column(String(100), unique=True)  # secrets.token_urlsafe: the rater's key
+    # random key the rater's client makes once and sends with every join attempt: a retried join
+    # returns the same participant (NULL for joins without one)
+    join_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     consented_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -79,15 +79,24 @@ def study_media_dirs(db) -> list[Path]:
 
 
 def mount_study(server, db_url: str, bundle_dir: str | Path, work_dir: str | Path, admin_password: str,
-                max_file_size: str | int | None = None) -> list[Path]:
+                max_file_size: str | int | None = None, busy_timeout_ms: int | None = None) -> list[Path]:
     """Prepare the database (see :func:`prepare_default_study`) and mount the rater flow at
     ``/study`` and the admin at ``/admin`` (login ``admin`` / ``admin_password``) on the FastAPI
-    ``server``; mount these before anything at ``/``. Returns the media folders served to raters."""
+    ``server``; mount these before anything at ``/``. Returns the media folders served to raters.
+
+    ``busy_timeout_ms``: on SQLite, how long a request waits for another writer's lock before it
+    fails (the rater then sees "saving failed, try again"); None keeps ``study.db``'s 30 s.
+    """
     import gradio as gr
 
+    from study.db import SQLITE_BUSY_TIMEOUT_MS
+
+    timeout_ms = SQLITE_BUSY_TIMEOUT_MS if busy_timeout_ms is None else int(busy_timeout_ms)
+    if timeout_ms < 0:
+        raise VmnetError(f"The database busy timeout must be 0 ms or more, not {timeout_ms}.")
     media_dirs = prepare_default_study(db_url, bundle_dir, work_dir)
-    gr.mount_gradio_app(server, build_rater_page(db_url), path="/study", allowed_paths=[str(d) for d in media_dirs],
-                        max_file_size=max_file_size, footer_links=[])
-    gr.mount_gradio_app(server, build_admin_page(db_url), path="/admin", auth=("admin", admin_password),
+    gr.mount_gradio_app(server, build_rater_page(db_url, timeout_ms), path="/study",
+                        allowed_paths=[str(d) for d in media_dirs], max_file_size=max_file_size, footer_links=[])
+    gr.mount_gradio_app(server, build_admin_page(db_url, timeout_ms), path="/admin", auth=("admin", admin_password),
                         max_file_size=max_file_size)
     return media_dirs

@@ -48,6 +48,7 @@ class SaveFailed(StudyError):
 SAVE_FAILED = "Saving your answer failed; please try again."
 UNAVAILABLE = "The study database is not reachable right now; please try again in a moment."
 MEDIA_NAME = re.compile(r"^[0-9a-f]{16,64}\.mp4$")
+JOIN_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 @dataclass(frozen=True)
@@ -180,17 +181,41 @@ def study_info_for(db: Database, token: str) -> StudyInfo:
         return _info(s.get(Study, _participant(s, token).study_id))
 
 
-def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] | None = None) -> str:
+def _checked_join_key(join_key: str | None) -> str | None:
+    """``join_key`` stripped, or None when empty; refuses anything but 16-64 URL-safe characters."""
+    key = str(join_key or "").strip()
+    if not key:
+        return None
+    if not JOIN_KEY.match(key):
+        raise Refused("The join key must be 16 to 64 letters, digits, '-' or '_'; please reload the page.")
+    return key
+
+
+def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] | None = None,
+         join_key: str | None = None) -> str:
     """Start a new participant in the study (None: the newest open study) and give them the next
-    planned slot; returns their secret token. ``url_params`` (e.g. ``PROLIFIC_PID``) are stored."""
+    planned slot; returns their secret token. ``url_params`` (e.g. ``PROLIFIC_PID``) are stored.
+
+    ``join_key``: a random key (16-64 URL-safe characters) the rater's client makes once and sends
+    with every attempt; a join retried with the same key (say after a time-out whose answer was
+    lost) returns the participant the first attempt made, with the same token. The database holds
+    one participant per (study, join key).
+    """
     params = {str(k)[:100]: str(v)[:500] for k, v in (url_params or {}).items()}
+    key = _checked_join_key(join_key)
     for _ in range(8):
         try:
             with _database_errors("Starting the study failed; please reload the page."), db.write() as s:
                 study = _study_by_key(s, study_key)
+                if key is not None:
+                    earlier = s.scalar(select(Participant.token).where(
+                        Participant.study_id == study.id, Participant.join_key == key))
+                    if earlier is not None:
+                        return earlier
                 if not study.is_open:
                     raise Refused("This study is closed; thank you for your interest.")
-                participant = Participant(study_id=study.id, token=secrets.token_urlsafe(24), url_params=params)
+                participant = Participant(study_id=study.id, token=secrets.token_urlsafe(24), url_params=params,
+                                          join_key=key)
                 s.add(participant)
                 s.flush()
                 slot_id = s.scalar(select(Assignment.id).where(
@@ -207,7 +232,7 @@ def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] 
                     raise _SlotTaken
                 return participant.token
         except (IntegrityError, _SlotTaken):
-            continue  # another join took the same slot at the same moment: try the next one
+            continue  # another join took the same slot (or the same join key) at the same moment: try again
     raise SaveFailed("Starting the study failed; please reload the page.")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import secrets
 import time
 from typing import Any
 
@@ -22,10 +23,11 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from study import service
-from study.db import Database
+from study.db import SQLITE_BUSY_TIMEOUT_MS, Database
 from study.service import NotFound, Refused, SaveFailed, StudyError, TrialView
 
 TOKEN_STORAGE_KEY = "vmnet_study_participant"
+JOIN_KEY_STORAGE_KEY = "vmnet_study_join_key"
 SAVE_FAILED_TEXT = "Saving failed — please try again."
 NO_STUDY_TEXT = "No study is open at this address right now. Thank you for your interest."
 CHOICES = [("Soundtrack A fits better", "A"), ("Soundtrack B fits better", "B"), ("No preference", "none")]
@@ -53,11 +55,12 @@ def _known(db: Database, token: str | None) -> bool:
     return True
 
 
-def join_and_consent(db: Database, token: str | None, url_params: dict[str, Any]) -> str:
+def join_and_consent(db: Database, token: str | None, url_params: dict[str, Any], join_key: str | None = None) -> str:
     """The rater's "I agree": join the linked study (unless ``token`` is already a participant),
-    store ``url_params`` (e.g. ``PROLIFIC_PID``), record consent; returns the token."""
+    store ``url_params`` (e.g. ``PROLIFIC_PID``), record consent; returns the token. A retry with
+    the same ``join_key`` (see :func:`study.service.join`) returns the same token."""
     if not _known(db, token):
-        token = service.join(db, _study_key(url_params), url_params)
+        token = service.join(db, _study_key(url_params), url_params, join_key)
     service.consent(db, token)
     return token
 
@@ -90,10 +93,12 @@ def add_rater_api(db: Database) -> None:
     def _fail(exc: StudyError) -> gr.Error:
         return gr.Error(str(exc), print_exception=False)
 
-    def consent(token: str, url_params: dict) -> str:
-        """Join the study (or continue as ``token``), store URL parameters, record consent; returns the token."""
+    def consent(token: str, url_params: dict, join_key: str = "") -> str:
+        """Join the study (or continue as ``token``), store URL parameters, record consent; returns the
+        token. ``join_key``: an unguessable key of 16-64 letters, digits, - or _ that the client makes once
+        and resends with every retry, so a retried join returns the same token, not a second participant."""
         try:
-            return join_and_consent(db, token or None, dict(url_params or {}))
+            return join_and_consent(db, token or None, dict(url_params or {}), join_key or None)
         except StudyError as exc:
             raise _fail(exc) from None
 
@@ -143,12 +148,16 @@ def add_rater_api(db: Database) -> None:
 
 
 # ---------------------------------------------------------------------------------------- page
-def build_rater_page(db_url: str) -> gr.Blocks:
-    """The rater's Blocks (mount at ``/study`` with the studies' media folders in ``allowed_paths``)."""
-    db = Database(db_url)
+def build_rater_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> gr.Blocks:
+    """The rater's Blocks (mount at ``/study`` with the studies' media folders in ``allowed_paths``);
+    ``busy_timeout_ms``: how long a SQLite write waits for the lock before the rater is told to retry."""
+    db = Database(db_url, busy_timeout_ms=busy_timeout_ms)
 
     with gr.Blocks(title="Soundtrack study", analytics_enabled=False) as page:
         token = gr.BrowserState(None, storage_key=TOKEN_STORAGE_KEY, secret=_storage_secret(db.url))
+        # made on the first visit and kept in the browser: a second "I agree" (after a lost answer,
+        # or a reload before the token arrived) joins as the same participant
+        join_key = gr.BrowserState(None, storage_key=JOIN_KEY_STORAGE_KEY, secret=_storage_secret(db.url))
         trial_state = gr.State(None)  # {trial_id, media_a, media_b, shown_at} of the trial on screen
         played_state = gr.State(None)  # {trial_id, A: bool, B: bool}: played to the end
 
@@ -221,7 +230,10 @@ def build_rater_page(db_url: str) -> gr.Blocks:
             return show(done_box, {done_text: "## Thank you!\n\nAll your answers are saved. "
                                                 f"Your completion code is:\n\n# `{code}`"})
 
-        def on_load(tok: str | None, request: gr.Request) -> dict:
+        def on_load(tok: str | None, key: str | None, request: gr.Request) -> dict:
+            return {**_on_load(tok, request), join_key: key or secrets.token_urlsafe(24)}
+
+        def _on_load(tok: str | None, request: gr.Request) -> dict:
             params = dict(request.query_params) if request is not None else {}
             try:
                 if _known(db, tok):
@@ -242,10 +254,10 @@ def build_rater_page(db_url: str) -> gr.Blocks:
             return {**show(consent_box), token: None, title: f"# {info.title}", consent_text: info.consent_text,
                     intro_text: info.instructions_text}
 
-        def on_agree(tok: str | None, request: gr.Request) -> dict:
+        def on_agree(tok: str | None, key: str | None, request: gr.Request) -> dict:
             params = dict(request.query_params) if request is not None else {}
             try:
-                tok = join_and_consent(db, tok, params)
+                tok = join_and_consent(db, tok, params, key)
             except StudyError as exc:
                 return problem(str(exc))
             return {**show(intro_box), token: tok}
@@ -306,8 +318,8 @@ def build_rater_page(db_url: str) -> gr.Blocks:
             except StudyError as exc:
                 return problem(str(exc), unlock)
 
-        page.load(on_load, [token], everything, api_visibility=PRIVATE)
-        agree_btn.click(on_agree, [token], everything, api_visibility=PRIVATE)
+        page.load(on_load, [token, join_key], [*everything, join_key], api_visibility=PRIVATE)
+        agree_btn.click(on_agree, [token, join_key], everything, api_visibility=PRIVATE)
         start_btn.click(on_start, [token], everything, api_visibility=PRIVATE)
         side_a_btn.click(lambda: on_side("A"), None, [player_a, player_b, side_a_btn, side_b_btn],
                          js=PAUSE_PLAYERS_JS, api_visibility=PRIVATE)

@@ -63,8 +63,8 @@ class ApiRater:
     def __call__(self, token: str) -> dict:
         return self.client.predict(token, api_name="/trial")
 
-    def consent(self, token: str = "", params: dict | None = None) -> str:
-        return self.client.predict(token, params or {}, api_name="/consent")
+    def consent(self, token: str = "", params: dict | None = None, join_key: str = "") -> str:
+        return self.client.predict(token, params or {}, join_key, api_name="/consent")
 
     def vote(self, token: str, trial_id: int, choice: str, strength: int | None = None) -> dict:
         return self.client.predict(token, trial_id, choice, strength, True, True, 1200, api_name="/vote")
@@ -127,7 +127,7 @@ def test_a_reload_resumes_at_the_first_unanswered_trial(served):
     reloaded = ApiRater(_client(served))  # a new session that only keeps the token
     assert reloaded(token)["number"] == 4 and reloaded(token)["answered"] == 3
     page = PageSession(served.study)  # the page itself, loaded with the token from BrowserState
-    load = dict(zip(page.outputs_of(None, "load"), page.call(None, "load", [token]), strict=True))
+    load = dict(zip(page.outputs_of(None, "load"), page.call(None, "load", [token, None]), strict=True))
     assert "Trial 4 of 9" in _html_with(load, "study-progress")
     assert _visible(load, page.component_id("study-trial")) is True
     assert _visible(load, page.component_id("study-consent")) is False
@@ -170,6 +170,18 @@ def test_a_rater_cannot_answer_another_raters_trial(served):
     assert _vote_count(served.db, mine) == _vote_count(served.db, theirs) == 0
 
 
+def test_a_retried_consent_with_the_same_join_key_returns_the_same_participant(served):
+    rater = ApiRater(_client(served))
+    key, other = "retry-key-" + "a" * 16, "retry-key-" + "b" * 16
+    first = rater.consent("", {"PROLIFIC_PID": "retrying"}, key)
+    again = rater.consent("", {"PROLIFIC_PID": "retrying"}, key)  # the first answer was "lost"
+    assert again == first and rater.consent("", {}, other) != first
+    with served.db.read() as s:
+        assert s.scalar(select(func.count(Participant.id)).where(Participant.join_key == key)) == 1
+    with pytest.raises(Exception, match="join key must be"):
+        rater.consent("", {}, "short")
+
+
 # ------------------------------------------------------------------------- the page's handlers
 class PageRater:
     """A rater clicking through the page: consent, start, play A and B to the end, choose, save."""
@@ -177,6 +189,7 @@ class PageRater:
     def __init__(self, page: PageSession):
         self.page = page
         self.token = None
+        self.join_key = None  # the page's BrowserState pair: token and join key
 
     def outputs(self, elem_id, event, data, chained=0) -> dict:
         dep = self.page.dependency(elem_id, event)
@@ -186,10 +199,12 @@ class PageRater:
         return dict(zip(dep["outputs"], values, strict=True))
 
     def load(self) -> dict:
-        return self.outputs(None, "load", [self.token])
+        out = self.outputs(None, "load", [self.token, self.join_key])
+        self.join_key = out[self.page.dependency(None, "load")["inputs"][1]]
+        return out
 
     def agree(self) -> dict:
-        out = self.outputs("study-agree", "click", [self.token])
+        out = self.outputs("study-agree", "click", [self.token, self.join_key])
         self.token = out[self.page.dependency(None, "load")["inputs"][0]]
         return out
 
@@ -250,6 +265,20 @@ def test_the_page_walks_consent_trials_and_code_and_survives_a_failed_save(serve
     reload = PageRater(PageSession(served.study))
     reload.token = rater.token
     assert code in _html_with(reload.load(), "completion code")  # a reload after the end shows the code again
+
+
+def test_a_second_agree_on_the_page_joins_as_the_same_participant(served):
+    rater = PageRater(PageSession(served.study))
+    rater.load()
+    assert rater.join_key  # the first visit makes the browser's join key
+    rater.agree()
+    first, rater.token = rater.token, None  # the answer to the first click never reached the browser
+    rater.agree()
+    assert rater.token == first
+    other = PageRater(PageSession(served.study))
+    other.load()
+    other.agree()
+    assert other.join_key != rater.join_key and other.token != first
 
 
 # ------------------------------------------------------------------------------------ admin
@@ -354,7 +383,8 @@ def test_the_real_app_serves_a_working_default_study(tiny_bundle, tmp_path):
         assert http.get(srv.study).status_code == 200
         assert http.get(srv.admin + "config").status_code == 401
         page = PageSession(srv.study, http)
-        token = page.api("consent", "", {"PROLIFIC_PID": "app-rater"})
+        token = page.api("consent", "", {"PROLIFIC_PID": "app-rater"}, "app-rater-join-key-1")
+        assert page.api("consent", "", {"PROLIFIC_PID": "app-rater"}, "app-rater-join-key-1") == token
         view = page.api("trial", token)
         assert view["practice"] and view["total"] >= 4
         assert page.api("vote", token, view["trial_id"], "A", None, True, True, 500)["number"] == 1

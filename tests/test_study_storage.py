@@ -47,7 +47,24 @@ def test_migrations_match_the_models_and_rerun_cleanly(any_db):
     with any_db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert diff == [] and version == "0001"
+    assert diff == [] and version == "0002"
+
+
+def test_the_join_key_migration_keeps_earlier_participants(tmp_path, premuxed):
+    from study.db import Database
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url, migrate=False)
+    upgrade(db.engine, "0001")
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO study (name, public_key, created_at, is_open, seed, media_dir, config, design) "
+                          "VALUES ('old', 'k', '2026-01-01', 1, 0, '/m', '{}', '{}')"))
+        conn.execute(text("INSERT INTO participant (study_id, token, created_at, url_params, screening) "
+                          "VALUES (1, 'old-token', '2026-01-01', '{}', 'pending')"))
+    upgrade(db.engine)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT token, join_key FROM participant")).all() == [("old-token", None)]
+    db.dispose()
 
 
 def test_one_vote_per_participant_and_trial_is_enforced_by_the_database(any_db, premuxed):
@@ -166,6 +183,47 @@ def test_concurrent_joins_get_distinct_slots_and_the_plan_extends(any_db, premux
         slots = s.execute(select(Assignment.slot, Assignment.participant_id)).all()
     assert sorted(slot for slot, _ in slots) == [0, 1, 2, 3, 4]
     assert len({p for _, p in slots}) == 5 and None not in {p for _, p in slots}
+
+
+def test_a_join_retried_with_the_same_key_returns_the_same_participant(any_db, premuxed):
+    new_study(any_db, premuxed, "first")
+    new_study(any_db, premuxed, "second", seed=99)
+    with any_db.read() as s:
+        from study.models import Participant, Study
+
+        keys = dict(s.execute(select(Study.name, Study.public_key)).all())
+    key = "k" * 20
+    first = service.join(any_db, keys["first"], {"PROLIFIC_PID": "p1"}, join_key=key)
+    assert service.join(any_db, keys["first"], {"PROLIFIC_PID": "p1"}, join_key=key) == first
+    assert service.join(any_db, keys["first"], join_key="m" * 20) != first
+    assert service.join(any_db, keys["second"], join_key=key) != first  # a key is scoped to its study
+    tokens, errors = [], []
+
+    def join():
+        try:
+            tokens.append(service.join(any_db, keys["first"], join_key="c" * 20))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=join) for _ in range(4)]  # four attempts at once, one key
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(tokens) == 4 and len(set(tokens)) == 1
+    with any_db.read() as s:
+        per_study = dict(s.execute(select(Study.name, func.count(Participant.id)).join(Participant)
+                                   .group_by(Study.name)).all())
+        assigned = s.scalar(select(func.count(Assignment.id)).where(Assignment.participant_id.is_not(None)))
+    assert per_study == {"first": 3, "second": 1} and assigned == 4
+    with pytest.raises(IntegrityError):  # the database itself holds one participant per (study, key)
+        with any_db.write() as s:
+            study_id = s.scalar(select(Study.id).where(Study.name == "first"))
+            s.add(Participant(study_id=study_id, token="another-token", url_params={}, join_key=key))
+            s.flush()
+    for bad in ("short", "x" * 65, "spaces are not allowed here"):
+        with pytest.raises(service.Refused, match="join key must be"):
+            service.join(any_db, keys["first"], join_key=bad)
 
 
 def test_closed_and_full_studies_refuse_new_raters(any_db, premuxed):
