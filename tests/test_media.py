@@ -24,6 +24,7 @@ from mediagen import (
 )
 
 from vmnet_core import media
+from vmnet_core.atomic_io import FILE_MODE
 from vmnet_core.errors import VmnetError
 
 VIDEO_CONTAINERS = ["mp4", "mov", "mkv", "webm", "avi"]
@@ -363,6 +364,7 @@ def test_mux_gives_a_faststart_h264_aac_mp4_of_the_videos_length(media_dir, tmp_
     boxes = _top_level_boxes(out)
     assert "moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat")
     assert sorted(p.name for p in out.parent.iterdir()) == ["muxed.mp4"]  # no partial files
+    assert out.stat().st_mode & 0o777 == FILE_MODE  # readable as open() would have made it
     y = media.decode_audio(out, 8000)
     rms = [float(np.sqrt(np.mean(y[int(a * 8000):int(b * 8000)] ** 2))) for a, b in
            [(0.5, 1.5), (info.duration_s - 0.3, info.duration_s)]]

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vmnet_core.atomic_io import FILE_MODE
 from vmnet_core.errors import VmnetError
 
 log = logging.getLogger(__name__)
@@ -748,6 +749,7 @@ def _temporary_sibling(path: Path, suffix: str) -> Path:
     """An unused file name next to ``path`` (same file system, so the final rename is atomic)."""
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{suffix}", dir=path.parent)
     os.close(fd)
+    os.chmod(name, FILE_MODE)  # what open() would give, not mkstemp's 0o600: a web server may serve it
     return Path(name)
 
 
