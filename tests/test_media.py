@@ -313,6 +313,11 @@ def test_missing_streams_and_length_limit(media_dir):
         _assert_plain_sentence(err, "clip.mp4")
 
 
+def test_trailing_junk_after_the_last_mp4_box_is_not_called_incomplete(media_dir, tmp_path):
+    padded = _write(tmp_path / "padded.mp4", (media_dir / "clip.mp4").read_bytes() + b"\xff\x00\x00\x00\x01\x02junk!")
+    assert media.probe(padded).duration_s == pytest.approx(media.probe(media_dir / "clip.mp4").duration_s)
+
+
 def test_still_image_named_like_a_video(tmp_path):
     make_image(tmp_path / "picture.mp4")
     with pytest.raises(VmnetError, match="still image") as err:

@@ -154,6 +154,11 @@ _MP4_MAX_TOP_LEVEL_BOXES = 4096
 """How many top-level boxes :func:`_mp4_declared_end` walks before it stops looking."""
 
 
+def _is_box_type(code: bytes) -> bool:
+    """Whether 4 bytes can be an ISO-BMFF box type (printable ASCII, or © as in ``©nam``)."""
+    return len(code) == 4 and all(0x20 <= b <= 0x7E or b == 0xA9 for b in code)
+
+
 def _mp4_declared_end(path: Path) -> int | None:
     """Where an ISO-BMFF file's top-level boxes say it ends, in bytes, when that is past its real end.
 
@@ -176,8 +181,8 @@ def _mp4_declared_end(path: Path) -> int | None:
                     return None
                 if box_size < 8:
                     return None
-                if offset + box_size > size:
-                    return offset + box_size
+                if offset + box_size > size:  # a real box cut short, not trailing junk read as one
+                    return offset + box_size if _is_box_type(head[4:8]) else None
                 offset += box_size
     except OSError:
         return None
