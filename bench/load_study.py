@@ -12,9 +12,20 @@ Scenarios (all by default; pick with ``--scenarios``):
   busy timeout during a vote: the rater gets "saving failed, try again", the retry stores it once.
 
 Every scenario checks that the acknowledged votes are exactly the stored ones (no loss, no
-duplicates) and that each rater resumed at its next unanswered trial.
+duplicates), one participant per rater (joins retried after a time-out reuse the rater's join
+key), and that each rater resumed at its next unanswered trial.
 
-    python bench/load_study.py                          # 50 raters x 20 trials
+Latency is split three ways: the client's vote round trip; the server's own handler time (each
+app process logs "<endpoint> <ms>" per API call, ``bench/serve_study.py --timing-log``); and the
+CPU seconds the app processes and the rater processes used against the machine's capacity
+(cores x wall time), which shows whether the raters starve the server of CPU.
+
+Pacing: by default raters vote as fast as they can (the worst case). ``--think-s 1-3`` makes each
+rater wait a uniform 1-3 s between receiving a trial and voting, standing in for watching a clip
+with two soundtracks (real raters take far longer: every clip is played twice).
+
+    python bench/load_study.py                          # 50 raters x 20 trials, no think time
+    python bench/load_study.py --scenarios sqlite --think-s 1-3
     python bench/load_study.py --raters 4 --trials 6    # a quick smoke run
 """
 
@@ -61,12 +72,23 @@ class AppProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/study/"
 
+    @property
+    def timing_log(self) -> Path:
+        return self.work_dir / f"timing-{self.port}.log"
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the running process has used so far (Linux /proc)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return 0.0
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def start(self, timeout_s: float = 180.0) -> None:
         """Start the server and wait until ``/study/config`` answers."""
         from study_server import wait_until_up
 
         cmd = [sys.executable, str(ROOT / "bench" / "serve_study.py"), "--db", self.db_url, "--port", str(self.port),
-               "--work-dir", str(self.work_dir)]
+               "--work-dir", str(self.work_dir), "--timing-log", str(self.timing_log)]
         if self.busy_timeout_ms is not None:
             cmd += ["--busy-timeout-ms", str(self.busy_timeout_ms)]
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -121,21 +143,38 @@ class RaterReport:
     resume_errors: list[str] = field(default_factory=list)
     code: str = ""
     error: str = ""
+    cpu_s: float = 0.0  # CPU seconds of the rater's process (process mode only)
+
+
+@dataclass(frozen=True)
+class RaterOptions:
+    """How the simulated raters behave.
+
+    ``think_s``: (low, high) seconds to wait, uniformly drawn, before each vote (None: vote at once,
+    the worst case). ``ssl_verify``: gradio_client's certificate check. It means nothing for the
+    plain ``http://127.0.0.1`` servers here, yet with it on gradio_client builds a fresh SSL
+    context (the CA bundle, ~40 ms CPU) for every request it sends, ~0.1 s of client CPU per call,
+    which on a 2-core machine starves the server; off by default, ``--ssl-verify`` turns it on.
+    """
+
+    think_s: tuple[float, float] | None = None
+    ssl_verify: bool = False
 
 
 class Rater:
     """A scripted rater on ``/study``'s public API; retries with backoff through server outages and
     keeps its token (as the page's BrowserState does), so it resumes where the server says."""
 
-    def __init__(self, url: str, report: RaterReport, give_up_s: float = 240.0, call_timeout_s: float = 60.0):
-        self.url, self.report = url, report
+    def __init__(self, url: str, report: RaterReport, give_up_s: float = 240.0, call_timeout_s: float = 60.0,
+                 options: RaterOptions = RaterOptions()):
+        self.url, self.report, self.options = url, report, options
         self.give_up_s, self.call_timeout_s = give_up_s, call_timeout_s
         self.client = None
 
     def _connect(self) -> None:
         from gradio_client import Client
 
-        self.client = Client(self.url, verbose=False, download_files=False)
+        self.client = Client(self.url, verbose=False, download_files=False, ssl_verify=self.options.ssl_verify)
 
     def _drop_client(self) -> None:
         close = getattr(self.client, "close", None)
@@ -189,6 +228,8 @@ class Rater:
             if view["number"] != last_number + 1:
                 report.resume_errors.append(f"after trial {last_number} the server offered {view['number']}")
             choice = rng.choice(["A", "B", "none"])
+            if self.options.think_s:
+                time.sleep(rng.uniform(*self.options.think_s))  # watching the clip with both soundtracks
             ack = self.call("/vote", report.token, view["trial_id"], choice, None, True, True, 1000,
                             timed=report.vote_ms)
             if ack["trial_id"] != view["trial_id"] or ack["choice"] != choice:
@@ -199,30 +240,35 @@ class Rater:
         return report
 
 
-def rater_process(url: str, rater: int, seed: int, barrier, results) -> None:
+def rater_process(url: str, rater: int, seed: int, barrier, results, options: RaterOptions) -> None:
     """Body of one rater process: import, wait for every rater to be ready, then run."""
     import gradio_client  # noqa: F401 - import before the barrier so all raters start together
 
     report = RaterReport(rater)
     try:
         barrier.wait(timeout=600)
-        Rater(url, report).run(seed)
+        cpu_at_start = time.process_time()
+        Rater(url, report, options=options).run(seed)
+        report.cpu_s = time.process_time() - cpu_at_start
     except Exception as exc:  # noqa: BLE001 - reported, checked by the caller
         report.error = f"{type(exc).__name__}: {exc}"
     results.put(report)
 
 
-def start_raters(urls: list[str], n_raters: int, seed: int = 0):
-    """Start ``n_raters`` processes (spawned), rater i on ``urls[i % len(urls)]``; returns a
-    function that waits for and returns their reports."""
+def start_raters(urls: list[str], n_raters: int, seed: int = 0, options: RaterOptions = RaterOptions()):
+    """Start ``n_raters`` processes (spawned), rater i on ``urls[i % len(urls)]``, and release them
+    together once every one has started (so start-up is not timed); returns a function that waits
+    for and returns their reports."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(n_raters), ctx.Queue()
-    procs = [ctx.Process(target=rater_process, args=(urls[i % len(urls)], i, seed * 1000 + i, barrier, results))
+    barrier, results = ctx.Barrier(n_raters + 1), ctx.Queue()  # the raters and this process
+    procs = [ctx.Process(target=rater_process,
+                         args=(urls[i % len(urls)], i, seed * 1000 + i, barrier, results, options))
              for i in range(n_raters)]
     for p in procs:
         p.start()
+    barrier.wait(timeout=600)
 
     def collect(timeout_s: float = 900.0) -> list[RaterReport]:
         import queue
@@ -298,6 +344,26 @@ def stored_votes(db_url: str) -> list[tuple[str, int, str]]:
         db.dispose()
 
 
+def _percentiles(values: list[float]) -> dict:
+    """p50, p95 and max of ``values`` (ms), rounded; NaN when empty."""
+    v = sorted(values)
+    if not v:
+        return {"p50": float("nan"), "p95": float("nan"), "max": float("nan")}
+    return {"p50": round(v[len(v) // 2], 1), "p95": round(v[min(len(v) - 1, int(0.95 * len(v)))], 1),
+            "max": round(v[-1], 1)}
+
+
+def server_handler_ms(apps: list[AppProcess]) -> dict:
+    """The app processes' own time per API call (from their timing logs): endpoint -> percentiles."""
+    by_endpoint: dict[str, list[float]] = {}
+    for app in apps:
+        if app.timing_log.exists():
+            for line in app.timing_log.read_text().splitlines():
+                name, _, ms = line.partition(" ")
+                by_endpoint.setdefault(name, []).append(float(ms))
+    return {name: {"calls": len(v), **_percentiles(v)} for name, v in sorted(by_endpoint.items())}
+
+
 def participant_count(db_url: str) -> int:
     """Participants in the database (one per rater when joins are idempotent)."""
     from sqlalchemy import func, select
@@ -342,16 +408,23 @@ def check(reports: list[RaterReport], db_url: str, trials: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------- scenarios
-def scenario_load(db_url: str, work: Path, premuxed, raters: int, trials: int, n_processes: int) -> dict:
+def scenario_load(db_url: str, work: Path, premuxed, raters: int, trials: int, n_processes: int,
+                  options: RaterOptions = RaterOptions()) -> dict:
     """N raters at once against ``n_processes`` app processes on one database."""
     make_study(db_url, premuxed, trials)
     with serving(db_url, work, n_processes) as apps:
+        collect = start_raters([a.url for a in apps], raters, options=options)
         load_before = os.getloadavg()
-        started = time.monotonic()
-        reports = start_raters([a.url for a in apps], raters)()
+        cpu_before, started = [a.cpu_s() for a in apps], time.monotonic()
+        reports = collect()
         wall = time.monotonic() - started
+        server_cpu = sum(a.cpu_s() for a in apps) - sum(cpu_before)
         load_after = os.getloadavg()
-    return {**check(reports, db_url, trials), "app_processes": n_processes, "wall_s": round(wall, 1),
+    capacity = (os.cpu_count() or 1) * wall
+    return {**check(reports, db_url, trials), "app_processes": n_processes, "think_s": options.think_s,
+            "wall_s": round(wall, 1), "server_handler_ms": server_handler_ms(apps),
+            "cpu_s": {"app_processes": round(server_cpu, 1), "raters": round(sum(r.cpu_s for r in reports), 1),
+                      "machine_capacity": round(capacity, 1)},
             "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after]}
 
 
@@ -359,8 +432,24 @@ def _vote_count(db_url: str) -> int:
     return len(stored_votes(db_url))
 
 
-def scenario_crash(db_url: str, work: Path, premuxed, raters: int, trials: int, threads: bool = False) -> dict:
-    """Kill -9 the only app process once half the votes are stored, restart it on the same port."""
+def _analysis_of(db, rows: list[dict]) -> dict:
+    """The study's analysis (its configured pairs, tie rule, screening) of these vote rows, as a dict."""
+    from study.service import study_config
+    from study.stats import analyze_votes
+
+    c = study_config(db, STUDY_NAME)
+    return analyze_votes(rows, c.conditions, c.condition_pairs, c.headline_pair, c.tie_rule,
+                         c.screening.max_attention_failure_rate, c.screening.min_repeat_consistency,
+                         n_boot=200, seed=c.seed).to_dict()
+
+
+def scenario_crash(db_url: str, work: Path, premuxed, raters: int, trials: int, threads: bool = False,
+                   options: RaterOptions = RaterOptions()) -> dict:
+    """Kill -9 the only app process once half the votes are stored, restart it on the same port.
+
+    Checks besides :func:`check`: every vote stored at the kill is unchanged afterwards (all its
+    columns), and the analysis of those votes is the same before the restart and after it.
+    """
     from study.db import Database
     from study.service import analyze, vote_rows
 
@@ -373,35 +462,63 @@ def scenario_crash(db_url: str, work: Path, premuxed, raters: int, trials: int, 
             future = pool.submit(run_raters_in_threads, [app.url], raters)
             collect = future.result
         else:
-            collect = start_raters([app.url], raters)
+            collect = start_raters([app.url], raters, options=options)
         half, deadline = raters * trials // 2, time.monotonic() + 600
         while _vote_count(db_url) < half and time.monotonic() < deadline:
             time.sleep(0.05)
         app.kill9()
         killed_at = time.monotonic()
         db = Database(db_url, migrate=False)
-        before = {(r["participant"], r["trial"]): r["choice"] for r in vote_rows(db, STUDY_NAME, include_practice=True)}
+        before = {(r["participant"], r["trial"]): r for r in vote_rows(db, STUDY_NAME, include_practice=True)}
+        analysis_at_kill = _analysis_of(db, [r for r in before.values() if r["kind"] != "practice"])
         app.start()
         restarted_s = time.monotonic() - killed_at
         reports = collect()
         if threads:
             pool.shutdown()
-        after = {(r["participant"], r["trial"]): r["choice"] for r in vote_rows(db, STUDY_NAME, include_practice=True)}
+        after = {(r["participant"], r["trial"]): r for r in vote_rows(db, STUDY_NAME, include_practice=True)}
         changed = [k for k, v in before.items() if after.get(k) != v]
+        same_votes_after = _analysis_of(db, [after[k] for k in before if k in after and after[k]["kind"] != "practice"])
         final = analyze(db, STUDY_NAME, n_boot=200)
         db.dispose()
     result = check(reports, db_url, trials)
     if changed:
         result["problems"].append(f"{len(changed)} votes stored before the kill changed or vanished after it")
-        result["ok"] = False
-    result.update({"stored_at_kill": len(before), "restart_s": round(restarted_s, 1),
+    analysis_changes = analysis_difference(analysis_at_kill, same_votes_after)
+    if analysis_changes:
+        result["problems"].append(f"the analysis of the votes stored at the kill changed after the restart: "
+                                  f"{analysis_changes[:5]}")
+    result.update({"ok": not result["problems"], "stored_at_kill": len(before), "restart_s": round(restarted_s, 1),
+                   "analysis_at_kill": _analysis_summary_dict(analysis_at_kill),
+                   "analysis_at_kill_unchanged": not analysis_changes,
                    "analysis_after": _analysis_summary(final)})
     return result
+
+
+def analysis_difference(a, b, path: str = "") -> list[str]:
+    """Where two analysis dicts differ: counts and texts exactly, floats beyond a relative 1e-4
+    (the headline mixed model's fit varies in the 6th digit between identical runs)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{path}: keys {sorted(a)} vs {sorted(b)}"]
+        return [d for k in a for d in analysis_difference(a[k], b[k], f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} vs {len(b)} items"]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in analysis_difference(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) and isinstance(b, float) and not isinstance(a, bool):
+        return [] if math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-9) else [f"{path}: {a} vs {b}"]
+    return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
 
 
 def _analysis_summary(analysis) -> dict:
     """The analysis in one line per pair: "first vs second" -> wins/losses/ties."""
     return {f"{p.first} vs {p.second}": f"{p.wins}/{p.losses}/{p.ties}" for p in analysis.pairs}
+
+
+def _analysis_summary_dict(analysis: dict) -> dict:
+    """:func:`_analysis_summary` of an analysis already turned into a dict."""
+    return {f"{p['first']} vs {p['second']}": f"{p['wins']}/{p['losses']}/{p['ties']}" for p in analysis["pairs"]}
 
 
 def scenario_lock(db_url: str, work: Path, premuxed, busy_timeout_ms: int = 1500) -> dict:
@@ -448,6 +565,18 @@ def scenario_lock(db_url: str, work: Path, premuxed, busy_timeout_ms: int = 1500
 
 
 # ------------------------------------------------------------------------------------------- CLI
+def _think_range(text: str) -> tuple[float, float]:
+    """``"1-3"`` -> (1.0, 3.0); one number means a fixed wait."""
+    try:
+        low, _, high = text.partition("-")
+        pair = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--think-s takes LOW-HIGH seconds such as 1-3, not {text!r}") from None
+    if not 0 <= pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError(f"--think-s needs 0 <= LOW <= HIGH, not {text!r}")
+    return pair
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The study under load and faults (see the module docstring).")
     parser.add_argument("--raters", type=int, default=50)
@@ -455,6 +584,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default="sqlite,postgres,crash,lock")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--think-s", type=_think_range, default=None, metavar="LOW-HIGH",
+                        help="wait uniform(LOW, HIGH) seconds before each vote, e.g. 1-3 (default: none, the worst case)")
+    parser.add_argument("--ssl-verify", action="store_true",
+                        help="leave gradio_client's certificate check on (its default; costs ~0.1 s client CPU per call)")
     args = parser.parse_args(argv)
 
     from study_helpers import premux_clips
@@ -462,13 +595,16 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="vmnet-load-study-"))
     work.mkdir(parents=True, exist_ok=True)
     premuxed = premux_clips(work / "clips", n=clips_needed(args.trials))
-    figures = {"cpus": os.cpu_count(), "raters": args.raters, "trials": args.trials}
+    options = RaterOptions(args.think_s, args.ssl_verify)
+    figures = {"cpus": os.cpu_count(), "raters": args.raters, "trials": args.trials, "think_s": args.think_s,
+               "client_ssl_verify": args.ssl_verify}
     for name in args.scenarios.split(","):
         folder = work / name
         folder.mkdir()
         print(f"--- {name}: {args.raters} raters x {args.trials} trials", flush=True)
         if name == "sqlite":
-            out = scenario_load(f"sqlite:///{folder / 'study.db'}", folder, premuxed, args.raters, args.trials, 1)
+            out = scenario_load(f"sqlite:///{folder / 'study.db'}", folder, premuxed, args.raters, args.trials, 1,
+                                options)
         elif name == "postgres":
             import pg_server
 
@@ -477,9 +613,11 @@ def main(argv: list[str] | None = None) -> int:
             except RuntimeError as exc:
                 out = {"skipped": str(exc), "ok": True}
             else:
-                out = scenario_load(server.fresh_database(), folder, premuxed, args.raters, args.trials, 2)
+                out = scenario_load(server.fresh_database(), folder, premuxed, args.raters, args.trials, 2,
+                                    options)
         elif name == "crash":
-            out = scenario_crash(f"sqlite:///{folder / 'study.db'}", folder, premuxed, args.raters, args.trials)
+            out = scenario_crash(f"sqlite:///{folder / 'study.db'}", folder, premuxed, args.raters, args.trials,
+                                 options=options)
         elif name == "lock":
             out = scenario_lock(f"sqlite:///{folder / 'study.db'}", folder, premuxed)
         else:

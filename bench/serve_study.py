@@ -24,7 +24,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--admin-password", default="load-study-admin")
     parser.add_argument("--busy-timeout-ms", type=int, default=None,
                         help="SQLite busy timeout of the server's connections (default: study.db's 30 s)")
+    parser.add_argument("--timing-log", type=Path, default=None,
+                        help="append one line per API call, '<endpoint> <handler ms>', to this file")
     args = parser.parse_args(argv)
+
+    if args.timing_log is not None:
+        import logging
+
+        handler = logging.FileHandler(args.timing_log)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        timing = logging.getLogger("study.timing")
+        timing.addHandler(handler)
+        timing.setLevel(logging.INFO)
+        timing.propagate = False
 
     import uvicorn
     from fastapi import FastAPI

@@ -49,6 +49,7 @@ SAVE_FAILED = "Saving your answer failed; please try again."
 UNAVAILABLE = "The study database is not reachable right now; please try again in a moment."
 MEDIA_NAME = re.compile(r"^[0-9a-f]{16,64}\.mp4$")
 JOIN_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+JOIN_ATTEMPTS = 20  # a join that loses a race for a slot (or a join key) tries again this often
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] 
     """
     params = {str(k)[:100]: str(v)[:500] for k, v in (url_params or {}).items()}
     key = _checked_join_key(join_key)
-    for _ in range(8):
+    for _ in range(JOIN_ATTEMPTS):
         try:
             with _database_errors("Starting the study failed; please reload the page."), db.write() as s:
                 study = _study_by_key(s, study_key)
@@ -218,9 +219,11 @@ def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] 
                                           join_key=key)
                 s.add(participant)
                 s.flush()
+                # SKIP LOCKED (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises joins): joins
+                # at the same moment take different free slots instead of all racing for the first
                 slot_id = s.scalar(select(Assignment.id).where(
                     Assignment.study_id == study.id, Assignment.participant_id.is_(None))
-                    .order_by(Assignment.slot).limit(1))
+                    .order_by(Assignment.slot).limit(1).with_for_update(skip_locked=True))
                 if slot_id is None:
                     if StudyConfig.from_dict(study.config).close_when_full:
                         raise Refused("This study is full; thank you for your interest.")

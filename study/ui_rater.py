@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
+import os
 import secrets
 import time
 from typing import Any
@@ -36,6 +38,12 @@ PLAY_BOTH_TEXT = "Play **both** soundtracks to the end; the answer unlocks then.
 PAUSE_PLAYERS_JS = ("() => { document.querySelectorAll('#study-trial video').forEach(v => v.pause()); "
                     "return []; }")
 PRIVATE = "private"
+# one INFO line per public API call, "<endpoint> <handler ms>": the server-side cost of a call,
+# apart from Gradio's queue and the network (bench/serve_study.py --timing-log writes it to a file)
+TIMING = logging.getLogger("study.timing")
+# Gradio's queue rebuilds a pandas summary of up to 10,000 past events after every event (for its
+# /monitoring page) unless told to do so less often: ~5-12 ms of server CPU per API call
+QUEUE_ANALYTICS_EVERY = "200"
 
 
 # ------------------------------------------------------------------------------ shared helpers
@@ -105,10 +113,13 @@ def add_rater_api(db: Database) -> None:
     def trial(token: str) -> dict:
         """The first unanswered trial: ids, position, practice flag, instruction and both videos
         (opaque files); ``{"done": true}`` when every trial is answered."""
+        started = time.perf_counter()
         try:
             view = service.current_trial(db, token)
         except StudyError as exc:
             raise _fail(exc) from None
+        finally:
+            TIMING.info("trial %.1f", 1000 * (time.perf_counter() - started))
         if view is None:
             return {"done": True}
         return {"done": False, "trial_id": view.trial_id, "number": view.number, "total": view.total,
@@ -120,10 +131,13 @@ def add_rater_api(db: Database) -> None:
              played_b: bool = False, response_ms: int | None = None) -> dict:
         """Store the answer to the current trial (``choice``: A, B or none); resubmitting returns the
         same confirmation and stores nothing new."""
+        started = time.perf_counter()
         try:
             ack = service.record_vote(db, token, trial_id, choice, strength, response_ms, played_a, played_b)
         except StudyError as exc:
             raise _fail(exc) from None
+        finally:
+            TIMING.info("vote %.1f", 1000 * (time.perf_counter() - started))
         return {"trial_id": ack.trial_id, "number": ack.number, "total": ack.total, "choice": ack.choice,
                 "finished": ack.finished}
 
@@ -334,5 +348,6 @@ def build_rater_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
             on_submit, [token, trial_state, played_state, choice, strength], everything, api_visibility=PRIVATE)
         add_rater_api(db)
 
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", QUEUE_ANALYTICS_EVERY)  # read by queue() below
     page.queue(default_concurrency_limit=16)
     return page
