@@ -7,8 +7,9 @@ Run: python bench/report_starter_bundle.py [BUNDLE] [--clips 40] [--extremes 10]
 2. Real-library probe: ``--clips`` fresh clips with factors drawn as the corpus draws them (other
    seeds); for each, the top-5 of the 28 real tracks for its pictures; the Spearman correlation
    between the clip's tempo factor and the mean labelled tempo of its top-5.
-3. Extremes: ``--extremes`` 'high' and as many 'low' clips; the energetic/happy share of the top-5
-   and the mean labelled tempo per pole.
+3. Extremes: ``--extremes`` matched 'high'/'low' pairs (``extreme_pair``: same timbre, register and
+   nuisance seed); the energetic/happy share of the top-5 and the mean labelled tempo per pole, and
+   in how many pairs the high clip's share beats the low clip's.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vmnet_core.bundle import load_bundle  # noqa: E402
 from vmnet_core.metrics import PAPER_KS  # noqa: E402
 from vmnet_core.paths import cache_dir  # noqa: E402
-from vmnet_core.starter.factors import clip_rngs, extreme_factors, sample_factors  # noqa: E402
+from vmnet_core.retrieval import Retriever  # noqa: E402
+from vmnet_core.starter.factors import clip_rngs, extreme_pair, sample_factors  # noqa: E402
 from vmnet_core.starter.pipeline import DEFAULT_BUNDLE_NAME  # noqa: E402
 from vmnet_core.starter.probe import (  # noqa: E402
     AROUSED_MOODS,
@@ -36,6 +38,7 @@ from vmnet_core.starter.probe import (  # noqa: E402
     probe_library,
     tempo_rank_correlation,
 )
+from vmnet_core.store import FeatureStore  # noqa: E402
 
 NAMES = {"vmnet": "VM-NET", "no_structure": "VM-NET w/o structure", "cca": "CCA", "random": "random"}
 
@@ -56,11 +59,17 @@ def recall_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def mean_pairwise_cosine(embeddings: np.ndarray) -> float:
+    """Mean cosine over all pairs of (N, D) unit embeddings."""
+    cosines = embeddings @ embeddings.T
+    return float(cosines[np.triu_indices(len(cosines), 1)].mean())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bundle", type=Path, nargs="?", default=cache_dir() / DEFAULT_BUNDLE_NAME)
     parser.add_argument("--clips", type=int, default=40, help="random-factor probe clips")
-    parser.add_argument("--extremes", type=int, default=10, help="probe clips per pole")
+    parser.add_argument("--extremes", type=int, default=10, help="matched high/low probe pairs")
     parser.add_argument("--seed", type=int, default=7, help="seed of the probe clips (the corpus used 0)")
     args = parser.parse_args()
 
@@ -74,9 +83,13 @@ def main() -> None:
 
     for library in (True, False):
         embeddings, _ = music_side(bundle, library)
-        cosines = embeddings @ embeddings.T
         print(f"mean pairwise cosine of the {'real library' if library else 'corpus'} music embeddings: "
-              f"{cosines[np.triu_indices(len(cosines), 1)].mean():.2f}")
+              f"{mean_pairwise_cosine(embeddings):.2f}")
+    library_store = args.bundle.with_name(args.bundle.name + ".work") / "library-store"
+    if library_store.is_dir():  # the same tracks embedded without align_domain_mean, for comparison
+        store = FeatureStore.open(library_store)
+        raw = Retriever(bundle).embed_music_descriptors(np.asarray(store.music()))
+        print(f"    without centring on the training music's mean: {mean_pairwise_cosine(raw):.2f}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vmnet-probe-") as tmp:
         random_factors = [sample_factors(clip_rngs(args.seed, i)[0]) for i in range(args.clips)]
@@ -85,20 +98,23 @@ def main() -> None:
         print(f"{args.clips} random-factor clips: Spearman ρ(tempo factor, mean labelled tempo of top-5) = "
               f"{rho:.3f} (p = {p:.3g})")
         rng = np.random.default_rng(args.seed)
-        for pole in ("high", "low"):
-            poles = [extreme_factors(pole, rng) for _ in range(args.extremes)]
-            found = probe_library(bundle, poles, Path(tmp) / pole, seed=args.seed * 1000 + 500)
-            share = np.mean([r.mood_share(AROUSED_MOODS) for r in found])
+        pairs = [extreme_pair(rng) for _ in range(args.extremes)]
+        shares = {}
+        for side, pole in enumerate(("high", "low")):
+            found = probe_library(bundle, [pair[side] for pair in pairs], Path(tmp) / pole, seed=args.seed * 1000 + 500)
+            shares[pole] = np.array([r.mood_share(AROUSED_MOODS) for r in found])
             tempo = np.mean([r.mean_tempo_bpm for r in found])
             moods = {}
             for r in found:
                 for item in r.top:
                     moods[item.tags["mood"]] = moods.get(item.tags["mood"], 0) + 1
-            print(f"{args.extremes} '{pole}' clips: energetic/happy share of top-5 {share:.2f}, "
+            print(f"{args.extremes} '{pole}' clips: energetic/happy share of top-5 {shares[pole].mean():.2f}, "
                   f"mean labelled tempo {tempo:.0f} BPM, moods {dict(sorted(moods.items()))}")
             corpus = {f: np.mean([r.corpus_mean(f) for r in found]) for f in ("tempo_bpm", "energy", "valence")}
             print(f"    same clips against the corpus's own tracks: top-5 mean tempo {corpus['tempo_bpm']:.0f} BPM, "
                   f"energy {corpus['energy']:.2f}, valence {corpus['valence']:.2f}")
+        print(f"pairs where the high clip's energetic/happy share beats the low clip's: "
+              f"{int((shares['high'] > shares['low']).sum())}, the reverse: {int((shares['high'] < shares['low']).sum())}")
         corpus_rho = spearmanr([r.factors.tempo_bpm for r in results], [r.corpus_mean("tempo_bpm") for r in results])[0]
         print(f"{args.clips} random-factor clips against the corpus's own tracks: Spearman ρ(tempo factor, "
               f"mean tempo of top-5) = {corpus_rho:.3f}")

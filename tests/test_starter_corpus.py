@@ -8,7 +8,7 @@ import pytest
 
 from vmnet_core.errors import VmnetError
 from vmnet_core.media import decode_audio, probe, sample_frames
-from vmnet_core.starter.audio_synth import synthesize_music
+from vmnet_core.starter.audio_synth import _chord_plan, synthesize_music
 from vmnet_core.starter.corpus import clip_id, generate_clip, generate_corpus
 from vmnet_core.starter.factors import (
     FACTOR_COLUMNS,
@@ -16,8 +16,11 @@ from vmnet_core.starter.factors import (
     TIMBRES,
     ClipFactors,
     clip_from_row,
+    clip_rngs,
     extreme_factors,
+    extreme_pair,
     nuisance_from_seed,
+    sample_factors,
 )
 from vmnet_core.starter.visuals import render_frames
 from vmnet_core.store import SPLITS, read_manifest
@@ -186,8 +189,34 @@ def test_extreme_factors_sit_at_the_poles():
     assert high.tempo_bpm >= 160 and high.mode == "major" and min(high.valence, high.energy) >= 0.85
     assert low.tempo_bpm <= 75 and low.mode == "minor" and max(low.valence, low.energy) <= 0.15
     assert high.emotional_tone > 0.9 > 0.1 > low.emotional_tone
+    both = [extreme_factors(pole, rng) for _ in range(40) for pole in ("high", "low")]
+    assert {f.timbre for f in both} == set(TIMBRES)  # timbre is not part of the axis: drawn for both poles
+    high, low = extreme_pair(rng)
+    assert (high.timbre, high.register) == (low.timbre, low.register)
+    assert high.tempo_bpm >= 160 and low.tempo_bpm <= 75 and high.mode == "major" and low.mode == "minor"
     with pytest.raises(VmnetError):
         extreme_factors("middle", rng)  # type: ignore[arg-type]
+
+
+def test_tempo_and_energy_share_one_arousal_level_and_valence_stays_independent():
+    drawn = [sample_factors(clip_rngs(3, i)[0]) for i in range(1500)]
+    tempo, energy, valence = (np.array([getattr(f, name) for f in drawn]) for name in ("tempo_bpm", "energy", "valence"))
+    correlation = np.corrcoef([tempo, energy, valence])
+    assert correlation[0, 1] > 0.6, f"tempo–energy correlation {correlation[0, 1]:.2f}"
+    assert max(abs(correlation[0, 2]), abs(correlation[1, 2])) < 0.1, f"valence correlations {correlation[:2, 2]}"
+    for values, low, high in ((tempo, 60, 180), (energy, 0, 1)):  # reflected, not clipped: no pile-up at the ends
+        assert low <= values.min() and values.max() <= high
+        assert np.mean(values <= low + 0.02 * (high - low)) < 0.05
+
+
+def test_clashing_tones_mark_tense_music_not_sad_calm_music():
+    def chord_sizes(**changes) -> list[int]:
+        return [len(classes) for _, classes in _chord_plan(_factors(mode="minor", **changes), nuisance_from_seed(4), 40)]
+
+    plain = chord_sizes(valence=1.0, energy=1.0)  # happy: never an added tone
+    assert chord_sizes(valence=0.0, energy=0.0) == plain  # sad and calm: consonant
+    added = sum(tense - base for tense, base in zip(chord_sizes(valence=0.0, energy=1.0), plain, strict=True))
+    assert added > 20, f"{added} clashing tones in 40 bars of unpleasant, energetic music"
 
 
 def test_bad_requests_raise_one_plain_sentence(tmp_path):

@@ -16,6 +16,7 @@ from vmnet_core.starter.pipeline import (
     LIBRARY_SOURCE,
     StarterSettings,
     _prepare_work_dir,
+    align_domain_mean,
     build_starter_bundle,
     is_library_item,
     starter_split,
@@ -147,3 +148,15 @@ def test_a_corpus_too_small_to_train_on_is_refused(tmp_path):
 def test_starter_split_holds_out_a_quarter_for_test():
     splits = [starter_split(i) for i in range(100)]
     assert (splits.count("test"), splits.count("val"), splits.count("train")) == (25, 10, 65)
+
+
+def test_aligning_a_library_moves_its_mean_onto_the_training_music_and_keeps_its_differences(tiny_bundle):
+    import numpy as np
+
+    preprocessor = load_bundle(tiny_bundle).preprocessor
+    library = np.random.default_rng(0).normal(-30.0, 5.0, (28, preprocessor.music_dim)).astype(np.float32)
+    aligned = align_domain_mean(library, preprocessor)
+    np.testing.assert_allclose(aligned.mean(axis=0), preprocessor.music_mean, atol=1e-3)
+    np.testing.assert_allclose(aligned[1:] - aligned[0], library[1:] - library[0], atol=1e-3)
+    with pytest.raises(VmnetError, match="at least two tracks"):
+        align_domain_mean(library[:1], preprocessor)

@@ -3,7 +3,8 @@
 Factor → sound:
 - tempo_bpm: the beat grid of everything (chords per bar, melody slots, drum hits).
 - mode: major or natural minor scale (minor's v chord raised to V) and typical progressions.
-- valence: consonance; low valence adds a semitone or tritone to chords.
+- valence (with energy): dissonance; unpleasant *and* aroused music (tense, agitated) adds a
+  semitone or tritone to chords, sad calm music stays consonant (Gabrielsson & Lindström 2010).
 - energy: drum density (quarter → sixteenth hats, extra kicks, snares), melody note density,
   brightness (more harmonics, higher low-pass cut-off) and loudness.
 - timbre: which family carries chords and melody, and how chords are played (sustained pad,
@@ -28,6 +29,7 @@ PROGRESSIONS = {  # scale degrees (0 = tonic), one chord per bar
 }
 STEPS_PER_BAR = 16  # drum grid: sixteenth notes in 4/4
 BEATS_PER_BAR = 4
+DISSONANCE_RATE = 0.8  # chance of an added clashing tone per bar at valence 0 and energy 1
 
 
 class _Track:
@@ -83,7 +85,7 @@ def _chord_plan(factors: ClipFactors, nuisance: Nuisance, n_bars: int) -> list[t
     for bar in range(n_bars):
         degree = progression[bar % len(progression)]
         classes = _chord_pitch_classes(degree, factors.mode, nuisance.key_root, seventh)
-        if rng.uniform() < 0.8 * (1.0 - factors.valence):
+        if rng.uniform() < DISSONANCE_RATE * (1.0 - factors.valence) * factors.energy:  # tension
             classes.append((classes[0] + (1 if rng.uniform() < 0.5 else 6)) % 12)  # semitone or tritone
         plan.append((classes[0], classes))
     return plan

@@ -10,7 +10,7 @@ exact clip. The mappings themselves live in ``audio_synth`` (sound) and ``palett
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
 
 import numpy as np
@@ -22,6 +22,7 @@ MODES = ("major", "minor")
 TEMPO_RANGE_BPM = (60.0, 180.0)
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _SEED_LIMIT = 2**31 - 1
+AROUSAL_SPREAD = 0.15  # how far tempo and energy stray from the clip's shared arousal level (0–1 scale)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class ClipFactors:
 
     tempo_bpm : beats per minute, 60–180 (↔ speed of motion, flashes and cuts on beats).
     mode : ``"major"`` or ``"minor"`` (with valence ↔ lightness and yellow–blue warmth).
-    valence : 0 (sad, dissonant) … 1 (happy, consonant).
+    valence : 0 (sad; tense and dissonant when energetic too) … 1 (happy, consonant).
     energy : 0 (calm) … 1 (loud, dense drums, bright timbre) (↔ saturation, contrast, motion).
     timbre : one of :data:`TIMBRES` (↔ visual texture family).
     register : 0 (low pitch) … 1 (high pitch) (↔ vertical position, and size of shapes).
@@ -95,13 +96,29 @@ FACTOR_COLUMNS = tuple(f.name for f in fields(ClipFactors))
 NUISANCE_COLUMNS = tuple(f.name for f in fields(Nuisance))
 
 
+def _reflect_unit(x: float) -> float:
+    """Fold ``x`` back into [0, 1] by reflection at its ends (keeps a uniform variable uniform)."""
+    x = abs(x) % 2.0
+    return float(2.0 - x if x > 1.0 else x)
+
+
 def sample_factors(rng: np.random.Generator) -> ClipFactors:
-    """Draw factors: tempo, valence, energy, register uniform; timbre uniform over the five families;
-    mode major with probability 0.25 + 0.5·valence (happy music leans major, yet not always)."""
-    tempo = float(rng.uniform(*TEMPO_RANGE_BPM))
+    """Draw factors as the music-emotion literature finds them related in real music.
+
+    One latent arousal level a ~ U(0, 1) drives both tempo (tempo unit = a + N(0, AROUSAL_SPREAD²))
+    and energy (loudness, drum density, timbre brightness: a + N(0, AROUSAL_SPREAD²)), reflected
+    into 0–1 (so each stays uniform): tempo and loudness are the strongest, jointly varying cues to arousal (Gabrielsson &
+    Lindström 2010; Eerola, Friberg & Bresin 2013). Valence is drawn independently of arousal, as
+    in the circumplex model (Russell 1980); mode is major with probability 0.25 + 0.5·valence
+    (happy music leans major, yet not always). Register uniform, timbre uniform over the families.
+    """
+    arousal = float(rng.uniform(0.0, 1.0))
+    tempo_unit = _reflect_unit(arousal + rng.normal(0.0, AROUSAL_SPREAD))
+    low, high = TEMPO_RANGE_BPM
+    tempo = low + (high - low) * tempo_unit
     valence = float(rng.uniform(0.0, 1.0))
     mode = "major" if rng.uniform() < 0.25 + 0.5 * valence else "minor"
-    energy = float(rng.uniform(0.0, 1.0))
+    energy = _reflect_unit(arousal + rng.normal(0.0, AROUSAL_SPREAD))
     timbre = TIMBRES[int(rng.integers(len(TIMBRES)))]
     register = float(rng.uniform(0.0, 1.0))
     return ClipFactors(tempo_bpm=round(tempo, 3), mode=mode, valence=round(valence, 3),
@@ -132,8 +149,12 @@ def clip_rngs(seed: int, index: int) -> tuple[np.random.Generator, np.random.Gen
 def extreme_factors(pole: Literal["high", "low"], rng: np.random.Generator) -> ClipFactors:
     """Factors at one end of the arousal/valence axis, for probing a model with real music.
 
-    ``"high"``: fast (160–180 BPM), major, happy, energetic, timbre pluck or lead.
-    ``"low"``: slow (60–75 BPM), minor, sad, calm, timbre pad or piano. Register stays random.
+    ``"high"``: fast (160–180 BPM), major, happy, energetic (fast, bright, warm, busy pictures).
+    ``"low"``: slow (60–75 BPM), minor, sad, calm (slow, dark, cool, calm pictures).
+    Timbre and register are drawn at random, the same way for both poles: they are separate
+    factors, not part of the arousal/valence axis, and a fixed timbre per pole would confound the
+    probe (docs/starter-corpus.md: the corpus's "lead" voice resembles the real library's *calm*
+    tracks, so "high" clips with lead textures pulled calm music).
     """
     if pole not in ("high", "low"):
         raise VmnetError(f"The extreme pole must be 'high' or 'low', not {pole!r}.")
@@ -141,10 +162,17 @@ def extreme_factors(pole: Literal["high", "low"], rng: np.random.Generator) -> C
     tempo = rng.uniform(160.0, 180.0) if high else rng.uniform(60.0, 75.0)
     valence = rng.uniform(0.85, 1.0) if high else rng.uniform(0.0, 0.15)
     energy = rng.uniform(0.85, 1.0) if high else rng.uniform(0.0, 0.15)
-    timbres = ("pluck", "lead") if high else ("pad", "piano")
     return ClipFactors(tempo_bpm=round(float(tempo), 3), mode="major" if high else "minor",
                        valence=round(float(valence), 3), energy=round(float(energy), 3),
-                       timbre=timbres[int(rng.integers(2))], register=round(float(rng.uniform()), 3))
+                       timbre=TIMBRES[int(rng.integers(len(TIMBRES)))], register=round(float(rng.uniform()), 3))
+
+
+def extreme_pair(rng: np.random.Generator) -> tuple[ClipFactors, ClipFactors]:
+    """A matched ("high", "low") pair of :func:`extreme_factors`: the low clip takes the high clip's
+    timbre and register, so the two differ only along the arousal/valence axis. Render both with
+    the same nuisance seed and they share layout, background and melody as well."""
+    high = extreme_factors("high", rng)
+    return high, replace(extreme_factors("low", rng), timbre=high.timbre, register=high.register)
 
 
 def clip_columns(factors: ClipFactors, nuisance: Nuisance) -> dict[str, object]:
