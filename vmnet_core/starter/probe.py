@@ -1,7 +1,8 @@
 """Probing a bundle with generated clips against the 28 real library tracks.
 
-A probe clip is a fresh procedural music video with chosen factors (e.g. :func:`extreme_factors`
-"high" = fast, bright, warm, busy; "low" = slow, dark, cool, calm). Its *pictures* go through the
+A probe clip is a fresh procedural music video with chosen factors (e.g. :func:`extreme_pair`: a
+"high" clip, fast, bright, warm, busy, and a "low" one, slow, dark, cool, calm, with the same timbre
+and register; probe both lists with the same ``seed`` so each pair shares its nuisance too). Its *pictures* go through the
 bundle's video path (:meth:`Retriever.embed_video_file`, the code a user's upload takes) and are
 ranked against the real ``immich-memories-music`` tracks only, whose labels (mood, tempo) then say
 whether the model's choices lean the way the factors do. Used by
