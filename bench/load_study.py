@@ -454,6 +454,7 @@ def scenario_crash(db_url: str, work: Path, premuxed, raters: int, trials: int, 
     from study.service import analyze, vote_rows
 
     make_study(db_url, premuxed, trials)
+    load_before = os.getloadavg()
     with serving(db_url, work, 1) as (app,):
         if threads:
             from concurrent.futures import ThreadPoolExecutor
@@ -489,6 +490,8 @@ def scenario_crash(db_url: str, work: Path, premuxed, raters: int, trials: int, 
         result["problems"].append(f"the analysis of the votes stored at the kill changed after the restart: "
                                   f"{analysis_changes[:5]}")
     result.update({"ok": not result["problems"], "stored_at_kill": len(before), "restart_s": round(restarted_s, 1),
+                   "loadavg_before": [round(x, 2) for x in load_before],
+                   "loadavg_after": [round(x, 2) for x in os.getloadavg()],
                    "analysis_at_kill": _analysis_summary_dict(analysis_at_kill),
                    "analysis_at_kill_unchanged": not analysis_changes,
                    "analysis_after": _analysis_summary(final)})
