@@ -86,7 +86,7 @@ def main() -> None:
         print(f"mean pairwise cosine of the {'real library' if library else 'corpus'} music embeddings: "
               f"{mean_pairwise_cosine(embeddings):.2f}")
     library_store = args.bundle.with_name(args.bundle.name + ".work") / "library-store"
-    if library_store.is_dir():  # the same tracks embedded without align_domain_mean, for comparison
+    if library_store.is_dir():  # the same tracks embedded without the media-music offset, for comparison
         store = FeatureStore.open(library_store)
         raw = Retriever(bundle).embed_music_descriptors(np.asarray(store.music()))
         print(f"    without centring on the training music's mean: {mean_pairwise_cosine(raw):.2f}")

@@ -16,7 +16,6 @@ from vmnet_core.starter.pipeline import (
     LIBRARY_SOURCE,
     StarterSettings,
     _prepare_work_dir,
-    align_domain_mean,
     build_starter_bundle,
     is_library_item,
     starter_split,
@@ -150,13 +149,30 @@ def test_starter_split_holds_out_a_quarter_for_test():
     assert (splits.count("test"), splits.count("val"), splits.count("train")) == (25, 10, 65)
 
 
-def test_aligning_a_library_moves_its_mean_onto_the_training_music_and_keeps_its_differences(tiny_bundle):
+def test_the_media_music_offset_moves_real_music_onto_the_training_music_and_keeps_its_differences(tiny_bundle):
     import numpy as np
 
-    preprocessor = load_bundle(tiny_bundle).preprocessor
+    bundle = load_bundle(tiny_bundle)
+    preprocessor = bundle.preprocessor
+    assert preprocessor.media_music_offset is not None, "the starter bundle carries the offset fitted on the library"
     library = np.random.default_rng(0).normal(-30.0, 5.0, (28, preprocessor.music_dim)).astype(np.float32)
-    aligned = align_domain_mean(library, preprocessor)
+    preprocessor.set_media_music_offset(library)
+    aligned = library + preprocessor.media_music_offset
     np.testing.assert_allclose(aligned.mean(axis=0), preprocessor.music_mean, atol=1e-3)
-    np.testing.assert_allclose(aligned[1:] - aligned[0], library[1:] - library[0], atol=1e-3)
-    with pytest.raises(VmnetError, match="at least two tracks"):
-        align_domain_mean(library[:1], preprocessor)
+    np.testing.assert_allclose(preprocessor.transform_media_music(library), preprocessor.transform_music(aligned),
+                               atol=1e-5)
+    with pytest.raises(VmnetError, match="at least two"):
+        preprocessor.set_media_music_offset(library[:1])
+
+
+def test_a_music_file_added_later_is_embedded_like_the_bundled_library(tiny_bundle):
+    """The offset is saved with the bundle, so a real track indexed by a user lands where the library's did."""
+    from vmnet_core.retrieval import Retriever
+    from vmnet_core.starter.pipeline import is_library_item
+
+    bundle = load_bundle(tiny_bundle)
+    library = [item for item in bundle.catalog.items("music") if is_library_item(item)]
+    item = library[0]
+    again = Retriever(bundle).embed_music_file(item.path)
+    stored = bundle.catalog.embeddings("music")[bundle.catalog.ids("music").index(item.id)]
+    assert float(again @ stored) > 0.99

@@ -5,8 +5,8 @@ The tiny bundle is trained on procedural clips only; here its video branch meets
 clips (seeds unrelated to its corpus), ranked against (a) the 28 real tracks it never saw and
 (b) the corpus's own tracks. Two things make (a) work, both documented in docs/starter-corpus.md
 ("Sensible on the real library?"): the corpus couples tempo and energy through one arousal level,
-as real music does, and the real tracks are indexed centred on the training music's mean
-(``pipeline.align_domain_mean``), so they no longer sit in one far-off cluster where a few hub
+as real music does, and real music files are centred on the training music's mean (the bundle's
+media-music offset, ``Preprocessor.set_media_music_offset``), so they no longer sit in one far-off cluster where a few hub
 tracks win whatever the query.
 """
 

@@ -78,6 +78,18 @@ class Bundle:
         """Write :attr:`catalog` into ``path/catalog`` (each file replaced atomically)."""
         return self.catalog.save(self.path / CATALOG_DIR)
 
+    def save_preprocessor(self) -> Path:
+        """Rewrite ``preprocess.safetensors`` from :attr:`preprocessor` (e.g. after fitting a media-music offset)."""
+        return write_file_atomic(self.path / PREPROCESS_FILE, _preprocessor_bytes(self.preprocessor))
+
+
+def _preprocessor_bytes(preprocessor: Any) -> bytes:
+    """The preprocessor's arrays as a safetensors file."""
+    from safetensors.numpy import save as save_numpy
+
+    return save_numpy({k: np.ascontiguousarray(v) for k, v in preprocessor.to_arrays().items()},
+                      metadata={"format": BUNDLE_FORMAT})
+
 
 def bundle_dims(model: Any, preprocessor: Any) -> dict[str, int]:
     """The widths a bundle must agree on.
@@ -126,7 +138,6 @@ def save_bundle(out: str | Path, model: Any, preprocessor: Any, config: dict[str
     Path of the bundle directory.
     """
     import torch
-    from safetensors.numpy import save as save_numpy
     from safetensors.torch import save as save_torch
 
     out = Path(out)
@@ -150,8 +161,7 @@ def save_bundle(out: str | Path, model: Any, preprocessor: Any, config: dict[str
         weights = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     files: dict[str, bytes | str] = {
         MODEL_FILE: save_torch(weights, metadata={"format": BUNDLE_FORMAT}),
-        PREPROCESS_FILE: save_numpy({k: np.ascontiguousarray(v) for k, v in preprocessor.to_arrays().items()},
-                                    metadata={"format": BUNDLE_FORMAT}),
+        PREPROCESS_FILE: _preprocessor_bytes(preprocessor),
         METRICS_FILE: json.dumps(metrics, indent=2, default=_json_default) + "\n",
         CARD_FILE: card if card.endswith("\n") else card + "\n",
     }

@@ -37,6 +37,9 @@ def _whitening_pca(n_components: int):
     return WhiteningPCA(n_components=n_components)
 
 
+MEDIA_MUSIC_OFFSET = "media_music_offset"  # optional (Dm,) array in the saved preprocessor
+
+
 class Preprocessor:
     """Fitted transforms from stored descriptors to the network's inputs.
 
@@ -58,6 +61,7 @@ class Preprocessor:
         self.video_in_dim = int(video_in_dim)  # Dv
         self.config = config
         self.video_dim = int(np.asarray(video_pca.transform(np.zeros((1, self.video_in_dim), np.float32))).shape[-1])
+        self.media_music_offset: np.ndarray | None = None  # (Dm,), see set_media_music_offset
 
     # ----- fitting -------------------------------------------------------------------------------
     @classmethod
@@ -118,6 +122,34 @@ class Preprocessor:
                              f"{self.music_dim}; use features made with the same descriptor settings.")
         return ((music - self.music_mean) / self.music_std).astype(np.float32)
 
+    def transform_media_music(self, music: np.ndarray) -> np.ndarray:
+        """(N, Dm) descriptors of music read from media files → (N, Dm) z-scores, domain offset applied.
+
+        Same as :meth:`transform_music` unless the bundle carries a media-music offset.
+        """
+        music = np.asarray(music, dtype=np.float32)
+        if self.media_music_offset is not None:
+            music = music + self.media_music_offset
+        return self.transform_music(music)
+
+    def set_media_music_offset(self, real_music: np.ndarray) -> np.ndarray:
+        """Fit the offset that moves real recordings' mean onto the training music's mean.
+
+        real_music : (N, Dm) raw descriptors of N ≥ 2 real recordings spanning a range of music.
+        Returns the (Dm,) offset ``music_mean − mean(real_music)``, which :meth:`transform_media_music`
+        then adds to every music file's descriptor. For a model trained on synthetic music (the
+        starter bundle) real recordings all differ from the training music in the same way (mixing,
+        mastering, real instruments), and that shared shift would dominate their embeddings; removing
+        it is first-order domain alignment (the mean part of CORAL, Sun et al. 2016). It uses no
+        labels. A bundle trained on real media has no offset.
+        """
+        real_music = np.asarray(real_music, dtype=np.float32)
+        if real_music.ndim != 2 or real_music.shape[0] < 2 or real_music.shape[1] != self.music_dim:
+            raise VmnetError(f"Fitting the media-music offset needs at least two {self.music_dim}-d descriptors; "
+                             f"got shape {real_music.shape}.")
+        self.media_music_offset = (self.music_mean - real_music.mean(axis=0)).astype(np.float32)
+        return self.media_music_offset
+
     def transform_video_vectors(self, video: np.ndarray) -> np.ndarray:
         """(N, Dv) pooled video vectors → (N, K) float32 whitened PCA projections."""
         video = np.asarray(video, dtype=np.float32)
@@ -148,6 +180,8 @@ class Preprocessor:
             "config.seed": np.array([self.config.seed], dtype=np.int64),
         }
         out.update({f"video_pca.{k}": np.asarray(v) for k, v in self.video_pca.to_arrays().items()})
+        if self.media_music_offset is not None:
+            out[MEDIA_MUSIC_OFFSET] = self.media_music_offset
         return out
 
     @classmethod
@@ -169,10 +203,17 @@ class Preprocessor:
             pca = WhiteningPCA.from_arrays({k[len("video_pca."):]: v for k, v in arrays.items()
                                             if k.startswith("video_pca.")})
             video_in_dim = int(np.asarray(arrays["video_in_dim"]).ravel()[0])
-            return cls(arrays["music_mean"], arrays["music_std"], pca, video_in_dim, config)
+            preprocessor = cls(arrays["music_mean"], arrays["music_std"], pca, video_in_dim, config)
         except KeyError as exc:
             raise VmnetError(f"The preprocessor arrays lack '{exc.args[0]}'; the bundle is incomplete "
                              "or from another program.") from None
+        offset = arrays.get(MEDIA_MUSIC_OFFSET)
+        if offset is not None:
+            if np.shape(offset) != (preprocessor.music_dim,):
+                raise VmnetError(f"The preprocessor's media-music offset has shape {np.shape(offset)}, not "
+                                 f"({preprocessor.music_dim},); the bundle is damaged.")
+            preprocessor.media_music_offset = np.asarray(offset, dtype=np.float32)
+        return preprocessor
 
     def describe(self) -> dict:
         """JSON-ready summary for a bundle's config."""

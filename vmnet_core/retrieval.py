@@ -73,6 +73,16 @@ class Retriever:
         music = self.bundle.preprocessor.transform_music(np.atleast_2d(descriptors))
         return embed_arrays(self.bundle.model, music, None, device=self._model_device())[0]
 
+    def embed_media_music_descriptors(self, descriptors: np.ndarray) -> np.ndarray:
+        """(N, 1140) descriptors of music files (not of the training store) → (N, 512) unit embeddings.
+
+        Applies the bundle's media-music offset when it has one (see ``Preprocessor.set_media_music_offset``).
+        """
+        from vmnet_core.model import embed_arrays
+
+        music = self.bundle.preprocessor.transform_media_music(np.atleast_2d(descriptors))
+        return embed_arrays(self.bundle.model, music, None, device=self._model_device())[0]
+
     def embed_video_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """(N, Dv) pooled video vectors (store ``video.npy`` rows) → (N, 512) float32 unit embeddings."""
         from vmnet_core.model import embed_arrays
@@ -119,7 +129,7 @@ class Retriever:
 
     def embed_music_file(self, path: str | Path) -> np.ndarray:
         """(512,) embedding of an audio file, or of a video file's soundtrack."""
-        return self.embed_music_descriptors(self.music_descriptor_file(path)[None, :])[0]
+        return self.embed_media_music_descriptors(self.music_descriptor_file(path)[None, :])[0]
 
     def embed_video_file(self, path: str | Path, max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S
                          ) -> np.ndarray:

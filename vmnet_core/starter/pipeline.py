@@ -185,6 +185,7 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
         index_store(bundle, FeatureStore.open(store_dir))
         if settings.index_real_library:
             index_library_store(bundle, FeatureStore.open(library_dir))
+            bundle.save_preprocessor()
         bundle.save_catalog()
 
     clock.run("index", "indexing the catalog", index)
@@ -316,34 +317,15 @@ def extract_library_store(store_dir: str | Path, workers: int = 1, progress: boo
     return summary.store
 
 
-def align_domain_mean(descriptors, preprocessor):
-    """Shift a set of recordings from another domain so that their mean is the training music's mean.
-
-    descriptors : (N, 1140) raw music descriptors of N ≥ 2 recordings (e.g. the 28 real tracks).
-    Returns (N, 1140) float32: ``descriptors − their mean + preprocessor.music_mean``.
-
-    Every real recording differs from every synthetic one in the same way (mixing, reverb,
-    mastering, real instruments), so a model trained only on synthetic music sees the real tracks
-    as one far-off cluster and ranks them by that shared offset rather than by how they differ.
-    Removing the set's mean (per-domain mean alignment, the first-order form of CORAL, Sun, Feng &
-    Saenko 2016, and of AdaBN, Li et al. 2016) keeps the differences between the tracks and puts
-    them where the model has learned to read them. It uses no labels, only the set's own mean, so
-    it assumes the set spans a range of music (it would erase what all its tracks have in common).
-    """
-    import numpy as np
-
-    descriptors = np.asarray(descriptors, dtype=np.float32)
-    if descriptors.ndim != 2 or descriptors.shape[0] < 2:
-        raise VmnetError("Aligning a music library to the training music needs at least two tracks.")
-    return descriptors - descriptors.mean(axis=0) + preprocessor.music_mean
-
-
 def index_library_store(bundle, store, align: bool = True) -> int:
     """Embed the real tracks' stored descriptors into the bundle's music catalog, with their labels.
 
     Items get ids ``library-<title>`` and tags ``mood``, ``tempo_bpm``, ``key``, ``style`` and
-    ``source`` = ``"immich-memories-music"``. With ``align`` (the default) the tracks are first
-    centred on the training music's mean (:func:`align_domain_mean`). Returns the number of tracks added.
+    ``source`` = ``"immich-memories-music"``. With ``align`` (the default) the bundle's
+    preprocessor first fits its media-music offset on these tracks
+    (``Preprocessor.set_media_music_offset``: their mean moves onto the training music's mean) and
+    the tracks are embedded as media files are, so music a user adds later gets the same offset.
+    Returns the number of tracks added; call ``bundle.save_preprocessor()`` and ``save_catalog()`` after.
     """
     import numpy as np
 
@@ -357,8 +339,10 @@ def index_library_store(bundle, store, align: bool = True) -> int:
                          f"{len(tracks)} tracks; delete it and build the starter bundle again.")
     music = np.asarray(store.music())[[store.index(i) for i in ids]]
     if align:
-        music = align_domain_mean(music, bundle.preprocessor)
-    embeddings = Retriever(bundle).embed_music_descriptors(music)
+        bundle.preprocessor.set_media_music_offset(music)
+    else:
+        bundle.preprocessor.media_music_offset = None
+    embeddings = Retriever(bundle).embed_media_music_descriptors(music)
     items = [CatalogItem(id=i, title=tracks[i].title.replace("_", " "), path=str(tracks[i].path),
                          duration_s=tracks[i].duration_s, tags=tags[i]) for i in ids]
     bundle.catalog.add("music", embeddings, items)
@@ -369,7 +353,8 @@ def index_real_library(bundle, progress: bool = True, store_dir: str | Path | No
                        workers: int = 1) -> int:
     """Describe (into ``store_dir``, default ``<bundle>/../library-store``) and index the 28 real tracks.
 
-    In-memory like :func:`vmnet_core.retrieval.index_store`: call ``bundle.save_catalog()`` after.
+    In-memory like :func:`vmnet_core.retrieval.index_store`: call ``bundle.save_preprocessor()`` and
+    ``bundle.save_catalog()`` after.
     """
     store_dir = Path(store_dir) if store_dir is not None else bundle.path.parent / "library-store"
     return index_library_store(bundle, extract_library_store(store_dir, workers, progress))
