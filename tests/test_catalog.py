@@ -270,3 +270,11 @@ def test_catalog_keeps_its_own_copy_of_the_embeddings():
         catalog.add("music", emb_changed[:1] * 0 + emb[1], [{"id": "m0"}])  # replace row 0 in place
         np.testing.assert_allclose(emb, unit_rows(20, seed=11))  # the caller's array is untouched
         np.testing.assert_allclose(catalog.embeddings("music")[1:], before[1:])
+
+
+def test_approximate_search_is_refused_when_it_cannot_beat_exact():
+    catalog = Catalog()
+    catalog.add("music", unit_rows(10_000, seed=21), items("m", 10_000))  # uniform: no clusters to exploit
+    with pytest.raises(VmnetError, match="does not pay off"):
+        catalog.make_approximate("music", target_recall=0.95)
+    assert catalog.approximate_stats("music") is None

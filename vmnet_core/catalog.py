@@ -36,6 +36,7 @@ SIDES = ("music", "video")
 EMBEDDING_KEY = "embeddings"
 DESCRIPTOR_KEY = "descriptors"
 EXACT_CHUNK_BYTES = 256 * 2**20  # bound on the (queries × rows) score block of one exact search step
+MAX_PROBED_SHARE = 4  # an IVF index that must probe more than 1/4 of its cells is refused as no faster
 
 
 # --------------------------------------------------------------------------- records
@@ -352,9 +353,14 @@ class Catalog:
         reaches ``target_recall``; the returned stats hold the measured figure.
         """
         data = self._side(side)
-        data.ann = build_ivf(data.embeddings, target_recall=target_recall, nlist=nlist, seed=seed)
-        data.target_recall = float(target_recall)
-        return data.ann.stats
+        ann = build_ivf(data.embeddings, target_recall=target_recall, nlist=nlist, seed=seed)
+        stats = ann.stats
+        if stats.nprobe > stats.nlist // MAX_PROBED_SHARE:
+            raise VmnetError(f"Approximate search does not pay off on this {side} catalog: reaching recall "
+                             f"{target_recall} needs {stats.nprobe} of its {stats.nlist} cells, i.e. scanning most "
+                             "of it (its embeddings are not clustered); it keeps exact search.")
+        data.ann, data.target_recall = ann, float(target_recall)
+        return stats
 
     def _rebuild_approximate(self, side: str) -> None:
         """Rebuild a dropped approximate index, or fall back to exact when the side became too small."""
@@ -364,7 +370,11 @@ class Catalog:
                           "approximate search needs; it searches exactly from now on.", stacklevel=3)
             self.make_exact(side)
             return
-        self.make_approximate(side, target_recall=data.target_recall)
+        try:
+            self.make_approximate(side, target_recall=data.target_recall)
+        except VmnetError as exc:
+            warnings.warn(str(exc), stacklevel=3)
+            self.make_exact(side)
 
     def make_exact(self, side: str) -> None:
         """Drop ``side``'s approximate index: exact search from now on."""
