@@ -111,9 +111,11 @@ class IvfIndex:
 
 
 def default_nlist(rows: int) -> int:
-    """Cells for ``rows`` vectors: about 4·√N (faiss's guidance), a power of two, trainable."""
+    """Cells for ``rows`` vectors: about 4·√N (faiss's guidance), a power of two, and few enough
+    that the k-means sample (at most ``TRAIN_SAMPLE_MAX`` rows) has ``POINTS_PER_CELL`` per cell."""
     nlist = 2 ** round(math.log2(4 * math.sqrt(rows)))
-    return max(16, min(nlist, rows // POINTS_PER_CELL))
+    trainable = 2 ** int(math.log2(max(1, min(rows, TRAIN_SAMPLE_MAX) // POINTS_PER_CELL)))
+    return max(16, min(nlist, trainable))
 
 
 def build_ivf(embeddings: np.ndarray, target_recall: float = 0.95, k: int = 10, nlist: int | None = None,
@@ -138,7 +140,7 @@ def build_ivf(embeddings: np.ndarray, target_recall: float = 0.95, k: int = 10, 
         raise VmnetError(f"nlist={nlist} needs at least {nlist * POINTS_PER_CELL:,} rows to train; "
                          f"there are {rows:,}.")
     rng = np.random.default_rng(seed)
-    train_n = min(rows, TRAIN_SAMPLE_MAX, max(nlist * 64, nlist * POINTS_PER_CELL))
+    train_n = min(rows, max(min(TRAIN_SAMPLE_MAX, nlist * 64), nlist * POINTS_PER_CELL))
     train = x[np.sort(rng.choice(rows, size=train_n, replace=False))]
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
