@@ -9,7 +9,11 @@ Scenarios (all by default; pick with ``--scenarios``):
 * ``crash``    — SQLite, one app process; ``kill -9`` once half the votes are in, restart on the
   same port and database; raters retry with backoff and resume from their token;
 * ``lock``     — another connection holds an exclusive SQLite transaction longer than the server's
-  busy timeout during a vote: the rater gets "saving failed, try again", the retry stores it once.
+  busy timeout during a vote: the rater gets "saving failed, try again", the retry stores it once;
+* ``pg-outage`` — the ``postgres`` setup on a cluster of its own; once a third of the votes are in,
+  the PostgreSQL server is stopped (``pg_ctl stop -m fast``) for ``--outage-s`` seconds and started
+  again on the same data folder and socket. Raters get "try again" answers meanwhile and retry;
+  the same two app processes (never restarted) serve on once the server is back.
 
 Every scenario checks that the acknowledged votes are exactly the stored ones (no loss, no
 duplicates), one participant per rater (joins retried after a time-out reuse the rater's join
@@ -127,6 +131,13 @@ def serving(db_url: str, work_dir: Path, n_processes: int = 1, busy_timeout_ms: 
     finally:
         for app in apps:
             app.stop()
+
+
+def apps_still_serving(apps: list[AppProcess]) -> list[str]:
+    """Problems if an app process exited or was restarted during the run (empty when all served on)."""
+    return [f"app process on port {a.port} " + ("exited" if a.proc is None or a.proc.poll() is not None
+                                                  else f"was started {a.starts} times")
+            for a in apps if a.proc is None or a.proc.poll() is not None or a.starts != 1]
 
 
 # -------------------------------------------------------------------------------------- raters
@@ -409,27 +420,40 @@ def check(reports: list[RaterReport], db_url: str, trials: int) -> dict:
 
 # ---------------------------------------------------------------------------------- scenarios
 def scenario_load(db_url: str, work: Path, premuxed, raters: int, trials: int, n_processes: int,
-                  options: RaterOptions = RaterOptions()) -> dict:
-    """N raters at once against ``n_processes`` app processes on one database."""
+                  options: RaterOptions = RaterOptions(), fault=None) -> dict:
+    """N raters at once against ``n_processes`` app processes on one database.
+
+    ``fault``: called with the app processes once the raters are released, while they vote; it
+    returns figures (a dict, its ``problems`` list joined to the checks') and may block.
+    """
     make_study(db_url, premuxed, trials)
     with serving(db_url, work, n_processes) as apps:
         collect = start_raters([a.url for a in apps], raters, options=options)
         load_before = os.getloadavg()
         cpu_before, started = [a.cpu_s() for a in apps], time.monotonic()
+        fault_figures = fault(apps) if fault is not None else {}
         reports = collect()
         wall = time.monotonic() - started
         server_cpu = sum(a.cpu_s() for a in apps) - sum(cpu_before)
         load_after = os.getloadavg()
+        gone = apps_still_serving(apps)
     capacity = (os.cpu_count() or 1) * wall
-    return {**check(reports, db_url, trials), "app_processes": n_processes, "think_s": options.think_s,
+    result = check(reports, db_url, trials)
+    result["problems"] += gone + fault_figures.pop("problems", [])
+    result["ok"] = not result["problems"]
+    return {**result, **fault_figures, "app_processes": n_processes, "think_s": options.think_s,
             "wall_s": round(wall, 1), "server_handler_ms": server_handler_ms(apps),
             "cpu_s": {"app_processes": round(server_cpu, 1), "raters": round(sum(r.cpu_s for r in reports), 1),
                       "machine_capacity": round(capacity, 1)},
             "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after]}
 
 
-def _vote_count(db_url: str) -> int:
-    return len(stored_votes(db_url))
+def wait_for_votes(db_url: str, n: int, timeout_s: float = 600.0) -> int:
+    """Poll until at least ``n`` votes are stored (or ``timeout_s`` passed); returns the count seen."""
+    deadline = time.monotonic() + timeout_s
+    while (count := len(stored_votes(db_url))) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
 
 
 def _analysis_of(db, rows: list[dict]) -> dict:
@@ -464,9 +488,7 @@ def scenario_crash(db_url: str, work: Path, premuxed, raters: int, trials: int, 
             collect = future.result
         else:
             collect = start_raters([app.url], raters, options=options)
-        half, deadline = raters * trials // 2, time.monotonic() + 600
-        while _vote_count(db_url) < half and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_votes(db_url, raters * trials // 2)
         app.kill9()
         killed_at = time.monotonic()
         db = Database(db_url, migrate=False)
@@ -524,45 +546,135 @@ def _analysis_summary_dict(analysis: dict) -> dict:
     return {f"{p['first']} vs {p['second']}": f"{p['wins']}/{p['losses']}/{p['ties']}" for p in analysis["pairs"]}
 
 
-def scenario_lock(db_url: str, work: Path, premuxed, busy_timeout_ms: int = 1500) -> dict:
-    """An exclusive SQLite transaction held past the server's busy timeout during a vote."""
-    import sqlite3
+def vote_through_fault(app: AppProcess, db_url: str, fault) -> dict:
+    """One rater's vote while ``fault`` (a context manager) is in force, then the retry after it.
 
+    During the fault: a vote must not be acknowledged (the error shown is recorded), and a reload
+    (``/trial``) is tried too (its answer recorded). After it: nothing was stored, the retry ("B")
+    is stored once and a resubmit ("A") returns the same ack.
+    """
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
+    client = Client(app.url, verbose=False, download_files=False)
+    token = client.predict("", {}, api_name="/consent")
+    view = client.predict(token, api_name="/trial")
+    result = {"problems": []}
+    with fault:
+        started = time.monotonic()
+        try:
+            ack = client.predict(token, view["trial_id"], "A", None, True, True, 900, api_name="/vote")
+            result["problems"].append(f"a vote during the fault was acknowledged: {ack}")
+        except AppError as exc:
+            result["error_shown"] = str(exc)
+            if RETRY_TEXT not in str(exc).lower():
+                result["problems"].append(f"unexpected error text: {exc}")
+        result["failed_after_s"] = round(time.monotonic() - started, 2)
+        try:
+            result["reload_during_fault"] = client.predict(token, api_name="/trial")
+        except AppError as exc:
+            result["reload_during_fault"] = str(exc)
+    result["stored_during_fault"] = len(stored_votes(db_url))
+    ack = client.predict(token, view["trial_id"], "B", None, True, True, 900, api_name="/vote")
+    again = client.predict(token, view["trial_id"], "A", None, True, True, 900, api_name="/vote")
+    votes = stored_votes(db_url)
+    result.update({"retry_ack_choice": ack["choice"], "resubmit_ack_choice": again["choice"],
+                   "stored_after_retry": len(votes)})
+    if result["stored_during_fault"] != 0:
+        result["problems"].append("a vote was stored although the rater saw an error")
+    if votes != [(token, view["trial_id"], "B")] or ack["choice"] != "B" or again["choice"] != "B":
+        result["problems"].append(f"after the retry the database holds {votes}")
+    result["problems"] += apps_still_serving([app])
+    result["ok"] = not result["problems"]
+    return result
+
+
+@contextmanager
+def sqlite_locked(db_file: str):
+    """Another connection holds an exclusive SQLite transaction (``BEGIN EXCLUSIVE``) meanwhile."""
+    import sqlite3
+
+    blocker = sqlite3.connect(db_file, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+@contextmanager
+def postgres_down(server, down_s: float = 0.0, figures: dict | None = None):
+    """The PostgreSQL server stopped (``pg_ctl stop -m fast``) meanwhile, and at least ``down_s``
+    seconds in all; started again on the same data folder and socket afterwards. ``figures`` gets
+    ``outage_s``: from the stop command to the server accepting connections again."""
+    started = time.monotonic()
+    server.pause()
+    try:
+        yield
+        time.sleep(max(0.0, down_s - (time.monotonic() - started)))
+    finally:
+        server.resume()
+        if figures is not None:
+            figures["outage_s"] = round(time.monotonic() - started, 2)
+
+
+def scenario_lock(db_url: str, work: Path, premuxed, busy_timeout_ms: int = 1500) -> dict:
+    """An exclusive SQLite transaction held past the server's busy timeout during a vote."""
     make_study(db_url, premuxed, FIXED_TRIALS + 1)
-    db_file = db_url.removeprefix("sqlite:///")
-    result = {"busy_timeout_ms": busy_timeout_ms, "problems": []}
     with serving(db_url, work, 1, busy_timeout_ms=busy_timeout_ms) as (app,):
+        result = vote_through_fault(app, db_url, sqlite_locked(db_url.removeprefix("sqlite:///")))
+    return {"busy_timeout_ms": busy_timeout_ms, **result}
+
+
+def scenario_pg_vote_outage(server, work: Path, premuxed) -> dict:
+    """One vote while the PostgreSQL server is stopped, against one app process; then the retry.
+
+    Then a silent restart (stop and start with no request between, so the app's pooled
+    connections are stale, not yet known dead): the next reload and vote must succeed at once
+    (``first_vote_after_silent_restart``: the ack's choice, or the error shown).
+    """
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    db_url = server.fresh_database()
+    make_study(db_url, premuxed, FIXED_TRIALS + 1)
+    figures: dict = {}
+    with serving(db_url, work, 1) as (app,):
+        result = vote_through_fault(app, db_url, postgres_down(server, figures=figures))
         client = Client(app.url, verbose=False, download_files=False)
         token = client.predict("", {}, api_name="/consent")
-        view = client.predict(token, api_name="/trial")
-        blocker = sqlite3.connect(db_file, isolation_level=None)
-        blocker.execute("BEGIN EXCLUSIVE")
+        with postgres_down(server):
+            pass
         try:
-            started = time.monotonic()
-            try:
-                ack = client.predict(token, view["trial_id"], "A", None, True, True, 900, api_name="/vote")
-                result["problems"].append(f"a vote during the lock was acknowledged: {ack}")
-            except AppError as exc:
-                result["error_shown"] = str(exc)
-                if RETRY_TEXT not in str(exc).lower():
-                    result["problems"].append(f"unexpected error text: {exc}")
-            result["failed_after_s"] = round(time.monotonic() - started, 2)
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
-        result["stored_during_lock"] = len(stored_votes(db_url))
-        ack = client.predict(token, view["trial_id"], "B", None, True, True, 900, api_name="/vote")
-        again = client.predict(token, view["trial_id"], "A", None, True, True, 900, api_name="/vote")
-        votes = stored_votes(db_url)
-        result.update({"retry_ack_choice": ack["choice"], "resubmit_ack_choice": again["choice"],
-                       "stored_after_retry": len(votes)})
-        if result["stored_during_lock"] != 0:
-            result["problems"].append("a vote was stored although the rater saw an error")
-        if votes != [(token, view["trial_id"], "B")] or ack["choice"] != "B" or again["choice"] != "B":
-            result["problems"].append(f"after the retry the database holds {votes}")
+            view = client.predict(token, api_name="/trial")
+            ack = client.predict(token, view["trial_id"], "A", None, True, True, 900, api_name="/vote")
+            result["first_vote_after_silent_restart"] = ack["choice"]
+        except AppError as exc:
+            result["first_vote_after_silent_restart"] = str(exc)
+            result["problems"].append(f"the first call after a silent restart failed: {exc}")
+        result["stored_after_silent_restart"] = len(stored_votes(db_url))
+    result["ok"] = not result["problems"]
+    return {**figures, **result}
+
+
+def scenario_pg_outage(server, work: Path, premuxed, raters: int, trials: int, down_s: float = 5.0,
+                       options: RaterOptions = RaterOptions()) -> dict:
+    """The ``postgres`` load with the PostgreSQL server stopped for ``down_s`` seconds once a third
+    of the votes are stored. Checks besides :func:`check`: the raters saw "try again" answers,
+    and the two app processes served on without a restart."""
+    db_url = server.fresh_database()
+
+    def outage(_apps) -> dict:
+        figures = {"stored_at_stop": wait_for_votes(db_url, raters * trials // 3), "problems": []}
+        with postgres_down(server, down_s, figures):
+            pass
+        figures["stored_right_after_restart"] = len(stored_votes(db_url))
+        return figures
+
+    result = scenario_load(db_url, work, premuxed, raters, trials, 2, options, fault=outage)
+    if result["save_failed"] == 0:
+        result["problems"].append("no rater was told to try again: the outage went unnoticed")
     result["ok"] = not result["problems"]
     return result
 
@@ -584,7 +696,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The study under load and faults (see the module docstring).")
     parser.add_argument("--raters", type=int, default=50)
     parser.add_argument("--trials", type=int, default=20, help="trials per session (at least 4)")
-    parser.add_argument("--scenarios", default="sqlite,postgres,crash,lock")
+    parser.add_argument("--scenarios", default="sqlite,postgres,crash,lock,pg-outage")
+    parser.add_argument("--outage-s", type=float, default=5.0, help="pg-outage: seconds PostgreSQL stays down")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--think-s", type=_think_range, default=None, metavar="LOW-HIGH",
@@ -623,6 +736,16 @@ def main(argv: list[str] | None = None) -> int:
                                  options=options)
         elif name == "lock":
             out = scenario_lock(f"sqlite:///{folder / 'study.db'}", folder, premuxed)
+        elif name == "pg-outage":
+            import pg_server
+
+            try:
+                server = pg_server.private_server()  # its own cluster: stopping it spares ``postgres``
+            except RuntimeError as exc:
+                out = {"skipped": str(exc), "ok": True}
+            else:
+                out = scenario_pg_outage(server, folder, premuxed, args.raters, args.trials, args.outage_s,
+                                         options)
         else:
             raise SystemExit(f"unknown scenario {name!r}")
         figures[name] = out

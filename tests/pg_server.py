@@ -56,12 +56,23 @@ class PostgresServer:
                          "--auth=trust", "--no-sync", "-E", "UTF8")
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr.strip()[-500:]}")
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on the existing data folder and socket (``pg_ctl start``, waits until up)."""
         options = f"-c listen_addresses='' -k {self.socket_dir} -p {_PORT} -c fsync=off"
         start = self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options,
                           "-l", str(self.root / "server.log"), "-w", "start")
         if start.returncode != 0:
             log = (self.root / "server.log").read_text(errors="replace") if (self.root / "server.log").exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {start.stderr.strip()[-300:]} {log[-500:]}")
+
+    def pause(self) -> None:
+        """Stop the server but keep its data (``pg_ctl stop -m fast``: open sessions are cut off,
+        open transactions rolled back); :meth:`resume` brings it back on the same socket."""
+        stop = self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        if stop.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed: {stop.stderr.strip()[-300:]}")
 
     def stop(self) -> None:
         if self.data.exists():
@@ -94,22 +105,29 @@ def shared_server() -> PostgresServer:
         return _server
     if _failure is not None:
         raise RuntimeError(_failure)
+    try:
+        _server = private_server()
+    except RuntimeError as exc:
+        _failure = str(exc)
+        raise
+    return _server
+
+
+def private_server() -> PostgresServer:
+    """Start and return a new cluster of this process's own (removed at exit), for tests that stop
+    and restart the server; raises RuntimeError with a plain reason when PostgreSQL is unavailable."""
     bin_dir = find_pg_bin()
     if bin_dir is None:
-        _failure = "PostgreSQL binaries (initdb, pg_ctl) are not installed"
-        raise RuntimeError(_failure)
+        raise RuntimeError("PostgreSQL binaries (initdb, pg_ctl) are not installed")
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        _failure = "the psycopg driver is not installed"
-        raise RuntimeError(_failure) from None
+        raise RuntimeError("the psycopg driver is not installed") from None
     server = PostgresServer(bin_dir)
     try:
         server.start()
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
         server.stop()
-        _failure = f"a throwaway PostgreSQL server could not start: {exc}"
-        raise RuntimeError(_failure) from exc
+        raise RuntimeError(f"a throwaway PostgreSQL server could not start: {exc}") from exc
     atexit.register(server.stop)
-    _server = server
     return server

@@ -1,7 +1,8 @@
 """The study through faults, at small scale: ``kill -9`` of the app process during a session and a
 restart on the same port and SQLite file (raters retry and resume from their token; acknowledged
-votes are exactly the stored ones), and a database locked past the busy timeout during a vote
-(the rater is told saving failed, nothing is stored; the retry stores the vote once).
+votes are exactly the stored ones), a database locked past the busy timeout during a vote (the
+rater is told saving failed, nothing is stored; the retry stores the vote once), and the same for
+a PostgreSQL server stopped and started again under a running app process.
 
 The figures at full size (50 raters x 20 trials, PostgreSQL with two app processes) come from
 ``bench/load_study.py``; this file reuses its servers, raters and checks.
@@ -10,9 +11,10 @@ The figures at full size (50 raters x 20 trials, PostgreSQL with two app process
 from __future__ import annotations
 
 import pytest
+from conftest import skip_or_fail
 from study_helpers import premux_clips
 
-from bench.load_study import clips_needed, scenario_crash, scenario_lock
+from bench.load_study import clips_needed, scenario_crash, scenario_lock, scenario_pg_vote_outage
 
 RATERS, TRIALS = 3, 6
 
@@ -33,7 +35,32 @@ def test_kill_9_mid_session_then_restart_keeps_every_acknowledged_vote(premuxed,
 def test_a_locked_database_gives_save_failed_never_a_false_ack(premuxed, tmp_path):
     result = scenario_lock(f"sqlite:///{tmp_path / 'study.db'}", tmp_path, premuxed, busy_timeout_ms=1000)
     assert result["error_shown"] == "Saving your answer failed; please try again."
-    assert result["stored_during_lock"] == 0
+    assert result["stored_during_fault"] == 0
     assert result["retry_ack_choice"] == result["resubmit_ack_choice"] == "B"
     assert result["stored_after_retry"] == 1
+    assert result["problems"] == []
+
+
+@pytest.mark.postgres
+def test_postgres_down_gives_try_again_and_the_retry_after_restart_stores_once(premuxed, tmp_path):
+    import pg_server
+
+    try:
+        server = pg_server.private_server()  # its own cluster: stopping it spares the shared one
+    except RuntimeError as exc:
+        skip_or_fail(str(exc))
+    try:
+        result = scenario_pg_vote_outage(server, tmp_path, premuxed)
+    finally:
+        server.stop()
+    assert result["error_shown"] == "Saving your answer failed; please try again."
+    assert result["reload_during_fault"] == ("The study database is not reachable right now; "
+                                             "please try again in a moment.")
+    assert result["stored_during_fault"] == 0
+    # the same app process, its connection pool recovered, stores the retry once
+    assert result["retry_ack_choice"] == result["resubmit_ack_choice"] == "B"
+    assert result["stored_after_retry"] == 1
+    # a restart between two requests: stale pooled connections are replaced, no error reaches the rater
+    assert result["first_vote_after_silent_restart"] == "A"
+    assert result["stored_after_silent_restart"] == 2
     assert result["problems"] == []
