@@ -100,7 +100,12 @@ def set_search_mode(bundle: Any, sides: list[str], approximate: bool, target_rec
 
     catalog = bundle.catalog
     if approximate and len(sides) > 1:
-        sides = [side for side in sides if catalog.size(side) >= MIN_ROWS] or sides[:1]
+        big = [side for side in sides if catalog.size(side) >= MIN_ROWS]
+        for side in sides:
+            if side not in big and catalog.size(side):
+                print(f"{side}: {catalog.size(side):,} items, fewer than the {MIN_ROWS:,} approximate search "
+                      "needs; it stays exact.")
+        sides = big or sides[:1]
     for side in sides:
         if not approximate:
             catalog.make_exact(side)
