@@ -33,15 +33,16 @@ FILE_MODE = 0o666 & ~_current_umask()
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds.
 
-    The block writes the temporary file however it likes (``np.save``, a memmap, ``csv``); it is
-    synced to disk before the rename, and removed if the block raises.
+    The block writes the temporary file however it likes (``np.save``, a memmap, ``csv``, an
+    ffmpeg process: ``suffix`` lets a tool pick its format from the name); it is synced to disk
+    before the rename, and removed if the block raises.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

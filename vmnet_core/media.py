@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vmnet_core.atomic_io import FILE_MODE
+from vmnet_core.atomic_io import atomic_path
 from vmnet_core.errors import VmnetError
 
 log = logging.getLogger(__name__)
@@ -750,11 +750,10 @@ def sample_frames(path: str | Path, fps: float = 1.0, max_frames: int = 360, siz
 # writing
 
 
-def _temporary_sibling(path: Path, suffix: str) -> Path:
-    """An unused file name next to ``path`` (same file system, so the final rename is atomic)."""
+def _scratch_sibling(path: Path, suffix: str) -> Path:
+    """An unused scratch file name next to ``path``; the caller removes it."""
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{suffix}", dir=path.parent)
     os.close(fd)
-    os.chmod(name, FILE_MODE)  # what open() would give, not mkstemp's 0o600: a web server may serve it
     return Path(name)
 
 
@@ -832,18 +831,38 @@ def mux_music_onto_video(video: str | Path, music: str | Path, out: str | Path, 
     video_codec = (["-c:v", "copy"] if copy_video else
                    ["-vf", "scale=trunc(iw*sar/2)*2:trunc(ih/2)*2,setsar=1", "-c:v", "libx264",
                     "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"])
-    partial = _temporary_sibling(out_path, ".mp4")
-    try:
+    with atomic_path(out_path, suffix=".partial.mp4") as partial:
         _run(["-v", "error", "-y", *_input(video_info.path),
               *_input(music_info.path, music_offset_s, length),
               "-map", "0:v:0", "-map", "1:a:0", "-sn", "-dn", *video_codec,
               "-af", _music_filter(length, fade_s, loudness_lufs), "-c:a", "aac", "-b:a", "192k", "-ac", "2",
               "-t", f"{length:.6f}", "-movflags", "+faststart", "-f", "mp4", f"file:{partial}"],
              video_info.path, "laying music under", _decode_timeout_s(length))
-        os.replace(partial, out_path)
-    finally:
-        partial.unlink(missing_ok=True)
     return out_path
+
+
+def _encode_frames(cmd: list[str], frames: Iterable[np.ndarray]) -> tuple[int, str]:
+    """Pipe RGB uint8 frames into the ffmpeg command ``cmd``; returns its exit code and stderr text."""
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=stderr)
+        assert proc.stdin is not None
+        try:
+            for frame in frames:
+                proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        try:
+            returncode = proc.wait(timeout=_decode_timeout_s(0))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            returncode = proc.wait()
+        stderr.seek(0)
+        return returncode, stderr.read().decode(errors="replace")
 
 
 def write_video(
@@ -870,49 +889,28 @@ def write_video(
     if first is None:
         raise VmnetError(f"No frames were given for the video {_quoted(path)}; pass at least one frame.")
     height, width = first.shape[:2]
-    partial = _temporary_sibling(path, ".mp4")
     wav_path = None
     cmd = [ffmpeg_exe(), "-nostdin", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
            "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0"]
     try:
-        if audio is not None:
-            wav_path = _temporary_sibling(path, ".wav")
-            pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-            with wave.open(str(wav_path), "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(sr)
-                w.writeframes(pcm.tobytes())
-            cmd += ["-i", f"file:{wav_path}", "-c:a", "aac", "-aac_coder", "fast", "-b:a", "128k", "-shortest"]
-        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-                "-movflags", "+faststart", "-f", "mp4", f"file:{partial}"]
-        with tempfile.TemporaryFile() as stderr:
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=stderr)
-            assert proc.stdin is not None
-            try:
-                for frame in itertools.chain([first], frames):
-                    proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
-            try:
-                returncode = proc.wait(timeout=_decode_timeout_s(0))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                returncode = proc.wait()
-            stderr.seek(0)
-            message = stderr.read().decode(errors="replace")
-        if returncode != 0:
-            log.debug("ffmpeg failed while writing %s:\n%s", path, message)
-            raise VmnetError(f"Could not write the video {_quoted(path)}; check that every frame is "
-                             f"{width}x{height} RGB uint8 with even sides and that the disk has room.")
-        os.replace(partial, path)
+        with atomic_path(path, suffix=".partial.mp4") as partial:
+            if audio is not None:
+                wav_path = _scratch_sibling(path, ".wav")
+                pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+                with wave.open(str(wav_path), "wb") as w:
+                    w.setnchannels(1)
+                    w.setsampwidth(2)
+                    w.setframerate(sr)
+                    w.writeframes(pcm.tobytes())
+                cmd += ["-i", f"file:{wav_path}", "-c:a", "aac", "-aac_coder", "fast", "-b:a", "128k", "-shortest"]
+            cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+                    "-movflags", "+faststart", "-f", "mp4", f"file:{partial}"]
+            returncode, message = _encode_frames(cmd, itertools.chain([first], frames))
+            if returncode != 0:
+                log.debug("ffmpeg failed while writing %s:\n%s", path, message)
+                raise VmnetError(f"Could not write the video {_quoted(path)}; check that every frame is "
+                                 f"{width}x{height} RGB uint8 with even sides and that the disk has room.")
     finally:
-        partial.unlink(missing_ok=True)
         if wav_path is not None:
             wav_path.unlink(missing_ok=True)
     return path
