@@ -226,14 +226,15 @@ class Rater:
             delay = min(delay * 2, 3.0)
 
     def run(self, seed: int) -> RaterReport:
-        """Consent, answer every trial in order (a seeded random choice each), fetch the code."""
+        """Consent, ask for the current trial once, then answer every trial in order (a seeded random
+        choice each; each vote's answer names the next trial), fetch the code."""
         rng = random.Random(seed)
         report = self.report
         join_key = f"load-rater-{report.rater}-{secrets.token_urlsafe(12)}"  # one key for every retry
         report.token = self.call("/consent", "", {"rater": str(report.rater)}, join_key)
         last_number = 0
+        view = self.call("/trial", report.token)  # where the server says this rater stands
         while True:
-            view = self.call("/trial", report.token)
             if view["done"]:
                 break
             if view["number"] != last_number + 1:
@@ -247,12 +248,14 @@ class Rater:
                 report.resume_errors.append(f"ack {ack} for trial {view['trial_id']} choice {choice}")
             report.acked.append((view["trial_id"], ack["choice"]))
             last_number = ack["number"]
+            view = ack["next"]  # the vote's answer names the next trial: one call per trial
         report.code = self.call("/completion_code", report.token)
         return report
 
 
-def rater_process(url: str, rater: int, seed: int, barrier, results, options: RaterOptions) -> None:
-    """Body of one rater process: import, wait for every rater to be ready, then run."""
+def rater_process(url: str, rater: int, seed: int, barrier, results, options: RaterOptions, may_exit) -> None:
+    """Body of one rater process: import, wait for every rater to be ready, run, report, and stay
+    (idle) until every rater has reported, so no process's exit competes with the others' calls."""
     import gradio_client  # noqa: F401 - import before the barrier so all raters start together
 
     report = RaterReport(rater)
@@ -264,6 +267,7 @@ def rater_process(url: str, rater: int, seed: int, barrier, results, options: Ra
     except Exception as exc:  # noqa: BLE001 - reported, checked by the caller
         report.error = f"{type(exc).__name__}: {exc}"
     results.put(report)
+    may_exit.wait(timeout=900)
 
 
 def start_raters(urls: list[str], n_raters: int, seed: int = 0, options: RaterOptions = RaterOptions()):
@@ -273,9 +277,9 @@ def start_raters(urls: list[str], n_raters: int, seed: int = 0, options: RaterOp
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(n_raters + 1), ctx.Queue()  # the raters and this process
+    barrier, results, may_exit = ctx.Barrier(n_raters + 1), ctx.Queue(), ctx.Event()  # the raters and this process
     procs = [ctx.Process(target=rater_process,
-                         args=(urls[i % len(urls)], i, seed * 1000 + i, barrier, results, options))
+                         args=(urls[i % len(urls)], i, seed * 1000 + i, barrier, results, options, may_exit))
              for i in range(n_raters)]
     for p in procs:
         p.start()
@@ -292,6 +296,7 @@ def start_raters(urls: list[str], n_raters: int, seed: int = 0, options: RaterOp
             except queue.Empty:
                 if all(not p.is_alive() for p in procs) and results.empty():
                     break
+        may_exit.set()
         missing = set(range(n_raters)) - {r.rater for r in reports}
         reports += [RaterReport(i, error="the rater process gave no report") for i in sorted(missing)]
         for p in procs:
@@ -396,9 +401,11 @@ def check(reports: list[RaterReport], db_url: str, trials: int) -> dict:
     stored = sorted(stored_votes(db_url))
     participants = participant_count(db_url)
     lat = sorted(ms for r in reports for ms in r.vote_ms)
+    by_position = [sorted(r.vote_ms[i] for r in reports if len(r.vote_ms) > i)
+                   for i in range(max((len(r.vote_ms) for r in reports), default=0))]
 
-    def pct(q: float) -> float:
-        return round(lat[min(len(lat) - 1, int(q * len(lat)))], 1) if lat else float("nan")
+    def pct(q: float, values: list[float] = lat) -> float:
+        return round(values[min(len(values) - 1, int(q * len(values)))], 1) if values else float("nan")
 
     problems = [f"rater {r.rater}: {r.error}" for r in reports if r.error]
     problems += [f"rater {r.rater}: {e}" for r in reports for e in r.resume_errors]
@@ -414,6 +421,7 @@ def check(reports: list[RaterReport], db_url: str, trials: int) -> dict:
             "stored": len(stored),
             "duplicates": len(stored) - len(set(stored)), "vote_p50_ms": pct(0.50), "vote_p95_ms": pct(0.95),
             "vote_max_ms": round(lat[-1], 1) if lat else float("nan"),
+            "vote_p95_ms_by_position": [pct(0.95, v) for v in by_position],  # each rater's 1st vote, 2nd, ...
             "reconnects": sum(r.reconnects for r in reports), "save_failed": sum(r.save_failed for r in reports),
             "problems": problems, "ok": not problems}
 

@@ -12,20 +12,20 @@ import secrets
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from study.config import StudyConfig
 from study.db import Database
 from study.models import CHOICES, Assignment, Candidate, Participant, Stimulus, Study, Trial, Vote, utcnow
 from study.slots import add_slots, next_slot
-from study.stats import Analysis, analyze_votes, screen_raters, votes_frame
+from study.stats import Analysis, analyze_votes, screen_rater
 from vmnet_core.errors import VmnetError
 
 
@@ -76,6 +76,11 @@ class TrialView:
     media_b: str  # opaque file name of the clip with soundtrack B
     practice: bool  # the practice trial (its answer is not analysed)
     instruction: str | None  # an instructed-response check's instruction, else None
+    media_dir: str = ""  # server side only, never sent: the folder holding media_a and media_b
+
+    def media_paths(self) -> tuple[Path, Path]:
+        """The local files behind ``media_a`` and ``media_b`` (for the server to hand to Gradio)."""
+        return Path(self.media_dir) / self.media_a, Path(self.media_dir) / self.media_b
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,8 @@ class VoteAck:
     total: int
     choice: str  # the stored choice (the first one submitted)
     finished: bool  # this was the session's last trial
+    # the first trial still unanswered after this vote (None: all done); not part of the ack's equality
+    next_trial: TrialView | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -160,9 +167,23 @@ def _info(study: Study) -> StudyInfo:
 
 
 def _trials_of(session: Session, participant: Participant) -> list[Trial]:
+    """The participant's trials in order, each with both candidates loaded in the same query."""
     return list(session.scalars(
         select(Trial).join(Assignment, Trial.assignment_id == Assignment.id)
-        .where(Assignment.participant_id == participant.id).order_by(Trial.position)))
+        .where(Assignment.participant_id == participant.id).order_by(Trial.position)
+        .options(joinedload(Trial.candidate_a), joinedload(Trial.candidate_b))))
+
+
+def _first_unanswered(session: Session, participant: Participant, trials: list[Trial],
+                      answered: set[int]) -> TrialView | None:
+    """The view of the first of ``trials`` whose id is not in ``answered`` (None: all answered)."""
+    for trial in trials:
+        if trial.id not in answered:
+            media_dir = session.get(Study, participant.study_id).media_dir
+            return TrialView(trial.id, trial.position + 1, len(trials), len(answered),
+                             trial.candidate_a.media_file, trial.candidate_b.media_file,
+                             trial.kind == "practice", trial.instruction, media_dir)
+    return None
 
 
 def _voted_trial_ids(session: Session, participant: Participant) -> set[int]:
@@ -253,18 +274,28 @@ def current_trial(db: Database, token: str) -> TrialView | None:
         participant = _participant(s, token)
         if participant.consented_at is None:
             raise Refused("Please read and accept the consent form first.")
-        trials = _trials_of(s, participant)
-        voted = _voted_trial_ids(s, participant)
-        for trial in trials:
-            if trial.id not in voted:
-                return TrialView(trial.id, trial.position + 1, len(trials), len(voted),
-                                 trial.candidate_a.media_file, trial.candidate_b.media_file,
-                                 trial.kind == "practice", trial.instruction)
-        return None
+        return _first_unanswered(s, participant, _trials_of(s, participant), _voted_trial_ids(s, participant))
 
 
-def _ack(trial: Trial, total: int, vote: Vote) -> VoteAck:
-    return VoteAck(trial.id, trial.position + 1, total, vote.choice, trial.position + 1 == total)
+def _ack(session: Session, participant: Participant, trial: Trial, trials: list[Trial], choice: str,
+         answered: set[int]) -> VoteAck:
+    """The confirmation of the stored ``choice`` on ``trial`` with the next unanswered trial
+    (``answered`` includes this one)."""
+    return VoteAck(trial.id, trial.position + 1, len(trials), choice, trial.position + 1 == len(trials),
+                   _first_unanswered(session, participant, trials, answered))
+
+
+def _own_trial(trials: list[Trial], trial_id: int) -> Trial:
+    """The trial with ``trial_id`` among a participant's ``trials``, else Refused."""
+    trial = next((t for t in trials if t.id == trial_id), None)
+    if trial is None:
+        raise Refused("This trial is not part of your session; please reload the page.")
+    return trial
+
+
+def _choices_of(session: Session, participant: Participant) -> dict[int, str]:
+    """{trial id: stored choice} of the participant's votes."""
+    return dict(session.execute(select(Vote.trial_id, Vote.choice).where(Vote.participant_id == participant.id)).all())
 
 
 def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: int | None = None,
@@ -290,13 +321,11 @@ def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: 
             # lock the participant's row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
             # writers) so one participant's submits are handled one at a time
             participant = _participant(s, token, lock=True)
-            trial = s.get(Trial, trial_id)
-            if trial is None or trial.assignment.participant_id != participant.id:
-                raise Refused("This trial is not part of your session; please reload the page.")
             trials = _trials_of(s, participant)
-            votes = {v.trial_id: v for v in s.scalars(select(Vote).where(Vote.participant_id == participant.id))}
+            trial = _own_trial(trials, trial_id)
+            votes = _choices_of(s, participant)
             if trial.id in votes:
-                return _ack(trial, len(trials), votes[trial.id])
+                return _ack(s, participant, trial, trials, votes[trial.id], set(votes))
             if participant.consented_at is None:
                 raise Refused("Please read and accept the consent form first.")
             current = next((t for t in trials if t.id not in votes), None)
@@ -309,16 +338,17 @@ def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: 
             s.flush()
             if len(votes) + 1 == len(trials):
                 _finish(s, participant)
-            return _ack(trial, len(trials), vote)
+            return _ack(s, participant, trial, trials, choice, {*votes, trial.id})
     except IntegrityError:
         pass  # a concurrent submit of the same vote won; report what it stored
     with _database_errors(SAVE_FAILED), db.read() as s:
         participant = _participant(s, token)
-        trial = s.get(Trial, trial_id)
-        existing = s.scalar(select(Vote).where(Vote.participant_id == participant.id, Vote.trial_id == trial.id))
-        if existing is None:
+        trials = _trials_of(s, participant)
+        trial = _own_trial(trials, trial_id)
+        votes = _choices_of(s, participant)
+        if trial.id not in votes:
             raise SaveFailed(SAVE_FAILED)
-        return _ack(trial, len(_trials_of(s, participant)), existing)
+        return _ack(s, participant, trial, trials, votes[trial.id], set(votes))
 
 
 def _finish(session: Session, participant: Participant) -> None:
@@ -328,9 +358,9 @@ def _finish(session: Session, participant: Participant) -> None:
     participant.finished_at = utcnow()
     participant.completion_code = config.completion_code or secrets.token_hex(5).upper()
     rows = _vote_rows(session, study, participant_id=participant.id)
-    screening = screen_raters(votes_frame(rows), config.screening.max_attention_failure_rate,
-                              config.screening.min_repeat_consistency) if rows else []
-    participant.screening = "excluded" if any(r.excluded for r in screening) else "included"
+    excluded = bool(rows) and screen_rater(participant.id, rows, config.screening.max_attention_failure_rate,
+                                           config.screening.min_repeat_consistency).excluded
+    participant.screening = "excluded" if excluded else "included"
 
 
 def completion_code(db: Database, token: str) -> str:

@@ -206,29 +206,40 @@ class RaterScreening:
         return self.repeats_consistent / self.repeats if self.repeats else 1.0
 
 
+def screen_rater(participant: Any, votes: list[dict[str, Any]], max_attention_failure_rate: float = 0.15,
+                 min_repeat_consistency: float = 0.0) -> RaterScreening:
+    """One rater's screening from their votes (dicts with ``kind``, ``choice``, ``expected_choice``,
+    ``position``, ``winner``, ``repeat_of``): attention checks failed (a choice other than the
+    expected side, 'none' included) and swapped repeats answered consistently (the same condition,
+    or 'none' both times). Excluded when the failure rate is above ``max_attention_failure_rate``
+    or the consistency below ``min_repeat_consistency``. Plain Python: cheap enough to run inside
+    the transaction that stores a rater's last vote."""
+    checks = [v for v in votes if v["kind"] == "attention"]
+    failed = sum(v["choice"] != v["expected_choice"] for v in checks)
+    by_position = {int(v["position"]): v["winner"] for v in votes}
+    answered = [v for v in votes if v["kind"] == "repeat_swapped" and not _missing(v.get("repeat_of"))
+                and int(v["repeat_of"]) in by_position]
+    consistent = sum(by_position[int(v["repeat_of"])] == v["winner"] for v in answered)
+    row = RaterScreening(participant, len(checks), failed, len(answered), consistent, False, "")
+    reasons = []
+    if row.attention_checks and row.attention_failure_rate > max_attention_failure_rate:
+        reasons.append(f"failed {failed} of {row.attention_checks} attention checks")
+    if row.repeats and row.repeat_consistency < min_repeat_consistency:
+        reasons.append(f"consistent on {consistent} of {row.repeats} swapped repeats")
+    row.excluded, row.reason = bool(reasons), "; ".join(reasons)
+    return row
+
+
+def _missing(value: Any) -> bool:
+    """None or NaN (how a DataFrame holds an empty cell)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def screen_raters(votes: pd.DataFrame, max_attention_failure_rate: float = 0.15,
                   min_repeat_consistency: float = 0.0) -> list[RaterScreening]:
-    """Per rater: attention checks failed (a choice other than the expected side, 'none' included)
-    and swapped repeats answered consistently (the same condition, or 'none' both times).
-    A rater is excluded when the failure rate is above ``max_attention_failure_rate`` or the
-    consistency below ``min_repeat_consistency``."""
-    out = []
-    for participant, g in votes.groupby("participant", sort=True):
-        checks = g[g["kind"] == "attention"]
-        failed = int((checks["choice"] != checks["expected_choice"]).sum())
-        repeats = g[g["kind"] == "repeat_swapped"]
-        by_position = {int(p): w for p, w in zip(g["position"], g["winner"], strict=True)}
-        answered = [r for r in repeats.itertuples() if not pd.isna(r.repeat_of) and int(r.repeat_of) in by_position]
-        consistent = sum(by_position[int(r.repeat_of)] == r.winner for r in answered)
-        row = RaterScreening(participant, len(checks), failed, len(answered), int(consistent), False, "")
-        reasons = []
-        if row.attention_checks and row.attention_failure_rate > max_attention_failure_rate:
-            reasons.append(f"failed {failed} of {row.attention_checks} attention checks")
-        if row.repeats and row.repeat_consistency < min_repeat_consistency:
-            reasons.append(f"consistent on {consistent} of {row.repeats} swapped repeats")
-        row.excluded, row.reason = bool(reasons), "; ".join(reasons)
-        out.append(row)
-    return out
+    """:func:`screen_rater` for every rater in the vote table, in participant order."""
+    return [screen_rater(participant, g.to_dict("records"), max_attention_failure_rate, min_repeat_consistency)
+            for participant, g in votes.groupby("participant", sort=True)]
 
 
 def krippendorff_alpha(votes: pd.DataFrame) -> tuple[float, int]:

@@ -26,7 +26,7 @@ from gradio.data_classes import FileData
 
 from study import service
 from study.db import SQLITE_BUSY_TIMEOUT_MS, Database
-from study.service import NotFound, Refused, SaveFailed, StudyError, TrialView
+from study.service import NotFound, Refused, SaveFailed, StudyError, TrialView, VoteAck
 
 TOKEN_STORAGE_KEY = "vmnet_study_participant"
 JOIN_KEY_STORAGE_KEY = "vmnet_study_join_key"
@@ -42,8 +42,11 @@ PRIVATE = "private"
 # apart from Gradio's queue and the network (bench/serve_study.py --timing-log writes it to a file)
 TIMING = logging.getLogger("study.timing")
 # Gradio's queue rebuilds a pandas summary of up to 10,000 past events after every event (for its
-# /monitoring page) unless told to do so less often: ~5-12 ms of server CPU per API call
+# /monitoring page) unless told to do so less often: ~5-12 ms of server CPU per API call. It also
+# copies its whole event record after every event, so a long record slows every call down as a
+# study goes on: the summary covers the last 500 events.
 QUEUE_ANALYTICS_EVERY = "200"
+QUEUE_ANALYTICS_EVENTS = "500"
 
 
 # ------------------------------------------------------------------------------ shared helpers
@@ -73,9 +76,16 @@ def join_and_consent(db: Database, token: str | None, url_params: dict[str, Any]
     return token
 
 
-def media_file(db: Database, name: str) -> str:
-    """The local path of an opaque media name (Gradio copies it into its cache under that name)."""
-    return str(service.media_path(db, name))
+def trial_payload(view: TrialView | None) -> dict:
+    """A trial as the public API returns it: ids, position, flags, instruction and both videos as
+    files (Gradio copies them into its cache under their opaque names); ``{"done": true}`` for None."""
+    if view is None:
+        return {"done": True}
+    path_a, path_b = view.media_paths()
+    return {"done": False, "trial_id": view.trial_id, "number": view.number, "total": view.total,
+            "answered": view.answered, "practice": view.practice, "instruction": view.instruction,
+            "video_a": FileData(path=str(path_a), orig_name=view.media_a).model_dump(),
+            "video_b": FileData(path=str(path_b), orig_name=view.media_b).model_dump()}
 
 
 def progress_html(view: TrialView) -> str:
@@ -120,17 +130,13 @@ def add_rater_api(db: Database) -> None:
             raise _fail(exc) from None
         finally:
             TIMING.info("trial %.1f", 1000 * (time.perf_counter() - started))
-        if view is None:
-            return {"done": True}
-        return {"done": False, "trial_id": view.trial_id, "number": view.number, "total": view.total,
-                "answered": view.answered, "practice": view.practice, "instruction": view.instruction,
-                "video_a": FileData(path=media_file(db, view.media_a), orig_name=view.media_a).model_dump(),
-                "video_b": FileData(path=media_file(db, view.media_b), orig_name=view.media_b).model_dump()}
+        return trial_payload(view)
 
     def vote(token: str, trial_id: int, choice: str, strength: int | None = None, played_a: bool = False,
              played_b: bool = False, response_ms: int | None = None) -> dict:
         """Store the answer to the current trial (``choice``: A, B or none); resubmitting returns the
-        same confirmation and stores nothing new."""
+        same confirmation and stores nothing new. ``next`` is the trial to answer now, as ``/trial``
+        would return it (so a client needs one call per trial)."""
         started = time.perf_counter()
         try:
             ack = service.record_vote(db, token, trial_id, choice, strength, response_ms, played_a, played_b)
@@ -139,7 +145,7 @@ def add_rater_api(db: Database) -> None:
         finally:
             TIMING.info("vote %.1f", 1000 * (time.perf_counter() - started))
         return {"trial_id": ack.trial_id, "number": ack.number, "total": ack.total, "choice": ack.choice,
-                "finished": ack.finished}
+                "finished": ack.finished, "next": trial_payload(ack.next_trial)}
 
     def completion_code(token: str) -> str:
         """The completion code, once every answer is stored."""
@@ -226,18 +232,19 @@ def build_rater_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
                 instruction: gr.update(value=f"**{view.instruction}**" if view.instruction else "",
                                        visible=bool(view.instruction)),
                 side_a_btn: gr.update(variant="primary"), side_b_btn: gr.update(variant="secondary"),
-                player_a: gr.update(value=media_file(db, view.media_a), visible=True),
-                player_b: gr.update(value=media_file(db, view.media_b), visible=False),
+                player_a: gr.update(value=str(view.media_paths()[0]), visible=True),
+                player_b: gr.update(value=str(view.media_paths()[1]), visible=False),
                 played_text: PLAY_BOTH_TEXT,
                 choice: gr.update(value=None, interactive=False),
                 strength: gr.update(value=None, interactive=False, visible=strength_scale),
                 next_btn: gr.update(interactive=False),
             })
 
-        def next_screen(tok: str) -> dict:
-            """The trial to answer now, or the completion code once every answer is stored."""
+        def next_screen(tok: str, ack: VoteAck | None = None) -> dict:
+            """The trial to answer now (the one ``ack`` names, else asked for), or the completion code
+            once every answer is stored."""
             info = service.study_info_for(db, tok)
-            view = service.current_trial(db, tok)
+            view = ack.next_trial if ack is not None else service.current_trial(db, tok)
             if view is not None:
                 return trial_screen(view, info.strength_scale)
             code = service.completion_code(db, tok)
@@ -318,15 +325,15 @@ def build_rater_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
                 return problem("Please choose soundtrack A, soundtrack B or no preference.", unlock)
             response_ms = int(max(0.0, time.time() - current["shown_at"]) * 1000)
             try:
-                service.record_vote(db, tok, current["trial_id"], picked,
-                                    int(how_clear) if how_clear and picked != "none" else None,
-                                    response_ms, True, True)
+                ack = service.record_vote(db, tok, current["trial_id"], picked,
+                                          int(how_clear) if how_clear and picked != "none" else None,
+                                          response_ms, True, True)
             except SaveFailed:
                 return problem(SAVE_FAILED_TEXT, unlock)
             except StudyError as exc:
                 return problem(str(exc), unlock)
             try:
-                return {**next_screen(tok), **{next_btn: gr.update(interactive=False, value="Save and continue")}}
+                return {**next_screen(tok, ack), **{next_btn: gr.update(interactive=False, value="Save and continue")}}
             except SaveFailed:
                 return problem(SAVE_FAILED_TEXT, unlock)
             except StudyError as exc:
@@ -349,5 +356,6 @@ def build_rater_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
         add_rater_api(db)
 
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", QUEUE_ANALYTICS_EVERY)  # read by queue() below
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", QUEUE_ANALYTICS_EVENTS)
     page.queue(default_concurrency_limit=16)
     return page
