@@ -160,6 +160,29 @@ def test_a_double_submit_stores_one_vote(served):
     assert rater(token)["number"] == 2
 
 
+def _without_files(view: dict) -> dict:
+    """A trial payload with each video reduced to its opaque name (cache URLs may differ per call)."""
+    return {k: (v["orig_name"] if k.startswith("video_") else v) for k, v in view.items()}
+
+
+def test_each_vote_answer_names_the_next_trial_as_trial_would(served):
+    rater = ApiRater(_client(served))
+    token = rater.consent()
+    view, numbers = rater(token), []
+    while not view["done"]:
+        ack = rater.vote(token, view["trial_id"], "B")
+        numbers.append(ack["number"])
+        assert _without_files(ack["next"]) == _without_files(rater(token))
+        if not ack["next"]["done"]:
+            assert ack["next"]["video_a"]["url"] and ack["next"]["video_a"]["orig_name"].endswith(".mp4")
+            assert httpx.get(_absolute(served, ack["next"]["video_b"]["url"])).status_code == 200
+        view = ack["next"]  # a client needs no /trial call between votes
+    assert numbers == list(range(1, TRIALS + 1)) and ack["finished"] is True
+    assert _vote_count(served.db, token) == TRIALS and rater.code(token) == _participant(served.db, token).completion_code
+    resubmit = rater.vote(token, ack["trial_id"], "A")  # the last trial again: the same ack, still done
+    assert resubmit["choice"] == "B" and resubmit["next"] == {"done": True}
+
+
 def test_a_rater_cannot_answer_another_raters_trial(served):
     rater = ApiRater(_client(served))
     mine, theirs = rater.consent(), rater.consent()

@@ -349,3 +349,42 @@ def test_attention_failures_screen_a_rater_out(any_db, premuxed):
     assert service.participant_rows(any_db)[0]["screening"] == "excluded"
     assert service.progress(any_db).screened_out == 1
     assert service.analyze(any_db, n_boot=10).raters_included == 0
+
+
+def test_each_ack_names_the_next_trial_as_current_trial_would(any_db, premuxed):
+    new_study(any_db, premuxed)
+    token = _rater(any_db)
+    view = service.current_trial(any_db, token)
+    while view is not None:
+        ack = _answer(any_db, token, view)
+        assert ack.next_trial == service.current_trial(any_db, token)
+        assert ack.finished == (ack.next_trial is None)
+        if ack.next_trial is not None:
+            assert all(p.is_file() for p in ack.next_trial.media_paths())
+        view = ack.next_trial
+
+
+def test_a_write_queued_behind_this_processs_own_writer_fails_after_the_busy_timeout(tmp_path, premuxed, request):
+    db = open_test_database("sqlite", tmp_path, busy_timeout_ms=300)
+    request.addfinalizer(db.dispose)
+    new_study(db, premuxed, attention={"count": 0}, swapped_repeats=0, practice=False, trials_per_participant=1)
+    token = _rater(db)
+    view = service.current_trial(db, token)
+    holding, release = threading.Event(), threading.Event()
+
+    def slow_writer():
+        with db.write():  # this process's writer that does not finish in time
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=slow_writer)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(service.SaveFailed, match="try again"):
+            service.record_vote(db, token, view.trial_id, "A")
+    finally:
+        release.set()
+        holder.join()
+    assert service.current_trial(db, token) == view  # nothing stored
+    assert service.record_vote(db, token, view.trial_id, "A").finished  # the retry works once the writer is done
