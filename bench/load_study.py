@@ -13,7 +13,10 @@ Scenarios (all by default; pick with ``--scenarios``):
 * ``pg-outage`` — the ``postgres`` setup on a cluster of its own; once a third of the votes are in,
   the PostgreSQL server is stopped (``pg_ctl stop -m fast``) for ``--outage-s`` seconds and started
   again on the same data folder and socket. Raters get "try again" answers meanwhile and retry;
-  the same two app processes (never restarted) serve on once the server is back.
+  the same two app processes (never restarted) serve on once the server is back;
+* ``pg-long-outage`` — like ``pg-outage`` but down longer than the raters keep retrying (``--give-up-s``,
+  10 s here; at least 30 s down): raters give up, and once the server is back each comes back with
+  its token (as a reload of the page does) and finishes where the server says (not run by default).
 
 Every scenario checks that the acknowledged votes are exactly the stored ones (no loss, no
 duplicates), one participant per rater (joins retried after a time-out reuse the rater's join
@@ -170,6 +173,7 @@ class RaterOptions:
 
     think_s: tuple[float, float] | None = None
     ssl_verify: bool = False
+    give_up_s: float = 240.0  # a call that has not succeeded by then ends the rater's run (an error)
 
 
 class Rater:
@@ -225,14 +229,15 @@ class Rater:
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 3.0)
 
-    def run(self, seed: int) -> RaterReport:
-        """Consent, ask for the current trial once, then answer every trial in order (a seeded random
-        choice each; each vote's answer names the next trial), fetch the code."""
+    def run(self, seed: int, last_number: int = 0) -> RaterReport:
+        """Consent (or, with ``report.token`` set, come back as that participant, as the page does
+        with the token in BrowserState), ask for the current trial once, then answer every trial in
+        order (a seeded random choice each; each vote's answer names the next trial), fetch the code.
+        ``last_number``: the last trial this rater saw confirmed before coming back."""
         rng = random.Random(seed)
         report = self.report
         join_key = f"load-rater-{report.rater}-{secrets.token_urlsafe(12)}"  # one key for every retry
-        report.token = self.call("/consent", "", {"rater": str(report.rater)}, join_key)
-        last_number = 0
+        report.token = self.call("/consent", report.token, {"rater": str(report.rater)}, join_key)
         view = self.call("/trial", report.token)  # where the server says this rater stands
         while True:
             if view["done"]:
@@ -262,7 +267,7 @@ def rater_process(url: str, rater: int, seed: int, barrier, results, options: Ra
     try:
         barrier.wait(timeout=600)
         cpu_at_start = time.process_time()
-        Rater(url, report, options=options).run(seed)
+        Rater(url, report, give_up_s=options.give_up_s, options=options).run(seed)
         report.cpu_s = time.process_time() - cpu_at_start
     except Exception as exc:  # noqa: BLE001 - reported, checked by the caller
         report.error = f"{type(exc).__name__}: {exc}"
@@ -687,6 +692,68 @@ def scenario_pg_outage(server, work: Path, premuxed, raters: int, trials: int, d
     return result
 
 
+def scenario_pg_long_outage(server, work: Path, premuxed, raters: int, trials: int, down_s: float = 30.0,
+                            options: RaterOptions = RaterOptions(give_up_s=10.0)) -> dict:
+    """PostgreSQL down for longer than the raters keep retrying (``down_s`` > ``options.give_up_s``):
+    raters give up during the outage; once the server is back every rater that gave up comes back
+    with its token (as a reload of the page does) and finishes. Checks: votes acknowledged in
+    either part = votes stored, one participant per rater, each comeback resumed right after the
+    last confirmed trial, and the two app processes served on without a restart."""
+    if down_s <= options.give_up_s:
+        raise SystemExit(f"--outage-s ({down_s:g}) must be longer than --give-up-s ({options.give_up_s:g})")
+    db_url = server.fresh_database()
+    make_study(db_url, premuxed, trials)
+    figures: dict = {"outage_s_planned": down_s, "give_up_s": options.give_up_s}
+    with serving(db_url, work, 2) as apps:
+        urls = [a.url for a in apps]
+        collect = start_raters(urls, raters, options=options)
+        figures["stored_at_stop"] = wait_for_votes(db_url, raters * trials // 3)
+        with postgres_down(server, down_s, figures):
+            pass
+        first = collect()
+        gave_up = [r for r in first if r.error]
+        figures["gave_up"] = len(gave_up)
+        figures["gave_up_errors"] = sorted({r.error.split(":")[0] for r in gave_up})
+        comebacks = _come_back(urls, gave_up, options)
+        gone = apps_still_serving(apps)
+    merged = [_merged(r, comebacks.get(r.rater)) for r in first]
+    result = check(merged, db_url, trials)
+    result["problems"] += gone
+    if not gave_up:
+        result["problems"].append("no rater gave up: the outage was not longer than their retries")
+    result["ok"] = not result["problems"]
+    return {**figures, **result, "comebacks": len(comebacks)}
+
+
+def _come_back(urls: list[str], gave_up: list[RaterReport], options: RaterOptions) -> dict[int, RaterReport]:
+    """Each rater that gave up comes back with its token (threads of this process) and finishes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(first: RaterReport) -> RaterReport:
+        report = RaterReport(first.rater, token=first.token)
+        last_number = len(first.acked)  # trials are confirmed in order, 1, 2, ...: the count is the last number
+        try:
+            Rater(urls[first.rater % len(urls)], report, options=options).run(first.rater + 10_000, last_number)
+        except Exception as exc:  # noqa: BLE001 - reported, checked by the caller
+            report.error = f"{type(exc).__name__}: {exc}"
+        return report
+
+    if not gave_up:
+        return {}
+    with ThreadPoolExecutor(len(gave_up)) as pool:
+        return {r.rater: r for r in pool.map(one, gave_up)}
+
+
+def _merged(first: RaterReport, comeback: RaterReport | None) -> RaterReport:
+    """One report of a rater's two parts (the comeback's error and code count; None: no comeback)."""
+    if comeback is None:
+        return first
+    return RaterReport(first.rater, first.token or comeback.token, first.acked + comeback.acked,
+                       first.vote_ms + comeback.vote_ms, first.reconnects + comeback.reconnects,
+                       first.save_failed + comeback.save_failed, first.resume_errors + comeback.resume_errors,
+                       comeback.code, comeback.error, first.cpu_s)
+
+
 # ------------------------------------------------------------------------------------------- CLI
 def _think_range(text: str) -> tuple[float, float]:
     """``"1-3"`` -> (1.0, 3.0); one number means a fixed wait."""
@@ -705,7 +772,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raters", type=int, default=50)
     parser.add_argument("--trials", type=int, default=20, help="trials per session (at least 4)")
     parser.add_argument("--scenarios", default="sqlite,postgres,crash,lock,pg-outage")
-    parser.add_argument("--outage-s", type=float, default=5.0, help="pg-outage: seconds PostgreSQL stays down")
+    parser.add_argument("--outage-s", type=float, default=5.0,
+                        help="pg-outage: seconds PostgreSQL stays down (pg-long-outage: at least 3 x --give-up-s)")
+    parser.add_argument("--give-up-s", type=float, default=None,
+                        help="seconds a rater retries one call before giving up (default 240; pg-long-outage: 10)")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--think-s", type=_think_range, default=None, metavar="LOW-HIGH",
@@ -719,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="vmnet-load-study-"))
     work.mkdir(parents=True, exist_ok=True)
     premuxed = premux_clips(work / "clips", n=clips_needed(args.trials))
-    options = RaterOptions(args.think_s, args.ssl_verify)
+    options = RaterOptions(args.think_s, args.ssl_verify, give_up_s=args.give_up_s or 240.0)
     figures = {"cpus": os.cpu_count(), "raters": args.raters, "trials": args.trials, "think_s": args.think_s,
                "client_ssl_verify": args.ssl_verify}
     for name in args.scenarios.split(","):
@@ -744,6 +814,17 @@ def main(argv: list[str] | None = None) -> int:
                                  options=options)
         elif name == "lock":
             out = scenario_lock(f"sqlite:///{folder / 'study.db'}", folder, premuxed)
+        elif name == "pg-long-outage":
+            import pg_server
+
+            try:
+                server = pg_server.private_server()
+            except RuntimeError as exc:
+                out = {"skipped": str(exc), "ok": True}
+            else:
+                long_options = RaterOptions(args.think_s, args.ssl_verify, give_up_s=args.give_up_s or 10.0)
+                out = scenario_pg_long_outage(server, folder, premuxed, args.raters, args.trials,
+                                              max(args.outage_s, 3 * long_options.give_up_s), long_options)
         elif name == "pg-outage":
             import pg_server
 
