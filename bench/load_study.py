@@ -767,6 +767,23 @@ def _think_range(text: str) -> tuple[float, float]:
     return pair
 
 
+def scenario_postgres(server, work: Path, premuxed, raters: int, trials: int, options: RaterOptions) -> dict:
+    """The load against two app processes sharing a fresh database on ``server``."""
+    return scenario_load(server.fresh_database(), work, premuxed, raters, trials, 2, options)
+
+
+def _with_postgres(private: bool, scenario, *args) -> dict:
+    """``scenario(server, *args)`` on the shared PostgreSQL server (or a private cluster, which a
+    scenario may stop); a skip note when the PostgreSQL binaries are missing."""
+    import pg_server
+
+    try:
+        server = pg_server.private_server() if private else pg_server.shared_server()
+    except RuntimeError as exc:
+        return {"skipped": str(exc), "ok": True}
+    return scenario(server, *args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The study under load and faults (see the module docstring).")
     parser.add_argument("--raters", type=int, default=50)
@@ -800,41 +817,19 @@ def main(argv: list[str] | None = None) -> int:
             out = scenario_load(f"sqlite:///{folder / 'study.db'}", folder, premuxed, args.raters, args.trials, 1,
                                 options)
         elif name == "postgres":
-            import pg_server
-
-            try:
-                server = pg_server.shared_server()
-            except RuntimeError as exc:
-                out = {"skipped": str(exc), "ok": True}
-            else:
-                out = scenario_load(server.fresh_database(), folder, premuxed, args.raters, args.trials, 2,
-                                    options)
+            out = _with_postgres(False, scenario_postgres, folder, premuxed, args.raters, args.trials, options)
         elif name == "crash":
             out = scenario_crash(f"sqlite:///{folder / 'study.db'}", folder, premuxed, args.raters, args.trials,
                                  options=options)
         elif name == "lock":
             out = scenario_lock(f"sqlite:///{folder / 'study.db'}", folder, premuxed)
         elif name == "pg-long-outage":
-            import pg_server
-
-            try:
-                server = pg_server.private_server()
-            except RuntimeError as exc:
-                out = {"skipped": str(exc), "ok": True}
-            else:
-                long_options = RaterOptions(args.think_s, args.ssl_verify, give_up_s=args.give_up_s or 10.0)
-                out = scenario_pg_long_outage(server, folder, premuxed, args.raters, args.trials,
-                                              max(args.outage_s, 3 * long_options.give_up_s), long_options)
-        elif name == "pg-outage":
-            import pg_server
-
-            try:
-                server = pg_server.private_server()  # its own cluster: stopping it spares ``postgres``
-            except RuntimeError as exc:
-                out = {"skipped": str(exc), "ok": True}
-            else:
-                out = scenario_pg_outage(server, folder, premuxed, args.raters, args.trials, args.outage_s,
-                                         options)
+            long_options = RaterOptions(args.think_s, args.ssl_verify, give_up_s=args.give_up_s or 10.0)
+            out = _with_postgres(True, scenario_pg_long_outage, folder, premuxed, args.raters, args.trials,
+                                 max(args.outage_s, 3 * long_options.give_up_s), long_options)
+        elif name == "pg-outage":  # its own cluster: stopping it spares ``postgres``
+            out = _with_postgres(True, scenario_pg_outage, folder, premuxed, args.raters, args.trials, args.outage_s,
+                                 options)
         else:
             raise SystemExit(f"unknown scenario {name!r}")
         figures[name] = out

@@ -290,12 +290,17 @@ def test_rater_payloads_are_blind(any_db, premuxed):
         service.media_path(any_db, "../study.db")
 
 
-def test_a_failed_save_raises_and_never_confirms(tmp_path, premuxed, request):
-    db = open_test_database("sqlite", tmp_path, busy_timeout_ms=200)
+def _one_trial_sqlite_study(tmp_path, premuxed, request, busy_timeout_ms: int):
+    """A SQLite study of one trial per rater with the given busy timeout: (db, token, first view)."""
+    db = open_test_database("sqlite", tmp_path, busy_timeout_ms=busy_timeout_ms)
     request.addfinalizer(db.dispose)
     new_study(db, premuxed, attention={"count": 0}, swapped_repeats=0, practice=False, trials_per_participant=1)
     token = _rater(db)
-    view = service.current_trial(db, token)
+    return db, token, service.current_trial(db, token)
+
+
+def test_a_failed_save_raises_and_never_confirms(tmp_path, premuxed, request):
+    db, token, view = _one_trial_sqlite_study(tmp_path, premuxed, request, busy_timeout_ms=200)
     blocker = db.engine.raw_connection()
     blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database
     try:
@@ -365,11 +370,7 @@ def test_each_ack_names_the_next_trial_as_current_trial_would(any_db, premuxed):
 
 
 def test_a_write_queued_behind_this_processs_own_writer_fails_after_the_busy_timeout(tmp_path, premuxed, request):
-    db = open_test_database("sqlite", tmp_path, busy_timeout_ms=300)
-    request.addfinalizer(db.dispose)
-    new_study(db, premuxed, attention={"count": 0}, swapped_repeats=0, practice=False, trials_per_participant=1)
-    token = _rater(db)
-    view = service.current_trial(db, token)
+    db, token, view = _one_trial_sqlite_study(tmp_path, premuxed, request, busy_timeout_ms=300)
     holding, release = threading.Event(), threading.Event()
 
     def slow_writer():
