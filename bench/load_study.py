@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,10 +180,10 @@ class Rater:
     """A scripted rater on ``/study``'s public API; retries with backoff through server outages and
     keeps its token (as the page's BrowserState does), so it resumes where the server says."""
 
-    def __init__(self, url: str, report: RaterReport, give_up_s: float = 240.0, call_timeout_s: float = 60.0,
+    def __init__(self, url: str, report: RaterReport, call_timeout_s: float = 60.0,
                  options: RaterOptions = RaterOptions()):
         self.url, self.report, self.options = url, report, options
-        self.give_up_s, self.call_timeout_s = give_up_s, call_timeout_s
+        self.call_timeout_s = call_timeout_s
         self.client = None
 
     def _connect(self) -> None:
@@ -205,7 +205,7 @@ class Rater:
         "try again" answers; other server errors are raised."""
         from gradio_client.exceptions import AppError
 
-        deadline, delay = time.monotonic() + self.give_up_s, 0.2
+        deadline, delay = time.monotonic() + self.options.give_up_s, 0.2
         while True:
             try:
                 if self.client is None:
@@ -225,7 +225,7 @@ class Rater:
                 self.report.reconnects += 1
                 self._drop_client()
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{api_name} did not succeed within {self.give_up_s:.0f} s")
+                raise TimeoutError(f"{api_name} did not succeed within {self.options.give_up_s:.0f} s")
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 3.0)
 
@@ -267,7 +267,7 @@ def rater_process(url: str, rater: int, seed: int, barrier, results, options: Ra
     try:
         barrier.wait(timeout=600)
         cpu_at_start = time.process_time()
-        Rater(url, report, give_up_s=options.give_up_s, options=options).run(seed)
+        Rater(url, report, options=options).run(seed)
         report.cpu_s = time.process_time() - cpu_at_start
     except Exception as exc:  # noqa: BLE001 - reported, checked by the caller
         report.error = f"{type(exc).__name__}: {exc}"
@@ -748,10 +748,9 @@ def _merged(first: RaterReport, comeback: RaterReport | None) -> RaterReport:
     """One report of a rater's two parts (the comeback's error and code count; None: no comeback)."""
     if comeback is None:
         return first
-    return RaterReport(first.rater, first.token or comeback.token, first.acked + comeback.acked,
-                       first.vote_ms + comeback.vote_ms, first.reconnects + comeback.reconnects,
-                       first.save_failed + comeback.save_failed, first.resume_errors + comeback.resume_errors,
-                       comeback.code, comeback.error, first.cpu_s)
+    return replace(first, acked=first.acked + comeback.acked, vote_ms=first.vote_ms + comeback.vote_ms,
+                   reconnects=first.reconnects + comeback.reconnects, save_failed=first.save_failed + comeback.save_failed,
+                   resume_errors=first.resume_errors + comeback.resume_errors, code=comeback.code, error=comeback.error)
 
 
 # ------------------------------------------------------------------------------------------- CLI

@@ -224,6 +224,7 @@ def build_rater_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
             return {notice: gr.update(value=f"**{message}**", visible=True), **(extra or {})}
 
         def trial_screen(view: TrialView, strength_scale: bool) -> dict:
+            path_a, path_b = view.media_paths()
             return show(trial_box, {
                 trial_state: {"trial_id": view.trial_id, "media_a": view.media_a, "media_b": view.media_b,
                               "shown_at": time.time()},
@@ -232,8 +233,8 @@ def build_rater_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
                 instruction: gr.update(value=f"**{view.instruction}**" if view.instruction else "",
                                        visible=bool(view.instruction)),
                 side_a_btn: gr.update(variant="primary"), side_b_btn: gr.update(variant="secondary"),
-                player_a: gr.update(value=str(view.media_paths()[0]), visible=True),
-                player_b: gr.update(value=str(view.media_paths()[1]), visible=False),
+                player_a: gr.update(value=str(path_a), visible=True),
+                player_b: gr.update(value=str(path_b), visible=False),
                 played_text: PLAY_BOTH_TEXT,
                 choice: gr.update(value=None, interactive=False),
                 strength: gr.update(value=None, interactive=False, visible=strength_scale),
