@@ -7,7 +7,7 @@ indexes. Queries are fresh points drawn the same way (not catalog rows).
 
 Rows of the table:
 
-- ``Catalog`` — ``vmnet_core.catalog.Catalog`` as the product uses it: ``add`` of 1M items with
+- ``Catalog`` — ``vmnet_core.bundle.catalog.Catalog`` as the product uses it: ``add`` of 1M items with
   their metadata, then ``search`` one query at a time, exact (numpy); then its approximate mode
   (``make_approximate``: IVF-Flat with ``nprobe`` tuned to ``--target-recall``).
 - ``faiss Flat`` — ``IndexFlatIP`` on its own: exact; its top-k is the ground truth.
@@ -139,8 +139,8 @@ def percentile(values: list[float], q: float) -> float:
 # ------------------------------------------------------------------------------------------ phases
 def bench_catalog(x: np.ndarray, queries: np.ndarray, k: int, truth: np.ndarray | None,
                   target_recall: float) -> list[Row]:
-    """``vmnet_core.catalog.Catalog``: add 1M items with metadata, exact queries, then its IVF mode."""
-    from vmnet_core.catalog import Catalog, CatalogItem
+    """``vmnet_core.bundle.catalog.Catalog``: add 1M items with metadata, exact queries, then its IVF mode."""
+    from vmnet_core.bundle.catalog import Catalog, CatalogItem
     from vmnet_core.errors import VmnetError
 
     gc.collect()

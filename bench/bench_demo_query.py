@@ -30,8 +30,8 @@ if str(ROOT) not in sys.path:
 
 from demo import handlers  # noqa: E402
 from demo.query_cache import QueryCache  # noqa: E402
-from vmnet_core.bundle import load_bundle  # noqa: E402
-from vmnet_core.catalog import CatalogItem  # noqa: E402
+from vmnet_core.bundle.catalog import CatalogItem  # noqa: E402
+from vmnet_core.bundle.files import load_bundle  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 
@@ -102,8 +102,8 @@ def one_run(ctx: handlers.DemoContext, clip: Path, scratch: Path, run: int) -> d
 
 def split_decode_and_cnn(ctx: handlers.DemoContext, clip: Path) -> dict[str, float]:
     """The frames+CNN stage timed in its two parts (same settings as the handler)."""
+    from vmnet_core.features.video_descriptor import INPUT_SIZE
     from vmnet_core.media import sample_frames
-    from vmnet_core.video_descriptor import INPUT_SIZE
 
     fresh = clip.with_name(f"{clip.stem}-split.mp4")  # probe results are cached per path and mtime
     shutil.copyfile(clip, fresh)

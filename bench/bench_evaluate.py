@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from vmnet_core.metrics import evaluate_embeddings, structure_report  # noqa: E402
-from vmnet_core.model import ModelConfig, VMNet, embed_arrays  # noqa: E402
+from vmnet_core.learn.metrics import evaluate_embeddings, structure_report  # noqa: E402
+from vmnet_core.learn.model import ModelConfig, VMNet, embed_arrays  # noqa: E402
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:

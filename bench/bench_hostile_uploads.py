@@ -1,6 +1,6 @@
 """Bad and hostile uploads (tests/hostile_media.py) through the query path and the running demo.
 
-Part 1 runs every case, the slow ones included, through ``vmnet_core.retrieval.Retriever`` in a
+Part 1 runs every case, the slow ones included, through ``vmnet_core.bundle.retrieval.Retriever`` in a
 subprocess (the code path the demo uses) and prints outcome, seconds and the process's peak memory
 after each query. Part 2 (when ``demo/app.py`` exists and ``--no-demo`` is not given) serves the
 real app (``tests/demo_server.running_app``), uploads every file with ``gradio_client`` to

@@ -1,7 +1,7 @@
 """Benchmark the 1140-d music descriptor against the naive per-feature reference, on one core.
 
 Prints, over real tracks of ``immich-memories-music`` (their centre 29.12 s, decoded once):
-the median time per clip of the fast path (``vmnet_core.music_descriptor``), of the same with a
+the median time per clip of the fast path (``vmnet_core.features.music_descriptor``), of the same with a
 single 512-point STFT for HPSS as well (``hpss_n_fft=512``), with the official code's own MFCC
 spectrogram (``mfcc_own_stft=True``), and of the naive reference
 (``bench/naive_music_descriptor.py``, the official code's way); then how closely each feature's
@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from naive_music_descriptor import naive_music_descriptor  # noqa: E402
 
-from vmnet_core.media import decode_audio  # noqa: E402
-from vmnet_core.music_descriptor import (  # noqa: E402
+from vmnet_core.datasets.music_library import load_music_library  # noqa: E402
+from vmnet_core.features.music_descriptor import (  # noqa: E402
     PARTS,
     STATS,
     MusicDescriptorConfig,
@@ -40,7 +40,7 @@ from vmnet_core.music_descriptor import (  # noqa: E402
     music_descriptor,
     music_descriptor_names,
 )
-from vmnet_core.music_library import load_music_library  # noqa: E402
+from vmnet_core.media import decode_audio  # noqa: E402
 
 WHY = {
     "mfcc": "MFCC from the shared 512-pt spectrogram's 96-band mel; librosa.feature.mfcc(y) makes its own "

@@ -6,7 +6,7 @@ structure: the worst case for any partitioning index). For every size the script
 per call (what a user waits for: median and p95 over ``--queries`` queries, top-``--k``), the
 amortised per-query time of one batched call, and recall@k of each searcher against exact numpy:
 
-- ``Catalog exact`` — :class:`vmnet_core.catalog.Catalog`'s default (numpy matrix product);
+- ``Catalog exact`` — :class:`vmnet_core.bundle.catalog.Catalog`'s default (numpy matrix product);
 - ``faiss IndexFlatIP`` — faiss's exact search over its own copy, as a reference;
 - ``Catalog IVF`` — the catalog's approximate mode (``Catalog.make_approximate``, what
   ``vmnet index --approximate`` builds), ``nprobe`` tuned to ``--target-recall`` (sizes ≥ 10K).
@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_catalog_scale import DIM, synthetic_embeddings, unit_centres  # noqa: E402
 
-from vmnet_core.ann_index import MIN_ROWS  # noqa: E402
-from vmnet_core.catalog import Catalog  # noqa: E402
+from vmnet_core.bundle.ann_index import MIN_ROWS  # noqa: E402
+from vmnet_core.bundle.catalog import Catalog  # noqa: E402
 from vmnet_core.errors import VmnetError  # noqa: E402
 
 CENTRES = 2_000

@@ -3,7 +3,7 @@
 Paper setup: music 1140→2048→1024→512, video 1024→2048→512, batch 1000, Adam 3e-4, loss = 3 ·
 music-anchored + 1 · video-anchored ranking (top-100 negatives) + 0.2 · structure per modality
 (100 anchors). Inputs are random (throughput does not depend on their values). The timed loop is
-exactly one training step of ``vmnet_core.train`` (forward, both losses, backward, Adam).
+exactly one training step of ``vmnet_core.learn.train`` (forward, both losses, backward, Adam).
 
     python bench/bench_train.py                       # CPU, 2 threads
     python bench/bench_train.py --device cuda --steps 200
@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from vmnet_core.model import ModelConfig, VMNet  # noqa: E402
-from vmnet_core.train import TrainConfig, loss_terms  # noqa: E402
+from vmnet_core.learn.model import ModelConfig, VMNet  # noqa: E402
+from vmnet_core.learn.train import TrainConfig, loss_terms  # noqa: E402
 
 
 def main() -> None:

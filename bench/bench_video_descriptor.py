@@ -37,13 +37,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vmnet_core.media import sample_frames, write_video  # noqa: E402
-from vmnet_core.video_descriptor import (  # noqa: E402
+from vmnet_core.features.video_descriptor import (  # noqa: E402
     FrameEncoder,
     WhiteningPCA,
     pool_frames,
     video_frame_features,
 )
+from vmnet_core.media import sample_frames, write_video  # noqa: E402
 
 STAGES = ("decode", "cnn", "pool", "total", "streamed")
 

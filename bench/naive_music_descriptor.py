@@ -15,7 +15,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from vmnet_core.music_descriptor import (
+from vmnet_core.features.music_descriptor import (
     MusicDescriptorConfig,
     centre_clip,
     db_relative_to_max,
@@ -48,7 +48,7 @@ def naive_part_rows(y: np.ndarray, cfg: MusicDescriptorConfig) -> np.ndarray:
 
 def naive_music_descriptor(y: np.ndarray, sr: int, config: MusicDescriptorConfig | None = None,
                            parts: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """(1140,) float32 descriptor, laid out as :func:`vmnet_core.music_descriptor.music_descriptor`.
+    """(1140,) float32 descriptor, laid out as :func:`vmnet_core.features.music_descriptor.music_descriptor`.
 
     ``parts`` replaces ``librosa.effects.hpss`` with given (harmonic, percussive) time signals of
     the centred clip, to separate HPSS differences from feature-path differences.

@@ -26,10 +26,11 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vmnet_core.bundle import load_bundle  # noqa: E402
-from vmnet_core.metrics import PAPER_KS  # noqa: E402
+from vmnet_core.bundle.files import load_bundle  # noqa: E402
+from vmnet_core.bundle.retrieval import Retriever  # noqa: E402
+from vmnet_core.features.store import FeatureStore  # noqa: E402
+from vmnet_core.learn.metrics import PAPER_KS  # noqa: E402
 from vmnet_core.paths import cache_dir  # noqa: E402
-from vmnet_core.retrieval import Retriever  # noqa: E402
 from vmnet_core.starter.factors import clip_rngs, extreme_pair, sample_factors  # noqa: E402
 from vmnet_core.starter.pipeline import DEFAULT_BUNDLE_NAME  # noqa: E402
 from vmnet_core.starter.probe import (  # noqa: E402
@@ -38,7 +39,6 @@ from vmnet_core.starter.probe import (  # noqa: E402
     probe_library,
     tempo_rank_correlation,
 )
-from vmnet_core.store import FeatureStore  # noqa: E402
 
 NAMES = {"vmnet": "VM-NET", "no_structure": "VM-NET w/o structure", "cca": "CCA", "random": "random"}
 

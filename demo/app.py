@@ -86,7 +86,7 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
 
     Parameters
     ----------
-    bundle_dir : a bundle directory (``vmnet_core.bundle``)
+    bundle_dir : a bundle directory (``vmnet_core.bundle.files``)
     work_dir : query cache, previews and figures go here
     music_dir : index this folder of tracks into the catalog before serving (resumable)
     max_video_s : analyse at most this many seconds from the start of a video (longer ones get a note)

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from demo.query_cache import CachedQuery, QueryCache, file_sha256, files_digest
-from vmnet_core.bundle import CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
-from vmnet_core.catalog import Catalog, CatalogItem, Hit
+from vmnet_core.bundle.catalog import Catalog, CatalogItem, Hit
+from vmnet_core.bundle.files import CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
+from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.errors import VmnetError
-from vmnet_core.retrieval import Retriever
 
 DEFAULT_MAX_VIDEO_S = 600.0
 DEFAULT_K = 10
@@ -78,7 +78,7 @@ def open_demo(bundle_dir: str | Path, work_dir: str | Path, max_video_s: float =
 def warm_up(ctx: DemoContext) -> None:
     """Load the frame CNN and compile the music descriptor's kernels (numba) before the first visitor
     needs them: the first music query otherwise waits tens of seconds on a busy machine."""
-    from vmnet_core.music_descriptor import music_descriptor
+    from vmnet_core.features.music_descriptor import music_descriptor
 
     ctx.retriever.encoder.encode(np.zeros((1, 224, 224, 3), np.uint8))
     config = ctx.retriever.music_descriptor_config()
@@ -189,7 +189,7 @@ def _hash_query(ctx: DemoContext, kind: str, path: Path, compute) -> CachedQuery
 
 def _video_sampling(bundle: Bundle) -> tuple[float, int]:
     """(frames per second, most frames) the bundle's store sampled videos with."""
-    from vmnet_core.extract import FRAME_FPS, MAX_FRAMES
+    from vmnet_core.features.extract import FRAME_FPS, MAX_FRAMES
 
     section = bundle.config.get("descriptors", {})
     video = section.get("video", {}) if isinstance(section, dict) else {}
@@ -381,9 +381,9 @@ def index_music_folder(ctx: DemoContext, folder: str | Path | None, progress: bo
     files already indexed are skipped); searches keep using the old catalog until the new one is
     swapped in at the end. One folder is indexed at a time.
     """
-    from vmnet_core.bundle import CATALOG_DIR
-    from vmnet_core.extract import discover_inputs
-    from vmnet_core.retrieval import index_media_files
+    from vmnet_core.bundle.files import CATALOG_DIR
+    from vmnet_core.bundle.retrieval import index_media_files
+    from vmnet_core.features.extract import discover_inputs
 
     text = str(folder or "").strip().strip("'\"")
     if not text:

@@ -72,7 +72,7 @@ def _resolve(value: str, base: Path, where: str) -> Path:
 # --------------------------------------------------------------------------------- bundle route
 def clips_from_bundle(bundle_dir: str | Path, config: StudyConfig) -> list[ClipSource]:
     """Clips and candidates from a trained bundle (see the module docstring)."""
-    from vmnet_core.bundle import load_bundle
+    from vmnet_core.bundle.files import load_bundle
 
     bundle = load_bundle(bundle_dir)
     catalog = bundle.catalog
@@ -154,8 +154,8 @@ def _model_hits(condition: str, bundle, models: dict[str, Path], retrievers: dic
                 video_id: str | None, k: int = 10):
     """The model's top-k music for the clip: from the stored catalog embedding when the clip is a
     catalog item of that bundle, else by embedding the video file."""
-    from vmnet_core.bundle import load_bundle
-    from vmnet_core.retrieval import Retriever
+    from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.bundle.retrieval import Retriever
 
     if condition not in retrievers:
         model_bundle = load_bundle(models[condition]) if condition in models else bundle

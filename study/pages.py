@@ -33,7 +33,7 @@ def default_study_config(n_clips: int = DEFAULT_CLIPS):
 
 
 def _test_split_size(bundle_dir: Path) -> int:
-    from vmnet_core.bundle import load_bundle
+    from vmnet_core.bundle.files import load_bundle
 
     return sum(1 for v in load_bundle(bundle_dir).catalog.items("video") if v.split == "test" and v.path)
 

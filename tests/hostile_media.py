@@ -5,7 +5,7 @@ the query it is fed to and what must happen: a clear one-sentence error or a cor
 
 - :func:`generate_hostile_corpus` writes the uploads and returns the cases.
 - :func:`hostile_cases` lists the cases of an already written directory (nothing is written).
-- :func:`run_hostile_queries` pushes every case through ``vmnet_core.retrieval.Retriever``, the
+- :func:`run_hostile_queries` pushes every case through ``vmnet_core.bundle.retrieval.Retriever``, the
   path the demo uses, and records the outcome, the message and the peak memory after each query
   (and, with :class:`TreeMemorySampler`, the largest ffmpeg child).
 
@@ -44,8 +44,8 @@ if str(TESTS) not in sys.path:
 
 from mediagen import make_audio, make_image, make_video  # noqa: E402
 
+from vmnet_core.bundle.retrieval import DEFAULT_MAX_QUERY_DURATION_S  # noqa: E402
 from vmnet_core.media import ffmpeg_exe  # noqa: E402
-from vmnet_core.retrieval import DEFAULT_MAX_QUERY_DURATION_S  # noqa: E402
 
 QUERY_SIDES = ("video", "music")
 """``video``: ``Retriever.music_for_video`` (the upload is a video); ``music``: ``videos_for_music``."""
@@ -514,8 +514,8 @@ def run_hostile_queries(bundle_dir: str | Path, cases: list[HostileCase]) -> dic
     process, MB, after the bundle loaded and at the end), ``ffmpeg_peak_mb`` (largest child,
     sampled), ``tree_peak_mb`` (this process plus its children, sampled) and ``seconds``.
     """
-    from vmnet_core.bundle import load_bundle
-    from vmnet_core.retrieval import Retriever
+    from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.bundle.retrieval import Retriever
 
     started = time.perf_counter()
     sampler = TreeMemorySampler(os.getpid())

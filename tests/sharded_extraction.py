@@ -30,8 +30,8 @@ for _path in (ROOT, TESTS):
 
 from mediagen import make_audio, make_video  # noqa: E402
 
-from vmnet_core.extract import discover_inputs, in_shard  # noqa: E402
-from vmnet_core.store import PARTS_DIR, FeatureStore, part_ids  # noqa: E402
+from vmnet_core.features.extract import discover_inputs, in_shard  # noqa: E402
+from vmnet_core.features.store import PARTS_DIR, FeatureStore, part_ids  # noqa: E402
 
 SUMMARY_RE = re.compile(r"(\d+) items(?: in shard \S+)?: (\d+) already done, (\d+) extracted, (\d+) failed\.")
 POLL_S = 0.005
@@ -74,7 +74,7 @@ def make_clips(folder: Path, count: int, modality: str, seconds: float) -> Path:
 
 
 def _vmnet(*args: str) -> list[str]:
-    return [sys.executable, "-m", "vmnet_core.cli", *args]
+    return [sys.executable, "-m", "vmnet_core.cli.main", *args]
 
 
 def _extract_args(listing: Path, out: Path, modality: str, shard: str) -> list[str]:

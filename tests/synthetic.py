@@ -54,7 +54,7 @@ def write_synthetic_store(directory: str | Path, n: int = 3000, n_val: int = 500
     val and ``n_test`` test items (in that order of ids); without it the column is empty, so the
     trainer makes its own seeded split. Extra keyword arguments go to :func:`synthetic_pairs`.
     """
-    from vmnet_core.store import VIDEO_SPACE_IMPORTED, FeatureStore
+    from vmnet_core.features.store import VIDEO_SPACE_IMPORTED, FeatureStore
 
     pairs = synthetic_pairs(n, seed=seed, **kwargs)
     rows = []

@@ -11,11 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from vmnet_core.bundle import MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle, save_bundle
-from vmnet_core.catalog import Catalog
+from vmnet_core.bundle.catalog import Catalog
+from vmnet_core.bundle.files import MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle, save_bundle
 from vmnet_core.errors import VmnetError
-from vmnet_core.model import ModelConfig, VMNet, embed_arrays
-from vmnet_core.preprocess import PreprocessConfig, Preprocessor
+from vmnet_core.learn.model import ModelConfig, VMNet, embed_arrays
+from vmnet_core.learn.preprocess import PreprocessConfig, Preprocessor
 
 N_FIT = 24
 
@@ -24,7 +24,7 @@ N_FIT = 24
 def fitted_preprocessor(seed: int, components: int, video_in: int):
     """A real Preprocessor: music z-scores fitted on random descriptors; the whitening PCA gets a random
     orthonormal basis through ``WhiteningPCA.from_arrays`` (an eigh of 1280×1280 would dominate the tests)."""
-    from vmnet_core.video_descriptor import WhiteningPCA
+    from vmnet_core.features.video_descriptor import WhiteningPCA
 
     rng = np.random.default_rng(seed)
     music = rng.standard_normal((N_FIT, 1140)).astype(np.float32) * 3 + 1
@@ -213,8 +213,8 @@ def test_missing_directory(tmp_path):
 
 
 def test_index_store_embeds_every_item_with_its_pair_and_tags(tmp_path):
-    from vmnet_core.retrieval import Retriever, index_store
-    from vmnet_core.store import VIDEO_SPACE_EXTRACTED, FeatureStore
+    from vmnet_core.bundle.retrieval import Retriever, index_store
+    from vmnet_core.features.store import VIDEO_SPACE_EXTRACTED, FeatureStore
 
     model, preprocessor, music, video = write_bundle(tmp_path / "b")
     rows = [{"id": f"clip{i}", "path": f"/v/clip{i}.mp4", "duration_s": 12.5, "split": "test" if i < 5 else "train",
@@ -251,7 +251,7 @@ def media_dir(tmp_path_factory):
 def test_index_and_query_commands(bundle_dir, media_dir, tmp_path, capsys):
     import shutil
 
-    from vmnet_core.cli import main
+    from vmnet_core.cli.main import main
 
     bundle = tmp_path / "b"
     shutil.copytree(bundle_dir, bundle)
@@ -291,7 +291,7 @@ def test_index_and_query_commands(bundle_dir, media_dir, tmp_path, capsys):
 
 
 def test_query_of_a_bad_file_exits_with_one_sentence(bundle_dir, media_dir):
-    result = subprocess.run([sys.executable, "-m", "vmnet_core.cli", "query", "--bundle", str(bundle_dir),
+    result = subprocess.run([sys.executable, "-m", "vmnet_core.cli.main", "query", "--bundle", str(bundle_dir),
                              "--video", str(media_dir / "broken.mp4")], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode != 0
@@ -301,7 +301,7 @@ def test_query_of_a_bad_file_exits_with_one_sentence(bundle_dir, media_dir):
 
 
 def test_query_of_an_empty_catalog_says_what_to_do(bundle_dir, media_dir, capsys):
-    from vmnet_core.cli import main
+    from vmnet_core.cli.main import main
 
     assert main(["query", "--bundle", str(bundle_dir), "--music", str(media_dir / "music" / "low.wav")]) == 2
     assert "catalog is empty" in capsys.readouterr().err
@@ -310,7 +310,7 @@ def test_query_of_an_empty_catalog_says_what_to_do(bundle_dir, media_dir, capsys
 def test_index_switches_a_large_side_to_approximate_search_and_back(bundle_dir, media_dir, tmp_path, capsys):
     import shutil
 
-    from vmnet_core.cli import main
+    from vmnet_core.cli.main import main
 
     bundle = tmp_path / "big"
     shutil.copytree(bundle_dir, bundle)

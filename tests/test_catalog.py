@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from vmnet_core.catalog import Catalog, CatalogItem, Hit, top_k_inner_product
+from vmnet_core.bundle.catalog import Catalog, CatalogItem, Hit
+from vmnet_core.bundle.exact_search import top_k_inner_product
 from vmnet_core.errors import VmnetError
 
 
@@ -164,7 +165,7 @@ def test_approximate_search_refuses_small_sides():
 
 
 def test_exact_search_in_chunks_matches_one_block(monkeypatch):
-    import vmnet_core.catalog as catalog_module
+    import vmnet_core.bundle.catalog as catalog_module
 
     emb, queries = unit_rows(3000, seed=7), unit_rows(25, seed=8)
     catalog = Catalog()

@@ -19,7 +19,7 @@ from gradio_client.exceptions import AppError
 from mediagen import make_audio, make_video
 
 from demo.handlers import format_duration
-from vmnet_core.catalog import Catalog
+from vmnet_core.bundle.catalog import Catalog
 from vmnet_core.media import probe
 
 PUBLIC_ENDPOINTS = {"/music_for_video", "/videos_for_music", "/preview"}

@@ -15,7 +15,7 @@ from demo_server import ServedDemo, shared_demo
 from gradio_client import Client, handle_file
 from gradio_client.utils import Status
 
-from vmnet_core.catalog import Catalog
+from vmnet_core.bundle.catalog import Catalog
 
 USERS = 10
 TOP_K = 5

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vmnet_core import cli
-from vmnet_core.cli_extract import read_meta_csv
+import vmnet_core.cli.main as cli
+from vmnet_core.cli.extract import read_meta_csv
+from vmnet_core.datasets.himv import index_media, match_himv, parse_youtube_list, youtube_id
 from vmnet_core.errors import VmnetError
-from vmnet_core.extract import ItemFeatures, discover_inputs, extract_store, in_shard, parse_shard
-from vmnet_core.himv import index_media, match_himv, parse_youtube_list, youtube_id
-from vmnet_core.store import FeatureStore, part_ids, read_split_file, stable_hash
+from vmnet_core.features.extract import ItemFeatures, discover_inputs, extract_store, in_shard, parse_shard
+from vmnet_core.features.store import FeatureStore, part_ids, read_split_file, stable_hash
 
 
 @pytest.fixture
@@ -262,8 +262,8 @@ def test_himv_cli_writes_an_extract_list_and_the_missing_ids(tmp_path, main, cap
 # ----------------------------------------------------------------------------- the real extractors
 @pytest.fixture(scope="module")
 def real_media(tmp_path_factory):
-    pytest.importorskip("vmnet_core.music_descriptor")
-    pytest.importorskip("vmnet_core.video_descriptor")
+    pytest.importorskip("vmnet_core.features.music_descriptor")
+    pytest.importorskip("vmnet_core.features.video_descriptor")
     from mediagen import make_audio, make_video
 
     folder = tmp_path_factory.mktemp("real") / "media"

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vmnet_core.losses import ranking_loss, ranking_terms, structure_loss
+from vmnet_core.learn.losses import ranking_loss, ranking_terms, structure_loss
 
 torch.set_num_threads(1)
 

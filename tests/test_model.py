@@ -6,18 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from vmnet_core.baselines import CCA, fit_cca_on_validation, random_embeddings
 from vmnet_core.errors import VmnetError
-from vmnet_core.metrics import (
+from vmnet_core.learn.baselines import CCA, fit_cca_on_validation, random_embeddings
+from vmnet_core.learn.metrics import (
     evaluate_embeddings,
     partner_ranks,
     recall_at_k,
     selection_score,
     structure_preservation,
 )
-from vmnet_core.model import ModelConfig, VMNet, embed_arrays
-from vmnet_core.preprocess import PreprocessConfig, Preprocessor
-from vmnet_core.train import PairedArrays
+from vmnet_core.learn.model import ModelConfig, VMNet, embed_arrays
+from vmnet_core.learn.preprocess import PreprocessConfig, Preprocessor
+from vmnet_core.learn.train import PairedArrays
 
 
 # ----------------------------------------------------------------------------- model
@@ -180,8 +180,8 @@ def test_cca_ridges_share_one_fit_and_regularise():
 
 
 def test_preprocessor_fits_the_pca_on_train_frames_only(tmp_path):
-    from vmnet_core.preprocess import sample_train_frames
-    from vmnet_core.store import VIDEO_SPACE_EXTRACTED, FeatureStore
+    from vmnet_core.features.store import VIDEO_SPACE_EXTRACTED, FeatureStore
+    from vmnet_core.learn.preprocess import sample_train_frames
 
     rng = np.random.default_rng(2)
     ids = [f"v{i}" for i in range(12)]

@@ -13,9 +13,9 @@ import pytest
 import scipy.ndimage
 import soundfile
 
+from vmnet_core.datasets.music_library import load_music_library, parse_track_list
 from vmnet_core.errors import VmnetError
-from vmnet_core.media import decode_audio
-from vmnet_core.music_descriptor import (
+from vmnet_core.features.music_descriptor import (
     MusicDescriptorConfig,
     cqt_magnitude,
     db_relative_to_max,
@@ -28,7 +28,7 @@ from vmnet_core.music_descriptor import (
     poly_features,
     regression_delta,
 )
-from vmnet_core.music_library import load_music_library, parse_track_list
+from vmnet_core.media import decode_audio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from naive_music_descriptor import naive_music_descriptor  # noqa: E402

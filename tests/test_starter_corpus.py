@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.store import SPLITS, read_manifest
 from vmnet_core.media import decode_audio, probe, sample_frames
 from vmnet_core.starter.audio_synth import _chord_plan, synthesize_music
 from vmnet_core.starter.corpus import clip_id, generate_clip, generate_corpus
@@ -23,7 +24,6 @@ from vmnet_core.starter.factors import (
     sample_factors,
 )
 from vmnet_core.starter.visuals import render_frames
-from vmnet_core.store import SPLITS, read_manifest
 
 SR = 22050
 SIZE = (96, 96)

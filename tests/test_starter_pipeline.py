@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vmnet_core.bundle import load_bundle
-from vmnet_core.cli import main as vmnet_main
+from vmnet_core.bundle.files import load_bundle
+from vmnet_core.cli.main import main as vmnet_main
 from vmnet_core.errors import VmnetError
 from vmnet_core.starter.pipeline import (
     LIBRARY_SOURCE,
@@ -167,7 +167,7 @@ def test_the_media_music_offset_moves_real_music_onto_the_training_music_and_kee
 
 def test_a_music_file_added_later_is_embedded_like_the_bundled_library(tiny_bundle):
     """The offset is saved with the bundle, so a real track indexed by a user lands where the library's did."""
-    from vmnet_core.retrieval import Retriever
+    from vmnet_core.bundle.retrieval import Retriever
     from vmnet_core.starter.pipeline import is_library_item
 
     bundle = load_bundle(tiny_bundle)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vmnet_core.bundle import load_bundle
+from vmnet_core.bundle.files import load_bundle
 from vmnet_core.starter.factors import extreme_pair
 from vmnet_core.starter.probe import AROUSED_MOODS, CALM_MOODS, library_embeddings, probe_library
 

@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pytest
 
-from vmnet_core import cli
+import vmnet_core.cli.main as cli
 from vmnet_core.atomic_io import FILE_MODE, atomic_path, read_json_file, write_file_atomic
 from vmnet_core.errors import VmnetError
-from vmnet_core.store import (
+from vmnet_core.features.store import (
     VIDEO_SPACE_EXTRACTED,
     VIDEO_SPACE_IMPORTED,
     FeatureStore,

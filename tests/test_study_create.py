@@ -174,7 +174,7 @@ def test_create_refuses_a_clip_missing_a_condition(tmp_path):
 
 
 def test_plan_command_through_the_vmnet_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "vmnet_core.cli", "study", "plan", "--rate", "0.6", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "vmnet_core.cli.main", "study", "plan", "--rate", "0.6", "--json"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["independent_votes"] == 210
@@ -186,10 +186,10 @@ def _tiny_bundle(folder: Path) -> Path:
     each clip's own music is its nearest track, ``near<i>`` the next nearest."""
     import torch
 
-    from vmnet_core.bundle import save_bundle
-    from vmnet_core.catalog import Catalog, CatalogItem
-    from vmnet_core.model import ModelConfig, VMNet
-    from vmnet_core.preprocess import PreprocessConfig, Preprocessor
+    from vmnet_core.bundle.catalog import Catalog, CatalogItem
+    from vmnet_core.bundle.files import save_bundle
+    from vmnet_core.learn.model import ModelConfig, VMNet
+    from vmnet_core.learn.preprocess import PreprocessConfig, Preprocessor
 
     rng = np.random.default_rng(0)
     pre = Preprocessor.fit(rng.normal(size=(12, 1140)).astype(np.float32), rng.normal(size=(12, 16)).astype(np.float32),

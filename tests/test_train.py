@@ -15,9 +15,10 @@ import pytest
 from safetensors.numpy import load_file
 from synthetic import synthetic_pairs, write_synthetic_store
 
-from vmnet_core.cli import main
+from vmnet_core.bundle.recipes import train_bundle
+from vmnet_core.cli.main import main
 from vmnet_core.errors import VmnetError
-from vmnet_core.train import load_run_config, read_log, train_bundle
+from vmnet_core.learn.train import load_run_config, read_log
 
 SHOW_CONFIG = """
 batch_size = 200
@@ -106,7 +107,7 @@ def test_training_beats_chance_random_and_cca_and_structure_helps(trained, capsy
 
 
 def test_training_writes_a_complete_bundle_with_logs_and_curves(trained):
-    from vmnet_core.bundle import load_bundle
+    from vmnet_core.bundle.files import load_bundle
 
     _, _, bundle_dir = trained
     bundle = load_bundle(bundle_dir)
@@ -185,7 +186,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tiny):
 
 
 def test_interrupt_mid_run_keeps_a_checkpoint_and_resumes(tiny, monkeypatch):
-    import vmnet_core.train as train_module
+    import vmnet_core.learn.train as train_module
 
     root, store, config, straight = tiny
     out = root / "ctrl-c"
@@ -207,7 +208,7 @@ def test_interrupt_mid_run_keeps_a_checkpoint_and_resumes(tiny, monkeypatch):
 
 
 def test_seeded_split_is_recorded_and_used_by_evaluate(tiny, capsys):
-    from vmnet_core.bundle import load_bundle
+    from vmnet_core.bundle.files import load_bundle
 
     _, store, _, straight = tiny
     split = load_bundle(straight).config["split"]

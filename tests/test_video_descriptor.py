@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from vmnet_core.errors import VmnetError
-from vmnet_core.imagenet_labels import IMAGENET_LABELS
-from vmnet_core.video_descriptor import (
+from vmnet_core.features.imagenet_labels import IMAGENET_LABELS
+from vmnet_core.features.video_descriptor import (
     FEATURE_DIM,
     WhiteningPCA,
     cnn_threads_beside_decoder,

@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.store import STATUS_ERROR, STATUS_OK, default_split, write_manifest
 from vmnet_core.media import write_video
 from vmnet_core.starter.audio_synth import synthesize_music
 from vmnet_core.starter.factors import (
@@ -28,7 +29,6 @@ from vmnet_core.starter.factors import (
     sample_nuisance,
 )
 from vmnet_core.starter.visuals import render_frames
-from vmnet_core.store import STATUS_ERROR, STATUS_OK, default_split, write_manifest
 
 DEFAULT_SECONDS = 30.0          # ≥ the music descriptor's 29.12-s window, so no zero padding
 DEFAULT_FPS = 8.0

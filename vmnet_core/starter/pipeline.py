@@ -116,12 +116,12 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
     interruption keeps every finished clip, extracted item and training checkpoint whose settings
     still match; ``metrics.json["starter"]`` records the settings and each step's wall/CPU seconds.
     """
-    from vmnet_core.bundle import load_bundle
-    from vmnet_core.extract import InputItem, extract_store
-    from vmnet_core.retrieval import index_store
+    from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.bundle.retrieval import index_store
+    from vmnet_core.features.extract import InputItem, extract_store
+    from vmnet_core.features.store import FeatureStore, read_manifest
+    from vmnet_core.learn.train import ABLATION_DIR, CHECKPOINT_FILE, TRAINING_DIR
     from vmnet_core.starter.corpus import generate_corpus
-    from vmnet_core.store import FeatureStore, read_manifest
-    from vmnet_core.train import ABLATION_DIR, CHECKPOINT_FILE, TRAINING_DIR
 
     settings = settings or StarterSettings()
     out = Path(out).absolute()
@@ -173,7 +173,7 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
         store_dir, bundle_dir, work / "ablation", settings, cores, progress))
 
     def evaluate():
-        from vmnet_core.baselines import evaluate_bundle
+        from vmnet_core.bundle.evaluation import evaluate_bundle
 
         return evaluate_bundle(load_bundle(bundle_dir), store_dir, split="test", compare=True,
                                seed=settings.seed, progress=progress).result
@@ -203,7 +203,7 @@ def warm_descriptor_cache() -> None:
     """Run the music descriptor once on 29.12 s of noise, so numba compiles and caches its kernels."""
     import numpy as np
 
-    from vmnet_core.music_descriptor import MusicDescriptorConfig, music_descriptor
+    from vmnet_core.features.music_descriptor import MusicDescriptorConfig, music_descriptor
 
     config = MusicDescriptorConfig()
     noise = np.random.default_rng(0).standard_normal(config.n_samples).astype(np.float32)
@@ -250,8 +250,9 @@ def train_with_ablation(store_dir: Path, bundle_dir: Path, ablation_dir: Path, s
     cores: on a busy 2-core machine two single-threaded runs beat one two-threaded run by far).
     Each run resumes from its own checkpoint.
     """
-    from vmnet_core.preprocess import PreprocessConfig
-    from vmnet_core.train import ABLATION_DIR, RunConfig, TrainConfig, train_bundle
+    from vmnet_core.bundle.recipes import train_bundle
+    from vmnet_core.learn.preprocess import PreprocessConfig
+    from vmnet_core.learn.train import ABLATION_DIR, RunConfig, TrainConfig
 
     parallel = cores >= 2
     threads = max(1, cores // 2) if parallel else cores
@@ -284,7 +285,7 @@ def train_with_ablation(store_dir: Path, bundle_dir: Path, ablation_dir: Path, s
 
 
 def _train_bundle_in_worker(store_dir: str, out: str, run: Any) -> str:
-    from vmnet_core.train import train_bundle
+    from vmnet_core.bundle.recipes import train_bundle
 
     return str(train_bundle(store_dir, out, run))
 
@@ -292,8 +293,8 @@ def _train_bundle_in_worker(store_dir: str, out: str, run: Any) -> str:
 # ----------------------------------------------------------------------------- the real library
 def _library_inputs() -> tuple[list, dict[str, dict[str, Any]], dict[str, Any]]:
     """(InputItems, tags by id, tracks by id) for the 28 tracks of ``immich-memories-music``."""
-    from vmnet_core.extract import InputItem
-    from vmnet_core.music_library import load_music_library
+    from vmnet_core.datasets.music_library import load_music_library
+    from vmnet_core.features.extract import InputItem
 
     tracks = {f"{LIBRARY_ID_PREFIX}{t.title}": t for t in load_music_library()}
     tags = {item_id: {"mood": t.mood, "tempo_bpm": t.tempo_bpm, "key": t.key, "style": t.style,
@@ -304,9 +305,9 @@ def _library_inputs() -> tuple[list, dict[str, dict[str, Any]], dict[str, Any]]:
 def extract_library_store(store_dir: str | Path, workers: int = 1, progress: bool = True):
     """Music descriptors of the 28 real tracks into a music-only feature store (resumable).
 
-    Returns the :class:`~vmnet_core.store.FeatureStore`; raises ``VmnetError`` if a track fails.
+    Returns the :class:`~vmnet_core.features.store.FeatureStore`; raises ``VmnetError`` if a track fails.
     """
-    from vmnet_core.extract import extract_store
+    from vmnet_core.features.extract import extract_store
 
     inputs, _, _ = _library_inputs()
     summary = extract_store(inputs, store_dir, modality="music", workers=max(1, min(workers, len(inputs))),
@@ -329,8 +330,8 @@ def index_library_store(bundle, store, align: bool = True) -> int:
     """
     import numpy as np
 
-    from vmnet_core.catalog import CatalogItem
-    from vmnet_core.retrieval import Retriever
+    from vmnet_core.bundle.catalog import CatalogItem
+    from vmnet_core.bundle.retrieval import Retriever
 
     _, tags, tracks = _library_inputs()
     ids = [item_id for item_id in tracks if item_id in set(store.ids)]
@@ -353,7 +354,7 @@ def index_real_library(bundle, progress: bool = True, store_dir: str | Path | No
                        workers: int = 1) -> int:
     """Describe (into ``store_dir``, default ``<bundle>/../library-store``) and index the 28 real tracks.
 
-    In-memory like :func:`vmnet_core.retrieval.index_store`: call ``bundle.save_preprocessor()`` and
+    In-memory like :func:`vmnet_core.bundle.retrieval.index_store`: call ``bundle.save_preprocessor()`` and
     ``bundle.save_catalog()`` after.
     """
     store_dir = Path(store_dir) if store_dir is not None else bundle.path.parent / "library-store"

@@ -82,7 +82,7 @@ def probe_library(bundle, factors: Sequence[ClipFactors], out_dir: str | Path, k
                   seconds: float = DEFAULT_SECONDS, seed: int = 10_000, retriever=None) -> list[ProbeResult]:
     """Generate one clip per factors entry (nuisance seeds ``seed``, ``seed + 1``, …) into ``out_dir``
     and rank the real library tracks (and, apart, the corpus's tracks) for each clip's pictures."""
-    from vmnet_core.retrieval import Retriever
+    from vmnet_core.bundle.retrieval import Retriever
 
     retriever = retriever or Retriever(bundle)
     library, library_items = library_embeddings(bundle)

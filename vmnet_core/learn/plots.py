@@ -26,7 +26,7 @@ def plot_training_curves(records: Sequence[Mapping], path: str | Path) -> Path:
     Parameters
     ----------
     records : ``metrics.jsonl`` records: loss lines (``step``, ``loss``, ``rank_music``, ...) and
-        validation lines (``split == "val"`` with the :func:`~vmnet_core.metrics.evaluate_embeddings` shape).
+        validation lines (``split == "val"`` with the :func:`~vmnet_core.learn.metrics.evaluate_embeddings` shape).
     path : PNG to write.
     """
     plt = _pyplot()
@@ -65,7 +65,7 @@ def plot_recall_curves(ranks: Mapping[str, Mapping[str, np.ndarray]], path: str 
     Parameters
     ----------
     ranks : ``{model name: {"video_to_music": (N,) ranks, "music_to_video": (N,) ranks}}``
-        (1-based partner ranks from :func:`~vmnet_core.metrics.retrieval_ranks`).
+        (1-based partner ranks from :func:`~vmnet_core.learn.metrics.retrieval_ranks`).
     path : PNG to write.
     """
     plt = _pyplot()

@@ -9,7 +9,7 @@
       preprocess.safetensors  Preprocessor arrays (safetensors.numpy)
       metrics.json            evaluation numbers
       card.md                 what it was trained on, its numbers, its limits
-      catalog/                music/video embeddings + item metadata (vmnet_core.catalog)
+      catalog/                music/video embeddings + item metadata (vmnet_core.bundle.catalog)
 
 :func:`save_bundle` writes a new bundle into a temporary sibling directory and renames it into
 place; re-saving into an existing bundle (or a training output folder) replaces each file with
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from vmnet_core.atomic_io import read_json_file, read_safetensors_arrays, write_file_atomic
-from vmnet_core.catalog import Catalog
+from vmnet_core.bundle.catalog import Catalog
 from vmnet_core.errors import VmnetError
 
 BUNDLE_FORMAT = "vmnet-bundle"
@@ -215,7 +215,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _library_versions() -> dict[str, str | None]:
-    from vmnet_core.store import library_versions
+    from vmnet_core.features.store import library_versions
 
     return library_versions()
 
@@ -292,7 +292,7 @@ def _check_format(config: Any, directory: Path) -> None:
 
 
 def _model_config(config: dict[str, Any], directory: Path) -> Any:
-    from vmnet_core.model import ModelConfig
+    from vmnet_core.learn.model import ModelConfig
 
     section = config.get("model")
     if not isinstance(section, dict):
@@ -307,7 +307,7 @@ def _model_config(config: dict[str, Any], directory: Path) -> Any:
 def _load_model(path: Path, model_config: Any) -> Any:
     import torch
 
-    from vmnet_core.model import VMNet
+    from vmnet_core.learn.model import VMNet
 
     arrays, _ = read_safetensors_arrays(path, "model weights file")
     model = VMNet(model_config)
@@ -327,7 +327,7 @@ def _load_model(path: Path, model_config: Any) -> Any:
 
 
 def _load_preprocessor(path: Path) -> Any:
-    from vmnet_core.preprocess import Preprocessor
+    from vmnet_core.learn.preprocess import Preprocessor
 
     arrays, _ = read_safetensors_arrays(path, "preprocessor file")
     try:

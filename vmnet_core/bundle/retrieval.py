@@ -1,9 +1,9 @@
 """Query a bundle with media files: video → music and music → video.
 
 A query file goes through exactly the code that built the training store: the paper's music
-descriptor (:func:`vmnet_core.music_descriptor.music_descriptor_from_file`) or EfficientNet-Lite0
-frame features (:func:`vmnet_core.video_descriptor.video_frame_features`), then the bundle's
-fitted :class:`~vmnet_core.preprocess.Preprocessor`, then ``VMNet.encode_music`` /
+descriptor (:func:`vmnet_core.features.music_descriptor.music_descriptor_from_file`) or EfficientNet-Lite0
+frame features (:func:`vmnet_core.features.video_descriptor.video_frame_features`), then the bundle's
+fitted :class:`~vmnet_core.learn.preprocess.Preprocessor`, then ``VMNet.encode_music`` /
 ``encode_video`` into the 512-d space, then :meth:`Catalog.search`.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from vmnet_core.bundle import Bundle
-from vmnet_core.catalog import CatalogItem, Hit
+from vmnet_core.bundle.catalog import CatalogItem, Hit
+from vmnet_core.bundle.files import Bundle
 from vmnet_core.errors import VmnetError
 
 DEFAULT_MAX_QUERY_DURATION_S = 600.0
@@ -29,7 +29,7 @@ class Retriever:
 
     Parameters
     ----------
-    bundle : Bundle from :func:`vmnet_core.bundle.load_bundle`
+    bundle : Bundle from :func:`vmnet_core.bundle.files.load_bundle`
     encoder : FrameEncoder, optional — shared CNN; created on the first video query otherwise
     device : torch device for the CNN when it is created here
     """
@@ -49,7 +49,7 @@ class Retriever:
         """The MusicDescriptorConfig the bundle's store used (the defaults when it recorded none)."""
         from dataclasses import fields
 
-        from vmnet_core.music_descriptor import MusicDescriptorConfig
+        from vmnet_core.features.music_descriptor import MusicDescriptorConfig
 
         recorded = self._descriptor_section("music")
         known = {f.name for f in fields(MusicDescriptorConfig)}
@@ -60,7 +60,7 @@ class Retriever:
     def encoder(self) -> Any:
         """The frame CNN (loaded on first use)."""
         if self._encoder is None:
-            from vmnet_core.video_descriptor import FrameEncoder
+            from vmnet_core.features.video_descriptor import FrameEncoder
 
             self._encoder = FrameEncoder(device=self.device)
         return self._encoder
@@ -68,7 +68,7 @@ class Retriever:
     # ---- arrays → embeddings
     def embed_music_descriptors(self, descriptors: np.ndarray) -> np.ndarray:
         """(N, 1140) raw music descriptors → (N, 512) float32 unit embeddings."""
-        from vmnet_core.model import embed_arrays
+        from vmnet_core.learn.model import embed_arrays
 
         music = self.bundle.preprocessor.transform_music(np.atleast_2d(descriptors))
         return embed_arrays(self.bundle.model, music, None, device=self._model_device())[0]
@@ -78,21 +78,21 @@ class Retriever:
 
         Applies the bundle's media-music offset when it has one (see ``Preprocessor.set_media_music_offset``).
         """
-        from vmnet_core.model import embed_arrays
+        from vmnet_core.learn.model import embed_arrays
 
         music = self.bundle.preprocessor.transform_media_music(np.atleast_2d(descriptors))
         return embed_arrays(self.bundle.model, music, None, device=self._model_device())[0]
 
     def embed_video_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """(N, Dv) pooled video vectors (store ``video.npy`` rows) → (N, 512) float32 unit embeddings."""
-        from vmnet_core.model import embed_arrays
+        from vmnet_core.learn.model import embed_arrays
 
         video = self.bundle.preprocessor.transform_video_vectors(np.atleast_2d(vectors))
         return embed_arrays(self.bundle.model, None, video, device=self._model_device())[1]
 
     def embed_video_frames(self, frames: np.ndarray) -> np.ndarray:
         """(T, 1280) per-frame CNN features → (512,) float32 unit embedding."""
-        from vmnet_core.model import embed_arrays
+        from vmnet_core.learn.model import embed_arrays
 
         pooled = self.bundle.preprocessor.transform_video_frames(frames)[None, :]  # (1, K)
         return embed_arrays(self.bundle.model, None, pooled, device=self._model_device())[1][0]
@@ -100,16 +100,16 @@ class Retriever:
     # ---- files → embeddings
     def music_descriptor_file(self, path: str | Path) -> np.ndarray:
         """(1140,) music descriptor of an audio file or of a video's soundtrack."""
-        from vmnet_core.music_descriptor import music_descriptor_from_file
+        from vmnet_core.features.music_descriptor import music_descriptor_from_file
 
         return music_descriptor_from_file(_existing(path), config=self.music_descriptor_config())
 
     def video_frames_file(self, path: str | Path, max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S
                           ) -> np.ndarray:
         """(T, 1280) frame features of a video file, sampled as the bundle's store was."""
-        from vmnet_core.extract import FRAME_FPS, MAX_FRAMES
-        from vmnet_core.store import FRAME_DIM
-        from vmnet_core.video_descriptor import video_frame_features
+        from vmnet_core.features.extract import FRAME_FPS, MAX_FRAMES
+        from vmnet_core.features.store import FRAME_DIM
+        from vmnet_core.features.video_descriptor import video_frame_features
 
         if int(self.bundle.preprocessor.video_in_dim) != FRAME_DIM:
             raise VmnetError(f"This bundle was trained on imported {self.bundle.preprocessor.video_in_dim}-d video "
@@ -247,7 +247,7 @@ def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
     ----------
     retriever : Retriever over the bundle to fill
     side : "music" (audio files or videos' soundtracks) or "video" (videos' pictures)
-    inputs : items with ``id`` and ``path`` (``vmnet_core.extract.discover_inputs``)
+    inputs : items with ``id`` and ``path`` (``vmnet_core.features.extract.discover_inputs``)
     tags : optional ``{key: {tag: value}}`` where key is an id, a file name or a path; a
         ``title`` entry becomes the item's title
     save_every : save the catalog after this many new items

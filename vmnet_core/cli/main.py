@@ -10,10 +10,10 @@ from vmnet_core.errors import VmnetError
 
 # Each module defines ``register(subparsers)`` which adds its sub-command(s) and sets ``func``.
 COMMAND_MODULES = [
-    "vmnet_core.cli_extract",     # extract, merge-stores, himv, import-features
-    "vmnet_core.cli_model",       # train, evaluate
-    "vmnet_core.cli_catalog",     # index, query
-    "vmnet_core.starter.cli",     # starter
+    "vmnet_core.cli.extract",     # extract, merge-stores, himv, import-features
+    "vmnet_core.cli.model",       # train, evaluate
+    "vmnet_core.cli.catalog",     # index, query
+    "vmnet_core.cli.starter",     # starter
 ]
 # Packages outside vmnet_core (the study) add commands through this entry-point group, so the
 # core never imports them: ``[project.entry-points."vmnet.commands"] study = "study.cli"``.

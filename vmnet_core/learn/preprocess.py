@@ -32,7 +32,7 @@ class PreprocessConfig:
 
 
 def _whitening_pca(n_components: int):
-    from vmnet_core.video_descriptor import WhiteningPCA
+    from vmnet_core.features.video_descriptor import WhiteningPCA
 
     return WhiteningPCA(n_components=n_components)
 
@@ -158,7 +158,7 @@ class Preprocessor:
 
     def transform_video_frames(self, frames: np.ndarray) -> np.ndarray:
         """(T, Dv) per-frame CNN features → (K,) float32: mean over time of the whitened PCA frames."""
-        from vmnet_core.video_descriptor import pool_frames
+        from vmnet_core.features.video_descriptor import pool_frames
 
         frames = np.asarray(frames, dtype=np.float32)
         if frames.ndim != 2 or frames.shape[0] == 0:
@@ -187,7 +187,7 @@ class Preprocessor:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Preprocessor:
         """Inverse of :meth:`to_arrays`; raises ``VmnetError`` on missing or foreign arrays."""
-        from vmnet_core.video_descriptor import WhiteningPCA
+        from vmnet_core.features.video_descriptor import WhiteningPCA
 
         try:
             version = int(np.asarray(arrays["format_version"]).ravel()[0])

@@ -60,9 +60,9 @@ def register(subparsers: Any) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     """``vmnet index``: returns 0 when every file was indexed or skipped, 1 when some failed."""
-    from vmnet_core.bundle import load_bundle
-    from vmnet_core.extract import discover_inputs
-    from vmnet_core.retrieval import Retriever, index_media_files
+    from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.bundle.retrieval import Retriever, index_media_files
+    from vmnet_core.features.extract import discover_inputs
 
     switching = args.approximate or args.exact
     if args.music is None and args.videos is None and not switching:
@@ -96,7 +96,7 @@ def set_search_mode(bundle: Any, sides: list[str], approximate: bool, target_rec
 
     Sides too small for an approximate index are left exact with a note, unless none is big enough.
     """
-    from vmnet_core.ann_index import MIN_ROWS
+    from vmnet_core.bundle.ann_index import MIN_ROWS
 
     catalog = bundle.catalog
     if approximate and len(sides) > 1:
@@ -121,8 +121,8 @@ def set_search_mode(bundle: Any, sides: list[str], approximate: bool, target_rec
 
 def run_query(args: argparse.Namespace) -> int:
     """``vmnet query``: print ranked catalog items for the query file."""
-    from vmnet_core.bundle import load_bundle
-    from vmnet_core.retrieval import Retriever
+    from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.bundle.retrieval import Retriever
 
     if args.top < 1:
         raise VmnetError("-k must be at least 1.")

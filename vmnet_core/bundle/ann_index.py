@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from vmnet_core.bundle.exact_search import top_k_inner_product
 from vmnet_core.errors import VmnetError
 
 MIN_ROWS = 10_000  # below this exact search is fast (< 2 ms) and k-means has too little to learn from
@@ -171,7 +172,6 @@ def _powers_of_two_up_to(limit: int) -> list[int]:
 
 def _exact_neighbours(x: np.ndarray, queries: np.ndarray, self_rows: np.ndarray, k: int) -> np.ndarray:
     """``(Q, k)`` exact top-``k`` rows per query, the query's own row excluded."""
-    from vmnet_core.catalog import top_k_inner_product
 
     _, rows = top_k_inner_product(x, queries, k + 1)
     return np.stack([_drop_self(r, s, k) for r, s in zip(rows, self_rows, strict=True)])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vmnet_core.errors import VmnetError
-from vmnet_core.extract import VIDEO_EXTENSIONS, media_extensions
+from vmnet_core.features.extract import VIDEO_EXTENSIONS, media_extensions
 
 _ID = r"[A-Za-z0-9_-]{11}"
 _ID_PATTERNS = (

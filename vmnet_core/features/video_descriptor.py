@@ -128,7 +128,7 @@ def _usable_cpu_count() -> int:
 
 
 def _labels() -> tuple[str, ...]:
-    from vmnet_core.imagenet_labels import IMAGENET_LABELS
+    from vmnet_core.features.imagenet_labels import IMAGENET_LABELS
 
     return IMAGENET_LABELS
 

@@ -6,7 +6,7 @@ of L2-normalised embeddings (``D`` = 512 for VM-NET), one metadata record per ro
 Search is exact cosine similarity by default: a numpy matrix product with ``argpartition`` (faiss's
 ``IndexFlatIP`` was measured slower than this on a 2-core machine and doubles the memory, see
 docs/benchmarks.md). A large side can opt in to approximate search
-(:meth:`Catalog.make_approximate`, faiss IVF-Flat from :mod:`vmnet_core.ann_index`), whose recall
+(:meth:`Catalog.make_approximate`, faiss IVF-Flat from :mod:`vmnet_core.bundle.ann_index`), whose recall
 against exact search is measured when it is built and kept with it.
 
 On disk (inside a bundle's ``catalog/`` directory, format in docs/bundle-format.md):
@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from vmnet_core.ann_index import MIN_ROWS, IvfIndex, IvfStats, build_ivf, payload_digest, stats_json
 from vmnet_core.atomic_io import read_json_file, read_safetensors_arrays, write_file_atomic
+from vmnet_core.bundle.ann_index import MIN_ROWS, IvfIndex, IvfStats, build_ivf, payload_digest, stats_json
+from vmnet_core.bundle.exact_search import top_k_inner_product
 from vmnet_core.errors import VmnetError
 
 SIDES = ("music", "video")
@@ -510,29 +511,3 @@ def _read_items(path: Path, side: str) -> list[CatalogItem]:
                 raise VmnetError(f"Line {number} of {path} is not a valid catalog item ({exc}); "
                                  "fix or rebuild the catalog.") from None
     return items
-
-
-def top_k_inner_product(embeddings: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` rows of ``embeddings`` by inner product with each query, with numpy.
-
-    Parameters
-    ----------
-    embeddings : (N, D) float32
-    queries : (Q, D) float32
-    k : int, 1 <= k <= N
-
-    Returns
-    -------
-    scores : (Q, k) float32, descending per row (ties broken by lower row index)
-    rows : (Q, k) int64 row indices into ``embeddings``
-    """
-    sims = queries @ embeddings.T  # (Q, N)
-    n = sims.shape[1]
-    if k < n:
-        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]  # (Q, k) unordered top-k
-    else:
-        part = np.broadcast_to(np.arange(n), sims.shape).copy()
-    part_scores = np.take_along_axis(sims, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)  # primary: score desc, secondary: row asc
-    rows = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    return np.take_along_axis(sims, rows, axis=1), rows

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vmnet_core.errors import VmnetError
-from vmnet_core.store import (
+from vmnet_core.features.store import (
     STATUS_ERROR,
     STATUS_OK,
     VIDEO_SPACE_EXTRACTED,
@@ -173,13 +173,13 @@ def make_item_extractor(modality: str = "both", max_duration_s: float | None = N
     Loads the CNN once (call it once per process). Raises VmnetError for unusable files.
     """
     from vmnet_core import media
-    from vmnet_core.music_descriptor import music_descriptor_from_file
+    from vmnet_core.features.music_descriptor import music_descriptor_from_file
 
     _check_modality(modality)
     encoder = None
     video_frame_features = None
     if modality == "both":
-        from vmnet_core.video_descriptor import FrameEncoder, video_frame_features
+        from vmnet_core.features.video_descriptor import FrameEncoder, video_frame_features
 
         encoder = FrameEncoder(device=device)
 
@@ -202,7 +202,7 @@ def make_item_extractor(modality: str = "both", max_duration_s: float | None = N
 
 def describe_extraction(modality: str, fps: float = FRAME_FPS, max_frames: int = MAX_FRAMES) -> dict:
     """The descriptor configs of the real extractor, as recorded in ``store.json``."""
-    from vmnet_core.music_descriptor import MusicDescriptorConfig
+    from vmnet_core.features.music_descriptor import MusicDescriptorConfig
 
     descriptors: dict = {"music": asdict(MusicDescriptorConfig())}
     if modality == "both":

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from vmnet_core.metrics import DIRECTIONS
+from vmnet_core.learn.metrics import DIRECTIONS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,13 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from vmnet_core.train import load_run_config, train_bundle
+    from vmnet_core.bundle.recipes import train_bundle
+    from vmnet_core.learn.train import load_run_config
 
     run = load_run_config(args.config, seed=args.seed, device=args.device, max_steps=args.steps,
                           structure=False if args.no_structure else None,
                           progress=False if args.quiet else None)
     out = train_bundle(args.store, args.out, run, with_ablation=args.with_ablation)
-    from vmnet_core.bundle import load_bundle
+    from vmnet_core.bundle.files import load_bundle
 
     metrics = load_bundle(out).metrics
     test = metrics.get("test")
@@ -62,9 +63,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from vmnet_core.baselines import MODEL_LABELS, evaluate_bundle
-    from vmnet_core.bundle import load_bundle
-    from vmnet_core.plots import plot_recall_curves
+    from vmnet_core.bundle.evaluation import MODEL_LABELS, evaluate_bundle
+    from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.learn.plots import plot_recall_curves
 
     bundle = load_bundle(args.bundle)
     evaluation = evaluate_bundle(bundle, args.store, split=args.split, compare=args.compare, seed=args.seed,
