@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vmnet_core import media  # noqa: E402
+from vmnet_core.media import probing as media_probing  # noqa: E402
 
 
 def make_clip(path: Path, seconds: float) -> Path:
@@ -44,7 +45,7 @@ def median_seconds(fn, runs: int) -> tuple[float, float]:
     """Median wall seconds and median ffmpeg CPU seconds of ``runs`` calls."""
     walls, cpus = [], []
     for _ in range(runs):
-        media._probe_file.cache_clear()
+        media_probing._probe_file.cache_clear()
         cpu, start = _children_cpu_s(), time.perf_counter()
         fn()
         walls.append(time.perf_counter() - start)

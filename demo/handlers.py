@@ -25,6 +25,7 @@ from vmnet_core.bundle.catalog import Catalog, CatalogItem, Hit
 from vmnet_core.bundle.files import CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
 from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.errors import VmnetError
+from vmnet_core.media import mux_music_onto_video, probe, require_audio, require_video
 
 DEFAULT_MAX_VIDEO_S = 600.0
 DEFAULT_K = 10
@@ -210,8 +211,6 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
     Only the first ``ctx.max_video_s`` seconds count; the facts say how long the video is and how
     many frames were analysed.
     """
-    from vmnet_core.media import probe
-
     step = on_step or (lambda fraction, text: None)
     path = _require_file(path, "a video")
     kind = f"video-first{ctx.max_video_s:g}s"
@@ -219,9 +218,8 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
     def compute(p: Path) -> tuple[np.ndarray, dict[str, Any]]:
         step(0.1, "Checking the file")
         info = probe(p)
-        if not info.has_video:
-            raise VmnetError(f"The file {p.name} has no video track (no pictures to match); use it in "
-                             "'Find videos for a track' instead, or upload a video.")
+        require_video(info, "there are no pictures to match, so use it in 'Find videos for a track' "
+                            "instead, or upload a video")
         step(0.25, "Reading frames and looking at them (CNN)")
         features = ctx.retriever.video_frames_file(p, max_duration_s=None)  # (T, 1280), from the start
         fps, _ = _video_sampling(ctx.bundle)
@@ -270,17 +268,13 @@ def music_for_video(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_
 
 def music_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None) -> CachedQuery:
     """The (512,) embedding of an audio file or of a video's soundtrack (cached by content hash)."""
-    from vmnet_core.media import probe
-
     step = on_step or (lambda fraction, text: None)
     path = _require_file(path, "an audio file (or a video with sound)")
 
     def compute(p: Path) -> tuple[np.ndarray, dict[str, Any]]:
         step(0.1, "Checking the file")
         info = probe(p)
-        if not info.has_audio:
-            raise VmnetError(f"The file {p.name} has no audio track, so there is no music to search with; "
-                             "upload an audio file or a video with sound.")
+        require_audio(info, "there is no music to search with, so upload an audio file or a video with sound")
         step(0.3, "Listening (music descriptor)")
         embedding = ctx.retriever.embed_music_file(p)
         return embedding, {"duration_s": info.duration_s, "has_video": info.has_video}
@@ -337,8 +331,6 @@ def _safe_name(text: str, limit: int = 60) -> str:
 def preview_on_video(ctx: DemoContext, video_path: str | Path | None, track_id: str | None) -> Path:
     """An H.264/AAC mp4 of the uploaded video with the chosen track under it (trimmed, faded,
     loudness-matched); made once per (video bytes, track) and reused."""
-    from vmnet_core.media import mux_music_onto_video
-
     video = _require_file(video_path, "a video")
     item = catalog_track(ctx, track_id)
     try:

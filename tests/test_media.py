@@ -26,6 +26,7 @@ from mediagen import (
 from vmnet_core import media
 from vmnet_core.atomic_io import FILE_MODE
 from vmnet_core.errors import VmnetError
+from vmnet_core.media import frames as media_frames
 
 VIDEO_CONTAINERS = ["mp4", "mov", "mkv", "webm", "avi"]
 AUDIO_CONTAINERS = ["mp3", "wav", "ogg", "opus", "flac", "m4a"]
@@ -158,11 +159,11 @@ def test_sparse_sampling_seeks_and_finds_the_same_frames(tmp_path):
     path = make_indexed_video(tmp_path / "gop.mp4", seconds=24, fps=10, keyint=10)
     info = media.probe(path)
     times = np.arange(6) * 4.0
-    assert media._seeking_is_cheaper(info, times)  # keyframe every second, a sample every 4 s
+    assert media_frames._seeking_is_cheaper(info, times)  # keyframe every second, a sample every 4 s
     frames = media.sample_frames(path, fps=0.25, size=64)
     shown = np.array([frame_index(f) for f in frames])
     assert len(frames) == 6 and np.all(np.abs(shown - times * 10) <= 2), shown
-    assert not media._seeking_is_cheaper(info, np.arange(24) * 1.0)  # dense sampling decodes once
+    assert not media_frames._seeking_is_cheaper(info, np.arange(24) * 1.0)  # dense sampling decodes once
 
 
 def _live_children() -> set[int]:
@@ -204,7 +205,7 @@ def test_leaving_iter_frame_batches_early_stops_ffmpeg(media_dir):
 
 
 def test_frame_decoding_that_runs_too_long_is_a_plain_error(media_dir, monkeypatch):
-    monkeypatch.setattr(media, "_decode_timeout_s", lambda seconds: 0.001)
+    monkeypatch.setattr(media_frames, "_decode_timeout_s", lambda seconds: 0.001)
     with pytest.raises(VmnetError, match="Gave up") as err:
         media.sample_frames(media_dir / "indexed.mp4", fps=10.0, size=32)
     _assert_plain_sentence(err, "indexed.mp4")
@@ -215,10 +216,10 @@ def test_frame_decoding_that_runs_too_long_is_a_plain_error(media_dir, monkeypat
 def test_deblocking_is_skipped_only_when_frames_shrink_enough(media_dir, monkeypatch):
     path = media_dir / "indexed.mp4"  # 128x128
     info = media.probe(path)
-    assert "-skip_loop_filter" in media._sampling_decode_args(info, 40)  # shrunk 3.2x
-    assert "-skip_loop_filter" not in media._sampling_decode_args(info, 64)  # shrunk 2x: filtered
+    assert "-skip_loop_filter" in media_frames._sampling_decode_args(info, 40)  # shrunk 3.2x
+    assert "-skip_loop_filter" not in media_frames._sampling_decode_args(info, 64)  # shrunk 2x: filtered
     fast = media.sample_frames(path, fps=2.0, size=40)
-    monkeypatch.setattr(media, "SKIP_DEBLOCKING_MIN_DOWNSCALE", float("inf"))  # always filtered
+    monkeypatch.setattr(media_frames, "SKIP_DEBLOCKING_MIN_DOWNSCALE", float("inf"))  # always filtered
     filtered = media.sample_frames(path, fps=2.0, size=40)
     assert fast.shape == filtered.shape == (24, 40, 40, 3)
     assert np.abs(fast.astype(float) - filtered).mean() < 3.0  # of 255; CNN features: test_video_descriptor

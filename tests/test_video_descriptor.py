@@ -202,7 +202,7 @@ def test_features_barely_change_without_deblocking(encoder, tmp_path, monkeypatc
     frames = [np.ascontiguousarray(strip[:, x:x + 960]) for x in range(0, 960, 40)]  # 24 frames, 960×720
     path = media.write_video(frames, tmp_path / "pan.mp4", fps=12, crf=36)  # ultrafast has no deblocking
     fast = video_frame_features(path, encoder=encoder, fps=2.0)
-    monkeypatch.setattr(media, "SKIP_DEBLOCKING_MIN_DOWNSCALE", float("inf"))  # always filtered
+    monkeypatch.setattr(media.frames, "SKIP_DEBLOCKING_MIN_DOWNSCALE", float("inf"))  # always filtered
     filtered = video_frame_features(path, encoder=encoder, fps=2.0)
     assert fast.shape == filtered.shape == (4, FEATURE_DIM)
     pooled_fast, pooled_filtered = fast.mean(axis=0), filtered.mean(axis=0)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from vmnet_core import media
 from vmnet_core.bundle.catalog import CatalogItem, Hit
 from vmnet_core.bundle.files import Bundle
 from vmnet_core.errors import VmnetError
@@ -115,12 +116,9 @@ class Retriever:
             raise VmnetError(f"This bundle was trained on imported {self.bundle.preprocessor.video_in_dim}-d video "
                              "features, so it cannot embed video files; query it with music or train on "
                              "extracted videos.")
-        from vmnet_core.media import probe
-
         path = _existing(path)
-        info = probe(path, max_duration_s=max_duration_s)  # a bad file fails here, before the CNN loads
-        if not info.has_video:
-            raise VmnetError(f"{path.name} has no video track, so it has no pictures to match; use it as a music query instead.")
+        info = media.probe(path, max_duration_s=max_duration_s)  # a bad file fails here, before the CNN loads
+        media.require_video(info, "it has no pictures to match, so use it as a music query instead")
         recorded = self._descriptor_section("video")
         return video_frame_features(path, encoder=self.encoder,
                                     fps=float(recorded.get("fps", FRAME_FPS)),
@@ -256,8 +254,6 @@ def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
     """
     from tqdm.auto import tqdm
 
-    from vmnet_core import media
-
     if side not in ("music", "video"):
         raise ValueError(f"side must be 'music' or 'video', not {side!r}")
     catalog = retriever.bundle.catalog
@@ -275,12 +271,10 @@ def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
             try:
                 info = media.probe(path, max_duration_s=max_duration_s if side == "video" else None)
                 if side == "music":
-                    if not info.has_audio:
-                        raise VmnetError(f"{path.name} has no audio track, so there is no music to index.")
+                    media.require_audio(info, "there is no music to index")
                     embedding = retriever.embed_music_file(path)
                 else:
-                    if not info.has_video:
-                        raise VmnetError(f"{path.name} has no video track; index it with --music instead.")
+                    media.require_video(info, "index it with --music instead")
                     embedding = retriever.embed_video_file(path, max_duration_s=max_duration_s)
             except VmnetError as exc:
                 summary.failed.append((str(path), str(exc)))

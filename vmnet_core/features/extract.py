@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vmnet_core import media
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import (
     STATUS_ERROR,
@@ -172,7 +173,6 @@ def make_item_extractor(modality: str = "both", max_duration_s: float | None = N
 
     Loads the CNN once (call it once per process). Raises VmnetError for unusable files.
     """
-    from vmnet_core import media
     from vmnet_core.features.music_descriptor import music_descriptor_from_file
 
     _check_modality(modality)
@@ -187,12 +187,10 @@ def make_item_extractor(modality: str = "both", max_duration_s: float | None = N
         if not path.is_file():
             raise VmnetError(f"The file {path} does not exist.")
         info = media.probe(path, max_duration_s=max_duration_s)
-        if not info.has_audio:
-            raise VmnetError(f"{path.name} has no audio track, so there is no music to describe.")
+        media.require_audio(info, "there is no music to describe")
         frames = None
         if video_frame_features is not None:
-            if not info.has_video:
-                raise VmnetError(f"{path.name} has no video track; use --modality music for audio-only files.")
+            media.require_video(info, "use --modality music for audio-only files")
             frames = video_frame_features(path, encoder=encoder, fps=fps, max_frames=max_frames,
                                           max_duration_s=max_duration_s)
         return ItemFeatures(music=music_descriptor_from_file(path), frames=frames, duration_s=info.duration_s)

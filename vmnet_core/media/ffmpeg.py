@@ -1,0 +1,56 @@
+"""Locating the ffmpeg binary shipped by ``imageio-ffmpeg`` and running it with a timeout."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from vmnet_core.errors import VmnetError
+from vmnet_core.media.messages import _failure_sentence, _quoted
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """Path to the ffmpeg binary bundled with imageio-ffmpeg."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as err:
+        raise VmnetError("ffmpeg is not available; install the imageio-ffmpeg package "
+                         "(pip install imageio-ffmpeg).") from err
+
+
+
+def _input(path: Path, start_s: float = 0.0, duration_s: float | None = None) -> list[str]:
+    """Input options for one local file: no network, no protocol tricks in the name."""
+    args = ["-protocol_whitelist", "file"]
+    if start_s > 0:
+        args += ["-ss", f"{start_s:.6f}"]
+    if duration_s is not None:
+        args += ["-t", f"{duration_s:.6f}"]
+    return args + ["-i", f"file:{path}"]
+
+
+def _run(cmd: Sequence[str], path: Path, doing: str, timeout_s: float,
+         check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """Run ffmpeg with a timeout; raise :class:`VmnetError` with one sentence if it fails."""
+    full = [ffmpeg_exe(), "-nostdin", "-hide_banner", *cmd]
+    try:
+        proc = subprocess.run(full, capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as err:
+        raise VmnetError(f"Gave up {doing} {_quoted(path)} after {timeout_s:.0f} s; the file may be "
+                         "damaged or very long, so trim or re-encode it and try again.") from err
+    except OSError as err:
+        raise VmnetError(f"Could not start ffmpeg while {doing} {_quoted(path)}: {err.strerror}; "
+                         "reinstall imageio-ffmpeg.") from err
+    if check and proc.returncode != 0:
+        raise VmnetError(_failure_sentence(proc.stderr.decode(errors="replace"), path, doing))
+    return proc
+
+
+def _decode_timeout_s(seconds_of_media: float) -> float:
+    """Generous limit for a decode covering ``seconds_of_media`` (contended machines included)."""
+    return 60.0 + 4.0 * max(seconds_of_media, 0.0)
