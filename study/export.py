@@ -16,13 +16,10 @@ from typing import Any
 
 from study.db import Database
 from study.service import participant_rows, vote_rows
+from study.vote_row import VOTE_COLUMNS
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-VOTE_CSV_COLUMNS = [
-    "study", "participant", "trial", "position", "kind", "stimulus", "condition_a", "condition_b", "track_a",
-    "track_b", "choice", "winner", "strength", "response_ms", "played_a_to_end", "played_b_to_end", "both_played",
-    "expected_choice", "repeat_of", "voted_at",
-]
+VOTE_CSV_COLUMNS = VOTE_COLUMNS  # the fields of study.vote_row.VoteRow, in order
 PARTICIPANT_CSV_COLUMNS = [
     "study", "participant", "slot", "seed", "joined_at", "consented_at", "finished_at", "screening",
     "completion_code", "trials", "answers",
@@ -64,7 +61,7 @@ def _write_atomic(path: Path, text: str) -> Path:
 
 def votes_csv(db: Database, study: str | None = None) -> str:
     """The votes CSV text (columns: ``VOTE_CSV_COLUMNS``; practice trials left out)."""
-    return rows_to_csv(vote_rows(db, study), VOTE_CSV_COLUMNS)
+    return rows_to_csv((row.as_dict() for row in vote_rows(db, study)), VOTE_CSV_COLUMNS)
 
 
 def participants_csv(db: Database, study: str | None = None) -> str:

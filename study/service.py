@@ -19,13 +19,14 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from study.config import StudyConfig
 from study.db import Database
 from study.models import CHOICES, Assignment, Candidate, Participant, Stimulus, Study, Trial, Vote, utcnow
 from study.slots import add_slots, next_slot
 from study.stats import Analysis, analyze_votes, screen_rater
+from study.vote_row import VoteRow
 from vmnet_core.errors import VmnetError
 
 
@@ -412,8 +413,8 @@ def progress(db: Database, study: str | None = None) -> StudyProgress:
         participants = s.scalars(select(Participant).where(Participant.study_id == st.id)).all()
         planned = s.scalar(select(func.count(Assignment.id)).where(Assignment.study_id == st.id)) or 0
         rows = _vote_rows(s, st)
-    normal = [r for r in rows if r["kind"] == "normal"]
-    by_pair = Counter(" vs ".join(sorted((r["condition_a"], r["condition_b"]))) for r in normal)
+    normal = [r for r in rows if r.kind == "normal"]
+    by_pair = Counter(" vs ".join(sorted((r.condition_a, r.condition_b))) for r in normal)
     return StudyProgress(st.name, st.is_open, int(planned), len(participants),
                          sum(p.consented_at is not None for p in participants),
                          sum(p.finished_at is not None for p in participants),
@@ -425,9 +426,7 @@ def _iso(value: datetime | None) -> str:
 
 
 def _vote_rows(session: Session, study: Study, participant_id: int | None = None,
-               include_practice: bool = False) -> list[dict[str, Any]]:
-    from sqlalchemy.orm import aliased
-
+               include_practice: bool = False) -> list[VoteRow]:
     cand_a, cand_b = aliased(Candidate), aliased(Candidate)
     query = (select(Vote, Trial, Stimulus.name, cand_a, cand_b)
              .join(Trial, Vote.trial_id == Trial.id).join(Stimulus, Trial.stimulus_id == Stimulus.id)
@@ -440,20 +439,18 @@ def _vote_rows(session: Session, study: Study, participant_id: int | None = None
     rows = []
     for vote, trial, stimulus, a, b in session.execute(query):
         winner = a.condition if vote.choice == "A" else b.condition if vote.choice == "B" else "none"
-        rows.append({
-            "study": study.name, "participant": vote.participant_id, "trial": trial.id,
-            "position": trial.position, "kind": trial.kind, "stimulus": stimulus,
-            "condition_a": a.condition, "condition_b": b.condition, "track_a": a.track_title, "track_b": b.track_title,
-            "choice": vote.choice, "winner": winner, "strength": vote.strength, "response_ms": vote.response_ms,
-            "played_a_to_end": vote.played_a_to_end, "played_b_to_end": vote.played_b_to_end,
-            "both_played": vote.played_a_to_end and vote.played_b_to_end,
-            "expected_choice": trial.expected_choice, "repeat_of": trial.repeat_of, "voted_at": _iso(vote.created_at),
-        })
+        rows.append(VoteRow(
+            study=study.name, participant=vote.participant_id, trial=trial.id, position=trial.position,
+            kind=trial.kind, stimulus=stimulus, condition_a=a.condition, condition_b=b.condition,
+            track_a=a.track_title, track_b=b.track_title, choice=vote.choice, winner=winner,
+            strength=vote.strength, response_ms=vote.response_ms, played_a_to_end=vote.played_a_to_end,
+            played_b_to_end=vote.played_b_to_end, both_played=vote.played_a_to_end and vote.played_b_to_end,
+            expected_choice=trial.expected_choice, repeat_of=trial.repeat_of, voted_at=_iso(vote.created_at)))
     return rows
 
 
-def vote_rows(db: Database, study: str | None = None, include_practice: bool = False) -> list[dict[str, Any]]:
-    """One dict per vote, long format, in the order shown (columns in docs/study.md)."""
+def vote_rows(db: Database, study: str | None = None, include_practice: bool = False) -> list[VoteRow]:
+    """One :class:`~study.vote_row.VoteRow` per vote, long format, in the order shown."""
     with _database_errors(), db.read() as s:
         return _vote_rows(s, _study_by_name(s, study), include_practice=include_practice)
 

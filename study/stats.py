@@ -1,7 +1,8 @@
 """Statistics for pairwise preference votes.
 
-Input is the long vote table (one row per vote, the columns of ``study.service.vote_rows``):
-``participant, stimulus, kind, condition_a, condition_b, choice ('A'|'B'|'none'), winner,
+Input is the long vote table: :class:`study.vote_row.VoteRow` objects (what
+``study.service.vote_rows`` returns), dicts or a DataFrame with (some of) its columns; these are
+read: ``participant, stimulus, kind, condition_a, condition_b, choice ('A'|'B'|'none'), winner,
 expected_choice, position, repeat_of``. Only ``kind == 'normal'`` votes enter the preference
 analysis; attention checks and swapped repeats serve rater screening.
 
@@ -23,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import binom, binomtest
+
+from study.vote_row import VOTE_COLUMNS, VoteRow
 
 ALPHA = 0.05
 Z95 = 1.959963984540054
@@ -206,7 +209,7 @@ class RaterScreening:
         return self.repeats_consistent / self.repeats if self.repeats else 1.0
 
 
-def screen_rater(participant: Any, votes: list[dict[str, Any]], max_attention_failure_rate: float = 0.15,
+def screen_rater(participant: Any, votes: list[VoteRow] | list[dict[str, Any]], max_attention_failure_rate: float = 0.15,
                  min_repeat_consistency: float = 0.0) -> RaterScreening:
     """One rater's screening from their votes (dicts with ``kind``, ``choice``, ``expected_choice``,
     ``position``, ``winner``, ``repeat_of``): attention checks failed (a choice other than the
@@ -214,6 +217,7 @@ def screen_rater(participant: Any, votes: list[dict[str, Any]], max_attention_fa
     or 'none' both times). Excluded when the failure rate is above ``max_attention_failure_rate``
     or the consistency below ``min_repeat_consistency``. Plain Python: cheap enough to run inside
     the transaction that stores a rater's last vote."""
+    votes = [v.as_dict() if isinstance(v, VoteRow) else v for v in votes]
     checks = [v for v in votes if v["kind"] == "attention"]
     failed = sum(v["choice"] != v["expected_choice"] for v in checks)
     by_position = {int(v["position"]): v["winner"] for v in votes}
@@ -455,13 +459,16 @@ def _json_ready(x: Any) -> Any:
     return x
 
 
-VOTE_COLUMNS = ["participant", "stimulus", "kind", "condition_a", "condition_b", "choice", "winner",
-                "expected_choice", "position", "repeat_of"]
+Votes = list[VoteRow] | list[dict[str, Any]] | pd.DataFrame
 
 
-def votes_frame(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
-    """The vote table as a DataFrame; ``winner`` is derived from the choice when absent."""
-    df = pd.DataFrame(rows).copy() if not isinstance(rows, pd.DataFrame) else rows.copy()
+def votes_frame(rows: Votes) -> pd.DataFrame:
+    """The vote table as a DataFrame (columns: ``VOTE_COLUMNS``, or those of the given dicts);
+    ``winner`` is derived from the choice when absent."""
+    if isinstance(rows, pd.DataFrame):
+        df = rows.copy()
+    else:
+        df = pd.DataFrame([r.as_dict() if isinstance(r, VoteRow) else r for r in rows])
     if df.empty:
         return pd.DataFrame(columns=VOTE_COLUMNS)
     if "winner" not in df:
@@ -477,7 +484,7 @@ def votes_frame(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def analyze_votes(rows: list[dict[str, Any]] | pd.DataFrame, conditions: list[str],
+def analyze_votes(rows: Votes, conditions: list[str],
                   pairs: list[tuple[str, str]], headline: tuple[str, str] | None = None, tie_rule: str = "drop",
                   max_attention_failure_rate: float = 0.15, min_repeat_consistency: float = 0.0,
                   n_boot: int = 1000, seed: int = 0) -> Analysis:

@@ -262,8 +262,8 @@ def test_two_studies_in_one_database_stay_apart(any_db, premuxed):
     with pytest.raises(service.Refused):
         service.record_vote(any_db, a, b_view.trial_id, "A")
     first_rows, second_rows = service.vote_rows(any_db, "first"), service.vote_rows(any_db, "second")
-    assert {r["study"] for r in first_rows} == {"first"} and {r["study"] for r in second_rows} == {"second"}
-    assert {r["participant"] for r in first_rows}.isdisjoint({r["participant"] for r in second_rows})
+    assert {r.study for r in first_rows} == {"first"} and {r.study for r in second_rows} == {"second"}
+    assert {r.participant for r in first_rows}.isdisjoint({r.participant for r in second_rows})
     assert service.progress(any_db, "first").participants == 1
     assert len(service.participant_rows(any_db, "second")) == 1
     with pytest.raises(service.NotFound, match="2 studies"):
