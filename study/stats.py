@@ -239,11 +239,18 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def screen_raters(votes: pd.DataFrame, max_attention_failure_rate: float = 0.15,
+def screen_raters(votes: Votes, max_attention_failure_rate: float = 0.15,
                   min_repeat_consistency: float = 0.0) -> list[RaterScreening]:
-    """:func:`screen_rater` for every rater in the vote table, in participant order."""
-    return [screen_rater(participant, g.to_dict("records"), max_attention_failure_rate, min_repeat_consistency)
-            for participant, g in votes.groupby("participant", sort=True)]
+    """:func:`screen_rater` for every rater in the vote table, in participant order. The one
+    screening path: the analysis, the admin's progress, the participants export and the status
+    stored when a rater finishes all come from here (see ``study.service``)."""
+    records = [v.as_dict() if isinstance(v, VoteRow) else v for v in
+               (votes.to_dict("records") if isinstance(votes, pd.DataFrame) else votes)]
+    by_rater: dict[Any, list[dict[str, Any]]] = {}
+    for v in records:
+        by_rater.setdefault(v["participant"], []).append(v)
+    return [screen_rater(participant, by_rater[participant], max_attention_failure_rate, min_repeat_consistency)
+            for participant in sorted(by_rater)]
 
 
 def krippendorff_alpha(votes: pd.DataFrame) -> tuple[float, int]:
@@ -488,8 +495,8 @@ def analyze_votes(rows: Votes, conditions: list[str],
                   pairs: list[tuple[str, str]], headline: tuple[str, str] | None = None, tie_rule: str = "drop",
                   max_attention_failure_rate: float = 0.15, min_repeat_consistency: float = 0.0,
                   n_boot: int = 1000, seed: int = 0) -> Analysis:
-    """The full analysis of a vote table: screening first, then everything on included raters'
-    normal votes."""
+    """The full analysis of a vote table: screening first (:func:`screen_raters`), then everything
+    on included raters' normal votes."""
     df = votes_frame(rows)
     screening = screen_raters(df, max_attention_failure_rate, min_repeat_consistency)
     excluded = {s.participant for s in screening if s.excluded}
