@@ -14,7 +14,7 @@ from study.ui_rater import build_rater_page
 from vmnet_core.errors import VmnetError
 
 __all__ = ["DEFAULT_STUDY_NAME", "build_admin_page", "build_rater_page", "default_study_config", "mount_study",
-           "prepare_default_study", "study_media_dirs"]
+           "prepare_default_study"]
 
 DEFAULT_STUDY_NAME = "default-study"
 DEFAULT_CLIPS = 3
@@ -48,7 +48,7 @@ def prepare_default_study(db_url: str, bundle_dir: str | Path, work_dir: str | P
     """
     from study.create import clips_from_bundle, create_study
     from study.db import Database
-    from study.service import list_studies
+    from study.service import list_studies, media_dirs
 
     db = Database(db_url)  # runs the migrations
     try:
@@ -63,19 +63,9 @@ def prepare_default_study(db_url: str, bundle_dir: str | Path, work_dir: str | P
             except VmnetError as exc:
                 if not list_studies(db):  # another process may have created it meanwhile
                     print(f"vmnet: no default study: {exc}", file=sys.stderr, flush=True)
-        return study_media_dirs(db)
+        return media_dirs(db)
     finally:
         db.dispose()
-
-
-def study_media_dirs(db) -> list[Path]:
-    """The media folders of every study in ``db`` (a ``Database``)."""
-    from sqlalchemy import select
-
-    from study.models import Study
-
-    with db.read() as session:
-        return sorted({Path(p) for p in session.scalars(select(Study.media_dir))})
 
 
 def mount_study(server, db_url: str, bundle_dir: str | Path, work_dir: str | Path, admin_password: str,

@@ -407,6 +407,12 @@ def list_studies(db: Database) -> list[str]:
         return list(s.scalars(select(Study.name).order_by(Study.id)))
 
 
+def media_dirs(db: Database) -> list[Path]:
+    """The media folders of every study in ``db`` (for the server's ``allowed_paths``)."""
+    with _database_errors(), db.read() as s:
+        return sorted({Path(p) for p in s.scalars(select(Study.media_dir))})
+
+
 def set_open(db: Database, study: str | None, is_open: bool) -> None:
     """Open or close a study for new participants (those already in can finish)."""
     with _database_errors(), db.write() as s:
