@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from study import service
-from study.db import SQLITE_BUSY_TIMEOUT_MS, Database
+from study.db import Database
 from study.export import participants_csv, votes_csv
 from study.service import StudyError, StudyProgress
 from study.stats import Analysis
@@ -84,9 +84,8 @@ def _file_stem(study: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", study).strip("._") or "study"
 
 
-def build_admin_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> gr.Blocks:
-    """The admin Blocks (mount at ``/admin`` with ``auth``); ``busy_timeout_ms``: SQLite's wait for a lock."""
-    db = Database(db_url, busy_timeout_ms=busy_timeout_ms)
+def build_admin_page(db: Database) -> gr.Blocks:
+    """The admin Blocks over the app's one ``db`` (mount at ``/admin`` with ``auth``)."""
     out_dir = Path(tempfile.mkdtemp(prefix="vmnet-admin-"))
 
     with gr.Blocks(title="Study admin", analytics_enabled=False) as page:
