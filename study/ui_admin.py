@@ -19,6 +19,7 @@ from study.db import Database
 from study.export import participants_csv, votes_csv
 from study.service import StudyError, StudyProgress
 from study.stats import Analysis
+from vmnet_core.atomic_io import write_file_atomic
 
 PRIVATE = "private"
 ANALYSIS_BOOTSTRAP = 500
@@ -145,8 +146,8 @@ def build_admin_page(db: Database) -> gr.Blocks:
                 return None, None, f"**{exc}**"
             stem = _file_stem(name)
             votes_path, people_path = out_dir / f"{stem}-votes.csv", out_dir / f"{stem}-participants.csv"
-            votes_path.write_text(votes, encoding="utf-8", newline="")
-            people_path.write_text(people, encoding="utf-8", newline="")
+            write_file_atomic(votes_path, votes)
+            write_file_atomic(people_path, people)
             return str(votes_path), str(people_path), ""
 
         page.load(refresh, [study], [study, progress, notice], api_visibility=PRIVATE)
