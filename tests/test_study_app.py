@@ -370,6 +370,7 @@ def test_the_rater_and_admin_pages_share_the_apps_one_database(served):
         admin = httpx.Client(timeout=120)
         assert admin.post(served.admin + "login/", data={"username": "admin", "password": ADMIN_PASSWORD}).is_success
         page = PageSession(served.admin, admin)
+        page.call("admin-refresh", "click", [None])  # fills the study picker
         page.call("admin-close", "click", [STUDY_NAME])
         assert any(q.startswith("UPDATE study SET is_open") for q in seen), seen
         page.call("admin-open", "click", [STUDY_NAME])
