@@ -469,7 +469,7 @@ def wait_for_votes(db_url: str, n: int, timeout_s: float = 600.0) -> int:
     return count
 
 
-def _analysis_of(db, rows: list[dict]) -> dict:
+def _analysis_of(db, rows: list) -> dict:
     """The study's analysis (its configured pairs, tie rule, screening) of these vote rows, as a dict."""
     from study.service import study_config
     from study.stats import analyze_votes
@@ -505,16 +505,16 @@ def scenario_crash(db_url: str, work: Path, premuxed, raters: int, trials: int, 
         app.kill9()
         killed_at = time.monotonic()
         db = Database(db_url, migrate=False)
-        before = {(r["participant"], r["trial"]): r for r in vote_rows(db, STUDY_NAME, include_practice=True)}
-        analysis_at_kill = _analysis_of(db, [r for r in before.values() if r["kind"] != "practice"])
+        before = {(r.participant, r.trial): r for r in vote_rows(db, STUDY_NAME, include_practice=True)}
+        analysis_at_kill = _analysis_of(db, [r for r in before.values() if r.kind != "practice"])
         app.start()
         restarted_s = time.monotonic() - killed_at
         reports = collect()
         if threads:
             pool.shutdown()
-        after = {(r["participant"], r["trial"]): r for r in vote_rows(db, STUDY_NAME, include_practice=True)}
+        after = {(r.participant, r.trial): r for r in vote_rows(db, STUDY_NAME, include_practice=True)}
         changed = [k for k, v in before.items() if after.get(k) != v]
-        same_votes_after = _analysis_of(db, [after[k] for k in before if k in after and after[k]["kind"] != "practice"])
+        same_votes_after = _analysis_of(db, [after[k] for k in before if k in after and after[k].kind != "practice"])
         final = analyze(db, STUDY_NAME, n_boot=200)
         db.dispose()
     result = check(reports, db_url, trials)

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from study.db import Database
 from study.service import participant_rows, vote_rows
+from study.vote_row import VOTE_COLUMNS
+from vmnet_core.atomic_io import write_file_atomic
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-VOTE_CSV_COLUMNS = [
-    "study", "participant", "trial", "position", "kind", "stimulus", "condition_a", "condition_b", "track_a",
-    "track_b", "choice", "winner", "strength", "response_ms", "played_a_to_end", "played_b_to_end", "both_played",
-    "expected_choice", "repeat_of", "voted_at",
-]
+VOTE_CSV_COLUMNS = VOTE_COLUMNS  # the fields of study.vote_row.VoteRow, in order
 PARTICIPANT_CSV_COLUMNS = [
     "study", "participant", "slot", "seed", "joined_at", "consented_at", "finished_at", "screening",
     "completion_code", "trials", "answers",
@@ -54,17 +51,9 @@ def rows_to_csv(rows: Iterable[dict[str, Any]], columns: list[str] | None = None
     return buffer.getvalue()
 
 
-def _write_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8", newline="")
-    os.replace(partial, path)
-    return path
-
-
 def votes_csv(db: Database, study: str | None = None) -> str:
     """The votes CSV text (columns: ``VOTE_CSV_COLUMNS``; practice trials left out)."""
-    return rows_to_csv(vote_rows(db, study), VOTE_CSV_COLUMNS)
+    return rows_to_csv((row.as_dict() for row in vote_rows(db, study)), VOTE_CSV_COLUMNS)
 
 
 def participants_csv(db: Database, study: str | None = None) -> str:
@@ -76,9 +65,9 @@ def participants_csv(db: Database, study: str | None = None) -> str:
 
 def export_votes(db: Database, out: str | Path, study: str | None = None) -> Path:
     """Write the votes CSV to ``out``."""
-    return _write_atomic(Path(out), votes_csv(db, study))
+    return write_file_atomic(Path(out), votes_csv(db, study))
 
 
 def export_participants(db: Database, out: str | Path, study: str | None = None) -> Path:
     """Write the participants CSV to ``out``."""
-    return _write_atomic(Path(out), participants_csv(db, study))
+    return write_file_atomic(Path(out), participants_csv(db, study))

@@ -19,13 +19,14 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from study.config import StudyConfig
 from study.db import Database
 from study.models import CHOICES, Assignment, Candidate, Participant, Stimulus, Study, Trial, Vote, utcnow
 from study.slots import add_slots, next_slot
-from study.stats import Analysis, analyze_votes, screen_rater
+from study.stats import Analysis, RaterScreening, analyze_votes, screen_raters
+from study.vote_row import VoteRow
 from vmnet_core.errors import VmnetError
 
 
@@ -188,6 +189,21 @@ def _first_unanswered(session: Session, participant: Participant, trials: list[T
 
 def _voted_trial_ids(session: Session, participant: Participant) -> set[int]:
     return set(session.scalars(select(Vote.trial_id).where(Vote.participant_id == participant.id)))
+
+
+def _screening(config: StudyConfig, rows: list[VoteRow]) -> dict[int, RaterScreening]:
+    """{participant: screening} of the raters in ``rows`` by the study's thresholds: the one
+    screening path behind the stored status, the progress, the participants export and the analysis."""
+    return {s.participant: s for s in screen_raters(rows, config.screening.max_attention_failure_rate,
+                                                    config.screening.min_repeat_consistency)}
+
+
+def screening_status(participant: Participant, screening: RaterScreening | None) -> str:
+    """``excluded`` once the rater's votes so far fail screening, else ``included`` once they
+    finished, else ``pending``."""
+    if screening is not None and screening.excluded:
+        return "excluded"
+    return "included" if participant.finished_at is not None else "pending"
 
 
 # ------------------------------------------------------------------------------------ rater side
@@ -357,10 +373,8 @@ def _finish(session: Session, participant: Participant) -> None:
     config = StudyConfig.from_dict(study.config)
     participant.finished_at = utcnow()
     participant.completion_code = config.completion_code or secrets.token_hex(5).upper()
-    rows = _vote_rows(session, study, participant_id=participant.id)
-    excluded = bool(rows) and screen_rater(participant.id, rows, config.screening.max_attention_failure_rate,
-                                           config.screening.min_repeat_consistency).excluded
-    participant.screening = "excluded" if excluded else "included"
+    screening = _screening(config, _vote_rows(session, study, participant_id=participant.id))
+    participant.screening = screening_status(participant, screening.get(participant.id))
 
 
 def completion_code(db: Database, token: str) -> str:
@@ -393,6 +407,12 @@ def list_studies(db: Database) -> list[str]:
         return list(s.scalars(select(Study.name).order_by(Study.id)))
 
 
+def media_dirs(db: Database) -> list[Path]:
+    """The media folders of every study in ``db`` (for the server's ``allowed_paths``)."""
+    with _database_errors(), db.read() as s:
+        return sorted({Path(p) for p in s.scalars(select(Study.media_dir))})
+
+
 def set_open(db: Database, study: str | None, is_open: bool) -> None:
     """Open or close a study for new participants (those already in can finish)."""
     with _database_errors(), db.write() as s:
@@ -412,12 +432,14 @@ def progress(db: Database, study: str | None = None) -> StudyProgress:
         participants = s.scalars(select(Participant).where(Participant.study_id == st.id)).all()
         planned = s.scalar(select(func.count(Assignment.id)).where(Assignment.study_id == st.id)) or 0
         rows = _vote_rows(s, st)
-    normal = [r for r in rows if r["kind"] == "normal"]
-    by_pair = Counter(" vs ".join(sorted((r["condition_a"], r["condition_b"]))) for r in normal)
+    screening = _screening(StudyConfig.from_dict(st.config), rows)
+    normal = [r for r in rows if r.kind == "normal"]
+    by_pair = Counter(" vs ".join(sorted((r.condition_a, r.condition_b))) for r in normal)
+    excluded = sum(screening_status(p, screening.get(p.id)) == "excluded" for p in participants)
     return StudyProgress(st.name, st.is_open, int(planned), len(participants),
                          sum(p.consented_at is not None for p in participants),
                          sum(p.finished_at is not None for p in participants),
-                         sum(p.screening == "excluded" for p in participants), len(normal), dict(sorted(by_pair.items())))
+                         excluded, len(normal), dict(sorted(by_pair.items())))
 
 
 def _iso(value: datetime | None) -> str:
@@ -425,9 +447,7 @@ def _iso(value: datetime | None) -> str:
 
 
 def _vote_rows(session: Session, study: Study, participant_id: int | None = None,
-               include_practice: bool = False) -> list[dict[str, Any]]:
-    from sqlalchemy.orm import aliased
-
+               include_practice: bool = False) -> list[VoteRow]:
     cand_a, cand_b = aliased(Candidate), aliased(Candidate)
     query = (select(Vote, Trial, Stimulus.name, cand_a, cand_b)
              .join(Trial, Vote.trial_id == Trial.id).join(Stimulus, Trial.stimulus_id == Stimulus.id)
@@ -440,20 +460,18 @@ def _vote_rows(session: Session, study: Study, participant_id: int | None = None
     rows = []
     for vote, trial, stimulus, a, b in session.execute(query):
         winner = a.condition if vote.choice == "A" else b.condition if vote.choice == "B" else "none"
-        rows.append({
-            "study": study.name, "participant": vote.participant_id, "trial": trial.id,
-            "position": trial.position, "kind": trial.kind, "stimulus": stimulus,
-            "condition_a": a.condition, "condition_b": b.condition, "track_a": a.track_title, "track_b": b.track_title,
-            "choice": vote.choice, "winner": winner, "strength": vote.strength, "response_ms": vote.response_ms,
-            "played_a_to_end": vote.played_a_to_end, "played_b_to_end": vote.played_b_to_end,
-            "both_played": vote.played_a_to_end and vote.played_b_to_end,
-            "expected_choice": trial.expected_choice, "repeat_of": trial.repeat_of, "voted_at": _iso(vote.created_at),
-        })
+        rows.append(VoteRow(
+            study=study.name, participant=vote.participant_id, trial=trial.id, position=trial.position,
+            kind=trial.kind, stimulus=stimulus, condition_a=a.condition, condition_b=b.condition,
+            track_a=a.track_title, track_b=b.track_title, choice=vote.choice, winner=winner,
+            strength=vote.strength, response_ms=vote.response_ms, played_a_to_end=vote.played_a_to_end,
+            played_b_to_end=vote.played_b_to_end, both_played=vote.played_a_to_end and vote.played_b_to_end,
+            expected_choice=trial.expected_choice, repeat_of=trial.repeat_of, voted_at=_iso(vote.created_at)))
     return rows
 
 
-def vote_rows(db: Database, study: str | None = None, include_practice: bool = False) -> list[dict[str, Any]]:
-    """One dict per vote, long format, in the order shown (columns in docs/study.md)."""
+def vote_rows(db: Database, study: str | None = None, include_practice: bool = False) -> list[VoteRow]:
+    """One :class:`~study.vote_row.VoteRow` per vote, long format, in the order shown."""
     with _database_errors(), db.read() as s:
         return _vote_rows(s, _study_by_name(s, study), include_practice=include_practice)
 
@@ -469,11 +487,12 @@ def participant_rows(db: Database, study: str | None = None) -> list[dict[str, A
                  .join(Trial, Trial.assignment_id == Assignment.id, isouter=True)
                  .where(Participant.study_id == st.id).group_by(Participant.id, Assignment.slot, Assignment.seed)
                  .order_by(Participant.id))
+        screening = _screening(StudyConfig.from_dict(st.config), _vote_rows(s, st))
         rows = []
         for p, slot, seed, n_trials in s.execute(query):
             row = {"study": st.name, "participant": p.id, "slot": slot, "seed": seed, "joined_at": _iso(p.created_at),
                    "consented_at": _iso(p.consented_at), "finished_at": _iso(p.finished_at),
-                   "screening": p.screening, "completion_code": p.completion_code or "",
+                   "screening": screening_status(p, screening.get(p.id)), "completion_code": p.completion_code or "",
                    "trials": n_trials, "answers": counts.get(p.id, 0)}
             row.update({f"url_{k}": v for k, v in sorted((p.url_params or {}).items())})
             rows.append(row)

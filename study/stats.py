@@ -1,7 +1,8 @@
 """Statistics for pairwise preference votes.
 
-Input is the long vote table (one row per vote, the columns of ``study.service.vote_rows``):
-``participant, stimulus, kind, condition_a, condition_b, choice ('A'|'B'|'none'), winner,
+Input is the long vote table: :class:`study.vote_row.VoteRow` objects (what
+``study.service.vote_rows`` returns), dicts or a DataFrame with (some of) its columns; these are
+read: ``participant, stimulus, kind, condition_a, condition_b, choice ('A'|'B'|'none'), winner,
 expected_choice, position, repeat_of``. Only ``kind == 'normal'`` votes enter the preference
 analysis; attention checks and swapped repeats serve rater screening.
 
@@ -23,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import binom, binomtest
+
+from study.vote_row import VOTE_COLUMNS, VoteRow
 
 ALPHA = 0.05
 Z95 = 1.959963984540054
@@ -206,7 +209,7 @@ class RaterScreening:
         return self.repeats_consistent / self.repeats if self.repeats else 1.0
 
 
-def screen_rater(participant: Any, votes: list[dict[str, Any]], max_attention_failure_rate: float = 0.15,
+def screen_rater(participant: Any, votes: list[VoteRow] | list[dict[str, Any]], max_attention_failure_rate: float = 0.15,
                  min_repeat_consistency: float = 0.0) -> RaterScreening:
     """One rater's screening from their votes (dicts with ``kind``, ``choice``, ``expected_choice``,
     ``position``, ``winner``, ``repeat_of``): attention checks failed (a choice other than the
@@ -214,6 +217,7 @@ def screen_rater(participant: Any, votes: list[dict[str, Any]], max_attention_fa
     or 'none' both times). Excluded when the failure rate is above ``max_attention_failure_rate``
     or the consistency below ``min_repeat_consistency``. Plain Python: cheap enough to run inside
     the transaction that stores a rater's last vote."""
+    votes = [v.as_dict() if isinstance(v, VoteRow) else v for v in votes]
     checks = [v for v in votes if v["kind"] == "attention"]
     failed = sum(v["choice"] != v["expected_choice"] for v in checks)
     by_position = {int(v["position"]): v["winner"] for v in votes}
@@ -235,11 +239,18 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def screen_raters(votes: pd.DataFrame, max_attention_failure_rate: float = 0.15,
+def screen_raters(votes: Votes, max_attention_failure_rate: float = 0.15,
                   min_repeat_consistency: float = 0.0) -> list[RaterScreening]:
-    """:func:`screen_rater` for every rater in the vote table, in participant order."""
-    return [screen_rater(participant, g.to_dict("records"), max_attention_failure_rate, min_repeat_consistency)
-            for participant, g in votes.groupby("participant", sort=True)]
+    """:func:`screen_rater` for every rater in the vote table, in participant order. The one
+    screening path: the analysis, the admin's progress, the participants export and the status
+    stored when a rater finishes all come from here (see ``study.service``)."""
+    records = [v.as_dict() if isinstance(v, VoteRow) else v for v in
+               (votes.to_dict("records") if isinstance(votes, pd.DataFrame) else votes)]
+    by_rater: dict[Any, list[dict[str, Any]]] = {}
+    for v in records:
+        by_rater.setdefault(v["participant"], []).append(v)
+    return [screen_rater(participant, by_rater[participant], max_attention_failure_rate, min_repeat_consistency)
+            for participant in sorted(by_rater)]
 
 
 def krippendorff_alpha(votes: pd.DataFrame) -> tuple[float, int]:
@@ -455,13 +466,16 @@ def _json_ready(x: Any) -> Any:
     return x
 
 
-VOTE_COLUMNS = ["participant", "stimulus", "kind", "condition_a", "condition_b", "choice", "winner",
-                "expected_choice", "position", "repeat_of"]
+Votes = list[VoteRow] | list[dict[str, Any]] | pd.DataFrame
 
 
-def votes_frame(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
-    """The vote table as a DataFrame; ``winner`` is derived from the choice when absent."""
-    df = pd.DataFrame(rows).copy() if not isinstance(rows, pd.DataFrame) else rows.copy()
+def votes_frame(rows: Votes) -> pd.DataFrame:
+    """The vote table as a DataFrame (columns: ``VOTE_COLUMNS``, or those of the given dicts);
+    ``winner`` is derived from the choice when absent."""
+    if isinstance(rows, pd.DataFrame):
+        df = rows.copy()
+    else:
+        df = pd.DataFrame([r.as_dict() if isinstance(r, VoteRow) else r for r in rows])
     if df.empty:
         return pd.DataFrame(columns=VOTE_COLUMNS)
     if "winner" not in df:
@@ -477,12 +491,12 @@ def votes_frame(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def analyze_votes(rows: list[dict[str, Any]] | pd.DataFrame, conditions: list[str],
+def analyze_votes(rows: Votes, conditions: list[str],
                   pairs: list[tuple[str, str]], headline: tuple[str, str] | None = None, tie_rule: str = "drop",
                   max_attention_failure_rate: float = 0.15, min_repeat_consistency: float = 0.0,
                   n_boot: int = 1000, seed: int = 0) -> Analysis:
-    """The full analysis of a vote table: screening first, then everything on included raters'
-    normal votes."""
+    """The full analysis of a vote table: screening first (:func:`screen_raters`), then everything
+    on included raters' normal votes."""
     df = votes_frame(rows)
     screening = screen_raters(df, max_attention_failure_rate, min_repeat_consistency)
     excluded = {s.participant for s in screening if s.excluded}

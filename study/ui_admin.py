@@ -15,10 +15,11 @@ from pathlib import Path
 import gradio as gr
 
 from study import service
-from study.db import SQLITE_BUSY_TIMEOUT_MS, Database
+from study.db import Database
 from study.export import participants_csv, votes_csv
 from study.service import StudyError, StudyProgress
 from study.stats import Analysis
+from vmnet_core.atomic_io import write_file_atomic
 
 PRIVATE = "private"
 ANALYSIS_BOOTSTRAP = 500
@@ -84,9 +85,8 @@ def _file_stem(study: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", study).strip("._") or "study"
 
 
-def build_admin_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> gr.Blocks:
-    """The admin Blocks (mount at ``/admin`` with ``auth``); ``busy_timeout_ms``: SQLite's wait for a lock."""
-    db = Database(db_url, busy_timeout_ms=busy_timeout_ms)
+def build_admin_page(db: Database) -> gr.Blocks:
+    """The admin Blocks over the app's one ``db`` (mount at ``/admin`` with ``auth``)."""
     out_dir = Path(tempfile.mkdtemp(prefix="vmnet-admin-"))
 
     with gr.Blocks(title="Study admin", analytics_enabled=False) as page:
@@ -146,8 +146,8 @@ def build_admin_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
                 return None, None, f"**{exc}**"
             stem = _file_stem(name)
             votes_path, people_path = out_dir / f"{stem}-votes.csv", out_dir / f"{stem}-participants.csv"
-            votes_path.write_text(votes, encoding="utf-8", newline="")
-            people_path.write_text(people, encoding="utf-8", newline="")
+            write_file_atomic(votes_path, votes)
+            write_file_atomic(people_path, people)
             return str(votes_path), str(people_path), ""
 
         page.load(refresh, [study], [study, progress, notice], api_visibility=PRIVATE)

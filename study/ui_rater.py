@@ -25,7 +25,7 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from study import service
-from study.db import SQLITE_BUSY_TIMEOUT_MS, Database
+from study.db import Database
 from study.service import NotFound, Refused, SaveFailed, StudyError, TrialView, VoteAck
 
 TOKEN_STORAGE_KEY = "vmnet_study_participant"
@@ -47,6 +47,8 @@ TIMING = logging.getLogger("study.timing")
 # study goes on: the summary covers the last 500 events.
 QUEUE_ANALYTICS_EVERY = "200"
 QUEUE_ANALYTICS_EVENTS = "500"
+QUEUE_EVERY_ATTRIBUTE = "ANAYLTICS_CACHE_FREQUENCY"  # (sic) gradio.queueing.Queue's names for the two
+QUEUE_EVENTS_ATTRIBUTE = "ANALYTICS_MAX_EVENTS"
 
 
 # ------------------------------------------------------------------------------ shared helpers
@@ -168,10 +170,9 @@ def add_rater_api(db: Database) -> None:
 
 
 # ---------------------------------------------------------------------------------------- page
-def build_rater_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> gr.Blocks:
-    """The rater's Blocks (mount at ``/study`` with the studies' media folders in ``allowed_paths``);
-    ``busy_timeout_ms``: how long a SQLite write waits for the lock before the rater is told to retry."""
-    db = Database(db_url, busy_timeout_ms=busy_timeout_ms)
+def build_rater_page(db: Database) -> gr.Blocks:
+    """The rater's Blocks over the app's one ``db`` (mount at ``/study`` with the studies' media
+    folders in ``allowed_paths``); the busy timeout a rater's write waits for is ``db``'s."""
 
     with gr.Blocks(title="Soundtrack study", analytics_enabled=False) as page:
         token = gr.BrowserState(None, storage_key=TOKEN_STORAGE_KEY, secret=_storage_secret(db.url))
@@ -356,7 +357,19 @@ def build_rater_page(db_url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
             on_submit, [token, trial_state, played_state, choice, strength], everything, api_visibility=PRIVATE)
         add_rater_api(db)
 
-    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", QUEUE_ANALYTICS_EVERY)  # read by queue() below
-    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", QUEUE_ANALYTICS_EVENTS)
     page.queue(default_concurrency_limit=16)
+    _limit_queue_analytics(page)
     return page
+
+
+def _limit_queue_analytics(page: gr.Blocks) -> None:
+    """Give ``page``'s queue the analytics interval and record size above (an operator's
+    ``GRADIO_ANALYTICS_CACHE_FREQUENCY`` / ``GRADIO_ANALYTICS_MAX_EVENTS`` still win), without
+    changing the process environment. Gradio reads these two once, into its ``Queue``."""
+    queue = page._queue
+    if not hasattr(queue, QUEUE_EVERY_ATTRIBUTE) or not hasattr(queue, QUEUE_EVENTS_ATTRIBUTE):
+        raise RuntimeError("this Gradio's queue has no analytics settings to limit; update study/ui_rater.py")
+    setattr(queue, QUEUE_EVERY_ATTRIBUTE,
+            int(os.environ.get("GRADIO_ANALYTICS_CACHE_FREQUENCY", QUEUE_ANALYTICS_EVERY)))
+    setattr(queue, QUEUE_EVENTS_ATTRIBUTE,
+            max(1, int(os.environ.get("GRADIO_ANALYTICS_MAX_EVENTS", QUEUE_ANALYTICS_EVENTS))))

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -27,6 +28,7 @@ class Served:
     url: str  # http://127.0.0.1:PORT (no trailing slash)
     db_url: str
     password: str
+    mounted: Any = None  # study.pages.MountedStudy of an in-thread server (None for a subprocess)
 
     @property
     def study(self) -> str:
@@ -69,7 +71,7 @@ def study_in_thread(db_url: str, work_dir: Path, bundle_dir: Path | None = None,
     from study.pages import mount_study
 
     app = FastAPI()
-    mount_study(app, db_url, bundle_dir or work_dir / "no-bundle", work_dir, password)
+    mounted = mount_study(app, db_url, bundle_dir or work_dir / "no-bundle", work_dir, password)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=2))
@@ -78,10 +80,11 @@ def study_in_thread(db_url: str, work_dir: Path, bundle_dir: Path | None = None,
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(f"{url}/study/config", 60)
-        yield Served(url, db_url, password)
+        yield Served(url, db_url, password, mounted)
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+        mounted.db.dispose()
 
 
 @contextmanager

@@ -351,6 +351,33 @@ def test_the_admin_refuses_anonymous_callers_and_serves_the_logged_in_admin(serv
 
 
 # -------------------------------------------------------------------------------- blindness
+def test_the_rater_and_admin_pages_share_the_apps_one_database(served):
+    """mount_study opens one Database: every query of both pages runs on its engine (seen by a
+    SQLAlchemy event listener), so SQLite writes of both pages queue on its one writer lock."""
+    from sqlalchemy import event
+
+    db = served.mounted.db
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        ApiRater(_client(served)).consent("", {"PROLIFIC_PID": "one-database"})
+        assert any(q.startswith("INSERT INTO participant") for q in seen), seen
+        seen.clear()
+        admin = httpx.Client(timeout=120)
+        assert admin.post(served.admin + "login/", data={"username": "admin", "password": ADMIN_PASSWORD}).is_success
+        page = PageSession(served.admin, admin)
+        page.call("admin-refresh", "click", [None])  # fills the study picker
+        page.call("admin-close", "click", [STUDY_NAME])
+        assert any(q.startswith("UPDATE study SET is_open") for q in seen), seen
+        page.call("admin-open", "click", [STUDY_NAME])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
 def _secrets(served) -> list[str]:
     """Everything a rater must never see: conditions, clip and track names, titles, source files."""
     words = {"ground_truth", "vmnet", "random", "cca", CHECK_CONDITION, STUDY_NAME}
@@ -415,7 +442,7 @@ def test_the_real_app_serves_a_working_default_study(tiny_bundle, tmp_path):
     db = Database(db_url)
     try:
         assert list_studies(db) == ["default-study"]
-        again = prepare_default_study(db_url, tiny_bundle, tmp_path / "cache" / "work" / "study")
+        again = prepare_default_study(db, tiny_bundle, tmp_path / "cache" / "work" / "study")
         assert list_studies(db) == ["default-study"] and len(again) == 1
         assert len(list(again[0].glob("*.mp4"))) >= 6
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import fields
 
 import pytest
 from study_helpers import new_study, open_test_database, premux_clips
@@ -17,6 +18,7 @@ from study.export import (
     safe_cell,
     votes_csv,
 )
+from study.vote_row import VoteRow
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -60,7 +62,7 @@ def finished_study(tmp_path_factory):
 def test_votes_csv_is_long_format_in_the_order_shown(finished_study):
     db, tokens = finished_study
     rows = list(csv.DictReader(io.StringIO(votes_csv(db))))
-    assert list(rows[0]) == VOTE_CSV_COLUMNS
+    assert list(rows[0]) == VOTE_CSV_COLUMNS == [f.name for f in fields(VoteRow)]
     assert len(rows) == 2 * 8  # every trial but the practice one, for both raters
     assert {r["kind"] for r in rows} == {"normal", "attention", "repeat_swapped"}
     for r in rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 from dataclasses import asdict
 
@@ -12,7 +14,7 @@ from study_helpers import new_study, open_test_database, premux_clips
 
 from study import service
 from study.db import upgrade
-from study.models import Assignment, Base, Trial, Vote
+from study.models import Assignment, Base, Participant, Trial, Vote
 
 
 @pytest.fixture(scope="module")
@@ -262,8 +264,8 @@ def test_two_studies_in_one_database_stay_apart(any_db, premuxed):
     with pytest.raises(service.Refused):
         service.record_vote(any_db, a, b_view.trial_id, "A")
     first_rows, second_rows = service.vote_rows(any_db, "first"), service.vote_rows(any_db, "second")
-    assert {r["study"] for r in first_rows} == {"first"} and {r["study"] for r in second_rows} == {"second"}
-    assert {r["participant"] for r in first_rows}.isdisjoint({r["participant"] for r in second_rows})
+    assert {r.study for r in first_rows} == {"first"} and {r.study for r in second_rows} == {"second"}
+    assert {r.participant for r in first_rows}.isdisjoint({r.participant for r in second_rows})
     assert service.progress(any_db, "first").participants == 1
     assert len(service.participant_rows(any_db, "second")) == 1
     with pytest.raises(service.NotFound, match="2 studies"):
@@ -389,3 +391,41 @@ def test_a_write_queued_behind_this_processs_own_writer_fails_after_the_busy_tim
         holder.join()
     assert service.current_trial(db, token) == view  # nothing stored
     assert service.record_vote(db, token, view.trial_id, "A").finished  # the retry works once the writer is done
+
+
+def test_every_view_agrees_on_who_is_screened_out(any_db, premuxed):
+    """Three raters: one finishes passing, one finishes failing the attention checks, one stops
+    right after failing one. The admin's progress, the participants rows and CSV, the analysis and
+    the status stored at finish name the same raters."""
+    from study.export import participants_csv
+    from study.ui_admin import progress_markdown
+
+    new_study(any_db, premuxed, attention={"count": 2, "kind": "noise"})
+    tokens = [_rater(any_db) for _ in range(3)]
+    with any_db.read() as s:
+        expected = dict(s.execute(select(Trial.id, Trial.expected_choice).where(Trial.kind == "attention")).all())
+    for n, token in enumerate(tokens):
+        view = service.current_trial(any_db, token)
+        while view is not None:
+            right = expected.get(view.trial_id)
+            wrong = {"A": "B", "B": "A"}.get(right)
+            _answer(any_db, token, view, (wrong if n else right) or "A")
+            if n == 2 and right:
+                break  # the third rater stops after failing the first check (another follows)
+            view = service.current_trial(any_db, token)
+    ids = {row["participant"]: row for row in service.participant_rows(any_db)}
+    passing, failing, stopped = sorted(ids)
+    assert [ids[p]["finished_at"] != "" for p in (passing, failing, stopped)] == [True, True, False]
+    by_rows = {p for p, row in ids.items() if row["screening"] == "excluded"}
+    assert by_rows == {failing, stopped}
+    csv_rows = list(csv.DictReader(io.StringIO(participants_csv(any_db))))
+    assert {int(r["participant"]) for r in csv_rows if r["screening"] == "excluded"} == by_rows
+    analysis = service.analyze(any_db, n_boot=10)
+    assert {s.participant for s in analysis.screening if s.excluded} == by_rows
+    assert analysis.raters_included == 1
+    progress = service.progress(any_db)
+    assert progress.screened_out == len(by_rows)
+    assert f"| {progress.finished} | {len(by_rows)} |" in progress_markdown(progress)
+    with any_db.read() as s:
+        stored = dict(s.execute(select(Participant.id, Participant.screening)).all())
+    assert stored == {passing: "included", failing: "excluded", stopped: "pending"}
