@@ -33,6 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-upload-mb", type=int, default=500, help="upload limit in MB (default 500)")
     parser.add_argument("--max-video-s", type=float, default=600.0,
                         help="analyse at most this many seconds from the start of a video (default 600)")
+    parser.add_argument("--upload-max-age-s", type=float, default=3600.0,
+                        help="remove visitor uploads and temp files older than this (default 3600)")
+    parser.add_argument("--upload-max-gb", type=float, default=5.0,
+                        help="keep the upload/temp folder under this size, oldest files first (default 5)")
     parser.add_argument("--no-study", action="store_true", help="serve the demo only")
     return parser.parse_args(argv)
 
@@ -71,9 +75,43 @@ def build_server(args: argparse.Namespace, bundle_dir: Path):
             print(f"vmnet: /admin login is admin / {password} (set VMNET_ADMIN_PASSWORD to choose one)", flush=True)
         mount_study(server, db_url, bundle_dir, work_dir / "study", password, upload_limit,
                     busy_timeout_ms=args.db_busy_timeout_ms)
-    gr.mount_gradio_app(server, demo_blocks, path="", allowed_paths=[str(bundle_dir), str(work_dir)],
-                        max_file_size=upload_limit)
+    gr.mount_gradio_app(server, demo_blocks, path="", max_file_size=upload_limit)
+    guard_server(server, args)
     return server
+
+
+def guard_server(server, args: argparse.Namespace) -> None:
+    """Put :mod:`webguard` in front of every mount and start the upload janitor (docs/security.md)."""
+    from gradio.routes import App
+    from gradio.utils import get_upload_folder
+    from starlette.routing import Mount
+
+    from webguard import LoginThrottle, MountRule, UploadJanitor, WebGuard, is_inside
+
+    upload_dir = get_upload_folder()
+    mounts = {route.path: route.app.get_blocks() for route in server.routes
+              if isinstance(route, Mount) and isinstance(route.app, App)}
+    study_media = [str(d) for d in mounts["/study"].allowed_paths] if "/study" in mounts else []
+
+    def made_for_visitors(blocks, also: list[str]):
+        def allows(real: str) -> bool:
+            if any(is_inside(real, d) for d in also):
+                return True
+            return is_inside(real, upload_dir) and any(
+                real in {os.path.realpath(p) for p in files} for files in list(blocks.temp_file_sets))
+        return allows
+
+    rules = [MountRule(prefix, made_for_visitors(blocks, study_media if prefix == "/study" else []))
+             for prefix, blocks in mounts.items()]
+
+    def forget(removed: set[str]) -> None:
+        for blocks in mounts.values():
+            for files in list(blocks.temp_file_sets):
+                files.difference_update(removed)
+
+    server.add_middleware(WebGuard, rules=rules, login_paths=["/admin/login"], throttle=LoginThrottle())
+    UploadJanitor(upload_dir, args.upload_max_age_s, int(args.upload_max_gb * 1e9),
+                  period_s=min(60.0, max(1.0, args.upload_max_age_s / 3)), forget=forget).start()
 
 
 def main(argv: list[str] | None = None) -> int:

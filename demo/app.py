@@ -24,6 +24,7 @@ import pandas as pd
 
 from demo import browse, handlers
 from demo.handlers import DEFAULT_K, MAX_K, RESULT_HEADERS, VIDEO_RESULT_HEADERS, DemoContext
+from demo.uploads import UploadCheck
 from vmnet_core.errors import VmnetError
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,6 @@ def _catalog_line(ctx: DemoContext) -> str:
             f"{handlers.format_duration(handlers.analysed_span_s(ctx))}.")
 
 
-def _publish(paths: list[str]) -> None:
-    """Let the page play these catalog files (exact files only, never whole folders)."""
-    if paths:
-        gr.set_static_paths(paths)
-
-
 def _warm_up(ctx: DemoContext) -> None:
     try:
         handlers.warm_up(ctx)
@@ -81,7 +76,7 @@ def _warm_up(ctx: DemoContext) -> None:
 
 def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Path | None = None,
                max_video_s: float = handlers.DEFAULT_MAX_VIDEO_S, concurrency_limit: int = 2,
-               allow_folder_indexing: bool = True, warm_up: bool = True) -> gr.Blocks:
+               allow_folder_indexing: bool = False, warm_up: bool = True) -> gr.Blocks:
     """The demo page over the bundle in ``bundle_dir``.
 
     Parameters
@@ -91,18 +86,19 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
     music_dir : index this folder of tracks into the catalog before serving (resumable)
     max_video_s : analyse at most this many seconds from the start of a video (longer ones get a note)
     concurrency_limit : heavy analyses (CNN, music descriptor, mux, indexing) running at once
-    allow_folder_indexing : show the "Add my music folder" tab (it reads server-side paths)
+    allow_folder_indexing : show the "Add my music folder" tab (it reads server-side paths: never on a
+        page strangers reach; ``python app.py`` leaves it off, see docs/security.md)
     warm_up : load the CNN and compile the music descriptor in the background right away
     """
     ctx = handlers.open_demo(bundle_dir, work_dir, max_video_s)
     if music_dir is not None:
         report = handlers.index_music_folder(ctx, music_dir, progress=True)
         print(f"vmnet demo: {report.sentence()}", flush=True)
-    _publish(handlers.catalog_media_paths(ctx.catalog))
     if warm_up:
         threading.Thread(target=_warm_up, args=(ctx,), name="vmnet-demo-warm-up", daemon=True).start()
 
-    with gr.Blocks(title="vmnet · music for your video") as demo:
+    with gr.Blocks(title="vmnet · music for your video", analytics_enabled=False) as demo:
+        uploads = UploadCheck(lambda: demo.upload_file_set, gr.utils.get_upload_folder())
         gr.Markdown("# vmnet · video ↔ music retrieval\n"
                     "Drop a video to find music that fits it, or a track to find videos for it. "
                     "The model is VM-NET (Hong, Im, Yang, ICMR 2018); see *Browse the model* for what this "
@@ -110,9 +106,9 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
         catalog_line = gr.Markdown(_catalog_line(ctx))
         with gr.Tabs():
             with gr.Tab("Find music for a video", id="music"):
-                _music_tab(ctx, concurrency_limit)
+                _music_tab(ctx, uploads, concurrency_limit)
             with gr.Tab("Find videos for a track", id="videos"):
-                _videos_tab(ctx, concurrency_limit)
+                _videos_tab(ctx, uploads, concurrency_limit)
             with gr.Tab("Browse the model", id="browse"):
                 _browse_tab(ctx, demo)
             if allow_folder_indexing:
@@ -126,7 +122,7 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
 # --------------------------------------------------------------------------- tab 1: video → music
 
 
-def _music_tab(ctx: DemoContext, concurrency_limit: int) -> None:
+def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             video = gr.File(label="Your video (mp4, mov, webm, mkv, avi)", file_types=VIDEO_TYPES, type="filepath",
@@ -151,7 +147,7 @@ def _music_tab(ctx: DemoContext, concurrency_limit: int) -> None:
 
     @_user_errors
     def music_for_video(video: str | None, k: float, progress=PROGRESS) -> tuple[pd.DataFrame, str]:
-        result = handlers.music_for_video(ctx, video, k, on_step=lambda f, text: progress(f, desc=text))
+        result = handlers.music_for_video(ctx, uploads.check(video), k, on_step=lambda f, text: progress(f, desc=text))
         if result.note:
             gr.Warning(result.note)
         return _table(RESULT_HEADERS, [handlers.track_row(h) for h in result.hits]), result.status
@@ -176,7 +172,7 @@ def _music_tab(ctx: DemoContext, concurrency_limit: int) -> None:
 
     @_user_errors
     def preview_track(video: str | None, track_id: str | None) -> tuple[str, str]:
-        path = str(handlers.preview_on_video(ctx, video, track_id))
+        path = str(handlers.preview_on_video(ctx, uploads.check(video), track_id))
         return path, path
 
     def clear():
@@ -210,7 +206,7 @@ def _unless_empty(fn: Callable) -> Callable:
 # --------------------------------------------------------------------------- tab 2: music → video
 
 
-def _videos_tab(ctx: DemoContext, concurrency_limit: int) -> None:
+def _videos_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             audio = gr.File(label="A track (mp3, wav, ogg, opus, flac, m4a) or a video whose soundtrack to use",
@@ -228,7 +224,7 @@ def _videos_tab(ctx: DemoContext, concurrency_limit: int) -> None:
 
     @_user_errors
     def videos_for_music(track: str | None, k: float, progress=PROGRESS) -> tuple[pd.DataFrame, str]:
-        result = handlers.videos_for_music(ctx, track, k, on_step=lambda f, text: progress(f, desc=text))
+        result = handlers.videos_for_music(ctx, uploads.check(track), k, on_step=lambda f, text: progress(f, desc=text))
         return _table(VIDEO_RESULT_HEADERS, [handlers.video_row(h) for h in result.hits]), result.status
 
     def fill_gallery(rows: pd.DataFrame):
@@ -312,7 +308,6 @@ def _folder_tab(ctx: DemoContext, catalog_line: gr.Markdown) -> None:
     @_user_errors
     def add_folder(path: str, progress=PROGRESS_TQDM):
         report = handlers.index_music_folder(ctx, path, progress=True)
-        _publish(report.new_paths)
         return report.sentence(), _catalog_line(ctx)
 
     go.click(add_folder, folder, [report_line, catalog_line], api_visibility="private", concurrency_limit=1,
