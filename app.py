@@ -109,9 +109,10 @@ def guard_server(server, args: argparse.Namespace) -> None:
             for files in list(blocks.temp_file_sets):
                 files.difference_update(removed)
 
+    at_start = {p for blocks in mounts.values() for files in blocks.temp_file_sets for p in files}
     server.add_middleware(WebGuard, rules=rules, login_paths=["/admin/login"], throttle=LoginThrottle())
     UploadJanitor(upload_dir, args.upload_max_age_s, int(args.upload_max_gb * 1e9),
-                  period_s=min(60.0, max(1.0, args.upload_max_age_s / 3)), forget=forget).start()
+                  period_s=min(60.0, max(1.0, args.upload_max_age_s / 3)), forget=forget, keep=at_start).start()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -197,12 +197,14 @@ def is_inside(path: str, folder: str | os.PathLike) -> bool:
 class UploadJanitor:
     """Removes files under ``folder`` older than ``max_age_s`` and, while the folder holds more than
     ``max_bytes``, the oldest ones; every ``period_s`` s in a daemon thread (``start()``), or once by
-    ``sweep()``. ``forget(paths)`` is called with what was removed (to drop Gradio's records of them)."""
+    ``sweep()``. ``keep``: files the pages reference from their start (a figure) are never removed.
+    ``forget(paths)`` is called with what was removed (to drop Gradio's records of them)."""
 
     def __init__(self, folder: str | os.PathLike, max_age_s: float, max_bytes: int, period_s: float = 60.0,
-                 forget: Callable[[set[str]], None] | None = None):
+                 forget: Callable[[set[str]], None] | None = None, keep: Iterable[str] = ()):
         self.folder, self.max_age_s, self.max_bytes, self.period_s = str(folder), max_age_s, max_bytes, period_s
         self.forget = forget or (lambda removed: None)
+        self.keep = {os.path.realpath(p) for p in keep}
         self._stop = threading.Event()
 
     def sweep(self, now: float | None = None) -> set[str]:
@@ -212,6 +214,8 @@ class UploadJanitor:
         for root, _dirs, names in os.walk(self.folder):
             for name in names:
                 path = os.path.join(root, name)
+                if os.path.realpath(path) in self.keep:
+                    continue
                 try:
                     st = os.lstat(path)
                 except OSError:

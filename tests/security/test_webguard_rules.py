@@ -78,3 +78,9 @@ def test_janitor_keeps_the_folder_under_its_size_bound_oldest_first(tmp_path):
     files = [_file(tmp_path / f"d{i}" / "upload.bin", 1000, age_s=50 - i) for i in range(10)]  # d0 oldest
     UploadJanitor(tmp_path, max_age_s=3600, max_bytes=3500).sweep()
     assert [f.exists() for f in files] == [False] * 7 + [True] * 3
+
+
+def test_janitor_keeps_what_the_pages_reference_from_their_start(tmp_path):
+    figure = _file(tmp_path / "fig" / "recall.png", 10, age_s=10_000)
+    UploadJanitor(tmp_path, max_age_s=60, max_bytes=0, keep=[str(figure)]).sweep()
+    assert figure.exists()

@@ -127,13 +127,16 @@ def run_query(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise VmnetError("-k must be at least 1.")
     query_path = args.video if args.video is not None else args.music
-    if not query_path.is_file():
-        raise VmnetError(f"The query file {query_path} does not exist.")
+    check_query_file(query_path)
     retriever = Retriever(load_bundle(args.bundle), device=args.device)
-    if args.video is not None:
-        hits, found = retriever.music_for_video(args.video, k=args.top, exact=args.exact), "music"
-    else:
-        hits, found = retriever.videos_for_music(args.music, k=args.top, exact=args.exact), "videos"
+    try:
+        if args.video is not None:  # like the web app: the frames the model uses, however long the video
+            hits, found = retriever.music_for_video(args.video, k=args.top, max_duration_s=None,
+                                                    exact=args.exact), "music"
+        else:
+            hits, found = retriever.videos_for_music(args.music, k=args.top, exact=args.exact), "videos"
+    except VmnetError as exc:
+        raise VmnetError(as_typed(str(exc), query_path)) from None
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
         return 0
@@ -141,6 +144,27 @@ def run_query(args: argparse.Namespace) -> int:
     for hit in hits:
         print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]  {hit.path}")
     return 0
+
+
+def check_query_file(path: Path) -> None:
+    """One sentence naming ``path`` as the user typed it when it is a folder, a broken link or missing."""
+    if path.is_dir():
+        raise VmnetError(f"{path} is a folder, not a media file; pass a video or audio file inside it.")
+    if path.is_symlink() and not path.exists():
+        raise VmnetError(f"{path} is a link to a file that does not exist; fix the link or pass the file itself.")
+    if not path.is_file():
+        raise VmnetError(f"The query file {path} does not exist; check the path.")
+
+
+def as_typed(message: str, typed: Path) -> str:
+    """``message`` with a symlink's resolved target (full path, then file name) replaced by the
+    path the user typed."""
+    if not typed.is_symlink():
+        return message
+    target = typed.resolve()
+    if str(target) in message:
+        return message.replace(str(target), str(typed))
+    return message.replace(target.name, str(typed))
 
 
 def read_tags_file(path: Path) -> dict[str, dict[str, Any]]:
