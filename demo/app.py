@@ -1,7 +1,9 @@
 """The retrieval demo: one Gradio page over a bundle (mounted at ``/`` by the repository's app.py).
 
 Tabs: find music for a video (with a preview of the track under the video), find videos for a
-track, browse the model (test pairs, R@K, the card) and add a music folder. The handlers live in
+track, browse the model (test pairs, R@K, the card). Adding a music folder is an operator's act
+(:mod:`demo.operator`, behind the admin login); every file argument is checked to be a fresh upload
+(:mod:`demo.uploads`). The handlers live in
 :mod:`demo.handlers` and :mod:`demo.browse`; this module only lays out the page and wires events.
 
 Public API (``gradio_client``): ``/music_for_video``, ``/videos_for_music`` and ``/preview``
@@ -33,7 +35,6 @@ VIDEO_TYPES = [".mp4", ".mov", ".webm", ".mkv", ".avi"]
 AUDIO_TYPES = [".mp3", ".wav", ".ogg", ".opus", ".flac", ".m4a"]
 ANALYSIS_GROUP = "analysis"
 PROGRESS = gr.Progress()  # Gradio injects a tracker for a parameter defaulting to a Progress instance
-PROGRESS_TQDM = gr.Progress(track_tqdm=True)
 
 
 def _user_errors(fn: Callable) -> Callable:
@@ -76,7 +77,7 @@ def _warm_up(ctx: DemoContext) -> None:
 
 def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Path | None = None,
                max_video_s: float = handlers.DEFAULT_MAX_VIDEO_S, concurrency_limit: int = 2,
-               allow_folder_indexing: bool = False, warm_up: bool = True) -> gr.Blocks:
+               warm_up: bool = True) -> gr.Blocks:
     """The demo page over the bundle in ``bundle_dir``.
 
     Parameters
@@ -86,8 +87,6 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
     music_dir : index this folder of tracks into the catalog before serving (resumable)
     max_video_s : analyse at most this many seconds from the start of a video (longer ones get a note)
     concurrency_limit : heavy analyses (CNN, music descriptor, mux, indexing) running at once
-    allow_folder_indexing : show the "Add my music folder" tab (it reads server-side paths: never on a
-        page strangers reach; ``python app.py`` leaves it off, see docs/security.md)
     warm_up : load the CNN and compile the music descriptor in the background right away
     """
     ctx = handlers.open_demo(bundle_dir, work_dir, max_video_s)
@@ -103,7 +102,7 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
                     "Drop a video to find music that fits it, or a track to find videos for it. "
                     "The model is VM-NET (Hong, Im, Yang, ICMR 2018); see *Browse the model* for what this "
                     "bundle was trained on and how well it does.")
-        catalog_line = gr.Markdown(_catalog_line(ctx))
+        gr.Markdown(_catalog_line(ctx))
         with gr.Tabs():
             with gr.Tab("Find music for a video", id="music"):
                 _music_tab(ctx, uploads, concurrency_limit)
@@ -111,9 +110,6 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
                 _videos_tab(ctx, uploads, concurrency_limit)
             with gr.Tab("Browse the model", id="browse"):
                 _browse_tab(ctx, demo)
-            if allow_folder_indexing:
-                with gr.Tab("Add my music folder", id="folder"):
-                    _folder_tab(ctx, catalog_line)
     demo.queue(default_concurrency_limit=8, max_size=256)
     demo.vmnet_context = ctx  # for in-process tools and tests
     return demo
@@ -292,23 +288,3 @@ def _browse_tab(ctx: DemoContext, demo: gr.Blocks) -> None:
 
     gr.on([demo.load, pair.change, k.release], show_pair, [pair, k], [summary, pair_video, pair_music, v2m, m2v],
           api_visibility="private")
-
-
-# --------------------------------------------------------------------------- tab 4: add a music folder
-
-
-def _folder_tab(ctx: DemoContext, catalog_line: gr.Markdown) -> None:
-    gr.Markdown("Index a folder of tracks **on the server** into the music catalog (audio files, and the "
-                "soundtracks of videos). Files already indexed are skipped, so you can run it again after "
-                "adding files. The same happens at start with `python app.py --music-dir DIR`.")
-    folder = gr.Textbox(label="Folder on the server", placeholder="/home/me/Music/for-videos")
-    go = gr.Button("Add to the catalog", variant="primary")
-    report_line = gr.Markdown()
-
-    @_user_errors
-    def add_folder(path: str, progress=PROGRESS_TQDM):
-        report = handlers.index_music_folder(ctx, path, progress=True)
-        return report.sentence(), _catalog_line(ctx)
-
-    go.click(add_folder, folder, [report_line, catalog_line], api_visibility="private", concurrency_limit=1,
-             concurrency_id="indexing")

@@ -3,8 +3,6 @@ is called a link (by the typed path, not its target), and a symlink's media erro
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from vmnet_core.cli.catalog import as_typed
 from vmnet_core.cli.main import main
 

@@ -76,6 +76,7 @@ def run_index(args: argparse.Namespace) -> int:
     retriever = Retriever(load_bundle(args.bundle), device=args.device)
 
     def report(path: str, sentence: str) -> None:
+        sentence = sentence.replace("raise the limit.", "raise the limit with --max-duration S.")
         print(f"vmnet: skipped {path}: {sentence}", file=sys.stderr)
 
     failures = 0
