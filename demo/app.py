@@ -26,6 +26,7 @@ import pandas as pd
 
 from demo import browse, handlers
 from demo.handlers import DEFAULT_K, MAX_K, RESULT_HEADERS, VIDEO_RESULT_HEADERS, DemoContext
+from demo.public_text import without_server_paths
 from demo.uploads import UploadCheck
 from vmnet_core.errors import VmnetError
 
@@ -274,7 +275,7 @@ def _browse_tab(ctx: DemoContext, demo: gr.Blocks) -> None:
     if curve is not None:
         gr.Image(value=str(curve), label="R@K curve over this catalog's test pairs", interactive=False, buttons=[])
     with gr.Accordion("Model card", open=False):
-        gr.Markdown(ctx.bundle.card)
+        gr.Markdown(without_server_paths(ctx.bundle.card))
 
     @_user_errors
     def show_pair(video_id: str | None, k: float):

@@ -23,3 +23,11 @@ def test_folders_inside_a_root_pass_and_others_are_refused(tmp_path):
 def test_without_roots_nothing_is_indexed_and_the_flag_is_named(tmp_path):
     with pytest.raises(VmnetError, match="--music-root"):
         confined_folder(str(tmp_path), [])
+
+
+def test_text_for_visitors_keeps_names_but_not_server_folders():
+    from demo.public_text import without_server_paths
+
+    card = "- store: `/tmp/x/bundle.work/store` (48 pairs)\n- music: ~/Music/mine/track.ogg; see https://example.org/a/b"
+    assert without_server_paths(card) == ("- store: `…/store` (48 pairs)\n- music: …/track.ogg; "
+                                          "see https://example.org/a/b")
