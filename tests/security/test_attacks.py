@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -84,9 +85,16 @@ def _run(http: httpx.Client, base: str, fn_index: int, data: list) -> str:
     return text
 
 
+def _echoes_removed(answer: str, sent: str) -> str:
+    """``answer`` without Gradio's and pydantic's echoes of what the attacker sent (they are no leak)."""
+    return re.sub(r"input_value='[^']*'", "input_value=<sent>", answer.replace(sent, "<sent>"))
+
+
 def _argument(component: dict, target: str):
     if component.get("type") in FILE_COMPONENTS:
         return {"path": target, "meta": {"_type": "gradio.FileData"}, "orig_name": "x.mp4"}
+    if component.get("type") in ("slider", "number"):
+        return 5  # a valid number, so the handler itself runs with the other arguments
     return target
 
 
@@ -103,7 +111,7 @@ def test_every_handler_of_every_page_refuses_server_paths(served):
         for dep in config["dependencies"]:
             for target in _server_targets(served):
                 data = [_argument(components.get(i, {}), target) for i in dep["inputs"]]
-                answer = _run(http, base, dep["id"], data)
+                answer = _echoes_removed(_run(http, base, dep["id"], data), target)
                 assert not _leaks(answer, served), (base, dep["id"], target, answer[-600:])
                 tried += 1
     assert tried > 50
@@ -209,7 +217,9 @@ def test_uploads_are_removed_once_old(served):
         time.sleep(1)
     assert not Path(path).exists()
     assert http.get(f"{served.url}/gradio_api/file={path}").status_code == 404
-    left = [p for p in served.uploads.rglob("*") if p.is_file() and time.time() - p.stat().st_mtime > 4 * MAX_AGE_S]
+    page = http.get(f"{served.url}/config").text  # files the page shows from its start (a figure) stay
+    left = [p for p in served.uploads.rglob("*") if p.is_file() and p.name not in page
+            and time.time() - p.stat().st_mtime > 4 * MAX_AGE_S]
     assert left == []
 
 
