@@ -138,6 +138,10 @@ def run_query(args: argparse.Namespace) -> int:
             hits, found = retriever.videos_for_music(args.music, k=args.top, exact=args.exact), "videos"
     except VmnetError as exc:
         raise VmnetError(as_typed(str(exc), query_path)) from None
+    if args.video is not None:
+        note = analysed_part_note(retriever.bundle.config, query_path)
+        if note:
+            print(f"vmnet: note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
         return 0
@@ -145,6 +149,20 @@ def run_query(args: argparse.Namespace) -> int:
     for hit in hits:
         print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]  {hit.path}")
     return 0
+
+
+def analysed_part_note(bundle_config: dict[str, Any], video: Path) -> str | None:
+    """A sentence when the model looked at only the start of ``video`` (its frame cap), else None."""
+    from vmnet_core.features.extract import FRAME_FPS, MAX_FRAMES
+    from vmnet_core.media import probe
+
+    recorded = (bundle_config.get("descriptors") or {}).get("video") or {}
+    span_s = int(recorded.get("max_frames", MAX_FRAMES)) / float(recorded.get("fps", FRAME_FPS))
+    duration_s = probe(video).duration_s
+    if duration_s <= span_s + 1.0:
+        return None
+    return (f"{video} is {duration_s:.0f} s long; the model looks at its first {span_s:.0f} s "
+            "(the frames it was trained on), as the web app does.")
 
 
 def check_query_file(path: Path) -> None:
