@@ -22,6 +22,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="vmnet: video–music retrieval demo and preference study.")
     parser.add_argument("--bundle", type=Path, help="a trained bundle directory (default: the starter bundle)")
     parser.add_argument("--music-dir", type=Path, help="index this folder of tracks into the catalog at start")
+    parser.add_argument("--music-root", type=Path, action="append", default=[], metavar="DIR",
+                        help="let the logged-in admin index folders inside DIR from /admin-music (repeatable; "
+                             "without it the page indexes nothing)")
     parser.add_argument("--db", help="study database URL (default: SQLite in the cache directory)")
     parser.add_argument("--db-busy-timeout-ms", type=int, default=None,
                         help="SQLite only: how long a study write waits for a lock before the rater is asked "
@@ -33,6 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-upload-mb", type=int, default=500, help="upload limit in MB (default 500)")
     parser.add_argument("--max-video-s", type=float, default=600.0,
                         help="analyse at most this many seconds from the start of a video (default 600)")
+    parser.add_argument("--upload-max-age-s", type=float, default=3600.0,
+                        help="remove visitor uploads and temp files older than this (default 3600)")
+    parser.add_argument("--upload-max-gb", type=float, default=5.0,
+                        help="keep the upload/temp folder under this size, oldest files first (default 5)")
     parser.add_argument("--no-study", action="store_true", help="serve the demo only")
     return parser.parse_args(argv)
 
@@ -62,18 +69,57 @@ def build_server(args: argparse.Namespace, bundle_dir: Path):
     work_dir = cache_dir() / "work"
     demo_blocks = build_demo(bundle_dir, work_dir=work_dir / "demo", music_dir=args.music_dir,
                              max_video_s=args.max_video_s)
+    password = args.admin_password or secrets.token_urlsafe(12)
+    if not args.admin_password:
+        print(f"vmnet: /admin login is admin / {password} (set VMNET_ADMIN_PASSWORD to choose one)", flush=True)
+    from demo.operator import build_music_folder_page
+
+    gr.mount_gradio_app(server, build_music_folder_page(demo_blocks.vmnet_context, args.music_root),
+                        path="/admin-music", auth=("admin", password), max_file_size=upload_limit)
     if not args.no_study:
         from study.pages import mount_study
 
         db_url = args.db or f"sqlite:///{cache_dir() / 'study.sqlite'}"
-        password = args.admin_password or secrets.token_urlsafe(12)
-        if not args.admin_password:
-            print(f"vmnet: /admin login is admin / {password} (set VMNET_ADMIN_PASSWORD to choose one)", flush=True)
         mount_study(server, db_url, bundle_dir, work_dir / "study", password, upload_limit,
                     busy_timeout_ms=args.db_busy_timeout_ms)
-    gr.mount_gradio_app(server, demo_blocks, path="", allowed_paths=[str(bundle_dir), str(work_dir)],
-                        max_file_size=upload_limit)
+    gr.mount_gradio_app(server, demo_blocks, path="", max_file_size=upload_limit)
+    guard_server(server, args)
     return server
+
+
+def guard_server(server, args: argparse.Namespace) -> None:
+    """Put :mod:`webguard` in front of every mount and start the upload janitor (docs/security.md)."""
+    from gradio.routes import App
+    from gradio.utils import get_upload_folder
+    from starlette.routing import Mount
+
+    from webguard import LoginThrottle, MountRule, UploadJanitor, WebGuard, is_inside
+
+    upload_dir = get_upload_folder()
+    mounts = {route.path: route.app.get_blocks() for route in server.routes
+              if isinstance(route, Mount) and isinstance(route.app, App)}
+    study_media = [str(d) for d in mounts["/study"].allowed_paths] if "/study" in mounts else []
+
+    def made_for_visitors(blocks, also: list[str]):
+        def allows(real: str) -> bool:
+            if any(is_inside(real, d) for d in also):
+                return True
+            return is_inside(real, upload_dir) and any(
+                real in {os.path.realpath(p) for p in files} for files in list(blocks.temp_file_sets))
+        return allows
+
+    rules = [MountRule(prefix, made_for_visitors(blocks, study_media if prefix == "/study" else []))
+             for prefix, blocks in mounts.items()]
+
+    def forget(removed: set[str]) -> None:
+        for blocks in mounts.values():
+            for files in list(blocks.temp_file_sets):
+                files.difference_update(removed)
+
+    at_start = {p for blocks in mounts.values() for files in blocks.temp_file_sets for p in files}
+    server.add_middleware(WebGuard, rules=rules, login_paths=["/admin/login", "/admin-music/login"], throttle=LoginThrottle())
+    UploadJanitor(upload_dir, args.upload_max_age_s, int(args.upload_max_gb * 1e9),
+                  period_s=min(60.0, max(1.0, args.upload_max_age_s / 3)), forget=forget, keep=at_start).start()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,9 @@
 """The retrieval demo: one Gradio page over a bundle (mounted at ``/`` by the repository's app.py).
 
 Tabs: find music for a video (with a preview of the track under the video), find videos for a
-track, browse the model (test pairs, R@K, the card) and add a music folder. The handlers live in
+track, browse the model (test pairs, R@K, the card). Adding a music folder is an operator's act
+(:mod:`demo.operator`, behind the admin login); every file argument is checked to be a fresh upload
+(:mod:`demo.uploads`). The handlers live in
 :mod:`demo.handlers` and :mod:`demo.browse`; this module only lays out the page and wires events.
 
 Public API (``gradio_client``): ``/music_for_video``, ``/videos_for_music`` and ``/preview``
@@ -24,6 +26,8 @@ import pandas as pd
 
 from demo import browse, handlers
 from demo.handlers import DEFAULT_K, MAX_K, RESULT_HEADERS, VIDEO_RESULT_HEADERS, DemoContext
+from demo.public_text import without_server_paths
+from demo.uploads import UploadCheck
 from vmnet_core.errors import VmnetError
 
 log = logging.getLogger(__name__)
@@ -32,7 +36,6 @@ VIDEO_TYPES = [".mp4", ".mov", ".webm", ".mkv", ".avi"]
 AUDIO_TYPES = [".mp3", ".wav", ".ogg", ".opus", ".flac", ".m4a"]
 ANALYSIS_GROUP = "analysis"
 PROGRESS = gr.Progress()  # Gradio injects a tracker for a parameter defaulting to a Progress instance
-PROGRESS_TQDM = gr.Progress(track_tqdm=True)
 
 
 def _user_errors(fn: Callable) -> Callable:
@@ -66,12 +69,6 @@ def _catalog_line(ctx: DemoContext) -> str:
             f"{handlers.format_duration(handlers.analysed_span_s(ctx))}.")
 
 
-def _publish(paths: list[str]) -> None:
-    """Let the page play these catalog files (exact files only, never whole folders)."""
-    if paths:
-        gr.set_static_paths(paths)
-
-
 def _warm_up(ctx: DemoContext) -> None:
     try:
         handlers.warm_up(ctx)
@@ -81,7 +78,7 @@ def _warm_up(ctx: DemoContext) -> None:
 
 def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Path | None = None,
                max_video_s: float = handlers.DEFAULT_MAX_VIDEO_S, concurrency_limit: int = 2,
-               allow_folder_indexing: bool = True, warm_up: bool = True) -> gr.Blocks:
+               warm_up: bool = True) -> gr.Blocks:
     """The demo page over the bundle in ``bundle_dir``.
 
     Parameters
@@ -91,33 +88,29 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
     music_dir : index this folder of tracks into the catalog before serving (resumable)
     max_video_s : analyse at most this many seconds from the start of a video (longer ones get a note)
     concurrency_limit : heavy analyses (CNN, music descriptor, mux, indexing) running at once
-    allow_folder_indexing : show the "Add my music folder" tab (it reads server-side paths)
     warm_up : load the CNN and compile the music descriptor in the background right away
     """
     ctx = handlers.open_demo(bundle_dir, work_dir, max_video_s)
     if music_dir is not None:
         report = handlers.index_music_folder(ctx, music_dir, progress=True)
         print(f"vmnet demo: {report.sentence()}", flush=True)
-    _publish(handlers.catalog_media_paths(ctx.catalog))
     if warm_up:
         threading.Thread(target=_warm_up, args=(ctx,), name="vmnet-demo-warm-up", daemon=True).start()
 
-    with gr.Blocks(title="vmnet · music for your video") as demo:
+    with gr.Blocks(title="vmnet · music for your video", analytics_enabled=False) as demo:
+        uploads = UploadCheck(lambda: demo.upload_file_set, gr.utils.get_upload_folder())
         gr.Markdown("# vmnet · video ↔ music retrieval\n"
                     "Drop a video to find music that fits it, or a track to find videos for it. "
                     "The model is VM-NET (Hong, Im, Yang, ICMR 2018); see *Browse the model* for what this "
                     "bundle was trained on and how well it does.")
-        catalog_line = gr.Markdown(_catalog_line(ctx))
+        gr.Markdown(_catalog_line(ctx))
         with gr.Tabs():
             with gr.Tab("Find music for a video", id="music"):
-                _music_tab(ctx, concurrency_limit)
+                _music_tab(ctx, uploads, concurrency_limit)
             with gr.Tab("Find videos for a track", id="videos"):
-                _videos_tab(ctx, concurrency_limit)
+                _videos_tab(ctx, uploads, concurrency_limit)
             with gr.Tab("Browse the model", id="browse"):
                 _browse_tab(ctx, demo)
-            if allow_folder_indexing:
-                with gr.Tab("Add my music folder", id="folder"):
-                    _folder_tab(ctx, catalog_line)
     demo.queue(default_concurrency_limit=8, max_size=256)
     demo.vmnet_context = ctx  # for in-process tools and tests
     return demo
@@ -126,7 +119,7 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
 # --------------------------------------------------------------------------- tab 1: video → music
 
 
-def _music_tab(ctx: DemoContext, concurrency_limit: int) -> None:
+def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             video = gr.File(label="Your video (mp4, mov, webm, mkv, avi)", file_types=VIDEO_TYPES, type="filepath",
@@ -151,7 +144,7 @@ def _music_tab(ctx: DemoContext, concurrency_limit: int) -> None:
 
     @_user_errors
     def music_for_video(video: str | None, k: float, progress=PROGRESS) -> tuple[pd.DataFrame, str]:
-        result = handlers.music_for_video(ctx, video, k, on_step=lambda f, text: progress(f, desc=text))
+        result = handlers.music_for_video(ctx, uploads.check(video), k, on_step=lambda f, text: progress(f, desc=text))
         if result.note:
             gr.Warning(result.note)
         return _table(RESULT_HEADERS, [handlers.track_row(h) for h in result.hits]), result.status
@@ -176,7 +169,7 @@ def _music_tab(ctx: DemoContext, concurrency_limit: int) -> None:
 
     @_user_errors
     def preview_track(video: str | None, track_id: str | None) -> tuple[str, str]:
-        path = str(handlers.preview_on_video(ctx, video, track_id))
+        path = str(handlers.preview_on_video(ctx, uploads.check(video), track_id))
         return path, path
 
     def clear():
@@ -210,7 +203,7 @@ def _unless_empty(fn: Callable) -> Callable:
 # --------------------------------------------------------------------------- tab 2: music → video
 
 
-def _videos_tab(ctx: DemoContext, concurrency_limit: int) -> None:
+def _videos_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             audio = gr.File(label="A track (mp3, wav, ogg, opus, flac, m4a) or a video whose soundtrack to use",
@@ -228,7 +221,7 @@ def _videos_tab(ctx: DemoContext, concurrency_limit: int) -> None:
 
     @_user_errors
     def videos_for_music(track: str | None, k: float, progress=PROGRESS) -> tuple[pd.DataFrame, str]:
-        result = handlers.videos_for_music(ctx, track, k, on_step=lambda f, text: progress(f, desc=text))
+        result = handlers.videos_for_music(ctx, uploads.check(track), k, on_step=lambda f, text: progress(f, desc=text))
         return _table(VIDEO_RESULT_HEADERS, [handlers.video_row(h) for h in result.hits]), result.status
 
     def fill_gallery(rows: pd.DataFrame):
@@ -282,7 +275,7 @@ def _browse_tab(ctx: DemoContext, demo: gr.Blocks) -> None:
     if curve is not None:
         gr.Image(value=str(curve), label="R@K curve over this catalog's test pairs", interactive=False, buttons=[])
     with gr.Accordion("Model card", open=False):
-        gr.Markdown(ctx.bundle.card)
+        gr.Markdown(without_server_paths(ctx.bundle.card))
 
     @_user_errors
     def show_pair(video_id: str | None, k: float):
@@ -296,24 +289,3 @@ def _browse_tab(ctx: DemoContext, demo: gr.Blocks) -> None:
 
     gr.on([demo.load, pair.change, k.release], show_pair, [pair, k], [summary, pair_video, pair_music, v2m, m2v],
           api_visibility="private")
-
-
-# --------------------------------------------------------------------------- tab 4: add a music folder
-
-
-def _folder_tab(ctx: DemoContext, catalog_line: gr.Markdown) -> None:
-    gr.Markdown("Index a folder of tracks **on the server** into the music catalog (audio files, and the "
-                "soundtracks of videos). Files already indexed are skipped, so you can run it again after "
-                "adding files. The same happens at start with `python app.py --music-dir DIR`.")
-    folder = gr.Textbox(label="Folder on the server", placeholder="/home/me/Music/for-videos")
-    go = gr.Button("Add to the catalog", variant="primary")
-    report_line = gr.Markdown()
-
-    @_user_errors
-    def add_folder(path: str, progress=PROGRESS_TQDM):
-        report = handlers.index_music_folder(ctx, path, progress=True)
-        _publish(report.new_paths)
-        return report.sentence(), _catalog_line(ctx)
-
-    go.click(add_folder, folder, [report_line, catalog_line], api_visibility="private", concurrency_limit=1,
-             concurrency_id="indexing")

@@ -45,8 +45,11 @@ def tiny_bundle(tmp_path_factory) -> Path:
     descriptor and put the real tracks out of distribution), 60 training steps, the ablation, the
     evaluation and the 28 real library tracks indexed: a model that has learned (held-out R@1
     well above chance), built in about 2 minutes on an idle 2-core machine. Its work files stay
-    beside it in ``<bundle>.work``.
+    beside it in ``<bundle>.work``. ``VMNET_TEST_BUNDLE=DIR`` reuses one built so before (a
+    developer's shortcut; CI leaves it unset).
     """
+    if os.environ.get("VMNET_TEST_BUNDLE"):
+        return Path(os.environ["VMNET_TEST_BUNDLE"])
     from vmnet_core.starter.pipeline import StarterSettings, build_starter_bundle
 
     settings = StarterSettings(clips=48, seconds=30.0, max_steps=60, val_every=60, workers=2)

@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 300.0
 UPLOAD_LIMIT_MB = 1
+ADMIN_PASSWORD = "demo-admin-secret"
 VIDEO_LIMIT_S = 20
 
 
@@ -109,7 +110,8 @@ def shared_demo(tiny_bundle: Path, root: Path) -> ServedDemo:
 
     It runs with two extra tracks indexed at start (``--music-dir``: ``calm-tone.wav`` and
     ``nested/bright-tone.ogg``), a ``UPLOAD_LIMIT_MB`` upload limit and a ``VIDEO_LIMIT_S`` analysis
-    limit, so those paths are cheap to reach from tests.
+    limit, so those paths are cheap to reach from tests; the admin (``ADMIN_PASSWORD``) may index
+    folders under ``root/music-root`` from ``/admin-music``.
     """
     from mediagen import make_audio
 
@@ -122,6 +124,8 @@ def shared_demo(tiny_bundle: Path, root: Path) -> ServedDemo:
         make_audio(music / "nested" / "bright-tone.ogg", seconds=4, freq=880, seed=2)
         cache = root / "cache"
         url = _STACK.enter_context(running_app(bundle, cache, "--music-dir", str(music), "--max-upload-mb",
-                                               str(UPLOAD_LIMIT_MB), "--max-video-s", str(VIDEO_LIMIT_S)))
+                                               str(UPLOAD_LIMIT_MB), "--max-video-s", str(VIDEO_LIMIT_S),
+                                               "--music-root", str(root / "music-root"),
+                                               "--admin-password", ADMIN_PASSWORD))
         _SHARED[key] = ServedDemo(url=url, cache=cache, bundle=bundle, music_dir=music)
     return _SHARED[key]

@@ -89,17 +89,18 @@ def study_in_thread(db_url: str, work_dir: Path, bundle_dir: Path | None = None,
 
 @contextmanager
 def app_subprocess(bundle_dir: Path, db_url: str, cache_dir: Path, password: str = ADMIN_PASSWORD,
-                   log: Path | None = None) -> Iterator[Served]:
-    """The real ``python app.py --bundle B --db URL --port P --admin-password X`` with its cache
-    directory in ``cache_dir``."""
+                   log: Path | None = None, extra_args: tuple[str, ...] = (),
+                   extra_env: dict[str, str] | None = None) -> Iterator[Served]:
+    """The real ``python app.py --bundle B --db URL --port P --admin-password X EXTRA_ARGS`` with its
+    cache directory in ``cache_dir`` (``extra_env`` added to its environment)."""
     port = free_port()
     env = {**os.environ, "VMNET_CACHE": str(cache_dir), "GRADIO_ANALYTICS_ENABLED": "False",
-           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     cache_dir.mkdir(parents=True, exist_ok=True)
     log = log or cache_dir / "app.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--bundle", str(bundle_dir), "--db", db_url,
-                                 "--port", str(port), "--admin-password", password],
+                                 "--port", str(port), "--admin-password", password, *extra_args],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"

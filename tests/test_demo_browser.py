@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import skip_or_fail
-from demo_server import UPLOAD_LIMIT_MB, shared_demo
+from demo_server import ADMIN_PASSWORD, UPLOAD_LIMIT_MB, shared_demo
 from mediagen import make_audio, make_video
 
 pytestmark = pytest.mark.browser
@@ -108,14 +108,24 @@ def test_a_file_over_the_upload_limit_is_refused_in_the_page(page, tmp_path):
     assert len(texts) == 1 and "maximum allowed size" in texts[0]
 
 
-def test_add_a_music_folder_from_the_page(page, tmp_path):
+def test_the_operator_adds_a_music_folder_after_login_and_visitors_cannot(page, tmp_path_factory):
     _reload(page)
-    folder = tmp_path / "more-music"
+    assert page.get_by_role("tab", name="Add my music folder").count() == 0  # not on the public page
+    base = page.url.split("#")[0].rstrip("/")
+    folder = tmp_path_factory.getbasetemp() / "demo_server" / "music-root" / "more-music"  # inside --music-root
     make_audio(folder / "evening-piano.flac", seconds=4, freq=262, seed=5)
-    page.get_by_role("tab", name="Add my music folder").click()
-    page.get_by_label("Folder on the server").fill(str(folder))
-    page.get_by_role("button", name="Add to the catalog").click()
+    page.goto(f"{base}/admin-music/", wait_until="domcontentloaded")
+    page.get_by_label("username").fill("admin", timeout=WAIT_MS)
+    page.get_by_label("password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Login").click()
+    page.locator("#music-folder textarea, #music-folder input").first.fill(str(folder), timeout=WAIT_MS)
+    page.locator("#music-folder-add").click()
     page.wait_for_function("() => document.body.innerText.includes('Added 1 track from')", timeout=WAIT_MS)
+    page.locator("#music-folder textarea, #music-folder input").first.fill("/etc")
+    page.locator("#music-folder-add").click()
+    page.wait_for_function("() => document.body.innerText.includes('outside the music roots')", timeout=WAIT_MS)
+    page.goto(base + "/")
+    page.wait_for_selector("#query-video input[type=file]", state="attached", timeout=WAIT_MS)
     page.get_by_role("tab", name="Browse the model").click()
     page.wait_for_function("() => document.body.innerText.includes('in the test gallery')", timeout=WAIT_MS)
     OUT.mkdir(exist_ok=True)

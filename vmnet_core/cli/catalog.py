@@ -76,6 +76,7 @@ def run_index(args: argparse.Namespace) -> int:
     retriever = Retriever(load_bundle(args.bundle), device=args.device)
 
     def report(path: str, sentence: str) -> None:
+        sentence = sentence.replace("raise the limit.", "raise the limit with --max-duration S.")
         print(f"vmnet: skipped {path}: {sentence}", file=sys.stderr)
 
     failures = 0
@@ -127,13 +128,20 @@ def run_query(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise VmnetError("-k must be at least 1.")
     query_path = args.video if args.video is not None else args.music
-    if not query_path.is_file():
-        raise VmnetError(f"The query file {query_path} does not exist.")
+    check_query_file(query_path)
     retriever = Retriever(load_bundle(args.bundle), device=args.device)
+    try:
+        if args.video is not None:  # like the web app: the frames the model uses, however long the video
+            hits, found = retriever.music_for_video(args.video, k=args.top, max_duration_s=None,
+                                                    exact=args.exact), "music"
+        else:
+            hits, found = retriever.videos_for_music(args.music, k=args.top, exact=args.exact), "videos"
+    except VmnetError as exc:
+        raise VmnetError(as_typed(str(exc), query_path)) from None
     if args.video is not None:
-        hits, found = retriever.music_for_video(args.video, k=args.top, exact=args.exact), "music"
-    else:
-        hits, found = retriever.videos_for_music(args.music, k=args.top, exact=args.exact), "videos"
+        note = analysed_part_note(retriever.bundle.config, query_path)
+        if note:
+            print(f"vmnet: note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
         return 0
@@ -141,6 +149,41 @@ def run_query(args: argparse.Namespace) -> int:
     for hit in hits:
         print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]  {hit.path}")
     return 0
+
+
+def analysed_part_note(bundle_config: dict[str, Any], video: Path) -> str | None:
+    """A sentence when the model looked at only the start of ``video`` (its frame cap), else None."""
+    from vmnet_core.features.extract import FRAME_FPS, MAX_FRAMES
+    from vmnet_core.media import probe
+
+    recorded = (bundle_config.get("descriptors") or {}).get("video") or {}
+    span_s = int(recorded.get("max_frames", MAX_FRAMES)) / float(recorded.get("fps", FRAME_FPS))
+    duration_s = probe(video).duration_s
+    if duration_s <= span_s + 1.0:
+        return None
+    return (f"{video} is {duration_s:.0f} s long; the model looks at its first {span_s:.0f} s "
+            "(the frames it was trained on), as the web app does.")
+
+
+def check_query_file(path: Path) -> None:
+    """One sentence naming ``path`` as the user typed it when it is a folder, a broken link or missing."""
+    if path.is_dir():
+        raise VmnetError(f"{path} is a folder, not a media file; pass a video or audio file inside it.")
+    if path.is_symlink() and not path.exists():
+        raise VmnetError(f"{path} is a link to a file that does not exist; fix the link or pass the file itself.")
+    if not path.is_file():
+        raise VmnetError(f"The query file {path} does not exist; check the path.")
+
+
+def as_typed(message: str, typed: Path) -> str:
+    """``message`` with a symlink's resolved target (full path, then file name) replaced by the
+    path the user typed."""
+    if not typed.is_symlink():
+        return message
+    target = typed.resolve()
+    if str(target) in message:
+        return message.replace(str(target), str(typed))
+    return message.replace(target.name, str(typed))
 
 
 def read_tags_file(path: Path) -> dict[str, dict[str, Any]]:

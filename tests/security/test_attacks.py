@@ -1,0 +1,237 @@
+"""Attacks on a launched ``python app.py`` (demo at /, rater flow at /study, admin at /admin), as an
+anonymous visitor would make them: raw HTTP (httpx) and gradio_client. What is tried and why is
+listed in docs/security.md; each test names the rule it shows.
+
+One server for the module (started once: about a minute on a busy 2-core machine). The tests run
+in file order: the admin export test logs in before the brute-force test locks 127.0.0.1 out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from mediagen import make_video
+from study_server import ADMIN_PASSWORD, PageSession, app_subprocess
+
+from demo.uploads import NOT_AN_UPLOAD
+
+MAX_AGE_S = 12  # the server's --upload-max-age-s: uploads older than this are removed
+FILE_COMPONENTS = {"file", "video", "audio", "image", "gallery", "downloadbutton", "uploadbutton"}
+
+
+@pytest.fixture(scope="module")
+def served(tiny_bundle, tmp_path_factory):
+    root = tmp_path_factory.mktemp("security")
+    uploads = root / "gradio-tmp"
+    with app_subprocess(tiny_bundle, f"sqlite:///{root / 'study.sqlite'}", root / "cache",
+                        extra_args=("--upload-max-age-s", str(MAX_AGE_S), "--max-upload-mb", "5"),
+                        extra_env={"GRADIO_TEMP_DIR": str(uploads)}) as srv:
+        srv.root, srv.uploads, srv.bundle = root, uploads, Path(tiny_bundle)
+        yield srv
+
+
+def _catalog_items(bundle: Path, side: str) -> list[dict]:
+    lines = (bundle / "catalog" / f"{side}.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _server_targets(srv) -> list[str]:
+    """Paths an attacker would hand over: bundle files, the database, catalog media, system files,
+    traversal strings and the export folder."""
+    video = next(v["path"] for v in _catalog_items(srv.bundle, "video") if v.get("path"))
+    return [str(srv.bundle / "config.json"), str(srv.bundle / "model.safetensors"),
+            str(srv.bundle / "catalog" / "music.jsonl"), str(srv.root / "study.sqlite"), video,
+            "/etc/passwd", "../../../../../../etc/passwd", "..%2f..%2f..%2fetc%2fpasswd",
+            str(srv.root / "cache" / "work"), str(srv.bundle)]
+
+
+def _bundle_digest(bundle: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(bundle.rglob("*")):
+        if p.is_file():
+            h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def _leaks(text: str, srv) -> list[str]:
+    """Server facts found in a response: the bundle's or the study's folders, or /etc/passwd's bytes."""
+    found = [s for s in (str(srv.bundle.parent), str(srv.root / "cache"), str(srv.root / "study.sqlite"))
+             if s in text]
+    return found + (["/etc/passwd content"] if "root:x:0:0" in text else [])
+
+
+def _run(http: httpx.Client, base: str, fn_index: int, data: list) -> str:
+    """Join the queue with ``fn_index`` and ``data``; the whole answer (join + event stream) as text."""
+    session = uuid.uuid4().hex[:11]
+    joined = http.post(f"{base}gradio_api/queue/join",
+                       json={"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None,
+                             "trigger_id": None})
+    text = joined.text
+    if joined.status_code != 200:
+        return text
+    with http.stream("GET", f"{base}gradio_api/queue/data", params={"session_hash": session}) as stream:
+        for line in stream.iter_lines():
+            text += "\n" + line
+            if '"process_completed"' in line:
+                break
+    return text
+
+
+def _echoes_removed(answer: str, sent: str) -> str:
+    """``answer`` without Gradio's and pydantic's echoes of what the attacker sent (they are no leak)."""
+    return re.sub(r"input_value='[^']*'", "input_value=<sent>", answer.replace(sent, "<sent>"))
+
+
+def _argument(component: dict, target: str):
+    if component.get("type") in FILE_COMPONENTS:
+        return {"path": target, "meta": {"_type": "gradio.FileData"}, "orig_name": "x.mp4"}
+    if component.get("type") in ("slider", "number"):
+        return 5  # a valid number, so the handler itself runs with the other arguments
+    return target
+
+
+def test_every_handler_of_every_page_refuses_server_paths(served):
+    """Bytes, never paths: every fn_index of / and /study, given server paths and traversal strings in
+    every argument, reads nothing of the server, leaks no server path, and changes no bundle file."""
+    before = _bundle_digest(served.bundle)
+    http = httpx.Client(timeout=120)
+    tried = 0
+    for base in (f"{served.url}/", f"{served.url}/study/"):
+        config = http.get(f"{base}config").json()
+        assert not _leaks(json.dumps(config), served), base
+        components = {c["id"]: c for c in config["components"]}
+        for dep in config["dependencies"]:
+            for target in _server_targets(served):
+                data = [_argument(components.get(i, {}), target) for i in dep["inputs"]]
+                answer = _echoes_removed(_run(http, base, dep["id"], data), target)
+                assert not _leaks(answer, served), (base, dep["id"], target, answer[-600:])
+                tried += 1
+    assert tried > 50
+    assert _bundle_digest(served.bundle) == before  # nothing a visitor did changed the catalog or model
+
+
+def test_file_handlers_name_the_rule_and_nothing_else(served):
+    """The public API with a catalog video's server path answers with the one upload sentence."""
+    from gradio_client import Client
+
+    video = next(v["path"] for v in _catalog_items(served.bundle, "video") if v.get("path"))
+    client = Client(f"{served.url}/", verbose=False)
+    http = httpx.Client(timeout=120)
+    for api_name, args in (("/music_for_video", [video, 5]), ("/preview", [video, "x"]),
+                           ("/videos_for_music", [video, 5])):
+        started = http.post(f"{served.url}/gradio_api/call{api_name}",
+                            json={"data": [{"path": args[0], "meta": {"_type": "gradio.FileData"}}, args[1]]})
+        event_id = started.json()["event_id"]
+        text = http.get(f"{served.url}/gradio_api/call{api_name}/{event_id}").text
+        assert NOT_AN_UPLOAD in text, (api_name, text)
+    assert "/music_for_video" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+
+
+def test_an_honest_upload_still_finds_music(served, tmp_path):
+    """The same handler with a real upload (gradio_client uploads the bytes) answers."""
+    from gradio_client import Client, handle_file
+
+    clip = make_video(tmp_path / "holiday.mp4", seconds=3, seed=11)
+    table, status = Client(f"{served.url}/", verbose=False).predict(handle_file(str(clip)), 3,
+                                                                    api_name="/music_for_video")
+    assert len(table["data"]) == 3 and "track" in status.lower()
+    assert not _leaks(json.dumps(table) + status, served)
+
+
+@pytest.mark.parametrize("prefix", ["", "/study", "/admin"])
+def test_file_routes_serve_no_server_file(served, prefix):
+    """Bundle files, weights, catalog metadata, the database, catalog media by their path, system files
+    and traversals: 404 (or the admin's login) through every mount's file route and Gradio's other
+    file-reading routes."""
+    http = httpx.Client(timeout=30)
+    for target in _server_targets(served):
+        for route in (f"/gradio_api/file={target}", f"/gradio_api/file/{target}",
+                      f"/gradio_api/proxy=http://127.0.0.1:1{target}"):
+            r = http.get(f"{served.url}{prefix}{route}")
+            assert r.status_code in (401, 403, 404), (prefix, route, r.status_code)
+            assert not _leaks(r.text, served) and b"SQLite format" not in r.content
+
+
+def test_the_public_page_has_no_folder_indexing(served):
+    """Indexing a folder is an operator's act: no such control or handler on the public page."""
+    config = httpx.get(f"{served.url}/config", timeout=30).json()
+    labels = " ".join(str(c.get("props", {}).get("label", "")) for c in config["components"])
+    assert "Folder on the server" not in labels and "Add my music folder" not in json.dumps(config)
+
+
+def _login(http: httpx.Client, base: str, password: str) -> httpx.Response:
+    return http.post(f"{base}/admin/login", data={"username": "admin", "password": password})
+
+
+def test_admin_exports_only_through_the_logged_in_admin(served):
+    """The CSV exports: the admin downloads them; the same URL through / or /study, or without the
+    login, is refused."""
+    admin = httpx.Client(timeout=120)
+    assert _login(admin, served.url, ADMIN_PASSWORD).status_code == 200
+    page = PageSession(served.admin, admin)
+    studies = page.call(None, "load", [None])[0]
+    name = studies.get("value") if isinstance(studies, dict) else None
+    votes, _people, notice = page.call("admin-export", "click", [name])
+    assert votes and not notice, notice
+    url_path = votes["url"].split("/admin/", 1)[1] if "/admin/" in votes["url"] else f"gradio_api/file={votes['path']}"
+    assert admin.get(f"{served.url}/admin/{url_path}").status_code == 200
+    anonymous = httpx.Client(timeout=30)
+    for prefix in ("", "/study", "/admin"):
+        r = anonymous.get(f"{served.url}{prefix}/{url_path}")
+        assert r.status_code in (401, 403, 404) and "participant" not in r.text, (prefix, r.status_code)
+
+
+def _upload(http: httpx.Client, base: str, name: str, body: bytes) -> str:
+    r = http.post(f"{base}gradio_api/upload", files={"files": (name, body)})
+    r.raise_for_status()
+    return r.json()[0]
+
+
+def test_uploaded_html_and_svg_never_run_as_pages(served):
+    http = httpx.Client(timeout=30)
+    for name, body in (("evil.html", b"<script>alert(document.cookie)</script>"),
+                       ("evil.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')):
+        path = _upload(http, f"{served.url}/", name, body)
+        r = http.get(f"{served.url}/gradio_api/file={path}")
+        assert r.status_code == 200
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["content-disposition"].startswith("attachment")
+        assert "sandbox" in r.headers["content-security-policy"]
+
+
+def test_uploads_are_removed_once_old(served):
+    """Upload cleanup: an upload is gone (file and URL) within a sweep after --upload-max-age-s."""
+    http = httpx.Client(timeout=30)
+    path = _upload(http, f"{served.url}/", "leftover.mp4", os.urandom(200_000))
+    assert Path(path).is_file() and str(served.uploads) in path
+    deadline = time.monotonic() + 4 * MAX_AGE_S
+    while Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not Path(path).exists()
+    assert http.get(f"{served.url}/gradio_api/file={path}").status_code == 404
+    page = http.get(f"{served.url}/config").text  # files the page shows from its start (a figure) stay
+    left = [p for p in served.uploads.rglob("*") if p.is_file() and p.name not in page
+            and time.time() - p.stat().st_mtime > 4 * MAX_AGE_S]
+    assert left == []
+
+
+def test_admin_login_is_throttled(served):
+    """Brute force: a few wrong passwords, then 429 with "wait N s", even for the right password;
+    a password in the URL is refused outright."""
+    http = httpx.Client(timeout=30)
+    assert http.post(f"{served.url}/admin/login?password={ADMIN_PASSWORD}",
+                     data={"username": "admin", "password": "x"}).status_code == 400
+    codes = [_login(http, served.url, f"guess-{i}").status_code for i in range(8)]
+    assert codes[:5] == [400] * 5 and codes[-1] == 429, codes
+    locked = _login(http, served.url, ADMIN_PASSWORD)
+    assert locked.status_code == 429
+    detail = locked.json()["detail"]
+    assert detail.startswith("Too many wrong passwords; wait ") and int(locked.headers["retry-after"]) > 0
