@@ -37,7 +37,7 @@ class MusicCues:
 
     tempo_bpm: float         # beats per minute of the tracked beat (0: no beat found)
     onset_rate: float        # note/drum onsets per second
-    loudness_db: float       # mean frame RMS level in dBFS (0 = full-scale square wave; silence −100)
+    loudness_db: float       # RMS level over the whole excerpt in dBFS (0 = full-scale square wave; silence −100)
     brightness_hz: float     # mean spectral centroid (Hz), energy-weighted over frames
     key: str                 # best-matching key, e.g. "A minor" ("" for silence)
     mode: str                # "major" or "minor" ("" for silence)
@@ -66,9 +66,9 @@ def onset_rate(y: np.ndarray, sr: int) -> float:
 
 
 def loudness_db(y: np.ndarray) -> float:
-    """Mean frame RMS level of ``y`` ``(S,)`` in dBFS (frames of 2048 samples), floored at −100."""
+    """RMS level of ``y`` ``(S,)`` in dBFS (the mean power of its 2048-sample frames), floored at −100."""
     rms = librosa.feature.rms(y=y, frame_length=2048, hop_length=HOP)[0]
-    return float(np.mean(20.0 * np.log10(np.maximum(rms, 1e-5))))
+    return float(10.0 * np.log10(max(float(np.mean(rms ** 2)), 1e-10)))
 
 
 def spectral_brightness(y: np.ndarray, sr: int) -> float:
