@@ -165,18 +165,55 @@ def test_fast_path_matches_the_naive_reference_on_a_real_clip(real_clip):
 # clip handling and robustness
 
 
-def test_centre_clip_is_used_and_short_audio_is_padded_on_both_sides():
+def test_centre_clip_is_used_and_short_audio_is_padded_on_both_sides_when_asked():
     rng = np.random.default_rng(0)
     n = SHORT.n_samples
     centre = tone(5.0)[:n]
     long = np.concatenate([rng.normal(0, 0.5, 3 * SR), centre, rng.normal(0, 0.5, 3 * SR)]).astype(np.float32)
     np.testing.assert_array_equal(music_descriptor(long, SR, SHORT), music_descriptor(centre, SR, SHORT))
+    padding = MusicDescriptorConfig(clip_s=5.0, pad_short=True)  # the official code
     short = tone(2.0)
     left = (n - short.size) // 2
     padded = np.pad(short, (left, n - short.size - left))
-    np.testing.assert_array_equal(music_descriptor(short, SR, SHORT), music_descriptor(padded, SR, SHORT))
+    np.testing.assert_array_equal(music_descriptor(short, SR, padding), music_descriptor(padded, SR, padding))
     stereo = np.stack([short, short])
     np.testing.assert_allclose(music_descriptor(stereo, SR, SHORT), music_descriptor(short, SR, SHORT), atol=1e-4)
+
+
+def test_short_audio_is_described_as_the_window_would_describe_music_that_long():
+    short = tone(2.0)
+    as_is = music_descriptor(short, SR, SHORT)
+    np.testing.assert_array_equal(as_is, music_descriptor(short, SR, MusicDescriptorConfig(clip_s=2.0)))
+    padded = music_descriptor(short, SR, MusicDescriptorConfig(clip_s=5.0, pad_short=True))
+    assert np.abs(as_is - padded).max() > 1.0  # the padding's silence no longer enters the statistics
+
+
+def test_long_audio_is_unchanged_by_the_short_audio_rule():
+    y = np.concatenate([tone(3.0), tone(4.0)[::-1]])  # 7 s: longer than the 5-s window
+    np.testing.assert_array_equal(music_descriptor(y, SR, SHORT),
+                                  music_descriptor(y, SR, MusicDescriptorConfig(clip_s=5.0, pad_short=True)))
+
+
+def test_short_real_excerpts_stay_apart_and_near_their_tracks(library):
+    """Four 10-s excerpts of tracks of different moods: without padding each lands next to its
+    own track's 29.12-s descriptor and they stay as different as the tracks are; zero-padded to
+    29.12 s (the official code) silence dominates and they all look alike (issue 14)."""
+    tracks = [library[i] for i in (0, 7, 14, 21)]
+    full = np.stack([music_descriptor_from_file(t.path) for t in tracks])
+    excerpts = [decode_audio(t.path, sr=SR, offset_s=t.duration_s / 2 - 5.0, duration_s=10.0) for t in tracks]
+    as_is = np.stack([music_descriptor(y, SR) for y in excerpts])
+    padded = np.stack([music_descriptor(y, SR, MusicDescriptorConfig(pad_short=True)) for y in excerpts])
+
+    def pairwise_cosine(x: np.ndarray) -> np.ndarray:
+        x = x - full.mean(axis=0)
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return (x @ x.T)[np.triu_indices(len(x), 1)]
+
+    assert pairwise_cosine(padded).min() > 0.95
+    assert pairwise_cosine(as_is).max() < 0.5
+    distances = np.linalg.norm(as_is[:, None] - full[None], axis=2)  # (excerpt, track)
+    np.testing.assert_array_equal(distances.argmin(axis=1), np.arange(len(tracks)))
+    assert np.linalg.norm(padded - full, axis=1).min() > 5 * np.linalg.norm(as_is - full, axis=1).max()
 
 
 def test_other_sample_rates_are_resampled():

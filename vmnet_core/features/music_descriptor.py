@@ -34,6 +34,7 @@ from vmnet_core.errors import VmnetError
 from vmnet_core.media import decode_audio, probe
 
 PARTS = ("harmonic", "percussive")
+MIN_SAMPLES = 4096  # shortest analysed audio (0.34 s at 12 kHz): shorter audio is zero-padded up to it
 STATS = ("mean", "var", "max")
 
 
@@ -62,6 +63,8 @@ class MusicDescriptorConfig:
     top_db: float = 80.0           # dB floor below each feature's maximum
     amin: float = 1e-10            # magnitude floor before the log
     db_reference: str = "feature"  # "feature": max over the feature's whole matrix (official code); "row"
+    pad_short: bool = False        # True: zero-pad audio shorter than clip_s to clip_s (official code);
+                                   # False: statistics over the audio that is there (docs/music-descriptor.md)
 
     @property
     def n_samples(self) -> int:
@@ -103,7 +106,8 @@ def music_descriptor(y: np.ndarray, sr: int, config: MusicDescriptorConfig | Non
     ----------
     y : np.ndarray, shape (S,) or (C, S)
         Audio samples (channels are averaged to mono), any length; the centre ``config.clip_s``
-        seconds are used, shorter audio is zero-padded on both sides.
+        seconds are used. Shorter audio is used as it is (statistics over its own frames), or
+        zero-padded on both sides to ``clip_s`` when ``config.pad_short`` (the official code).
     sr : int
         Sample rate of ``y`` in Hz; resampled to ``config.sr`` when different.
     config : MusicDescriptorConfig, optional
@@ -162,7 +166,9 @@ def centre_clip(y: np.ndarray, sr: int, config: MusicDescriptorConfig | None = N
 
     Returns
     -------
-    np.ndarray, shape (config.n_samples,), float32; zero-padded on both sides when too short.
+    np.ndarray, shape (min(S', config.n_samples),) float32 for S' samples at ``config.sr``; audio
+    shorter than the clip is returned whole (only audio under :data:`MIN_SAMPLES` is zero-padded up
+    to it), or zero-padded on both sides to ``config.n_samples`` when ``config.pad_short``.
     """
     cfg = config or MusicDescriptorConfig()
     y = _mono(y)
@@ -174,6 +180,8 @@ def centre_clip(y: np.ndarray, sr: int, config: MusicDescriptorConfig | None = N
     if y.size >= n:
         start = (y.size - n) // 2
         return np.ascontiguousarray(y[start:start + n])
+    if not cfg.pad_short:
+        n = max(y.size, min(n, max(MIN_SAMPLES, cfg.hpss_n_fft)))  # only a few STFT frames of padding
     left = (n - y.size) // 2
     return np.pad(y, (left, n - y.size - left))
 
