@@ -117,7 +117,7 @@ def test_preprocessor_fits_on_given_rows_and_round_trips():
     rng = np.random.default_rng(0)
     music = rng.standard_normal((50, 6)) * [1, 2, 3, 4, 5, 0] + 10  # last column constant
     video = rng.standard_normal((50, 20)).astype(np.float32)
-    pre = Preprocessor.fit(music, video=video, config=PreprocessConfig(video_components=8))
+    pre = Preprocessor.fit(music, video=video, config=PreprocessConfig(mode="paper", video_components=8))
     z = pre.transform_music(music)
     np.testing.assert_allclose(z[:, :5].mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(z[:, :5].std(0), 1, atol=1e-4)
@@ -144,8 +144,8 @@ def test_preprocessor_rejects_wrong_widths_and_foreign_arrays():
     with pytest.raises(VmnetError, match="expects 6"):
         pre.transform_video_frames(np.zeros((3, 7)))
     arrays = pre.to_arrays()
-    del arrays["music_std"]
-    with pytest.raises(VmnetError, match="music_std"):
+    del arrays["music.scale"]
+    with pytest.raises(VmnetError, match="music.scale"):
         Preprocessor.from_arrays(arrays)
 
 
@@ -201,7 +201,7 @@ def test_preprocessor_fits_the_pca_on_train_frames_only(tmp_path):
     assert sampled.shape == (sum(len(frames[i]) for i in train_ids), 10)
     assert len(sample_train_frames(store, train_ids, max_frames=9)) == 9
     pre = Preprocessor.fit_store(store, train_ids, PreprocessConfig(video_components=4))
-    assert np.abs(pre.video_pca.mean_).max() < 5  # fitted on train frames, not test frames
+    assert np.abs(pre.video.mean).max() < 5  # fitted on train frames, not test frames
     one = frames["v0"].astype(np.float16).astype(np.float32)
     np.testing.assert_allclose(pre.transform_video_frames(one),
                                pre.transform_video_vectors(one.mean(0, keepdims=True))[0], atol=1e-4)

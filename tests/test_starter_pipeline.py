@@ -155,10 +155,10 @@ def test_the_media_music_offset_moves_real_music_onto_the_training_music_and_kee
     bundle = load_bundle(tiny_bundle)
     preprocessor = bundle.preprocessor
     assert preprocessor.media_music_offset is not None, "the starter bundle carries the offset fitted on the library"
-    library = np.random.default_rng(0).normal(-30.0, 5.0, (28, preprocessor.music_dim)).astype(np.float32)
+    library = np.random.default_rng(0).normal(-30.0, 5.0, (28, preprocessor.music_in_dim)).astype(np.float32)
     preprocessor.set_media_music_offset(library)
     aligned = library + preprocessor.media_music_offset
-    np.testing.assert_allclose(aligned.mean(axis=0), preprocessor.music_mean, atol=1e-3)
+    np.testing.assert_allclose(aligned.mean(axis=0), preprocessor.music.mean, atol=1e-3)
     np.testing.assert_allclose(preprocessor.transform_media_music(library), preprocessor.transform_music(aligned),
                                atol=1e-5)
     with pytest.raises(VmnetError, match="at least two"):

@@ -2,7 +2,7 @@
 
 The "show it works" test trains the paper's recipe (losses, weights, optimiser, validation and
 early stopping) with narrower towers (one 256-wide hidden layer), batch 200, 150 steps and a 32-component
-whitening PCA so it runs in seconds; the synthetic data (tests/synthetic.py) is built so that a
+video PCA (music: the data-aware default) so it runs in seconds; the synthetic data (tests/synthetic.py) is built so that a
 nonlinear model can match the pairs and linear CCA cannot.
 """
 
@@ -114,7 +114,12 @@ def test_training_writes_a_complete_bundle_with_logs_and_curves(trained):
     assert bundle.config["split"]["source"] == "store"
     assert bundle.config["split"]["counts"] == {"train": 2000, "val": 500, "test": 500}
     assert bundle.config["train"]["structure"] is True and bundle.config["train"]["batch_size"] == 200
-    assert bundle.config["model"]["music_dim"] == 1140 and bundle.config["model"]["video_dim"] == 32
+    preprocess = bundle.config["preprocess"]
+    assert preprocess["mode"] == "auto" and preprocess["music_in_dim"] == 1140
+    assert bundle.config["model"]["music_dim"] == preprocess["music_dim"] < 1140  # the directions above noise
+    assert bundle.config["model"]["video_dim"] == 32  # the config's explicit choice
+    assert [step for step, _ in bundle.metrics["val_curve"]] == [50, 100, 150]
+    assert "validation mean R@10 by step: 50:" in bundle.card and "mode auto" in bundle.card
     assert bundle.metrics["test"]["gallery"] == 500
     assert set(bundle.metrics["structure"]["test"]) == {"music", "video"}
     assert "gallery of 500 pairs" in bundle.card
@@ -128,6 +133,9 @@ def test_training_writes_a_complete_bundle_with_logs_and_curves(trained):
     ablation = load_bundle(bundle_dir / "ablation")
     assert ablation.config["train"]["structure"] is False
     assert "struct_music" not in read_log(bundle_dir / "ablation" / "training" / "metrics.jsonl")[0]
+    plain = load_bundle(bundle_dir / "plain")  # the plain recipe: z-scores, paper towers, 200 steps
+    assert plain.config["preprocess"]["mode"] == "zscore" and plain.config["training"]["steps"] == 200
+    assert plain.config["model"]["music_dim"] == 1140 and plain.config["model"]["music_hidden"] == [2048, 1024]
 
 
 def test_evaluate_prints_a_readable_table(trained, capsys):
@@ -250,7 +258,7 @@ def test_config_file_and_flags_override_defaults(tmp_path):
     cfg.write_text("lr = 0.001\n[train]\nbatch_size = 10\n[model]\nmusic_hidden = [8, 4]\n")
     run = load_run_config(cfg, seed=5, max_steps=None)
     assert run.train.lr == 0.001 and run.train.batch_size == 10 and run.train.seed == 5
-    assert run.train.max_steps == 20_000 and run.model.music_hidden == (8, 4)
+    assert run.train.max_steps == 3_000 and run.model.music_hidden == (8, 4)
     assert run.model.video_hidden == (2048,) and run.train.top_q == 100
     with pytest.raises(VmnetError):
         load_run_config(tmp_path / "missing.toml")

@@ -1,8 +1,10 @@
-"""``vmnet evaluate``: score a bundle on a store split beside random, CCA and the ablation.
+"""``vmnet evaluate``: score a bundle on a store split beside random, CCA, the plain recipe and the ablation.
 
 All numbers come from :mod:`vmnet_core.learn.metrics`; the baselines from
-:mod:`vmnet_core.learn.baselines`. The no-structure ablation is read from ``BUNDLE/ablation`` when
-``vmnet train --with-ablation`` made it, else trained now with the bundle's recorded settings.
+:mod:`vmnet_core.learn.baselines`. The no-structure ablation is read from ``BUNDLE/ablation`` and the
+plain recipe (:func:`vmnet_core.learn.train.plain_recipe`: z-scored inputs, the paper's towers and
+losses, 200 steps) from ``BUNDLE/plain`` when ``vmnet train --with-ablation`` made them, else they are
+trained now with the bundle's recorded seed and split rule.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from vmnet_core.learn.model import ModelConfig, embed_arrays
 from vmnet_core.learn.preprocess import PreprocessConfig
 from vmnet_core.learn.train import (
     ABLATION_DIR,
+    PLAIN_DIR,
     RunConfig,
     TrainConfig,
+    baseline_runs,
     paired_inputs,
     resolve_splits,
     split_ids_for,
@@ -49,7 +53,8 @@ def run_config_from_bundle(config: dict) -> Any:
 
     return RunConfig(train=TrainConfig(**known(TrainConfig, config.get("train", {}))),
                      model=ModelConfig(**known(ModelConfig, config.get("model", {}))),
-                     preprocess=PreprocessConfig(**known(PreprocessConfig, config.get("preprocess", {}))))
+                     preprocess=PreprocessConfig(**{"mode": "paper",  # bundles from before "mode" existed
+                                                    **known(PreprocessConfig, config.get("preprocess", {}))}))
 
 
 def _cuda_available() -> bool:
@@ -58,22 +63,23 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _ablation_bundle(bundle, store_dir: Path, progress: bool):
-    saved = bundle.path / ABLATION_DIR
+def _baseline_bundle(bundle, store_dir: Path, name: str, progress: bool):
+    """The baseline ``name`` (a key of :func:`baseline_runs`): loaded from the bundle, else trained now."""
+    saved = bundle.path / name
     if (saved / "config.json").is_file():
-        return load_bundle(saved), f"ablation: loaded from {saved}"
-    run = run_config_from_bundle(bundle.config)
+        return load_bundle(saved), f"{name}: loaded from {saved}"
+    run = baseline_runs(run_config_from_bundle(bundle.config))[name]
     device = run.train.device if run.train.device == "cpu" or _cuda_available() else "cpu"
-    run = replace(run, train=replace(run.train, structure=False, progress=progress, device=device))
-    tmp = Path(tempfile.mkdtemp(prefix="vmnet-ablation-"))
-    out = train_bundle(store_dir, tmp / "ablation", run)
-    return load_bundle(out), (f"ablation: trained now with the bundle's settings into {out} "
+    run = replace(run, train=replace(run.train, progress=progress, device=device))
+    tmp = Path(tempfile.mkdtemp(prefix=f"vmnet-{name}-"))
+    out = train_bundle(store_dir, tmp / name, run)
+    return load_bundle(out), (f"{name}: trained now with the bundle's seed and split into {out} "
                               "(train with --with-ablation to keep one in the bundle)")
 
 
 def evaluate_bundle(bundle, store_dir: str | Path, split: str = "test", compare: bool = False,
                     seed: int = 0, progress: bool = True) -> Evaluation:
-    """Score a bundle on a store split; with ``compare`` also random, CCA and the no-structure ablation.
+    """Score a bundle on a store split; with ``compare`` also random, CCA, the plain recipe and the ablation.
 
     Returns an :class:`Evaluation` whose ``result`` is the ``vmnet evaluate --json`` object; under
     ``"compare"`` each model has the same recall block plus ``"structure"``: the mean Spearman ρ
@@ -92,10 +98,11 @@ def evaluate_bundle(bundle, store_dir: str | Path, split: str = "test", compare:
         return evaluation
 
     models: dict[str, tuple[np.ndarray, np.ndarray]] = {"vmnet": (em, ev)}
-    ablation, note = _ablation_bundle(bundle, store_dir, progress)
-    evaluation.notes.append(note)
-    a_data = paired_inputs(store, ablation.preprocessor, ids)
-    models["no_structure"] = embed_arrays(ablation.model, a_data.music, a_data.video)
+    for key, name in (("no_structure", ABLATION_DIR), ("plain", PLAIN_DIR)):
+        baseline, note = _baseline_bundle(bundle, store_dir, name, progress)
+        evaluation.notes.append(note)
+        b_data = paired_inputs(store, baseline.preprocessor, ids)
+        models[key] = embed_arrays(baseline.model, b_data.music, b_data.video)
 
     run = run_config_from_bundle(bundle.config)
     splits = resolve_splits(store, run.train)
@@ -115,4 +122,5 @@ def evaluate_bundle(bundle, store_dir: str | Path, split: str = "test", compare:
     return evaluation
 
 
-MODEL_LABELS = {"vmnet": "VM-NET", "no_structure": "VM-NET w/o structure", "cca": "CCA", "random": "random"}
+MODEL_LABELS = {"vmnet": "VM-NET", "no_structure": "VM-NET w/o structure", "plain": "plain recipe",
+                "cca": "CCA", "random": "random"}

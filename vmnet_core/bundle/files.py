@@ -101,7 +101,7 @@ def bundle_dims(model: Any, preprocessor: Any) -> dict[str, int]:
     and ``embedding`` (512).
     """
     return {
-        "music_descriptor": int(preprocessor.music_dim),
+        "music_descriptor": int(preprocessor.music_in_dim),
         "video_descriptor": int(preprocessor.video_in_dim),
         "music_input": int(model.config.music_dim),
         "video_input": int(model.config.video_dim),

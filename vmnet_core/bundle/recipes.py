@@ -28,6 +28,7 @@ from vmnet_core.learn.train import (
     RunConfig,
     Splits,
     TrainResult,
+    baseline_runs,
     fit,
     paired_inputs,
     read_log,
@@ -51,7 +52,8 @@ def train_bundle(
     store_dir : a feature store (``FeatureStore.open``).
     out : bundle directory; ``out/training/`` keeps checkpoint, ``metrics.jsonl`` and ``curves.png``.
     run : settings (defaults: the paper's).
-    with_ablation : also train the no-structure ablation into ``out/ablation`` (same settings).
+    with_ablation : also train the baselines ``evaluate --compare`` uses: the no-structure ablation
+        into ``out/ablation`` (same settings and preprocessor) and the plain recipe into ``out/plain``.
     preprocessor : an already fitted preprocessor for this store's train split (skips fitting).
 
     Returns the bundle path. Running the same call again resumes an interrupted run.
@@ -83,9 +85,10 @@ def train_bundle(
     result = fit(train_data, val_data, run, work_dir, fingerprint, preprocessor.to_arrays())
 
     metrics = final_metrics(result, store, preprocessor, splits)
+    metrics["val_curve"] = validation_curve(read_log(work_dir / LOG_FILE))
     config = {
         "train": asdict(run.train),
-        "preprocess": asdict(run.preprocess),
+        "preprocess": preprocessor.describe(),
         "split": splits.record(),
         "store": {"path": str(Path(store_dir).absolute()), "n_items": len(store.ids),
                   "video_space": store.video_space, "dims": store.info.get("dims", {})},
@@ -98,8 +101,8 @@ def train_bundle(
     save_bundle(out, result.model, preprocessor, config, metrics, card)
     plot_training_curves(read_log(work_dir / LOG_FILE), work_dir / CURVES_FILE)
     if with_ablation and run.train.structure:
-        ablation_run = replace(run, train=replace(run.train, structure=False))
-        train_bundle(store_dir, out / ABLATION_DIR, ablation_run, preprocessor=preprocessor)
+        for name, baseline in baseline_runs(run).items():
+            train_bundle(store_dir, out / name, baseline, preprocessor=preprocessor if name == ABLATION_DIR else None)
     return out
 
 
@@ -116,12 +119,32 @@ def final_metrics(result: TrainResult, store, preprocessor: Preprocessor, splits
     return metrics
 
 
+def validation_curve(log: list[dict]) -> list[list[float]]:
+    """``[[step, mean R@10 of both directions], ...]`` from a training log's validation records."""
+    return [[int(r["step"]), round(float(r["score"]), 4)] for r in log if r.get("split") == "val"]
+
+
+def _curve_line(curve: list[list[float]], most: int = 12) -> str:
+    shown = curve if len(curve) <= most else curve[::-(-len(curve) // most)] + [curve[-1]]
+    return ", ".join(f"{step}: {100 * score:.1f}%" for step, score in shown)
+
+
 def _metric_line(result: dict | None, direction: str) -> str:
     if not result:
         return "n/a"
     row = result[direction]
     recalls = ", ".join(f"{k} {100 * v:.1f}%" for k, v in row.items() if k.startswith("R@"))
     return f"{recalls}; median rank {row['median_rank']:g}"
+
+
+def _preprocess_line(pre: dict) -> str:
+    mode = pre.get("mode", "paper")
+    how = {"auto": "chosen from the train data: z-score, then the principal directions above the noise edge",
+           "paper": "the paper's: z-scored music, whitening-PCA video", "zscore": "z-scored, no projection"}[mode]
+    widths = (f"music {pre.get('music_transform', 'zscore')} {pre.get('music_in_dim', pre.get('music_dim'))} → "
+              f"{pre.get('music_dim')}, video {pre.get('video_transform', 'whitening_pca')} "
+              f"{pre.get('video_in_dim')} → {pre.get('video_dim')}")
+    return f"mode {mode}, {how}): {widths}"
 
 
 def model_card(config: dict, metrics: dict, store_dir: str | Path) -> str:
@@ -141,11 +164,14 @@ def model_card(config: dict, metrics: dict, store_dir: str | Path) -> str:
         f"- split ({config['split']['source']}): train {counts['train']}, val {counts['val']}, test {counts['test']}",
         f"- steps: {config['training']['steps']} (best at {config['training']['best_step']}), batch "
         f"{config['training']['batch_size']}, structure constraint {'on' if config['train']['structure'] else 'off'}",
+        f"- inputs ({_preprocess_line(config['preprocess'])})",
         "",
         f"## Test numbers (gallery of {gallery} pairs)",
         f"- video → music: {_metric_line(test, 'video_to_music')}",
         f"- music → video: {_metric_line(test, 'music_to_video')}",
     ]
+    if metrics.get("val_curve"):
+        lines.append(f"- validation mean R@10 by step: {_curve_line(metrics['val_curve'])}")
     if structure:
         lines.append(f"- structure kept (mean Spearman ρ, input vs embedding neighbour distances): "
                      f"music {structure['music']:.3f}, video {structure['video']:.3f}")

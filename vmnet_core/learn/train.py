@@ -6,9 +6,11 @@ structure, margin 0.1, top-100 negatives, dropout keep 0.9. Around it:
 
 - splits: the store's ``split`` column when it has one; otherwise a seeded split holding out a
   1,000-pair test gallery (the paper's protocol) when the data allows, 15 % otherwise;
-- validation Recall@K every ``val_every`` steps (the same code as ``vmnet evaluate``); the best
-  model by mean R@10 of both directions is kept; training stops after ``patience`` validations
-  without improvement;
+- validation Recall@K every ``val_every`` (50) steps (the same code as ``vmnet evaluate``); the
+  best model by mean R@10 of both directions is kept; training stops after ``patience`` (6)
+  validations without improvement, at the latest after ``max_steps`` (3,000): on a few thousand
+  pairs the validation score peaks within a few hundred steps and the rest only memorises (issue
+  18). The official script's 700k steps are a ``max_steps``/``patience`` setting away;
 - ``OUT/training/checkpoint.pt`` holds model, optimizer, step, best model and RNG states, written
   atomically at every validation: after an interruption, running the same command again continues
   from the last validation (losing at most ``val_every`` steps) and ends with the same weights as
@@ -25,7 +27,7 @@ import math
 import os
 import tomllib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
 ABLATION_DIR = "ablation"
+PLAIN_DIR = "plain"  # the plain baseline recipe's bundle inside a bundle (--with-ablation)
 # settings that may change between an interrupted run and its continuation
 _RESUMABLE_KEYS = ("max_steps", "epochs", "patience", "device", "num_threads", "log_every", "progress")
 
@@ -53,10 +56,10 @@ class TrainConfig:
 
     lr: float = 3e-4  # Adam learning rate
     batch_size: int = 1000  # pairs per step (clamped to the train split's size)
-    max_steps: int = 20_000  # upper bound on optimisation steps (the official script: 700k)
+    max_steps: int = 3_000  # upper bound on optimisation steps (the official script: 700k)
     epochs: int | None = None  # optional bound in passes over the train split
-    val_every: int = 200  # validate (and checkpoint) every this many steps
-    patience: int = 10  # stop after this many validations without improvement (0 = never)
+    val_every: int = 50  # validate (and checkpoint) every this many steps
+    patience: int = 6  # stop after this many validations without improvement (0 = never)
     val_max_items: int = 4000  # validation gallery cap (the official script validates on 4,000)
     seed: int = 0
     device: str = "cpu"  # "cpu" or "cuda"
@@ -97,6 +100,21 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+
+PLAIN_STEPS = 200  # the plain baseline recipe's fixed length (issue 18)
+
+
+def plain_recipe(run: RunConfig) -> RunConfig:
+    """The simplest recipe that could work, as a baseline: z-scored inputs, the paper's towers and
+    losses, ``PLAIN_STEPS`` steps, no PCA, no early stopping (same seed, split and batch as ``run``)."""
+    train = replace(run.train, max_steps=PLAIN_STEPS, val_every=PLAIN_STEPS, patience=0, epochs=None)
+    return RunConfig(train=train, model=ModelConfig(), preprocess=PreprocessConfig(mode="zscore"))
+
+
+def baseline_runs(run: RunConfig) -> dict[str, RunConfig]:
+    """The trained baselines of a run: ``{bundle subfolder: settings}`` (ablation and plain recipe)."""
+    return {ABLATION_DIR: replace(run, train=replace(run.train, structure=False)), PLAIN_DIR: plain_recipe(run)}
 
 
 def load_run_config(path: str | Path | None = None, **train_overrides: Any) -> RunConfig:
