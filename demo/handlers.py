@@ -82,7 +82,7 @@ def warm_up(ctx: DemoContext) -> None:
     from vmnet_core.features.music_descriptor import music_descriptor
 
     ctx.retriever.encoder.encode(np.zeros((1, 224, 224, 3), np.uint8))
-    config = ctx.retriever.music_descriptor_config()
+    config = ctx.bundle.config.descriptors.music
     noise = np.random.default_rng(0).normal(0, 0.1, int(config.sr * 2)).astype(np.float32)
     music_descriptor(noise, config.sr, config)
 
@@ -188,21 +188,9 @@ def _hash_query(ctx: DemoContext, kind: str, path: Path, compute) -> CachedQuery
         raise VmnetError(f"The file {path.name} could not be read ({exc.strerror or exc}); upload it again.") from None
 
 
-def _video_sampling(bundle: Bundle) -> tuple[float, int]:
-    """(frames per second, most frames) the bundle's store sampled videos with."""
-    from vmnet_core.features.extract import FRAME_FPS, MAX_FRAMES
-
-    section = bundle.config.get("descriptors", {})
-    video = section.get("video", {}) if isinstance(section, dict) else {}
-    if not isinstance(video, dict):
-        return FRAME_FPS, MAX_FRAMES
-    return float(video.get("fps", FRAME_FPS)), int(video.get("max_frames", MAX_FRAMES))
-
-
 def analysed_span_s(ctx: DemoContext) -> float:
     """Seconds from the start of a video that a query looks at: the frame cap or the length limit."""
-    fps, max_frames = _video_sampling(ctx.bundle)
-    return min(ctx.max_video_s, max_frames / fps)
+    return min(ctx.max_video_s, ctx.bundle.config.descriptors.video.span_s)
 
 
 def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None) -> CachedQuery:
@@ -222,7 +210,7 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
                             "instead, or upload a video")
         step(0.25, "Reading frames and looking at them (CNN)")
         features = ctx.retriever.video_frames_file(p, max_duration_s=None)  # (T, 1280), from the start
-        fps, _ = _video_sampling(ctx.bundle)
+        fps = ctx.bundle.config.descriptors.video.fps
         features = features[:max(1, math.ceil(ctx.max_video_s * fps - 1e-9))]  # frames inside the limit
         step(0.85, "Embedding")
         embedding = ctx.retriever.embed_video_frames(features)

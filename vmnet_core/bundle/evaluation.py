@@ -8,7 +8,7 @@ All numbers come from :mod:`vmnet_core.learn.metrics`; the baselines from
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,9 @@ from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import FeatureStore
 from vmnet_core.learn.baselines import fit_cca_on_validation, random_embeddings
 from vmnet_core.learn.metrics import evaluate_embeddings, retrieval_ranks, structure_report
-from vmnet_core.learn.model import ModelConfig, embed_arrays
-from vmnet_core.learn.preprocess import PreprocessConfig
+from vmnet_core.learn.model import embed_arrays
 from vmnet_core.learn.train import (
     ABLATION_DIR,
-    RunConfig,
-    TrainConfig,
     paired_inputs,
     resolve_splits,
     split_ids_for,
@@ -41,17 +38,6 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
 
 
-def run_config_from_bundle(config: dict) -> Any:
-    """The RunConfig a bundle was trained with (for retraining its ablation)."""
-    def known(cls, section: dict) -> dict:
-        names = {f.name for f in fields(cls)}
-        return {k: v for k, v in section.items() if k in names}
-
-    return RunConfig(train=TrainConfig(**known(TrainConfig, config.get("train", {}))),
-                     model=ModelConfig(**known(ModelConfig, config.get("model", {}))),
-                     preprocess=PreprocessConfig(**known(PreprocessConfig, config.get("preprocess", {}))))
-
-
 def _cuda_available() -> bool:
     import torch
 
@@ -62,7 +48,7 @@ def _ablation_bundle(bundle, store_dir: Path, progress: bool):
     saved = bundle.path / ABLATION_DIR
     if (saved / "config.json").is_file():
         return load_bundle(saved), f"ablation: loaded from {saved}"
-    run = run_config_from_bundle(bundle.config)
+    run = bundle.config.run
     device = run.train.device if run.train.device == "cpu" or _cuda_available() else "cpu"
     run = replace(run, train=replace(run.train, structure=False, progress=progress, device=device))
     tmp = Path(tempfile.mkdtemp(prefix="vmnet-ablation-"))
@@ -81,7 +67,7 @@ def evaluate_bundle(bundle, store_dir: str | Path, split: str = "test", compare:
     """
     store_dir = Path(store_dir)
     store = FeatureStore.open(store_dir)
-    ids = split_ids_for(store, bundle.config, split)
+    ids = split_ids_for(store, bundle.config.held_out_ids(split), split)
     if len(ids) < 2:
         raise VmnetError(f"The '{split}' split has {len(ids)} pair(s); evaluation needs at least 2.")
     data = paired_inputs(store, bundle.preprocessor, ids)
@@ -97,7 +83,7 @@ def evaluate_bundle(bundle, store_dir: str | Path, split: str = "test", compare:
     a_data = paired_inputs(store, ablation.preprocessor, ids)
     models["no_structure"] = embed_arrays(ablation.model, a_data.music, a_data.video)
 
-    run = run_config_from_bundle(bundle.config)
+    run = bundle.config.run
     splits = resolve_splits(store, run.train)
     cca = fit_cca_on_validation(paired_inputs(store, bundle.preprocessor, splits.train),
                                 paired_inputs(store, bundle.preprocessor, splits.val))

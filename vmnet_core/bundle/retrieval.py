@@ -40,23 +40,6 @@ class Retriever:
         self.device = device
         self._encoder = encoder
 
-    # ---- descriptor settings recorded in the bundle (store.json's "descriptors" section)
-    def _descriptor_section(self, modality: str) -> dict[str, Any]:
-        section = self.bundle.config.get("descriptors", {})
-        value = section.get(modality) if isinstance(section, dict) else None
-        return value if isinstance(value, dict) else {}
-
-    def music_descriptor_config(self) -> Any:
-        """The MusicDescriptorConfig the bundle's store used (the defaults when it recorded none)."""
-        from dataclasses import fields
-
-        from vmnet_core.features.music_descriptor import MusicDescriptorConfig
-
-        recorded = self._descriptor_section("music")
-        known = {f.name for f in fields(MusicDescriptorConfig)}
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in recorded.items() if k in known}
-        return MusicDescriptorConfig(**values)
-
     @property
     def encoder(self) -> Any:
         """The frame CNN (loaded on first use)."""
@@ -103,12 +86,11 @@ class Retriever:
         """(1140,) music descriptor of an audio file or of a video's soundtrack."""
         from vmnet_core.features.music_descriptor import music_descriptor_from_file
 
-        return music_descriptor_from_file(_existing(path), config=self.music_descriptor_config())
+        return music_descriptor_from_file(_existing(path), config=self.bundle.config.descriptors.music)
 
     def video_frames_file(self, path: str | Path, max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S
                           ) -> np.ndarray:
         """(T, 1280) frame features of a video file, sampled as the bundle's store was."""
-        from vmnet_core.features.extract import FRAME_FPS, MAX_FRAMES
         from vmnet_core.features.store import FRAME_DIM
         from vmnet_core.features.video_descriptor import video_frame_features
 
@@ -119,10 +101,8 @@ class Retriever:
         path = _existing(path)
         info = media.probe(path, max_duration_s=max_duration_s)  # a bad file fails here, before the CNN loads
         media.require_video(info, "it has no pictures to match, so use it as a music query instead")
-        recorded = self._descriptor_section("video")
-        return video_frame_features(path, encoder=self.encoder,
-                                    fps=float(recorded.get("fps", FRAME_FPS)),
-                                    max_frames=int(recorded.get("max_frames", MAX_FRAMES)),
+        sampling = self.bundle.config.descriptors.video
+        return video_frame_features(path, encoder=self.encoder, fps=sampling.fps, max_frames=sampling.max_frames,
                                     max_duration_s=max_duration_s)
 
     def embed_music_file(self, path: str | Path) -> np.ndarray:

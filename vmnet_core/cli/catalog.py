@@ -7,9 +7,12 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmnet_core.errors import VmnetError
+
+if TYPE_CHECKING:  # the command modules load at every `vmnet` start: heavy imports wait for their command
+    from vmnet_core.bundle.config import VideoSampling
 
 TAG_KEY_COLUMNS = ("id", "file", "path")
 
@@ -139,7 +142,7 @@ def run_query(args: argparse.Namespace) -> int:
     except VmnetError as exc:
         raise VmnetError(as_typed(str(exc), query_path)) from None
     if args.video is not None:
-        note = analysed_part_note(retriever.bundle.config, query_path)
+        note = analysed_part_note(retriever.bundle.config.descriptors.video, query_path)
         if note:
             print(f"vmnet: note: {note}", file=sys.stderr)
     if args.json:
@@ -151,13 +154,11 @@ def run_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def analysed_part_note(bundle_config: dict[str, Any], video: Path) -> str | None:
+def analysed_part_note(sampling: VideoSampling, video: Path) -> str | None:
     """A sentence when the model looked at only the start of ``video`` (its frame cap), else None."""
-    from vmnet_core.features.extract import FRAME_FPS, MAX_FRAMES
     from vmnet_core.media import probe
 
-    recorded = (bundle_config.get("descriptors") or {}).get("video") or {}
-    span_s = int(recorded.get("max_frames", MAX_FRAMES)) / float(recorded.get("fps", FRAME_FPS))
+    span_s = sampling.span_s
     duration_s = probe(video).duration_s
     if duration_s <= span_s + 1.0:
         return None

@@ -24,7 +24,7 @@ import json
 import math
 import os
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -191,12 +191,11 @@ def resolve_splits(store, config: TrainConfig) -> Splits:
     return Splits(train, val, test, "seeded", config.seed)
 
 
-def split_ids_for(store, bundle_config: dict, name: str) -> list[str]:
-    """Ids of split ``name`` for evaluation: the store's column, else the bundle's recorded split."""
+def split_ids_for(store, recorded: Sequence[str], name: str) -> list[str]:
+    """Ids of split ``name`` for evaluation: the store's column, else ``recorded`` (the bundle's ids)."""
     from_store = list(store.split_ids(name))
     if from_store:
         return from_store
-    recorded = bundle_config.get("split", {}).get(f"{name}_ids")
     if recorded:
         known = set(store.ids)
         missing = [i for i in recorded if i not in known]
