@@ -66,14 +66,14 @@ class PairReport:
 def pair_report(catalog: Catalog, video_id: str, k: int = 10) -> PairReport:
     """Ranks and top-``k`` neighbours, both directions, for the test pair of video ``video_id``."""
     pairs = test_pairs(catalog)
-    by_video = {video.id: (video, music) for video, music in pairs}
-    if video_id not in by_video:
+    position_of = {video.id: position for position, (video, _) in enumerate(pairs)}
+    if video_id not in position_of:
         raise VmnetError(f"{video_id!r} is not a test pair of this bundle; pick one from the list.")
-    video, music = by_video[video_id]
+    position = position_of[video_id]
+    video, music = pairs[position]
     k = max(1, int(k))
-    gallery_music = np.asarray([catalog.ids("music").index(m.id) for _, m in pairs])
-    gallery_video = np.asarray([catalog.ids("video").index(v.id) for v, _ in pairs])
-    position = [v.id for v, _ in pairs].index(video_id)
+    gallery_music = np.asarray([catalog.row("music", m.id) for _, m in pairs])
+    gallery_video = np.asarray([catalog.row("video", v.id) for v, _ in pairs])
     ranks: dict[str, dict[str, int]] = {}
     sizes: dict[str, dict[str, int]] = {}
     neighbours: dict[str, list[list[Any]]] = {}
@@ -81,9 +81,9 @@ def pair_report(catalog: Catalog, video_id: str, k: int = 10) -> PairReport:
         "video_to_music": ("video", video, "music", music),
         "music_to_video": ("music", music, "video", video),
     }.items():
-        query = catalog.embeddings(query_side)[catalog.ids(query_side).index(query_item.id)]
+        query = catalog.embedding(query_side, query_item.id)
         scores = catalog.embeddings(found_side) @ query  # (N,) cosines: rows are unit length
-        partner_row = catalog.ids(found_side).index(partner.id)
+        partner_row = catalog.row(found_side, partner.id)
         gallery_rows = gallery_music if found_side == "music" else gallery_video
         ranks[direction] = {"catalog": _rank(scores, partner_row),
                             "gallery": _rank(scores[gallery_rows], position)}
@@ -133,9 +133,8 @@ def catalog_test_ranks(catalog: Catalog) -> dict[str, np.ndarray]:
     pairs = test_pairs(catalog)
     if len(pairs) < 2:
         return {}
-    music_ids, video_ids = catalog.ids("music"), catalog.ids("video")
-    em = catalog.embeddings("music")[[music_ids.index(m.id) for _, m in pairs]]
-    ev = catalog.embeddings("video")[[video_ids.index(v.id) for v, _ in pairs]]
+    em = catalog.embeddings("music")[[catalog.row("music", m.id) for _, m in pairs]]
+    ev = catalog.embeddings("video")[[catalog.row("video", v.id) for v, _ in pairs]]
     return retrieval_ranks(em, ev)
 
 

@@ -179,10 +179,17 @@ class Catalog:
         """Item records of ``side`` in row order (the list is a copy; the items are not)."""
         return list(self._side(side).items)
 
+    def row(self, side: str, item_id: str) -> int:
+        """The row of ``item_id`` on ``side`` in :meth:`ids` / :meth:`embeddings` order (``KeyError`` when absent)."""
+        return self._side(side).row_of[item_id]
+
     def item(self, side: str, item_id: str) -> CatalogItem:
         """The record of ``item_id`` on ``side`` (``KeyError`` when absent)."""
-        data = self._side(side)
-        return data.items[data.row_of[item_id]]
+        return self._side(side).items[self.row(side, item_id)]
+
+    def embedding(self, side: str, item_id: str) -> np.ndarray:
+        """``(dim,)`` float32 unit embedding of ``item_id`` on ``side`` (read-only; ``KeyError`` when absent)."""
+        return self.embeddings(side)[self.row(side, item_id)]
 
     def has(self, side: str, item_id: str) -> bool:
         """Whether ``side`` holds an item with this id."""
