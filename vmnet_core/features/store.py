@@ -25,7 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vmnet_core.atomic_io import atomic_path, read_json_file, write_file_atomic
+from vmnet_core.atomic_io import (
+    atomic_npy_memmap,
+    atomic_path,
+    atomic_save_npy,
+    read_json_file,
+    write_file_atomic,
+)
 from vmnet_core.errors import VmnetError
 
 FORMAT_NAME = "vmnet-feature-store"
@@ -81,25 +87,6 @@ def library_versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             found[name] = None
     return found
-
-
-def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
-    """Save ``array`` as ``.npy`` at ``path`` through a temporary file and ``os.replace``."""
-    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-
-
-@contextlib.contextmanager
-def atomic_npy_memmap(path: str | Path, shape: tuple[int, ...], dtype: str = "float32") -> Iterator[np.ndarray]:
-    """Yield a writable memory-mapped ``.npy`` array that appears at ``path`` only when complete.
-
-    Lets consolidation fill an N×D array row by row without holding it all in memory.
-    """
-    with atomic_path(Path(path)) as tmp:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-        yield array
-        array.flush()
-        del array
 
 
 def read_manifest(path: str | Path) -> list[dict[str, str]]:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vmnet_core.atomic_io import atomic_path
 from vmnet_core.errors import VmnetError
 from vmnet_core.learn.losses import ranking_terms, structure_loss
 from vmnet_core.learn.metrics import evaluate_embeddings, selection_score
@@ -333,12 +334,6 @@ def _set_rng_states(states: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(states["cuda"], device)
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
@@ -418,9 +413,10 @@ def fit(
         def save_checkpoint() -> None:
             extra = {} if preprocessor_arrays is None else {
                 "preprocessor": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in preprocessor_arrays.items()}}
-            _atomic_torch_save({"fingerprint": fingerprint, "model": _cpu_state(model),
-                                "optimizer": optimizer.state_dict(), "best_model": best_weights,
-                                "state": asdict(state), "rng": _rng_states(device), **extra}, checkpoint_path)
+            with atomic_path(checkpoint_path) as tmp:
+                torch.save({"fingerprint": fingerprint, "model": _cpu_state(model),
+                            "optimizer": optimizer.state_dict(), "best_model": best_weights,
+                            "state": asdict(state), "rng": _rng_states(device), **extra}, tmp)
 
         music_all = torch.from_numpy(np.ascontiguousarray(train_data.music))  # (N, Dm)
         video_all = torch.from_numpy(np.ascontiguousarray(train_data.video))  # (N, Dv)
