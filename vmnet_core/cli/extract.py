@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_extract(args: argparse.Namespace) -> int:
     from vmnet_core.features.extract import discover_inputs, extract_store, parse_shard
-    from vmnet_core.features.store import read_split_file
+    from vmnet_core.features.imported import read_split_file
 
     shard = parse_shard(args.shard)
     items = discover_inputs(args.input, args.modality)
@@ -124,7 +124,7 @@ def read_meta_csv(path: Path, ids: list[str], paths: list[Path]) -> tuple[dict[s
 
 
 def run_merge_stores(args: argparse.Namespace) -> int:
-    from vmnet_core.features.store import merge_stores
+    from vmnet_core.features.parts import merge_stores
 
     store = merge_stores(args.out, args.stores, progress=not args.quiet)
     print(f"Store {args.out}: {len(store)} items ready, {len(store.errors())} with errors.")
@@ -145,7 +145,7 @@ def run_himv(args: argparse.Namespace) -> int:
 
 
 def run_import_features(args: argparse.Namespace) -> int:
-    from vmnet_core.features.store import import_features
+    from vmnet_core.features.imported import import_features
 
     store = import_features(args.out, args.music, args.video, args.ids, args.split)
     counts = {name: len(store.split_ids(name)) for name in ("train", "val", "test")}

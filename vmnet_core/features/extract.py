@@ -20,21 +20,17 @@ import numpy as np
 
 from vmnet_core import media
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.parts import PartRecord, claim_extraction_info, consolidate, read_part, write_part
 from vmnet_core.features.store import (
     STATUS_ERROR,
     STATUS_OK,
     VIDEO_SPACE_EXTRACTED,
     FeatureStore,
-    PartRecord,
-    claim_extraction_info,
-    consolidate,
     default_split,
     library_versions,
     part_ids,
-    read_part,
     safe_item_id,
     stable_hash,
-    write_part,
 )
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi")
