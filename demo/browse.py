@@ -15,8 +15,10 @@ import numpy as np
 
 from demo.handlers import format_duration
 from vmnet_core.bundle.catalog import Catalog, CatalogItem
+from vmnet_core.bundle.evaluation import MODEL_LABELS
 from vmnet_core.errors import VmnetError
 from vmnet_core.learn.metrics import DIRECTIONS, PAPER_KS, retrieval_ranks
+from vmnet_core.learn.plots import plot_recall_curves
 
 DIRECTION_NAMES = {"video_to_music": "video → music", "music_to_video": "music → video"}
 NEIGHBOUR_HEADERS = ["rank", "score", "title", "duration", "true partner", "id"]
@@ -102,8 +104,6 @@ def pair_report(catalog: Catalog, video_id: str, k: int = 10) -> PairReport:
 def evaluation_blocks(metrics: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], str]:
     """``({model: recall block}, where)`` from a bundle's metrics.json: the starter comparison
     (VM-NET, the no-structure ablation, CCA, random) when present, else the bundle's test numbers."""
-    from vmnet_core.bundle.evaluation import MODEL_LABELS
-
     evaluation = metrics.get("starter", {}).get("evaluation", {}) if isinstance(metrics.get("starter"), dict) else {}
     compare = evaluation.get("compare") if isinstance(evaluation, dict) else None
     if isinstance(compare, dict) and compare:
@@ -141,8 +141,6 @@ def catalog_test_ranks(catalog: Catalog) -> dict[str, np.ndarray]:
 def recall_curve(catalog: Catalog, path: str | Path) -> Path | None:
     """PNG of R@K against K for the catalog's test pairs (this bundle's model) and chance; ``None``
     when the catalog holds fewer than two test pairs."""
-    from vmnet_core.learn.plots import plot_recall_curves
-
     ranks = catalog_test_ranks(catalog)
     if not ranks:
         return None

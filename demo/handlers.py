@@ -22,9 +22,11 @@ import numpy as np
 
 from demo.query_cache import CachedQuery, QueryCache, file_sha256, files_digest
 from vmnet_core.bundle.catalog import Catalog, CatalogItem, Hit
-from vmnet_core.bundle.files import CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
-from vmnet_core.bundle.retrieval import Retriever
+from vmnet_core.bundle.files import CATALOG_DIR, CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
+from vmnet_core.bundle.retrieval import Retriever, index_media_files
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.extract import discover_inputs
+from vmnet_core.features.music_descriptor import music_descriptor
 from vmnet_core.media import mux_music_onto_video, probe, require_audio, require_video
 
 DEFAULT_MAX_VIDEO_S = 600.0
@@ -79,8 +81,6 @@ def open_demo(bundle_dir: str | Path, work_dir: str | Path, max_video_s: float =
 def warm_up(ctx: DemoContext) -> None:
     """Load the frame CNN and compile the music descriptor's kernels (numba) before the first visitor
     needs them: the first music query otherwise waits tens of seconds on a busy machine."""
-    from vmnet_core.features.music_descriptor import music_descriptor
-
     ctx.retriever.encoder.encode(np.zeros((1, 224, 224, 3), np.uint8))
     config = ctx.bundle.config.descriptors.music
     noise = np.random.default_rng(0).normal(0, 0.1, int(config.sr * 2)).astype(np.float32)
@@ -358,10 +358,6 @@ def index_music_folder(ctx: DemoContext, folder: str | Path | None, progress: bo
     files already indexed are skipped); searches keep using the old catalog until the new one is
     swapped in at the end. One folder is indexed at a time.
     """
-    from vmnet_core.bundle.files import CATALOG_DIR
-    from vmnet_core.bundle.retrieval import index_media_files
-    from vmnet_core.features.extract import discover_inputs
-
     text = str(folder or "").strip().strip("'\"")
     if not text:
         raise VmnetError("Type the path of a folder of music on the server first.")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import safe_open
 
 from vmnet_core.errors import VmnetError
 
@@ -107,8 +108,6 @@ def read_safetensors_arrays(path: str | Path, what: str) -> tuple[dict[str, np.n
     arrays : dict of name -> np.ndarray
     metadata : dict of str -> str (empty when the file has none)
     """
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise VmnetError(f"The {what} is missing: {path} does not exist.")

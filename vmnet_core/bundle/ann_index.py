@@ -33,6 +33,14 @@ POINTS_PER_CELL = 39  # faiss's minimum of training points per k-means centroid
 TRAIN_SAMPLE_MAX = 100_000  # rows sampled for k-means (more buys little, costs time)
 
 
+def _faiss() -> Any:
+    """The faiss module, imported on first use: loading it costs about a second and only approximate
+    search needs it (every catalog imports this module)."""
+    import faiss
+
+    return faiss
+
+
 @dataclass(frozen=True)
 class IvfStats:
     """What was built and what it measured (stored next to the index as JSON)."""
@@ -86,23 +94,20 @@ class IvfIndex:
 
     def replace(self, embeddings: np.ndarray, rows: np.ndarray) -> None:
         """Swap the vectors of existing catalog rows ``(n,)`` for ``embeddings`` ``(n, D)``."""
-        import faiss
-
+        faiss = _faiss()
         ids = np.asarray(rows, dtype=np.int64)
         self.index.remove_ids(faiss.IDSelectorBatch(ids))
         self.append(embeddings, ids)
 
     def to_bytes(self) -> bytes:
         """The faiss index serialised (faiss's own format, not pickle)."""
-        import faiss
-
+        faiss = _faiss()
         return faiss.serialize_index(self.index).tobytes()
 
     @classmethod
     def from_bytes(cls, payload: bytes, stats: IvfStats, dim: int) -> IvfIndex:
         """Rebuild from :meth:`to_bytes`; raises :class:`VmnetError` when it does not fit ``dim``."""
-        import faiss
-
+        faiss = _faiss()
         try:
             index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
         except RuntimeError as exc:
@@ -130,8 +135,7 @@ def build_ivf(embeddings: np.ndarray, target_recall: float = 0.95, k: int = 10, 
     found, each sampled row's own match excluded) reaches ``target_recall``; if none does below
     ``nlist``, it is ``nlist`` (exact up to ties). The measured recall is kept in :attr:`IvfIndex.stats`.
     """
-    import faiss
-
+    faiss = _faiss()
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     rows, dim = x.shape
     if rows < MIN_ROWS:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import save as safetensors_save
 
 from vmnet_core.atomic_io import read_safetensors_arrays, write_file_atomic
 from vmnet_core.bundle.ann_index import MIN_ROWS, IvfIndex, IvfStats, build_ivf, load_ann, save_ann
@@ -329,8 +330,6 @@ class Catalog:
 
         An approximate side whose index was dropped (rows removed) is rebuilt here first.
         """
-        from safetensors.numpy import save as safetensors_save
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for side, data in self._sides.items():

@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,6 @@ def default_split(item_id: str) -> str:
 
 def library_versions() -> dict[str, str | None]:
     """Installed versions of the libraries that shape the features (None when not installed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     found: dict[str, str | None] = {}
     for name in _LIBRARIES:
         try:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.video_descriptor import WhiteningPCA, pool_frames
 
 FORMAT_VERSION = 1
 
@@ -32,8 +33,6 @@ class PreprocessConfig:
 
 
 def _whitening_pca(n_components: int):
-    from vmnet_core.features.video_descriptor import WhiteningPCA
-
     return WhiteningPCA(n_components=n_components)
 
 
@@ -158,8 +157,6 @@ class Preprocessor:
 
     def transform_video_frames(self, frames: np.ndarray) -> np.ndarray:
         """(T, Dv) per-frame CNN features → (K,) float32: mean over time of the whitened PCA frames."""
-        from vmnet_core.features.video_descriptor import pool_frames
-
         frames = np.asarray(frames, dtype=np.float32)
         if frames.ndim != 2 or frames.shape[0] == 0:
             raise VmnetError("A video needs at least one frame feature vector to be embedded.")
@@ -187,8 +184,6 @@ class Preprocessor:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Preprocessor:
         """Inverse of :meth:`to_arrays`; raises ``VmnetError`` on missing or foreign arrays."""
-        from vmnet_core.features.video_descriptor import WhiteningPCA
-
         try:
             version = int(np.asarray(arrays["format_version"]).ravel()[0])
             if version != FORMAT_VERSION:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from vmnet_core.atomic_io import atomic_path
 from vmnet_core.errors import VmnetError
@@ -424,8 +425,6 @@ def fit(
         meter = _LossMeter()
         bar = None
         if cfg.progress:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=max_steps, initial=min(state.step, max_steps), desc="train", unit="step",
                        dynamic_ncols=True)
         order, order_epoch = None, -1
