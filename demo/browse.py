@@ -15,8 +15,10 @@ import numpy as np
 
 from demo.handlers import format_duration
 from vmnet_core.bundle.catalog import Catalog, CatalogItem
+from vmnet_core.bundle.evaluation import MODEL_LABELS
 from vmnet_core.errors import VmnetError
 from vmnet_core.learn.metrics import DIRECTIONS, PAPER_KS, retrieval_ranks
+from vmnet_core.learn.plots import plot_recall_curves
 
 DIRECTION_NAMES = {"video_to_music": "video → music", "music_to_video": "music → video"}
 NEIGHBOUR_HEADERS = ["rank", "score", "title", "duration", "true partner", "id"]
@@ -66,14 +68,14 @@ class PairReport:
 def pair_report(catalog: Catalog, video_id: str, k: int = 10) -> PairReport:
     """Ranks and top-``k`` neighbours, both directions, for the test pair of video ``video_id``."""
     pairs = test_pairs(catalog)
-    by_video = {video.id: (video, music) for video, music in pairs}
-    if video_id not in by_video:
+    position_of = {video.id: position for position, (video, _) in enumerate(pairs)}
+    if video_id not in position_of:
         raise VmnetError(f"{video_id!r} is not a test pair of this bundle; pick one from the list.")
-    video, music = by_video[video_id]
+    position = position_of[video_id]
+    video, music = pairs[position]
     k = max(1, int(k))
-    gallery_music = np.asarray([catalog.ids("music").index(m.id) for _, m in pairs])
-    gallery_video = np.asarray([catalog.ids("video").index(v.id) for v, _ in pairs])
-    position = [v.id for v, _ in pairs].index(video_id)
+    gallery_music = np.asarray([catalog.row("music", m.id) for _, m in pairs])
+    gallery_video = np.asarray([catalog.row("video", v.id) for v, _ in pairs])
     ranks: dict[str, dict[str, int]] = {}
     sizes: dict[str, dict[str, int]] = {}
     neighbours: dict[str, list[list[Any]]] = {}
@@ -81,9 +83,9 @@ def pair_report(catalog: Catalog, video_id: str, k: int = 10) -> PairReport:
         "video_to_music": ("video", video, "music", music),
         "music_to_video": ("music", music, "video", video),
     }.items():
-        query = catalog.embeddings(query_side)[catalog.ids(query_side).index(query_item.id)]
+        query = catalog.embedding(query_side, query_item.id)
         scores = catalog.embeddings(found_side) @ query  # (N,) cosines: rows are unit length
-        partner_row = catalog.ids(found_side).index(partner.id)
+        partner_row = catalog.row(found_side, partner.id)
         gallery_rows = gallery_music if found_side == "music" else gallery_video
         ranks[direction] = {"catalog": _rank(scores, partner_row),
                             "gallery": _rank(scores[gallery_rows], position)}
@@ -102,8 +104,6 @@ def pair_report(catalog: Catalog, video_id: str, k: int = 10) -> PairReport:
 def evaluation_blocks(metrics: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], str]:
     """``({model: recall block}, where)`` from a bundle's metrics.json: the starter comparison
     (VM-NET, the no-structure ablation, CCA, random) when present, else the bundle's test numbers."""
-    from vmnet_core.bundle.evaluation import MODEL_LABELS
-
     evaluation = metrics.get("starter", {}).get("evaluation", {}) if isinstance(metrics.get("starter"), dict) else {}
     compare = evaluation.get("compare") if isinstance(evaluation, dict) else None
     if isinstance(compare, dict) and compare:
@@ -133,17 +133,14 @@ def catalog_test_ranks(catalog: Catalog) -> dict[str, np.ndarray]:
     pairs = test_pairs(catalog)
     if len(pairs) < 2:
         return {}
-    music_ids, video_ids = catalog.ids("music"), catalog.ids("video")
-    em = catalog.embeddings("music")[[music_ids.index(m.id) for _, m in pairs]]
-    ev = catalog.embeddings("video")[[video_ids.index(v.id) for v, _ in pairs]]
+    em = catalog.embeddings("music")[[catalog.row("music", m.id) for _, m in pairs]]
+    ev = catalog.embeddings("video")[[catalog.row("video", v.id) for v, _ in pairs]]
     return retrieval_ranks(em, ev)
 
 
 def recall_curve(catalog: Catalog, path: str | Path) -> Path | None:
     """PNG of R@K against K for the catalog's test pairs (this bundle's model) and chance; ``None``
     when the catalog holds fewer than two test pairs."""
-    from vmnet_core.learn.plots import plot_recall_curves
-
     ranks = catalog_test_ranks(catalog)
     if not ranks:
         return None

@@ -22,9 +22,11 @@ import numpy as np
 
 from demo.query_cache import CachedQuery, QueryCache, file_sha256, files_digest
 from vmnet_core.bundle.catalog import Catalog, CatalogItem, Hit
-from vmnet_core.bundle.files import CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
-from vmnet_core.bundle.retrieval import Retriever
+from vmnet_core.bundle.files import CATALOG_DIR, CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
+from vmnet_core.bundle.retrieval import Retriever, index_media_files
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.extract import discover_inputs
+from vmnet_core.features.music_descriptor import music_descriptor
 from vmnet_core.media import mux_music_onto_video, probe, require_audio, require_video
 
 DEFAULT_MAX_VIDEO_S = 600.0
@@ -79,10 +81,8 @@ def open_demo(bundle_dir: str | Path, work_dir: str | Path, max_video_s: float =
 def warm_up(ctx: DemoContext) -> None:
     """Load the frame CNN and compile the music descriptor's kernels (numba) before the first visitor
     needs them: the first music query otherwise waits tens of seconds on a busy machine."""
-    from vmnet_core.features.music_descriptor import music_descriptor
-
     ctx.retriever.encoder.encode(np.zeros((1, 224, 224, 3), np.uint8))
-    config = ctx.retriever.music_descriptor_config()
+    config = ctx.bundle.config.descriptors.music
     noise = np.random.default_rng(0).normal(0, 0.1, int(config.sr * 2)).astype(np.float32)
     music_descriptor(noise, config.sr, config)
 
@@ -136,11 +136,6 @@ def _short(value: Any) -> str:
     return f"{number:.0f}" if abs(number) >= 10 else f"{number:.2f}"
 
 
-def track_label(hit: Hit) -> str:
-    """How a track appears in the picker: ``"1 · Title (0.812)"``."""
-    return f"{hit.rank} · {hit.title} ({hit.score:.3f})"
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -181,28 +176,35 @@ def _checked_k(k: Any) -> int:
     return value
 
 
-def _hash_query(ctx: DemoContext, kind: str, path: Path, compute) -> CachedQuery:
+def _embed_upload(ctx: DemoContext, path: str | Path | None, what: str, kind: str, reading: str,
+                  compute: Callable[[Path], tuple[np.ndarray, dict[str, Any]]],
+                  on_step: ProgressCallback | None) -> CachedQuery:
+    """The uploaded file's embedding and facts from ``compute``, or from the cache when the same bytes came
+    before as ``kind``; ``what`` names the file a person should upload, ``reading`` is the first step."""
+    checked = _require_file(path, what)
+    if on_step:
+        on_step(0.0, reading)
     try:
-        return ctx.cache.lookup_or_compute(kind, path, compute)
+        return ctx.cache.lookup_or_compute(kind, checked, compute)
     except OSError as exc:
-        raise VmnetError(f"The file {path.name} could not be read ({exc.strerror or exc}); upload it again.") from None
+        raise VmnetError(f"The file {checked.name} could not be read ({exc.strerror or exc}); upload it again.") from None
 
 
-def _video_sampling(bundle: Bundle) -> tuple[float, int]:
-    """(frames per second, most frames) the bundle's store sampled videos with."""
-    from vmnet_core.features.extract import FRAME_FPS, MAX_FRAMES
-
-    section = bundle.config.get("descriptors", {})
-    video = section.get("video", {}) if isinstance(section, dict) else {}
-    if not isinstance(video, dict):
-        return FRAME_FPS, MAX_FRAMES
-    return float(video.get("fps", FRAME_FPS)), int(video.get("max_frames", MAX_FRAMES))
+def _search_catalog(ctx: DemoContext, query: CachedQuery, side: str, k: int, started: float,
+                    on_step: ProgressCallback | None) -> tuple[list[Hit], int, str]:
+    """Top-``k`` of ``side`` for ``query``: (hits, items on that side, "from cache" | "analysed in N s")."""
+    catalog = ctx.catalog  # one snapshot: a music folder being added swaps in a new catalog
+    size = catalog.size(side)
+    if on_step:
+        on_step(0.95, f"Searching {size} {'tracks' if side == 'music' else 'videos'}")
+    hits = catalog.search(query.embedding, side=side, k=k)
+    took = "from cache" if query.from_cache else f"analysed in {time.perf_counter() - started:.1f} s"
+    return hits, size, took
 
 
 def analysed_span_s(ctx: DemoContext) -> float:
     """Seconds from the start of a video that a query looks at: the frame cap or the length limit."""
-    fps, max_frames = _video_sampling(ctx.bundle)
-    return min(ctx.max_video_s, max_frames / fps)
+    return min(ctx.max_video_s, ctx.bundle.config.descriptors.video.span_s)
 
 
 def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None) -> CachedQuery:
@@ -212,8 +214,6 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
     many frames were analysed.
     """
     step = on_step or (lambda fraction, text: None)
-    path = _require_file(path, "a video")
-    kind = f"video-first{ctx.max_video_s:g}s"
 
     def compute(p: Path) -> tuple[np.ndarray, dict[str, Any]]:
         step(0.1, "Checking the file")
@@ -222,15 +222,15 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
                             "instead, or upload a video")
         step(0.25, "Reading frames and looking at them (CNN)")
         features = ctx.retriever.video_frames_file(p, max_duration_s=None)  # (T, 1280), from the start
-        fps, _ = _video_sampling(ctx.bundle)
+        fps = ctx.bundle.config.descriptors.video.fps
         features = features[:max(1, math.ceil(ctx.max_video_s * fps - 1e-9))]  # frames inside the limit
         step(0.85, "Embedding")
         embedding = ctx.retriever.embed_video_frames(features)
         return embedding, {"duration_s": info.duration_s, "frames": int(len(features)), "fps": fps,
                            "width": info.width, "height": info.height}
 
-    step(0.0, "Reading your video")
-    return _hash_query(ctx, kind, path, compute)
+    return _embed_upload(ctx, path, "a video", f"video-first{ctx.max_video_s:g}s", "Reading your video", compute,
+                         on_step)
 
 
 def _long_video_note(facts: dict[str, Any]) -> str | None:
@@ -248,16 +248,12 @@ def music_for_video(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_
     k = _checked_k(k)
     started = time.perf_counter()
     query = video_query(ctx, path, on_step)
-    catalog = ctx.catalog  # one snapshot: a music folder being added swaps in a new catalog
-    if on_step:
-        on_step(0.95, f"Searching {catalog.size('music')} tracks")
-    hits = catalog.search(query.embedding, side="music", k=k)
+    hits, size, took = _search_catalog(ctx, query, "music", k, started, on_step)
     facts = query.facts
     note = _long_video_note(facts)
-    took = "from cache" if query.from_cache else f"analysed in {time.perf_counter() - started:.1f} s"
     status = (f"**{_plural(len(hits), 'track')}** for your {format_duration(facts['duration_s'])} video "
               f"({_plural(int(facts['frames']), 'frame')} at {facts['fps']:g} per second; {took}), "
-              f"out of {catalog.size('music')} in the catalog.")
+              f"out of {size} in the catalog.")
     if note:
         status += f" {note}"
     return QueryResult(hits=hits, query=query, status=status, note=note)
@@ -269,7 +265,6 @@ def music_for_video(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_
 def music_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None) -> CachedQuery:
     """The (512,) embedding of an audio file or of a video's soundtrack (cached by content hash)."""
     step = on_step or (lambda fraction, text: None)
-    path = _require_file(path, "an audio file (or a video with sound)")
 
     def compute(p: Path) -> tuple[np.ndarray, dict[str, Any]]:
         step(0.1, "Checking the file")
@@ -279,8 +274,8 @@ def music_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
         embedding = ctx.retriever.embed_music_file(p)
         return embedding, {"duration_s": info.duration_s, "has_video": info.has_video}
 
-    step(0.0, "Reading your track")
-    return _hash_query(ctx, "music", path, compute)
+    return _embed_upload(ctx, path, "an audio file (or a video with sound)", "music", "Reading your track", compute,
+                         on_step)
 
 
 def videos_for_music(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_K,
@@ -289,21 +284,11 @@ def videos_for_music(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT
     k = _checked_k(k)
     started = time.perf_counter()
     query = music_query(ctx, path, on_step)
-    catalog = ctx.catalog
-    if on_step:
-        on_step(0.95, f"Searching {catalog.size('video')} videos")
-    hits = catalog.search(query.embedding, side="video", k=k)
+    hits, size, took = _search_catalog(ctx, query, "video", k, started, on_step)
     what = "soundtrack" if query.facts.get("has_video") else "track"
-    took = "from cache" if query.from_cache else f"analysed in {time.perf_counter() - started:.1f} s"
     status = (f"**{_plural(len(hits), 'video')}** for your {format_duration(query.facts['duration_s'])} {what} "
-              f"({took}), out of {catalog.size('video')} in the catalog.")
+              f"({took}), out of {size} in the catalog.")
     return QueryResult(hits=hits, query=query, status=status)
-
-
-def playable_videos(hits: list[Hit]) -> list[tuple[str, str]]:
-    """``(path, caption)`` for the hits whose file is on this server (for a gallery)."""
-    return [(hit.path, f"{hit.rank}. {hit.title} ({hit.score:.3f})") for hit in hits
-            if hit.path and Path(hit.path).is_file()]
 
 
 # --------------------------------------------------------------------------- tracks and previews
@@ -373,10 +358,6 @@ def index_music_folder(ctx: DemoContext, folder: str | Path | None, progress: bo
     files already indexed are skipped); searches keep using the old catalog until the new one is
     swapped in at the end. One folder is indexed at a time.
     """
-    from vmnet_core.bundle.files import CATALOG_DIR
-    from vmnet_core.bundle.retrieval import index_media_files
-    from vmnet_core.features.extract import discover_inputs
-
     text = str(folder or "").strip().strip("'\"")
     if not text:
         raise VmnetError("Type the path of a folder of music on the server first.")
@@ -395,8 +376,3 @@ def index_music_folder(ctx: DemoContext, folder: str | Path | None, progress: bo
     return FolderReport(folder=root.absolute(), added=summary.added, skipped=summary.skipped,
                         failed=list(summary.failed), new_paths=new_paths)
 
-
-def catalog_media_paths(catalog: Catalog) -> list[str]:
-    """Files the catalog's items point at that exist on this server (the demo serves these)."""
-    paths = {item.path for side in ("music", "video") for item in catalog.items(side) if item.path}
-    return sorted(p for p in paths if Path(p).is_file())

@@ -14,7 +14,6 @@ goes last, so an entry exists only once it is whole. A query that fails is never
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from vmnet_core.atomic_io import write_file_atomic
+from vmnet_core.atomic_io import atomic_save_npy, write_file_atomic
 
 CHUNK_BYTES = 1 << 20
 
@@ -93,9 +92,7 @@ class QueryCache:
         npy_path.parent.mkdir(parents=True, exist_ok=True)
         vector = np.ascontiguousarray(embedding, dtype=np.float32)
         write_file_atomic(json_path, json.dumps(facts))
-        buffer = io.BytesIO()
-        np.save(buffer, vector, allow_pickle=False)
-        write_file_atomic(npy_path, buffer.getvalue())
+        atomic_save_npy(npy_path, vector)
 
     def lookup_or_compute(self, kind: str, path: str | Path,
                           compute: Callable[[Path], tuple[np.ndarray, dict[str, Any]]]) -> CachedQuery:

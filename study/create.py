@@ -163,8 +163,7 @@ def _model_hits(condition: str, bundle, models: dict[str, Path], retrievers: dic
     retriever = retrievers[condition]
     catalog = retriever.bundle.catalog
     if video_id is not None and catalog.has("video", video_id):
-        row = catalog.ids("video").index(video_id)
-        return catalog.search(np.asarray(catalog.embeddings("video")[row]), side="music", k=k)
+        return catalog.search(catalog.embedding("video", video_id), side="music", k=k)
     return retriever.music_for_video(clip.video, k=k)
 
 

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 
 from vmnet_core.bundle.catalog import Catalog
+from vmnet_core.bundle.config import BundleConfig, DescriptorRecord, VideoSampling
 from vmnet_core.bundle.files import MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle, save_bundle
 from vmnet_core.errors import VmnetError
 from vmnet_core.learn.model import ModelConfig, VMNet, embed_arrays
 from vmnet_core.learn.preprocess import PreprocessConfig, Preprocessor
+from vmnet_core.learn.train import TrainConfig
 
 N_FIT = 24
 
@@ -85,13 +87,16 @@ def test_round_trip_gives_the_same_embeddings(tmp_path):
     assert bundle.catalog.item("music", "m3").tags == {"genre": "noise"}
     assert bundle.metrics == {"R@1": 0.1} and bundle.card == "# card\n"
     config = bundle.config
-    assert config["format"] == "vmnet-bundle" and config["format_version"] == 1
-    assert config["train"] == {"lr": 3e-4}
-    assert config["model"] == model.config.to_dict()
-    assert config["dims"] == {"music_descriptor": 1140, "video_descriptor": 1280, "music_input": 1140,
-                              "video_input": preprocessor.video_dim, "embedding": 512}
-    assert {"torch", "numpy", "librosa", "vmnet"} <= set(config["versions"])
-    assert config["preprocess"]["video_dim"] == preprocessor.video_dim
+    assert isinstance(config, BundleConfig) and config.format_version == 1
+    assert config.train == TrainConfig(lr=3e-4)  # the recorded keys over the defaults
+    assert config.model == model.config
+    assert config.dims.to_dict() == {"music_descriptor": 1140, "video_descriptor": 1280, "music_input": 1140,
+                                     "video_input": preprocessor.video_dim, "embedding": 512}
+    assert {"torch", "numpy", "librosa", "vmnet"} <= set(config.versions)
+    assert config.preprocess == preprocessor.config
+    assert config.split is None and config.store is None and config.training is None
+    assert config.descriptors == DescriptorRecord()  # none recorded: the extractor's defaults
+    assert json.loads((out / "config.json").read_text())["preprocess"]["video_dim"] == preprocessor.video_dim
     assert sorted(p.name for p in (out / "catalog").iterdir()) == [
         "music.jsonl", "music.safetensors", "video.jsonl", "video.safetensors"]
     assert not list(tmp_path.glob(".*tmp*")), "the staging directory must be gone"
@@ -168,6 +173,12 @@ DAMAGE = {
         "config.json says video_descriptor is 1024"),
     "bad model section": (lambda d: _edit_json(d / "config.json", lambda c: c["model"].update(colour="red")),
                           "model section"),
+    "missing dims section": (lambda d: _edit_json(d / "config.json", lambda c: c.pop("dims")), "no 'dims' section"),
+    "bad train value": (lambda d: _edit_json(d / "config.json", lambda c: c["train"].update(batch_size=0)),
+                        "train section of .* is not valid"),
+    "bad sampling value": (lambda d: _edit_json(d / "config.json",
+                                                lambda c: c["descriptors"].update(video={"fps": "often"})),
+                           "descriptors.video section"),
     "truncated catalog": (lambda d: _truncate(d / "catalog" / "music.safetensors"), "damaged or truncated"),
     "bad catalog line": (lambda d: (d / "catalog" / "video.jsonl").write_text("not json\n"),
                          "not a valid catalog item"),
@@ -185,6 +196,39 @@ def test_damaged_bundle_gives_one_clear_sentence(bundle_dir, tmp_path, kind):
     with pytest.raises(VmnetError, match=message) as info:
         load_bundle(copy)
     assert "\n" not in str(info.value)
+
+
+def test_a_full_config_loads_typed_and_unknown_keys_are_ignored(bundle_dir, tmp_path):
+    """The sections `vmnet train` records (as its config.json holds them) come back typed; keys a newer
+    vmnet might add are ignored."""
+    import shutil
+
+    copy = tmp_path / "b"
+    shutil.copytree(bundle_dir, copy)
+    recorded = {
+        "train": {"lr": 3e-4, "batch_size": 200, "structure": False, "epochs": None, "new_knob": 1},
+        "split": {"source": "store", "seed": 0, "counts": {"train": 3, "val": 1, "test": 2},
+                  "val_ids": ["a"], "test_ids": ["b", "c"]},
+        "store": {"path": "/s", "n_items": 6, "video_space": "efficientnet_lite0_1280_mean",
+                  "dims": {"music": 1140, "video": 1280}},
+        "descriptors": {"music": {"sr": 16000, "db_reference": "feature", "later": True},
+                        "video": {"cnn": "efficientnet-lite0", "fps": 2.0, "max_frames": 100}},
+        "training": {"steps": 60, "best_step": 40, "batch_size": 31, "steps_per_epoch": 1,
+                     "stopped_early": False},
+        "something_new": {"x": 1},
+    }
+    _edit_json(copy / "config.json", lambda c: c.update(recorded))
+    config = load_bundle(copy).config
+    assert config.train == TrainConfig(lr=3e-4, batch_size=200, structure=False)
+    assert config.run.train is config.train and config.run.model == config.model
+    assert config.held_out_ids("test") == ("b", "c") and config.held_out_ids("val") == ("a",)
+    assert config.held_out_ids("train") == ()
+    assert config.split.counts == {"train": 3, "val": 1, "test": 2} and config.split.source == "store"
+    assert config.store.n_items == 6 and config.store.video_space == "efficientnet_lite0_1280_mean"
+    assert config.descriptors.music.sr == 16000 and config.descriptors.music.n_fft == 512
+    assert config.descriptors.video == VideoSampling(fps=2.0, max_frames=100)
+    assert config.descriptors.video.span_s == 50.0
+    assert config.training.best_step == 40 and config.training.stopped_early is False
 
 
 def test_preprocessor_from_another_training_is_refused(tmp_path):

@@ -255,6 +255,23 @@ def test_descriptors_all_or_nothing_and_remove():
     assert catalog.search(catalog.embeddings("music")[1], "music", k=1)[0].id == "m2"
 
 
+def test_row_and_embedding_follow_additions_replacements_and_removals():
+    emb = unit_rows(6, seed=5)
+    catalog = Catalog()
+    catalog.add("music", emb[:4], items("m", 4))
+    catalog.add("music", emb[[4, 5]], [{"id": "m1"}, {"id": "m9"}])  # m1 replaced in place, m9 appended
+    catalog.remove("music", ["m0"])
+    for row, item_id in enumerate(catalog.ids("music")):
+        assert catalog.row("music", item_id) == row
+        np.testing.assert_array_equal(catalog.embedding("music", item_id), catalog.embeddings("music")[row])
+    np.testing.assert_allclose(catalog.embedding("music", "m1"), emb[4], atol=1e-6)
+    assert catalog.row("music", "m9") == 3
+    with pytest.raises(KeyError):
+        catalog.row("music", "m0")
+    with pytest.raises(KeyError):
+        catalog.embedding("video", "m9")
+
+
 def test_hit_json_record_has_the_cli_keys():
     hit = Hit(rank=1, id="a", title="A", score=0.5, path="/a.wav", tags={"x": 1}, duration_s=3.0)
     assert hit.to_dict() == {"rank": 1, "id": "a", "title": "A", "score": 0.5, "path": "/a.wav", "tags": {"x": 1}}

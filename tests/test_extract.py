@@ -14,7 +14,8 @@ from vmnet_core.cli.extract import read_meta_csv
 from vmnet_core.datasets.himv import index_media, match_himv, parse_youtube_list, youtube_id
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import ItemFeatures, discover_inputs, extract_store, in_shard, parse_shard
-from vmnet_core.features.store import FeatureStore, part_ids, read_split_file, stable_hash
+from vmnet_core.features.imported import read_split_file
+from vmnet_core.features.store import FeatureStore, part_ids, stable_hash
 
 
 @pytest.fixture

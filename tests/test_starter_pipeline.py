@@ -35,8 +35,8 @@ def test_tiny_bundle_has_every_file_and_loads(tiny_bundle):
                  "catalog/video.jsonl", "ablation/config.json", "ablation/model.safetensors"):
         assert (tiny_bundle / name).is_file(), name
     bundle = load_bundle(tiny_bundle)
-    assert bundle.config["train"]["structure"] is True
-    assert load_bundle(tiny_bundle / "ablation").config["train"]["structure"] is False
+    assert bundle.config.train.structure is True
+    assert load_bundle(tiny_bundle / "ablation").config.train.structure is False
 
 
 def test_tiny_bundle_catalog_holds_the_corpus_and_the_28_labelled_real_tracks(tiny_bundle):
@@ -120,7 +120,7 @@ def test_vmnet_starter_resumes_keeping_finished_clips_and_features(tiny_bundle, 
     assert {path: path.stat().st_mtime_ns for path in kept} == kept  # not generated again
     assert {path: path.stat().st_mtime_ns for path in parts} == parts  # not extracted again
     bundle = load_bundle(out)
-    assert bundle.config["training"]["steps"] == 4
+    assert bundle.config.training.steps == 4
     assert bundle.catalog.size("video") == settings["clips"]
     assert not (work / "bundle").exists() and (out / "ablation" / "config.json").is_file()
     assert build_starter_bundle(out, StarterSettings(clips=3)) == out  # a finished bundle is kept as it is

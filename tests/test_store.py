@@ -12,19 +12,14 @@ import pytest
 import vmnet_core.cli.main as cli
 from vmnet_core.atomic_io import FILE_MODE, atomic_path, read_json_file, write_file_atomic
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.imported import import_features, read_split_file
+from vmnet_core.features.parts import PartRecord, claim_extraction_info, consolidate, merge_stores, write_part
 from vmnet_core.features.store import (
     VIDEO_SPACE_EXTRACTED,
     VIDEO_SPACE_IMPORTED,
     FeatureStore,
-    PartRecord,
-    claim_extraction_info,
-    consolidate,
     default_split,
-    import_features,
-    merge_stores,
-    read_split_file,
     safe_item_id,
-    write_part,
 )
 
 

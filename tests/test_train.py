@@ -111,13 +111,13 @@ def test_training_writes_a_complete_bundle_with_logs_and_curves(trained):
 
     _, _, bundle_dir = trained
     bundle = load_bundle(bundle_dir)
-    assert bundle.config["split"]["source"] == "store"
-    assert bundle.config["split"]["counts"] == {"train": 2000, "val": 500, "test": 500}
-    assert bundle.config["train"]["structure"] is True and bundle.config["train"]["batch_size"] == 200
-    preprocess = bundle.config["preprocess"]
-    assert preprocess["mode"] == "auto" and preprocess["music_in_dim"] == 1140
-    assert bundle.config["model"]["music_dim"] == preprocess["music_dim"] < 1140  # the directions above noise
-    assert bundle.config["model"]["video_dim"] == 32  # the config's explicit choice
+    assert bundle.config.split.source == "store"
+    assert bundle.config.split.counts == {"train": 2000, "val": 500, "test": 500}
+    assert bundle.config.train.structure is True and bundle.config.train.batch_size == 200
+    preprocess = bundle.preprocessor.describe()
+    assert bundle.config.preprocess.mode == "auto" and preprocess["music_in_dim"] == 1140
+    assert bundle.config.model.music_dim == preprocess["music_dim"] < 1140  # the directions above noise
+    assert bundle.config.model.video_dim == 32  # the config's explicit choice
     assert [step for step, _ in bundle.metrics["val_curve"]] == [50, 100, 150]
     assert "validation mean R@10 by step: 50:" in bundle.card and "mode auto" in bundle.card
     assert bundle.metrics["test"]["gallery"] == 500
@@ -131,11 +131,11 @@ def test_training_writes_a_complete_bundle_with_logs_and_curves(trained):
     assert losses[-1]["loss"] < losses[0]["loss"]
     assert (bundle_dir / "training" / "curves.png").stat().st_size > 10_000
     ablation = load_bundle(bundle_dir / "ablation")
-    assert ablation.config["train"]["structure"] is False
+    assert ablation.config.train.structure is False
     assert "struct_music" not in read_log(bundle_dir / "ablation" / "training" / "metrics.jsonl")[0]
     plain = load_bundle(bundle_dir / "plain")  # the plain recipe: z-scores, paper towers, 200 steps
-    assert plain.config["preprocess"]["mode"] == "zscore" and plain.config["training"]["steps"] == 200
-    assert plain.config["model"]["music_dim"] == 1140 and plain.config["model"]["music_hidden"] == [2048, 1024]
+    assert plain.config.preprocess.mode == "zscore" and plain.config.training.steps == 200
+    assert plain.config.model.music_dim == 1140 and plain.config.model.music_hidden == (2048, 1024)
 
 
 def test_evaluate_prints_a_readable_table(trained, capsys):
@@ -219,10 +219,10 @@ def test_seeded_split_is_recorded_and_used_by_evaluate(tiny, capsys):
     from vmnet_core.bundle.files import load_bundle
 
     _, store, _, straight = tiny
-    split = load_bundle(straight).config["split"]
-    assert split["source"] == "seeded"
-    assert split["counts"] == {"train": 280, "val": 60, "test": 60}  # 15 % each of 400
-    assert not set(split["test_ids"]) & set(split["val_ids"])
+    split = load_bundle(straight).config.split
+    assert split.source == "seeded"
+    assert split.counts == {"train": 280, "val": 60, "test": 60}  # 15 % each of 400
+    assert not set(split.test_ids) & set(split.val_ids)
     capsys.readouterr()
     assert _cli("evaluate", "--bundle", straight, "--store", store, "--json") == 0
     result = json.loads(capsys.readouterr().out)

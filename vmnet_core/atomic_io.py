@@ -3,6 +3,9 @@
 - :func:`atomic_path` / :func:`write_file_atomic`: a file appears at its path only once it is
   complete (written to a temporary sibling, flushed to disk, then ``os.replace``d), with the
   permissions ``open()`` would have given it; a killed writer leaves at most a ``.NAME.*.tmp``.
+  Every atomic write in vmnet goes through :func:`atomic_path`: :func:`atomic_save_npy` and
+  :func:`atomic_npy_memmap` for ``.npy`` arrays, ``with atomic_path(p) as tmp: torch.save(obj, tmp)``
+  for checkpoints, and so on.
 - :func:`read_json_file` / :func:`read_safetensors_arrays`: read one file or raise a
   :class:`VmnetError` naming what is missing or damaged.
 """
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import safe_open
 
 from vmnet_core.errors import VmnetError
 
@@ -66,6 +70,25 @@ def write_file_atomic(path: str | Path, data: bytes | str) -> Path:
     return path
 
 
+def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
+    """Save ``array`` as ``.npy`` at ``path`` through a temporary file and ``os.replace``."""
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+
+
+@contextlib.contextmanager
+def atomic_npy_memmap(path: str | Path, shape: tuple[int, ...], dtype: str = "float32") -> Iterator[np.ndarray]:
+    """Yield a writable memory-mapped ``.npy`` array that appears at ``path`` only when complete.
+
+    Lets consolidation fill an N×D array row by row without holding it all in memory.
+    """
+    with atomic_path(Path(path)) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        yield array
+        array.flush()
+        del array
+
+
 def read_json_file(path: str | Path, what: str) -> Any:
     """Read a JSON file, raising :class:`VmnetError` naming ``what`` when it is missing or not JSON."""
     path = Path(path)
@@ -85,8 +108,6 @@ def read_safetensors_arrays(path: str | Path, what: str) -> tuple[dict[str, np.n
     arrays : dict of name -> np.ndarray
     metadata : dict of str -> str (empty when the file has none)
     """
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise VmnetError(f"The {what} is missing: {path} does not exist.")

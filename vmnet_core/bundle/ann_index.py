@@ -17,17 +17,28 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vmnet_core.atomic_io import read_json_file, write_file_atomic
 from vmnet_core.bundle.exact_search import top_k_inner_product
 from vmnet_core.errors import VmnetError
 
 MIN_ROWS = 10_000  # below this exact search is fast (< 2 ms) and k-means has too little to learn from
 POINTS_PER_CELL = 39  # faiss's minimum of training points per k-means centroid
 TRAIN_SAMPLE_MAX = 100_000  # rows sampled for k-means (more buys little, costs time)
+
+
+def _faiss() -> Any:
+    """The faiss module, imported on first use: loading it costs about a second and only approximate
+    search needs it (every catalog imports this module)."""
+    import faiss
+
+    return faiss
 
 
 @dataclass(frozen=True)
@@ -83,23 +94,20 @@ class IvfIndex:
 
     def replace(self, embeddings: np.ndarray, rows: np.ndarray) -> None:
         """Swap the vectors of existing catalog rows ``(n,)`` for ``embeddings`` ``(n, D)``."""
-        import faiss
-
+        faiss = _faiss()
         ids = np.asarray(rows, dtype=np.int64)
         self.index.remove_ids(faiss.IDSelectorBatch(ids))
         self.append(embeddings, ids)
 
     def to_bytes(self) -> bytes:
         """The faiss index serialised (faiss's own format, not pickle)."""
-        import faiss
-
+        faiss = _faiss()
         return faiss.serialize_index(self.index).tobytes()
 
     @classmethod
     def from_bytes(cls, payload: bytes, stats: IvfStats, dim: int) -> IvfIndex:
         """Rebuild from :meth:`to_bytes`; raises :class:`VmnetError` when it does not fit ``dim``."""
-        import faiss
-
+        faiss = _faiss()
         try:
             index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
         except RuntimeError as exc:
@@ -127,8 +135,7 @@ def build_ivf(embeddings: np.ndarray, target_recall: float = 0.95, k: int = 10, 
     found, each sampled row's own match excluded) reaches ``target_recall``; if none does below
     ``nlist``, it is ``nlist`` (exact up to ties). The measured recall is kept in :attr:`IvfIndex.stats`.
     """
-    import faiss
-
+    faiss = _faiss()
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     rows, dim = x.shape
     if rows < MIN_ROWS:
@@ -197,3 +204,46 @@ def stats_json(stats: IvfStats, revision: str, payload: bytes) -> str:
     """The JSON stored next to an index: its stats, the catalog write it belongs to, its digest."""
     record = {**stats.to_dict(), "revision": revision, "index_sha256": payload_digest(payload)}
     return json.dumps(record, indent=2) + "\n"
+
+
+# --------------------------------------------------------------------------- files beside a catalog side
+
+
+def _ann_paths(directory: Path, side: str) -> tuple[Path, Path]:
+    return directory / f"{side}.ivf", directory / f"{side}.ivf.json"
+
+
+def save_ann(directory: Path, side: str, ann: IvfIndex | None, revision: str) -> None:
+    """Write ``side``'s approximate index tied to ``revision``, or remove a left-over one."""
+    index_path, stats_path = _ann_paths(directory, side)
+    if ann is None:
+        stats_path.unlink(missing_ok=True)
+        index_path.unlink(missing_ok=True)
+        return
+    payload = ann.to_bytes()
+    write_file_atomic(index_path, payload)
+    write_file_atomic(stats_path, stats_json(ann.stats, revision, payload))
+
+
+def load_ann(directory: Path, side: str, revision: str | None, dim: int,
+              rows: int) -> tuple[float | None, IvfIndex | None]:
+    """``(target_recall, index)`` of ``side``: ``(None, None)`` when exact, ``(t, None)`` when stale."""
+    index_path, stats_path = _ann_paths(directory, side)
+    if not stats_path.exists():
+        return None, None
+    record = read_json_file(stats_path, f"{side} approximate-index description")
+    stats = IvfStats.from_dict(record)
+    payload = index_path.read_bytes() if index_path.is_file() else b""
+    problem = None
+    if record.get("revision") != revision:
+        problem = "was built for another version of the catalog (an interrupted save?)"
+    elif record.get("index_sha256") != payload_digest(payload):
+        problem = "is missing or damaged"
+    if problem is None:
+        ann = IvfIndex.from_bytes(payload, stats, dim)
+        if ann.size == rows:
+            return stats.target_recall, ann
+        problem = f"holds {ann.size} rows, the catalog {rows}"
+    warnings.warn(f"The approximate {side} index in {directory} {problem}; searching exactly until the next "
+                  "`vmnet index` rebuilds it.", stacklevel=3)
+    return stats.target_recall, None

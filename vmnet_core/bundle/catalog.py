@@ -7,7 +7,9 @@ Search is exact cosine similarity by default: a numpy matrix product with ``argp
 ``IndexFlatIP`` was measured slower than this on a 2-core machine and doubles the memory, see
 docs/benchmarks.md). A large side can opt in to approximate search
 (:meth:`Catalog.make_approximate`, faiss IVF-Flat from :mod:`vmnet_core.bundle.ann_index`), whose recall
-against exact search is measured when it is built and kept with it.
+against exact search is measured when it is built and kept with it. The row records
+(:class:`CatalogItem`, :class:`Hit`) live in :mod:`vmnet_core.bundle.catalog_items`, the approximate
+index's files in :mod:`vmnet_core.bundle.ann_index`; both names are importable from here.
 
 On disk (inside a bundle's ``catalog/`` directory, format in docs/bundle-format.md):
 ``{side}.safetensors`` (key ``embeddings``, optional ``descriptors``), ``{side}.jsonl`` (one
@@ -22,14 +24,15 @@ import json
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import save as safetensors_save
 
-from vmnet_core.atomic_io import read_json_file, read_safetensors_arrays, write_file_atomic
-from vmnet_core.bundle.ann_index import MIN_ROWS, IvfIndex, IvfStats, build_ivf, payload_digest, stats_json
+from vmnet_core.atomic_io import read_safetensors_arrays, write_file_atomic
+from vmnet_core.bundle.ann_index import MIN_ROWS, IvfIndex, IvfStats, build_ivf, load_ann, save_ann
+from vmnet_core.bundle.catalog_items import CatalogItem, Hit, hits_for, read_items
 from vmnet_core.bundle.exact_search import top_k_inner_product
 from vmnet_core.errors import VmnetError
 
@@ -38,79 +41,6 @@ EMBEDDING_KEY = "embeddings"
 DESCRIPTOR_KEY = "descriptors"
 EXACT_CHUNK_BYTES = 256 * 2**20  # bound on the (queries × rows) score block of one exact search step
 MAX_PROBED_SHARE = 4  # an IVF index that must probe more than 1/4 of its cells is refused as no faster
-
-
-# --------------------------------------------------------------------------- records
-
-
-@dataclass
-class CatalogItem:
-    """Metadata for one catalog row.
-
-    Attributes
-    ----------
-    id : str
-        Unique within its side; adding an item with an existing id replaces it.
-    title : str
-        What a person sees (defaults to the id).
-    path : str
-        Media file the item was indexed from ("" when unknown).
-    duration_s : float | None
-        Media duration in seconds.
-    tags : dict
-        Free-form labels (genre, mood, starter factors, ...), JSON-serialisable.
-    pair_id : str | None
-        Id of the paired item on the other side (a music video's own soundtrack), if known.
-    split : str | None
-        Dataset split the item came from ("train", "val", "test"), if any.
-    """
-
-    id: str
-    title: str = ""
-    path: str = ""
-    duration_s: float | None = None
-    tags: dict[str, Any] = field(default_factory=dict)
-    pair_id: str | None = None
-    split: str | None = None
-
-    def __post_init__(self) -> None:
-        self.id = str(self.id)
-        if not self.id:
-            raise ValueError("a catalog item needs a non-empty id")
-        self.title = str(self.title) if self.title else self.id
-        self.path = str(self.path) if self.path else ""
-        self.duration_s = None if self.duration_s is None else float(self.duration_s)
-        self.tags = dict(self.tags or {})
-
-    @classmethod
-    def from_mapping(cls, record: Mapping[str, Any]) -> CatalogItem:
-        """Build an item from a dict; keys outside the dataclass fields are rejected."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(record) - known
-        if unknown:
-            raise ValueError(f"unknown catalog item keys: {sorted(unknown)}")
-        return cls(**record)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result: ``rank`` is 1-based, ``score`` the cosine similarity in [-1, 1]."""
-
-    rank: int
-    id: str
-    title: str
-    score: float
-    path: str
-    tags: dict[str, Any]
-    duration_s: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``vmnet query --json`` record: rank, id, title, score, path, tags."""
-        return {"rank": self.rank, "id": self.id, "title": self.title, "score": self.score,
-                "path": self.path, "tags": dict(self.tags)}
 
 
 # --------------------------------------------------------------------------- catalog
@@ -179,10 +109,17 @@ class Catalog:
         """Item records of ``side`` in row order (the list is a copy; the items are not)."""
         return list(self._side(side).items)
 
+    def row(self, side: str, item_id: str) -> int:
+        """The row of ``item_id`` on ``side`` in :meth:`ids` / :meth:`embeddings` order (``KeyError`` when absent)."""
+        return self._side(side).row_of[item_id]
+
     def item(self, side: str, item_id: str) -> CatalogItem:
         """The record of ``item_id`` on ``side`` (``KeyError`` when absent)."""
-        data = self._side(side)
-        return data.items[data.row_of[item_id]]
+        return self._side(side).items[self.row(side, item_id)]
+
+    def embedding(self, side: str, item_id: str) -> np.ndarray:
+        """``(dim,)`` float32 unit embedding of ``item_id`` on ``side`` (read-only; ``KeyError`` when absent)."""
+        return self.embeddings(side)[self.row(side, item_id)]
 
     def has(self, side: str, item_id: str) -> bool:
         """Whether ``side`` holds an item with this id."""
@@ -334,7 +271,7 @@ class Catalog:
             scores, rows = data.ann.search(q, k)
         else:
             scores, rows = self._exact_top_k(data.embeddings, q, k)
-        results = [_hits(data.items, row_list, score_list)
+        results = [hits_for(data.items, row_list, score_list)
                    for row_list, score_list in zip(rows.tolist(), scores.tolist(), strict=True)]
         return results[0] if single else results
 
@@ -393,8 +330,6 @@ class Catalog:
 
         An approximate side whose index was dropped (rows removed) is rebuilt here first.
         """
-        from safetensors.numpy import save as safetensors_save
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for side, data in self._sides.items():
@@ -409,7 +344,7 @@ class Catalog:
             write_file_atomic(directory / f"{side}.safetensors", safetensors_save(arrays, metadata=metadata))
             lines = "".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in data.items)
             write_file_atomic(directory / f"{side}.jsonl", lines)
-            _save_ann(directory, side, data.ann, revision)
+            save_ann(directory, side, data.ann, revision)
         return directory
 
     @classmethod
@@ -429,7 +364,7 @@ class Catalog:
             if not tensor_path.exists() and not items_path.exists():
                 continue
             arrays, metadata = read_safetensors_arrays(tensor_path, f"{side} catalog embeddings file")
-            items = _read_items(items_path, side)
+            items = read_items(items_path, side)
             embeddings = arrays.get(EMBEDDING_KEY)
             if embeddings is None or embeddings.ndim != 2:
                 raise VmnetError(f"{tensor_path} holds no '{EMBEDDING_KEY}' matrix; rebuild the catalog.")
@@ -445,69 +380,5 @@ class Catalog:
             if len(items):
                 catalog.add(side, embeddings, items, descriptors=arrays.get(DESCRIPTOR_KEY), normalise=False)
             data = catalog._side(side)
-            data.target_recall, data.ann = _load_ann(directory, side, metadata.get("revision"), dim, len(items))
+            data.target_recall, data.ann = load_ann(directory, side, metadata.get("revision"), dim, len(items))
         return catalog
-
-
-def _ann_paths(directory: Path, side: str) -> tuple[Path, Path]:
-    return directory / f"{side}.ivf", directory / f"{side}.ivf.json"
-
-
-def _save_ann(directory: Path, side: str, ann: IvfIndex | None, revision: str) -> None:
-    """Write ``side``'s approximate index tied to ``revision``, or remove a left-over one."""
-    index_path, stats_path = _ann_paths(directory, side)
-    if ann is None:
-        stats_path.unlink(missing_ok=True)
-        index_path.unlink(missing_ok=True)
-        return
-    payload = ann.to_bytes()
-    write_file_atomic(index_path, payload)
-    write_file_atomic(stats_path, stats_json(ann.stats, revision, payload))
-
-
-def _load_ann(directory: Path, side: str, revision: str | None, dim: int,
-              rows: int) -> tuple[float | None, IvfIndex | None]:
-    """``(target_recall, index)`` of ``side``: ``(None, None)`` when exact, ``(t, None)`` when stale."""
-    index_path, stats_path = _ann_paths(directory, side)
-    if not stats_path.exists():
-        return None, None
-    record = read_json_file(stats_path, f"{side} approximate-index description")
-    stats = IvfStats.from_dict(record)
-    payload = index_path.read_bytes() if index_path.is_file() else b""
-    problem = None
-    if record.get("revision") != revision:
-        problem = "was built for another version of the catalog (an interrupted save?)"
-    elif record.get("index_sha256") != payload_digest(payload):
-        problem = "is missing or damaged"
-    if problem is None:
-        ann = IvfIndex.from_bytes(payload, stats, dim)
-        if ann.size == rows:
-            return stats.target_recall, ann
-        problem = f"holds {ann.size} rows, the catalog {rows}"
-    warnings.warn(f"The approximate {side} index in {directory} {problem}; searching exactly until the next "
-                  "`vmnet index` rebuilds it.", stacklevel=3)
-    return stats.target_recall, None
-
-
-def _hits(items: list[CatalogItem], rows: list[int], scores: list[float]) -> list[Hit]:
-    """Hits for one query's ranked ``rows`` (``-1`` = an approximate index found fewer than k)."""
-    ranked = [(row, score) for row, score in zip(rows, scores, strict=True) if row >= 0]
-    return [Hit(rank=rank, id=items[row].id, title=items[row].title, score=float(score), path=items[row].path,
-                tags=dict(items[row].tags), duration_s=items[row].duration_s)
-            for rank, (row, score) in enumerate(ranked, start=1)]
-
-
-def _read_items(path: Path, side: str) -> list[CatalogItem]:
-    if not path.is_file():
-        raise VmnetError(f"The {side} catalog item list is missing: {path} does not exist.")
-    items = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                items.append(CatalogItem.from_mapping(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
-                raise VmnetError(f"Line {number} of {path} is not a valid catalog item ({exc}); "
-                                 "fix or rebuild the catalog.") from None
-    return items

@@ -10,11 +10,12 @@ trained now with the bundle's recorded seed and split rule.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.recipes import train_bundle
@@ -22,13 +23,10 @@ from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import FeatureStore
 from vmnet_core.learn.baselines import fit_cca_on_validation, random_embeddings
 from vmnet_core.learn.metrics import evaluate_embeddings, retrieval_ranks, structure_report
-from vmnet_core.learn.model import ModelConfig, embed_arrays
-from vmnet_core.learn.preprocess import PreprocessConfig
+from vmnet_core.learn.model import embed_arrays
 from vmnet_core.learn.train import (
     ABLATION_DIR,
     PLAIN_DIR,
-    RunConfig,
-    TrainConfig,
     baseline_runs,
     paired_inputs,
     resolve_splits,
@@ -45,21 +43,7 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
 
 
-def run_config_from_bundle(config: dict) -> Any:
-    """The RunConfig a bundle was trained with (for retraining its ablation)."""
-    def known(cls, section: dict) -> dict:
-        names = {f.name for f in fields(cls)}
-        return {k: v for k, v in section.items() if k in names}
-
-    return RunConfig(train=TrainConfig(**known(TrainConfig, config.get("train", {}))),
-                     model=ModelConfig(**known(ModelConfig, config.get("model", {}))),
-                     preprocess=PreprocessConfig(**{"mode": "paper",  # bundles from before "mode" existed
-                                                    **known(PreprocessConfig, config.get("preprocess", {}))}))
-
-
 def _cuda_available() -> bool:
-    import torch
-
     return torch.cuda.is_available()
 
 
@@ -68,7 +52,7 @@ def _baseline_bundle(bundle, store_dir: Path, name: str, progress: bool):
     saved = bundle.path / name
     if (saved / "config.json").is_file():
         return load_bundle(saved), f"{name}: loaded from {saved}"
-    run = baseline_runs(run_config_from_bundle(bundle.config))[name]
+    run = baseline_runs(bundle.config.run)[name]
     device = run.train.device if run.train.device == "cpu" or _cuda_available() else "cpu"
     run = replace(run, train=replace(run.train, progress=progress, device=device))
     tmp = Path(tempfile.mkdtemp(prefix=f"vmnet-{name}-"))
@@ -87,7 +71,7 @@ def evaluate_bundle(bundle, store_dir: str | Path, split: str = "test", compare:
     """
     store_dir = Path(store_dir)
     store = FeatureStore.open(store_dir)
-    ids = split_ids_for(store, bundle.config, split)
+    ids = split_ids_for(store, bundle.config.held_out_ids(split), split)
     if len(ids) < 2:
         raise VmnetError(f"The '{split}' split has {len(ids)} pair(s); evaluation needs at least 2.")
     data = paired_inputs(store, bundle.preprocessor, ids)
@@ -104,7 +88,7 @@ def evaluate_bundle(bundle, store_dir: str | Path, split: str = "test", compare:
         b_data = paired_inputs(store, baseline.preprocessor, ids)
         models[key] = embed_arrays(baseline.model, b_data.music, b_data.video)
 
-    run = run_config_from_bundle(bundle.config)
+    run = bundle.config.run
     splits = resolve_splits(store, run.train)
     cca = fit_cca_on_validation(paired_inputs(store, bundle.preprocessor, splits.train),
                                 paired_inputs(store, bundle.preprocessor, splits.val))

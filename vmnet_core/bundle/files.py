@@ -31,10 +31,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from safetensors.numpy import save as save_numpy
+from safetensors.torch import save as save_torch
 
 from vmnet_core.atomic_io import read_json_file, read_safetensors_arrays, write_file_atomic
 from vmnet_core.bundle.catalog import Catalog
+from vmnet_core.bundle.config import BundleConfig, BundleDims
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.store import library_versions
+from vmnet_core.learn.model import ModelConfig, VMNet
+from vmnet_core.learn.preprocess import Preprocessor
 
 BUNDLE_FORMAT = "vmnet-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -54,25 +61,20 @@ class Bundle:
     ----------
     model : VMNet in eval mode
     preprocessor : Preprocessor
-    config : dict — the whole ``config.json``
+    config : BundleConfig — ``config.json``, typed (:mod:`vmnet_core.bundle.config`)
     metrics : dict — ``metrics.json``
     card : str — ``card.md``
     catalog : Catalog — empty when the bundle has none yet
     path : Path — the bundle directory
     """
 
-    model: Any
-    preprocessor: Any
-    config: dict[str, Any]
+    model: VMNet
+    preprocessor: Preprocessor
+    config: BundleConfig
     metrics: dict[str, Any]
     card: str
     catalog: Catalog
     path: Path
-
-    @property
-    def dims(self) -> dict[str, int]:
-        """Widths: raw descriptors, model inputs and the embedding (see :func:`bundle_dims`)."""
-        return dict(self.config["dims"])
 
     def save_catalog(self) -> Path:
         """Write :attr:`catalog` into ``path/catalog`` (each file replaced atomically)."""
@@ -83,33 +85,24 @@ class Bundle:
         return write_file_atomic(self.path / PREPROCESS_FILE, _preprocessor_bytes(self.preprocessor))
 
 
-def _preprocessor_bytes(preprocessor: Any) -> bytes:
+def _preprocessor_bytes(preprocessor: Preprocessor) -> bytes:
     """The preprocessor's arrays as a safetensors file."""
-    from safetensors.numpy import save as save_numpy
-
     return save_numpy({k: np.ascontiguousarray(v) for k, v in preprocessor.to_arrays().items()},
                       metadata={"format": BUNDLE_FORMAT})
 
 
-def bundle_dims(model: Any, preprocessor: Any) -> dict[str, int]:
-    """The widths a bundle must agree on.
-
-    Returns
-    -------
-    dict with ``music_descriptor`` (raw music input, 1140), ``video_descriptor`` (raw frame/vector
-    width, 1280 for extracted stores), ``music_input`` / ``video_input`` (network input widths)
-    and ``embedding`` (512).
-    """
-    return {
-        "music_descriptor": int(preprocessor.music_in_dim),
-        "video_descriptor": int(preprocessor.video_in_dim),
-        "music_input": int(model.config.music_dim),
-        "video_input": int(model.config.video_dim),
-        "embedding": int(model.config.embed_dim),
-    }
+def bundle_dims(model: VMNet, preprocessor: Preprocessor) -> BundleDims:
+    """The widths a bundle must agree on, read from its model and preprocessor."""
+    return BundleDims(
+        music_descriptor=int(preprocessor.music_in_dim),
+        video_descriptor=int(preprocessor.video_in_dim),
+        music_input=int(model.config.music_dim),
+        video_input=int(model.config.video_dim),
+        embedding=int(model.config.embed_dim),
+    )
 
 
-def _check_preprocessor_fits_model(model: Any, preprocessor: Any, where: str) -> None:
+def _check_preprocessor_fits_model(model: VMNet, preprocessor: Preprocessor, where: str) -> None:
     if int(preprocessor.music_dim) != int(model.config.music_dim):
         raise VmnetError(f"{where}: the preprocessor makes {preprocessor.music_dim}-d music inputs but the model "
                          f"takes {model.config.music_dim}-d ones; the files come from different trainings.")
@@ -118,8 +111,8 @@ def _check_preprocessor_fits_model(model: Any, preprocessor: Any, where: str) ->
                          f"takes {model.config.video_dim}-d ones; the files come from different trainings.")
 
 
-def save_bundle(out: str | Path, model: Any, preprocessor: Any, config: dict[str, Any], metrics: dict[str, Any],
-                card: str, catalog: Catalog | None = None) -> Path:
+def save_bundle(out: str | Path, model: VMNet, preprocessor: Preprocessor, config: dict[str, Any],
+                metrics: dict[str, Any], card: str, catalog: Catalog | None = None) -> Path:
     """Write a bundle directory.
 
     Parameters
@@ -137,25 +130,22 @@ def save_bundle(out: str | Path, model: Any, preprocessor: Any, config: dict[str
     -------
     Path of the bundle directory.
     """
-    import torch
-    from safetensors.torch import save as save_torch
-
     out = Path(out)
     _check_preprocessor_fits_model(model, preprocessor, "Cannot save the bundle")
     dims = bundle_dims(model, preprocessor)
-    catalog = catalog if catalog is not None else Catalog(dim=dims["embedding"])
-    if catalog.dim != dims["embedding"]:
+    catalog = catalog if catalog is not None else Catalog(dim=dims.embedding)
+    if catalog.dim != dims.embedding:
         raise VmnetError(f"Cannot save the bundle: the catalog holds {catalog.dim}-d embeddings but the model "
-                         f"makes {dims['embedding']}-d ones.")
+                         f"makes {dims.embedding}-d ones.")
     full_config = json.loads(json.dumps(config))  # a deep copy that proves it is JSON
     full_config.update({
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "dims": dims,
+        "dims": dims.to_dict(),
         "model": model.config.to_dict(),
         "preprocess": {**full_config.get("preprocess", {}), **preprocessor.describe()},
-        "versions": _library_versions(),
+        "versions": library_versions(),
     })
     with torch.no_grad():
         weights = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
@@ -214,12 +204,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _library_versions() -> dict[str, str | None]:
-    from vmnet_core.features.store import library_versions
-
-    return library_versions()
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -247,19 +231,17 @@ def load_bundle(directory: str | Path, device: str = "cpu") -> Bundle:
     if not (directory / CONFIG_FILE).is_file():
         raise VmnetError(f"{directory} is not a vmnet bundle (it has no {CONFIG_FILE}); "
                          "train one with `vmnet train` or point to the right directory.")
-    config = read_json_file(directory / CONFIG_FILE, "bundle config")
-    _check_format(config, directory)
-    model_config = _model_config(config, directory)
-    model = _load_model(directory / MODEL_FILE, model_config)
+    raw_config = read_json_file(directory / CONFIG_FILE, "bundle config")
+    _check_format(raw_config, directory)
+    config = BundleConfig.from_json(raw_config, directory / CONFIG_FILE)
+    model = _load_model(directory / MODEL_FILE, config.model)
     preprocessor = _load_preprocessor(directory / PREPROCESS_FILE)
     _check_preprocessor_fits_model(model, preprocessor, f"The bundle {directory} is inconsistent")
     dims = bundle_dims(model, preprocessor)
-    recorded = config.get("dims")
-    if not isinstance(recorded, dict):
-        raise VmnetError(f"{directory / CONFIG_FILE} has no 'dims' section; the bundle is incomplete.")
-    for name, value in dims.items():
-        if name in recorded and int(recorded[name]) != value:
-            raise VmnetError(f"The bundle {directory} is inconsistent: config.json says {name} is {recorded[name]} "
+    for name, value in dims.to_dict().items():
+        recorded = getattr(config.dims, name)
+        if recorded != value:
+            raise VmnetError(f"The bundle {directory} is inconsistent: config.json says {name} is {recorded} "
                              f"but the saved files give {value}; re-save or retrain it.")
     metrics = read_json_file(directory / METRICS_FILE, "bundle metrics file")
     if not isinstance(metrics, dict):
@@ -268,7 +250,7 @@ def load_bundle(directory: str | Path, device: str = "cpu") -> Bundle:
     if not card_path.is_file():
         raise VmnetError(f"The bundle card is missing: {card_path} does not exist.")
     card = card_path.read_text(encoding="utf-8", errors="replace")
-    catalog = Catalog.load(directory / CATALOG_DIR, dim=dims["embedding"])
+    catalog = Catalog.load(directory / CATALOG_DIR, dim=dims.embedding)
     model.to(device)
     model.eval()
     return Bundle(model=model, preprocessor=preprocessor, config=config, metrics=metrics, card=card,
@@ -291,24 +273,7 @@ def _check_format(config: Any, directory: Path) -> None:
                          f"(it reads version {BUNDLE_FORMAT_VERSION}); re-save it with a matching vmnet.")
 
 
-def _model_config(config: dict[str, Any], directory: Path) -> Any:
-    from vmnet_core.learn.model import ModelConfig
-
-    section = config.get("model")
-    if not isinstance(section, dict):
-        raise VmnetError(f"{directory / CONFIG_FILE} has no 'model' section; the bundle is incomplete.")
-    try:
-        return ModelConfig.from_dict(section)
-    except (TypeError, ValueError) as exc:
-        raise VmnetError(f"The model section of {directory / CONFIG_FILE} is not valid ({exc}); "
-                         "the bundle was made by another vmnet version or edited by hand.") from None
-
-
-def _load_model(path: Path, model_config: Any) -> Any:
-    import torch
-
-    from vmnet_core.learn.model import VMNet
-
+def _load_model(path: Path, model_config: ModelConfig) -> VMNet:
     arrays, _ = read_safetensors_arrays(path, "model weights file")
     model = VMNet(model_config)
     expected = model.state_dict()
@@ -326,9 +291,7 @@ def _load_model(path: Path, model_config: Any) -> Any:
     return model
 
 
-def _load_preprocessor(path: Path) -> Any:
-    from vmnet_core.learn.preprocess import Preprocessor
-
+def _load_preprocessor(path: Path) -> Preprocessor:
     arrays, _ = read_safetensors_arrays(path, "preprocessor file")
     try:
         return Preprocessor.from_arrays(arrays)

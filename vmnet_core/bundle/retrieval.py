@@ -15,11 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from vmnet_core import media
 from vmnet_core.bundle.catalog import CatalogItem, Hit
 from vmnet_core.bundle.files import Bundle
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.music_descriptor import music_descriptor_from_file
+from vmnet_core.features.store import FRAME_DIM
+from vmnet_core.features.video_descriptor import FrameEncoder, video_frame_features
+from vmnet_core.learn.model import embed_arrays
 
 DEFAULT_MAX_QUERY_DURATION_S = 600.0
 _STORE_BASE_COLUMNS = ("id", "path", "duration_s", "split", "status", "error", "title")
@@ -40,37 +45,16 @@ class Retriever:
         self.device = device
         self._encoder = encoder
 
-    # ---- descriptor settings recorded in the bundle (store.json's "descriptors" section)
-    def _descriptor_section(self, modality: str) -> dict[str, Any]:
-        section = self.bundle.config.get("descriptors", {})
-        value = section.get(modality) if isinstance(section, dict) else None
-        return value if isinstance(value, dict) else {}
-
-    def music_descriptor_config(self) -> Any:
-        """The MusicDescriptorConfig the bundle's store used (the defaults when it recorded none)."""
-        from dataclasses import fields
-
-        from vmnet_core.features.music_descriptor import MusicDescriptorConfig
-
-        recorded = self._descriptor_section("music")
-        known = {f.name for f in fields(MusicDescriptorConfig)}
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in recorded.items() if k in known}
-        return MusicDescriptorConfig(**values)
-
     @property
     def encoder(self) -> Any:
         """The frame CNN (loaded on first use)."""
         if self._encoder is None:
-            from vmnet_core.features.video_descriptor import FrameEncoder
-
             self._encoder = FrameEncoder(device=self.device)
         return self._encoder
 
     # ---- arrays → embeddings
     def embed_music_descriptors(self, descriptors: np.ndarray) -> np.ndarray:
         """(N, 1140) raw music descriptors → (N, 512) float32 unit embeddings."""
-        from vmnet_core.learn.model import embed_arrays
-
         music = self.bundle.preprocessor.transform_music(np.atleast_2d(descriptors))
         return embed_arrays(self.bundle.model, music, None, device=self._model_device())[0]
 
@@ -79,39 +63,27 @@ class Retriever:
 
         Applies the bundle's media-music offset when it has one (see ``Preprocessor.set_media_music_offset``).
         """
-        from vmnet_core.learn.model import embed_arrays
-
         music = self.bundle.preprocessor.transform_media_music(np.atleast_2d(descriptors))
         return embed_arrays(self.bundle.model, music, None, device=self._model_device())[0]
 
     def embed_video_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """(N, Dv) pooled video vectors (store ``video.npy`` rows) → (N, 512) float32 unit embeddings."""
-        from vmnet_core.learn.model import embed_arrays
-
         video = self.bundle.preprocessor.transform_video_vectors(np.atleast_2d(vectors))
         return embed_arrays(self.bundle.model, None, video, device=self._model_device())[1]
 
     def embed_video_frames(self, frames: np.ndarray) -> np.ndarray:
         """(T, 1280) per-frame CNN features → (512,) float32 unit embedding."""
-        from vmnet_core.learn.model import embed_arrays
-
         pooled = self.bundle.preprocessor.transform_video_frames(frames)[None, :]  # (1, K)
         return embed_arrays(self.bundle.model, None, pooled, device=self._model_device())[1][0]
 
     # ---- files → embeddings
     def music_descriptor_file(self, path: str | Path) -> np.ndarray:
         """(1140,) music descriptor of an audio file or of a video's soundtrack."""
-        from vmnet_core.features.music_descriptor import music_descriptor_from_file
-
-        return music_descriptor_from_file(_existing(path), config=self.music_descriptor_config())
+        return music_descriptor_from_file(_existing(path), config=self.bundle.config.descriptors.music)
 
     def video_frames_file(self, path: str | Path, max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S
                           ) -> np.ndarray:
         """(T, 1280) frame features of a video file, sampled as the bundle's store was."""
-        from vmnet_core.features.extract import FRAME_FPS, MAX_FRAMES
-        from vmnet_core.features.store import FRAME_DIM
-        from vmnet_core.features.video_descriptor import video_frame_features
-
         if int(self.bundle.preprocessor.video_in_dim) != FRAME_DIM:
             raise VmnetError(f"This bundle was trained on imported {self.bundle.preprocessor.video_in_dim}-d video "
                              "features, so it cannot embed video files; query it with music or train on "
@@ -119,10 +91,8 @@ class Retriever:
         path = _existing(path)
         info = media.probe(path, max_duration_s=max_duration_s)  # a bad file fails here, before the CNN loads
         media.require_video(info, "it has no pictures to match, so use it as a music query instead")
-        recorded = self._descriptor_section("video")
-        return video_frame_features(path, encoder=self.encoder,
-                                    fps=float(recorded.get("fps", FRAME_FPS)),
-                                    max_frames=int(recorded.get("max_frames", MAX_FRAMES)),
+        sampling = self.bundle.config.descriptors.video
+        return video_frame_features(path, encoder=self.encoder, fps=sampling.fps, max_frames=sampling.max_frames,
                                     max_duration_s=max_duration_s)
 
     def embed_music_file(self, path: str | Path) -> np.ndarray:
@@ -252,8 +222,6 @@ def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
     max_duration_s : longest video accepted on the video side
     on_error : called with (path, sentence) for each failed file
     """
-    from tqdm.auto import tqdm
-
     if side not in ("music", "video"):
         raise ValueError(f"side must be 'music' or 'video', not {side!r}")
     catalog = retriever.bundle.catalog

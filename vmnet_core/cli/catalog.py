@@ -7,9 +7,15 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from vmnet_core.bundle.ann_index import MIN_ROWS
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.extract import discover_inputs
+from vmnet_core.media import probe
+
+if TYPE_CHECKING:  # the command modules load at every `vmnet` start: heavy imports wait for their command
+    from vmnet_core.bundle.config import VideoSampling
 
 TAG_KEY_COLUMNS = ("id", "file", "path")
 
@@ -60,9 +66,8 @@ def register(subparsers: Any) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     """``vmnet index``: returns 0 when every file was indexed or skipped, 1 when some failed."""
-    from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.bundle.files import load_bundle  # torch: only when the command runs (see cli/main.py)
     from vmnet_core.bundle.retrieval import Retriever, index_media_files
-    from vmnet_core.features.extract import discover_inputs
 
     switching = args.approximate or args.exact
     if args.music is None and args.videos is None and not switching:
@@ -97,8 +102,6 @@ def set_search_mode(bundle: Any, sides: list[str], approximate: bool, target_rec
 
     Sides too small for an approximate index are left exact with a note, unless none is big enough.
     """
-    from vmnet_core.bundle.ann_index import MIN_ROWS
-
     catalog = bundle.catalog
     if approximate and len(sides) > 1:
         big = [side for side in sides if catalog.size(side) >= MIN_ROWS]
@@ -122,7 +125,7 @@ def set_search_mode(bundle: Any, sides: list[str], approximate: bool, target_rec
 
 def run_query(args: argparse.Namespace) -> int:
     """``vmnet query``: print ranked catalog items for the query file."""
-    from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.bundle.files import load_bundle  # torch: only when the command runs
     from vmnet_core.bundle.retrieval import Retriever
 
     if args.top < 1:
@@ -139,7 +142,7 @@ def run_query(args: argparse.Namespace) -> int:
     except VmnetError as exc:
         raise VmnetError(as_typed(str(exc), query_path)) from None
     if args.video is not None:
-        note = analysed_part_note(retriever.bundle.config, query_path)
+        note = analysed_part_note(retriever.bundle.config.descriptors.video, query_path)
         if note:
             print(f"vmnet: note: {note}", file=sys.stderr)
     if args.json:
@@ -151,13 +154,9 @@ def run_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def analysed_part_note(bundle_config: dict[str, Any], video: Path) -> str | None:
+def analysed_part_note(sampling: VideoSampling, video: Path) -> str | None:
     """A sentence when the model looked at only the start of ``video`` (its frame cap), else None."""
-    from vmnet_core.features.extract import FRAME_FPS, MAX_FRAMES
-    from vmnet_core.media import probe
-
-    recorded = (bundle_config.get("descriptors") or {}).get("video") or {}
-    span_s = int(recorded.get("max_frames", MAX_FRAMES)) / float(recorded.get("fps", FRAME_FPS))
+    span_s = sampling.span_s
     duration_s = probe(video).duration_s
     if duration_s <= span_s + 1.0:
         return None

@@ -6,7 +6,11 @@ import argparse
 import csv
 from pathlib import Path
 
+from vmnet_core.datasets.himv import match_himv, write_extract_list
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.extract import discover_inputs, extract_store, parse_shard
+from vmnet_core.features.imported import import_features, read_split_file
+from vmnet_core.features.parts import merge_stores
 from vmnet_core.features.store import SPLITS
 
 _MAX_ERRORS_SHOWN = 5
@@ -63,9 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    from vmnet_core.features.extract import discover_inputs, extract_store, parse_shard
-    from vmnet_core.features.store import read_split_file
-
     shard = parse_shard(args.shard)
     items = discover_inputs(args.input, args.modality)
     split_map, extra_columns = read_meta_csv(args.meta, [i.id for i in items], [i.path for i in items]) \
@@ -124,16 +125,12 @@ def read_meta_csv(path: Path, ids: list[str], paths: list[Path]) -> tuple[dict[s
 
 
 def run_merge_stores(args: argparse.Namespace) -> int:
-    from vmnet_core.features.store import merge_stores
-
     store = merge_stores(args.out, args.stores, progress=not args.quiet)
     print(f"Store {args.out}: {len(store)} items ready, {len(store.errors())} with errors.")
     return 0
 
 
 def run_himv(args: argparse.Namespace) -> int:
-    from vmnet_core.datasets.himv import match_himv, write_extract_list
-
     match = match_himv(args.ids, args.media)
     missing = args.missing or args.out.parent / "missing.txt"
     write_extract_list(match, args.out, missing)
@@ -145,8 +142,6 @@ def run_himv(args: argparse.Namespace) -> int:
 
 
 def run_import_features(args: argparse.Namespace) -> int:
-    from vmnet_core.features.store import import_features
-
     store = import_features(args.out, args.music, args.video, args.ids, args.split)
     counts = {name: len(store.split_ids(name)) for name in ("train", "val", "test")}
     print(f"Store {args.out}: {len(store)} items (train {counts['train']}, val {counts['val']}, "

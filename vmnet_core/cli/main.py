@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib.metadata import entry_points
 
 from vmnet_core.errors import VmnetError
 
 # Each module defines ``register(subparsers)`` which adds its sub-command(s) and sets ``func``.
+# Every module is imported at each start, so they import torch, librosa and the bundle code inside
+# the command functions (keeping `vmnet --help` and typos fast); cheap imports sit at module level.
 COMMAND_MODULES = [
     "vmnet_core.cli.extract",     # extract, merge-stores, himv, import-features
     "vmnet_core.cli.model",       # train, evaluate
@@ -31,7 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # module not built yet / optional part not installed
             raise
         module.register(sub)
-    from importlib.metadata import entry_points
 
     for entry in entry_points(group=PLUGIN_GROUP):
         try:

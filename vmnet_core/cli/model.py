@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from vmnet_core.bundle.files import load_bundle  # torch: only when the command runs (see cli/main.py)
     from vmnet_core.bundle.recipes import train_bundle
     from vmnet_core.learn.train import load_run_config
 
@@ -52,7 +53,6 @@ def run_train(args: argparse.Namespace) -> int:
                           structure=False if args.no_structure else None,
                           progress=False if args.quiet else None)
     out = train_bundle(args.store, args.out, run, with_ablation=args.with_ablation)
-    from vmnet_core.bundle.files import load_bundle
 
     metrics = load_bundle(out).metrics
     test = metrics.get("test")
@@ -63,7 +63,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from vmnet_core.bundle.evaluation import MODEL_LABELS, evaluate_bundle
+    from vmnet_core.bundle.evaluation import (  # torch: only when the command runs
+        MODEL_LABELS,
+        evaluate_bundle,
+    )
     from vmnet_core.bundle.files import load_bundle
     from vmnet_core.learn.plots import plot_recall_curves
 

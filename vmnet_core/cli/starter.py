@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vmnet_core.starter.pipeline import StarterSettings, build_starter_bundle
+from vmnet_core.starter.settings import StarterSettings
 
 
 def register(subparsers) -> None:
@@ -24,6 +24,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vmnet_core.starter.pipeline import build_starter_bundle  # torch, librosa: only when the command runs
+
     settings = StarterSettings(clips=args.clips, seconds=args.seconds, seed=args.seed, max_steps=args.steps,
                                val_every=args.val_every, workers=args.workers, index_real_library=not args.no_library)
     out = build_starter_bundle(args.out, settings)

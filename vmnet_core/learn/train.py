@@ -26,14 +26,16 @@ import json
 import math
 import os
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from vmnet_core.atomic_io import atomic_path
 from vmnet_core.errors import VmnetError
 from vmnet_core.learn.losses import ranking_terms, structure_loss
 from vmnet_core.learn.metrics import evaluate_embeddings, selection_score
@@ -209,12 +211,11 @@ def resolve_splits(store, config: TrainConfig) -> Splits:
     return Splits(train, val, test, "seeded", config.seed)
 
 
-def split_ids_for(store, bundle_config: dict, name: str) -> list[str]:
-    """Ids of split ``name`` for evaluation: the store's column, else the bundle's recorded split."""
+def split_ids_for(store, recorded: Sequence[str], name: str) -> list[str]:
+    """Ids of split ``name`` for evaluation: the store's column, else ``recorded`` (the bundle's ids)."""
     from_store = list(store.split_ids(name))
     if from_store:
         return from_store
-    recorded = bundle_config.get("split", {}).get(f"{name}_ids")
     if recorded:
         known = set(store.ids)
         missing = [i for i in recorded if i not in known]
@@ -352,12 +353,6 @@ def _set_rng_states(states: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(states["cuda"], device)
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
@@ -437,9 +432,10 @@ def fit(
         def save_checkpoint() -> None:
             extra = {} if preprocessor_arrays is None else {
                 "preprocessor": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in preprocessor_arrays.items()}}
-            _atomic_torch_save({"fingerprint": fingerprint, "model": _cpu_state(model),
-                                "optimizer": optimizer.state_dict(), "best_model": best_weights,
-                                "state": asdict(state), "rng": _rng_states(device), **extra}, checkpoint_path)
+            with atomic_path(checkpoint_path) as tmp:
+                torch.save({"fingerprint": fingerprint, "model": _cpu_state(model),
+                            "optimizer": optimizer.state_dict(), "best_model": best_weights,
+                            "state": asdict(state), "rng": _rng_states(device), **extra}, tmp)
 
         music_all = torch.from_numpy(np.ascontiguousarray(train_data.music))  # (N, Dm)
         video_all = torch.from_numpy(np.ascontiguousarray(train_data.video))  # (N, Dv)
@@ -447,8 +443,6 @@ def fit(
         meter = _LossMeter()
         bar = None
         if cfg.progress:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=max_steps, initial=min(state.step, max_steps), desc="train", unit="step",
                        dynamic_ncols=True)
         order, order_epoch = None, -1

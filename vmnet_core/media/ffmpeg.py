@@ -15,7 +15,7 @@ from vmnet_core.media.messages import _failure_sentence, _quoted
 def ffmpeg_exe() -> str:
     """Path to the ffmpeg binary bundled with imageio-ffmpeg."""
     try:
-        import imageio_ffmpeg
+        import imageio_ffmpeg  # here, so a missing package becomes the sentence below
 
         return imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError) as err:

@@ -22,11 +22,26 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from vmnet_core.bundle.catalog import CatalogItem
+from vmnet_core.bundle.evaluation import evaluate_bundle
+from vmnet_core.bundle.files import load_bundle
+from vmnet_core.bundle.recipes import train_bundle
+from vmnet_core.bundle.retrieval import Retriever, index_store
+from vmnet_core.datasets.music_library import load_music_library
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.extract import InputItem, extract_store
+from vmnet_core.features.music_descriptor import MusicDescriptorConfig, music_descriptor
+from vmnet_core.features.store import FeatureStore, read_manifest
+from vmnet_core.learn.preprocess import PreprocessConfig
+from vmnet_core.learn.train import ABLATION_DIR, CHECKPOINT_FILE, TRAINING_DIR, RunConfig, TrainConfig
+from vmnet_core.starter.corpus import generate_corpus
+from vmnet_core.starter.settings import StarterSettings
 
 DEFAULT_BUNDLE_NAME = "starter-bundle-v4"  # bumped when the corpus or the indexing changes: old caches rebuild
 LIBRARY_SOURCE = "immich-memories-music"
@@ -34,26 +49,6 @@ LIBRARY_ID_PREFIX = "library-"
 SETTINGS_FILE = "starter.json"
 _CORPUS_KEYS = ("clips", "seconds", "seed")
 _TRAINING_KEYS = ("seed", "max_steps", "val_every", "patience", "batch_size", "video_components")
-
-
-@dataclass(frozen=True)
-class StarterSettings:
-    """How the default bundle is made; the defaults fit the 6-minute first-start budget on 2 cores.
-
-    See docs/starter-corpus.md ("The default bundle") for the measured cost of each step.
-    """
-
-    clips: int = 100  # procedural music videos in the corpus (25 % test, 10 % val, 65 % train)
-    seconds: float = 30.0  # length of each clip (≥ the 29.12-s music window: no zero padding)
-    seed: int = 0
-    workers: int | None = None  # processes for generation/extraction (None: every usable core)
-    max_steps: int = 150  # training steps (one step = one pass over the train split; R@K is flat by then)
-    val_every: int = 150  # validate and checkpoint every this many steps (a 10-pair val split is too
-    #                       small to pick a step by: its R@10 is 1.0 throughout, so the last step is kept)
-    patience: int = 0  # stop after this many validations without improvement (0: never)
-    batch_size: int = 1000  # the paper's; clamped to the train split's size
-    video_components: int | None = None  # video input width (None: the data-aware default; paper: 1024)
-    index_real_library: bool = True  # add the 28 tracks of immich-memories-music to the catalog
 
 
 def usable_cores() -> int:
@@ -93,7 +88,7 @@ class _StepClock:
 
 def _cpu_seconds() -> float:
     try:
-        import resource
+        import resource  # Unix only
     except ImportError:  # Windows
         return time.process_time()
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -116,13 +111,6 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
     interruption keeps every finished clip, extracted item and training checkpoint whose settings
     still match; ``metrics.json["starter"]`` records the settings and each step's wall/CPU seconds.
     """
-    from vmnet_core.bundle.files import load_bundle
-    from vmnet_core.bundle.retrieval import index_store
-    from vmnet_core.features.extract import InputItem, extract_store
-    from vmnet_core.features.store import FeatureStore, read_manifest
-    from vmnet_core.learn.train import ABLATION_DIR, CHECKPOINT_FILE, TRAINING_DIR
-    from vmnet_core.starter.corpus import generate_corpus
-
     settings = settings or StarterSettings()
     out = Path(out).absolute()
     if (out / "config.json").exists():
@@ -173,8 +161,6 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
         store_dir, bundle_dir, work / "ablation", settings, cores, progress))
 
     def evaluate():
-        from vmnet_core.bundle.evaluation import evaluate_bundle
-
         return evaluate_bundle(load_bundle(bundle_dir), store_dir, split="test", compare=True,
                                seed=settings.seed, progress=progress).result
 
@@ -201,10 +187,6 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
 
 def warm_descriptor_cache() -> None:
     """Run the music descriptor once on 29.12 s of noise, so numba compiles and caches its kernels."""
-    import numpy as np
-
-    from vmnet_core.features.music_descriptor import MusicDescriptorConfig, music_descriptor
-
     config = MusicDescriptorConfig()
     noise = np.random.default_rng(0).standard_normal(config.n_samples).astype(np.float32)
     music_descriptor(0.1 * noise, config.sr, config)
@@ -250,10 +232,6 @@ def train_with_ablation(store_dir: Path, bundle_dir: Path, ablation_dir: Path, s
     cores: on a busy 2-core machine two single-threaded runs beat one two-threaded run by far).
     Each run resumes from its own checkpoint.
     """
-    from vmnet_core.bundle.recipes import train_bundle
-    from vmnet_core.learn.preprocess import PreprocessConfig
-    from vmnet_core.learn.train import ABLATION_DIR, RunConfig, TrainConfig
-
     parallel = cores >= 2
     threads = max(1, cores // 2) if parallel else cores
     train = TrainConfig(max_steps=settings.max_steps, val_every=settings.val_every, patience=settings.patience,
@@ -285,17 +263,12 @@ def train_with_ablation(store_dir: Path, bundle_dir: Path, ablation_dir: Path, s
 
 
 def _train_bundle_in_worker(store_dir: str, out: str, run: Any) -> str:
-    from vmnet_core.bundle.recipes import train_bundle
-
     return str(train_bundle(store_dir, out, run))
 
 
 # ----------------------------------------------------------------------------- the real library
 def _library_inputs() -> tuple[list, dict[str, dict[str, Any]], dict[str, Any]]:
     """(InputItems, tags by id, tracks by id) for the 28 tracks of ``immich-memories-music``."""
-    from vmnet_core.datasets.music_library import load_music_library
-    from vmnet_core.features.extract import InputItem
-
     tracks = {f"{LIBRARY_ID_PREFIX}{t.title}": t for t in load_music_library()}
     tags = {item_id: {"mood": t.mood, "tempo_bpm": t.tempo_bpm, "key": t.key, "style": t.style,
                       "source": LIBRARY_SOURCE} for item_id, t in tracks.items()}
@@ -307,8 +280,6 @@ def extract_library_store(store_dir: str | Path, workers: int = 1, progress: boo
 
     Returns the :class:`~vmnet_core.features.store.FeatureStore`; raises ``VmnetError`` if a track fails.
     """
-    from vmnet_core.features.extract import extract_store
-
     inputs, _, _ = _library_inputs()
     summary = extract_store(inputs, store_dir, modality="music", workers=max(1, min(workers, len(inputs))),
                             progress=progress)
@@ -328,11 +299,6 @@ def index_library_store(bundle, store, align: bool = True) -> int:
     the tracks are embedded as media files are, so music a user adds later gets the same offset.
     Returns the number of tracks added; call ``bundle.save_preprocessor()`` and ``save_catalog()`` after.
     """
-    import numpy as np
-
-    from vmnet_core.bundle.catalog import CatalogItem
-    from vmnet_core.bundle.retrieval import Retriever
-
     _, tags, tracks = _library_inputs()
     ids = [item_id for item_id in tracks if item_id in set(store.ids)]
     if len(ids) != len(tracks):

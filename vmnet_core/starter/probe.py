@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
+from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.errors import VmnetError
 from vmnet_core.starter.corpus import DEFAULT_SECONDS, generate_clip
 from vmnet_core.starter.factors import ClipFactors
@@ -82,8 +84,6 @@ def probe_library(bundle, factors: Sequence[ClipFactors], out_dir: str | Path, k
                   seconds: float = DEFAULT_SECONDS, seed: int = 10_000, retriever=None) -> list[ProbeResult]:
     """Generate one clip per factors entry (nuisance seeds ``seed``, ``seed + 1``, …) into ``out_dir``
     and rank the real library tracks (and, apart, the corpus's tracks) for each clip's pictures."""
-    from vmnet_core.bundle.retrieval import Retriever
-
     retriever = retriever or Retriever(bundle)
     library, library_items = library_embeddings(bundle)
     corpus, corpus_items = music_side(bundle, library=False)
@@ -100,7 +100,5 @@ def probe_library(bundle, factors: Sequence[ClipFactors], out_dir: str | Path, k
 
 def tempo_rank_correlation(results: Sequence[ProbeResult]) -> tuple[float, float]:
     """Spearman (ρ, two-sided p) between each clip's tempo factor and its top tracks' mean labelled tempo."""
-    from scipy.stats import spearmanr
-
     rho, p = spearmanr([r.factors.tempo_bpm for r in results], [r.mean_tempo_bpm for r in results])
     return float(rho), float(p)
