@@ -113,7 +113,7 @@ def shared_demo(tiny_bundle: Path, root: Path) -> ServedDemo:
     limit, so those paths are cheap to reach from tests; the admin (``ADMIN_PASSWORD``) may index
     folders under ``root/music-root`` from ``/admin-music``.
     """
-    from mediagen import make_audio
+    from vmnet_testkit.mediagen import make_audio
 
     key = Path(tiny_bundle).resolve()
     if key not in _SHARED:
