@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmnet_testkit.study_server import free_port, wait_until_up
+from vmnet_testkit.processes import free_port, stop_process
+from vmnet_testkit.study_server import wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,12 +64,9 @@ class AppProcess:
             self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        """SIGTERM, then ``kill -9`` after 20 s."""
+        if self.proc is not None:
+            stop_process(self.proc)
 
 
 
