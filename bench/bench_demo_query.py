@@ -24,14 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from demo import handlers
+from demo.query_cache import QueryCache
+from vmnet_core.bundle.catalog import CatalogItem
+from vmnet_core.bundle.files import load_bundle
 
-from demo import handlers  # noqa: E402
-from demo.query_cache import QueryCache  # noqa: E402
-from vmnet_core.bundle.catalog import CatalogItem  # noqa: E402
-from vmnet_core.bundle.files import load_bundle  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "bench" / "out"
 

@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from vmnet_core.learn.metrics import evaluate_embeddings, structure_report  # noqa: E402
-from vmnet_core.learn.model import ModelConfig, VMNet, embed_arrays  # noqa: E402
+from vmnet_core.learn.metrics import evaluate_embeddings, structure_report
+from vmnet_core.learn.model import ModelConfig, VMNet, embed_arrays
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:

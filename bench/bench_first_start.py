@@ -23,13 +23,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 _SERVE_SNIPPET = """
 import os, sys, time
 started = time.perf_counter()
-sys.path.insert(0, {root!r})
-import app
+import app  # the repository's app.py: the process runs in ROOT
 args = app.parse_args(["--bundle", {bundle!r}, "--admin-password", "bench"])
 app.build_server(args, args.bundle)
 print(f"{{time.perf_counter() - started:.1f}}", flush=True)
@@ -44,8 +42,8 @@ def _load() -> str:
 def measure_later_start(bundle: Path, cache: Path) -> float:
     """Seconds for a fresh interpreter to import app, load ``bundle`` and build the server."""
     env = {**os.environ, "VMNET_CACHE": str(cache)}
-    done = subprocess.run([sys.executable, "-c", _SERVE_SNIPPET.format(root=str(ROOT), bundle=str(bundle))],
-                          env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, "-c", _SERVE_SNIPPET.format(bundle=str(bundle))],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not done.stdout.strip():
         raise SystemExit(f"building the server failed:\n{done.stderr[-3000:]}")
     return float(done.stdout.strip().splitlines()[-1])

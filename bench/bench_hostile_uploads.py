@@ -1,9 +1,9 @@
-"""Bad and hostile uploads (tests/hostile_media.py) through the query path and the running demo.
+"""Bad and hostile uploads (vmnet_testkit/hostile_media.py) through the query path and the running demo.
 
 Part 1 runs every case, the slow ones included, through ``vmnet_core.bundle.retrieval.Retriever`` in a
 subprocess (the code path the demo uses) and prints outcome, seconds and the process's peak memory
 after each query. Part 2 (when ``demo/app.py`` exists and ``--no-demo`` is not given) serves the
-real app (``tests/demo_server.running_app``), uploads every file with ``gradio_client`` to
+real app (``vmnet_testkit/demo_server.running_app``), uploads every file with ``gradio_client`` to
 ``/music_for_video`` or ``/videos_for_music``, checks after each upload that the server still
 answers, and samples the memory of the server and its ffmpeg children (every 50 ms) to report
 the peak. A file that ``gradio_client`` itself refuses to send is posted to the server's upload
@@ -27,13 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TESTS = ROOT / "tests"
-for _path in (ROOT, TESTS):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from hostile_media import (  # noqa: E402
+from vmnet_testkit.hostile_media import (
     TOP_K,
     HostileCase,
     TreeMemorySampler,
@@ -42,6 +36,8 @@ from hostile_media import (  # noqa: E402
     peak_rss_mb,
     rss_mb,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DEMO_ENDPOINTS = {"video": "/music_for_video", "music": "/videos_for_music"}
 DEMO_EXPECT = {
@@ -71,11 +67,11 @@ def _server_pid(port: int) -> int | None:
 
 # ------------------------------------------------------------------------------------------ part 1
 def retriever_report(bundle: Path, media: Path, names: list[str], tmp: Path) -> dict:
-    """Run tests/hostile_media.py's query command on the named cases in a subprocess with its own TMPDIR."""
+    """Run vmnet_testkit/hostile_media.py's query command on the named cases in a subprocess with its own TMPDIR."""
     child_tmp = tmp / "retriever_tmp"
     child_tmp.mkdir()
-    cmd = [sys.executable, str(TESTS / "hostile_media.py"), "query", "--bundle", str(bundle), "--media", str(media)]
-    proc = subprocess.run([*cmd, "--only", *names], capture_output=True, text=True,
+    cmd = [sys.executable, "-m", "vmnet_testkit.hostile_media", "query", "--bundle", str(bundle), "--media", str(media)]
+    proc = subprocess.run([*cmd, "--only", *names], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "TMPDIR": str(child_tmp)}, timeout=3600)
     if proc.returncode != 0:
         raise SystemExit(f"the query process failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -137,8 +133,9 @@ def _file_count(folder: Path) -> int:
 
 def demo_report(bundle: Path, cases: list[HostileCase], tmp: Path) -> dict:
     """Serve the app and push every case through its API; returns per-case rows and memory."""
-    from demo_server import copy_bundle, running_app
     from gradio_client import Client
+
+    from vmnet_testkit.demo_server import copy_bundle, running_app
 
     server_tmp, uploads = tmp / "server_tmp", tmp / "gradio_uploads"
     server_tmp.mkdir()
@@ -221,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{report['retriever']['ffmpeg_peak_mb']:,.0f} MB, process + children (sampled) "
               f"{report['retriever']['tree_peak_mb']:,.0f} MB; {report['retriever']['seconds']:.0f} s in all; "
               f"files left in its TMPDIR: {len(report['retriever']['tmp_leftovers'])}")
-        demo_ready = (ROOT / "demo" / "app.py").is_file() and (TESTS / "demo_server.py").is_file()
+        demo_ready = (ROOT / "demo" / "app.py").is_file()
         if not args.no_demo and demo_ready:
             report["demo"] = demo_report(args.bundle, cases, tmp)
             print_table("Demo server (gradio_client → app.py)", cases, {r["name"]: r for r in report["demo"]["cases"]})

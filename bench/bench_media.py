@@ -15,15 +15,12 @@ import argparse
 import resource
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vmnet_core import media  # noqa: E402
-from vmnet_core.media import probing as media_probing  # noqa: E402
+from vmnet_core import media
+from vmnet_core.media import probing as media_probing
 
 
 def make_clip(path: Path, seconds: float) -> Path:

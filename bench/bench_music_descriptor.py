@@ -4,7 +4,7 @@ Prints, over real tracks of ``immich-memories-music`` (their centre 29.12 s, dec
 the median time per clip of the fast path (``vmnet_core.features.music_descriptor``), of the same with a
 single 512-point STFT for HPSS as well (``hpss_n_fft=512``), with the official code's own MFCC
 spectrogram (``mfcc_own_stft=True``), and of the naive reference
-(``bench/naive_music_descriptor.py``, the official code's way); then how closely each feature's
+(``vmnet_testkit/naive_music_descriptor.py``, the official code's way); then how closely each feature's
 entries agree with the naive reference, and why they differ where they do.
 
     python bench/bench_music_descriptor.py --clips 8 --repeats 3
@@ -19,16 +19,9 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMB
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from naive_music_descriptor import naive_music_descriptor  # noqa: E402
 
 from vmnet_core.datasets.music_library import load_music_library  # noqa: E402
 from vmnet_core.features.music_descriptor import (  # noqa: E402
@@ -41,6 +34,7 @@ from vmnet_core.features.music_descriptor import (  # noqa: E402
     music_descriptor_names,
 )
 from vmnet_core.media import decode_audio  # noqa: E402
+from vmnet_testkit.naive_music_descriptor import naive_music_descriptor  # noqa: E402
 
 WHY = {
     "mfcc": "MFCC from the shared 512-pt spectrogram's 96-band mel; librosa.feature.mfcc(y) makes its own "

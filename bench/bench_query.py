@@ -26,18 +26,13 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from bench_catalog_scale import DIM, synthetic_embeddings, unit_centres
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_catalog_scale import DIM, synthetic_embeddings, unit_centres  # noqa: E402
-
-from vmnet_core.bundle.ann_index import MIN_ROWS  # noqa: E402
-from vmnet_core.bundle.catalog import Catalog  # noqa: E402
-from vmnet_core.errors import VmnetError  # noqa: E402
+from vmnet_core.bundle.ann_index import MIN_ROWS
+from vmnet_core.bundle.catalog import Catalog
+from vmnet_core.errors import VmnetError
 
 CENTRES = 2_000
 SPREAD = 1.0  # a point is about 45° from its centre

@@ -17,13 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for extra in (ROOT, ROOT / "tests"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+from vmnet_testkit.demo_server import running_app
+from vmnet_testkit.mediagen import make_video
 
-from demo_server import running_app  # noqa: E402
-from mediagen import make_video  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rss_mb(pid: int) -> float:

@@ -1,6 +1,6 @@
 """Sharded extraction with a killed shard: figures for docs/reliability.md (issue 7).
 
-For each shard count N, ``tests/sharded_extraction.run_kill_and_rerun`` writes real clips, runs
+For each shard count N, ``vmnet_testkit/sharded_extraction.run_kill_and_rerun`` writes real clips, runs
 ``vmnet extract --shard i/N`` as N processes at once (each its own ``--out``), SIGKILLs the shard
 with the most items once half of its items are done, reruns it with the same command, merges with
 ``vmnet merge-stores`` and extracts the same list in one process for reference. Printed per N:
@@ -25,13 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TESTS = ROOT / "tests"
-for _path in (ROOT, TESTS):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+from vmnet_testkit.sharded_extraction import run_kill_and_rerun
 
-from sharded_extraction import run_kill_and_rerun  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 MAX_RELATIVE_DIFF = 1e-4
 """Merged vs reference store, per row: float sums in another order, nothing more."""

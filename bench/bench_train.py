@@ -17,16 +17,12 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from vmnet_core.learn.model import ModelConfig, VMNet  # noqa: E402
-from vmnet_core.learn.train import TrainConfig, loss_terms  # noqa: E402
+from vmnet_core.learn.model import ModelConfig, VMNet
+from vmnet_core.learn.train import TrainConfig, loss_terms
 
 
 def main() -> None:

@@ -27,7 +27,6 @@ import os
 import platform
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -35,15 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vmnet_core.features.video_descriptor import (  # noqa: E402
+from vmnet_core.features.video_descriptor import (
     FrameEncoder,
     WhiteningPCA,
     pool_frames,
     video_frame_features,
 )
-from vmnet_core.media import sample_frames, write_video  # noqa: E402
+from vmnet_core.media import sample_frames, write_video
 
 STAGES = ("decode", "cnn", "pool", "total", "streamed")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,16 +23,14 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vmnet_core.bundle.files import load_bundle  # noqa: E402
-from vmnet_core.bundle.retrieval import Retriever  # noqa: E402
-from vmnet_core.features.store import FeatureStore  # noqa: E402
-from vmnet_core.learn.metrics import PAPER_KS  # noqa: E402
-from vmnet_core.paths import cache_dir  # noqa: E402
-from vmnet_core.starter.factors import clip_rngs, extreme_pair, sample_factors  # noqa: E402
-from vmnet_core.starter.pipeline import DEFAULT_BUNDLE_NAME  # noqa: E402
-from vmnet_core.starter.probe import (  # noqa: E402
+from vmnet_core.bundle.files import load_bundle
+from vmnet_core.bundle.retrieval import Retriever
+from vmnet_core.features.store import FeatureStore
+from vmnet_core.learn.metrics import PAPER_KS
+from vmnet_core.paths import cache_dir
+from vmnet_core.starter.factors import clip_rngs, extreme_pair, sample_factors
+from vmnet_core.starter.pipeline import DEFAULT_BUNDLE_NAME
+from vmnet_core.starter.probe import (
     AROUSED_MOODS,
     music_side,
     probe_library,

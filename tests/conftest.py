@@ -1,4 +1,4 @@
-"""Shared test settings: small thread counts and the skip-unless-CI rule for system components."""
+"""Shared test settings: small thread counts and the tiny starter bundle (helpers: ``vmnet_testkit``)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,6 @@ if str(ROOT) not in sys.path:
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with ``reason`` on a laptop that lacks a system component; fail loudly under CI=true."""
-    if IN_CI:
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -280,7 +280,7 @@ def test_index_store_embeds_every_item_with_its_pair_and_tags(tmp_path):
 
 @pytest.fixture(scope="module")
 def media_dir(tmp_path_factory):
-    from mediagen import make_audio, make_video
+    from vmnet_testkit.mediagen import make_audio, make_video
 
     root = tmp_path_factory.mktemp("media")
     make_audio(root / "music" / "low.wav", seconds=3, freq=220, seed=1)

@@ -1,6 +1,6 @@
 """End to end: ``python app.py --no-study`` on a free port, driven with gradio_client like any API user.
 
-The server (tests/demo_server.py, shared with the browser test) runs over a private copy of the
+The server (vmnet_testkit/demo_server.py, shared with the browser test) runs over a private copy of the
 starter bundle, with two extra tracks indexed at start by ``--music-dir``, a 1 MB upload limit and
 a 20-s analysis limit so those paths are cheap to reach; real media is generated with ffmpeg.
 """
@@ -13,14 +13,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from demo_server import UPLOAD_LIMIT_MB, VIDEO_LIMIT_S, ServedDemo, shared_demo
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from mediagen import make_audio, make_video
 
 from demo.handlers import format_duration
 from vmnet_core.bundle.catalog import Catalog
 from vmnet_core.media import probe
+from vmnet_testkit.demo_server import UPLOAD_LIMIT_MB, VIDEO_LIMIT_S, ServedDemo, shared_demo
+from vmnet_testkit.mediagen import make_audio, make_video
 
 PUBLIC_ENDPOINTS = {"/music_for_video", "/videos_for_music", "/preview"}
 

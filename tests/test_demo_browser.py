@@ -11,9 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import skip_or_fail
-from demo_server import ADMIN_PASSWORD, UPLOAD_LIMIT_MB, shared_demo
-from mediagen import make_audio, make_video
+
+from vmnet_testkit.ci import skip_or_fail
+from vmnet_testkit.demo_server import ADMIN_PASSWORD, UPLOAD_LIMIT_MB, shared_demo
+from vmnet_testkit.mediagen import make_audio, make_video
 
 pytestmark = pytest.mark.browser
 

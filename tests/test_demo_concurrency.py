@@ -11,11 +11,11 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
-from demo_server import ServedDemo, shared_demo
 from gradio_client import Client, handle_file
 from gradio_client.utils import Status
 
 from vmnet_core.bundle.catalog import Catalog
+from vmnet_testkit.demo_server import ServedDemo, shared_demo
 
 USERS = 10
 TOP_K = 5

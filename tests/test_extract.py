@@ -265,7 +265,7 @@ def test_himv_cli_writes_an_extract_list_and_the_missing_ids(tmp_path, main, cap
 def real_media(tmp_path_factory):
     pytest.importorskip("vmnet_core.features.music_descriptor")
     pytest.importorskip("vmnet_core.features.video_descriptor")
-    from mediagen import make_audio, make_video
+    from vmnet_testkit.mediagen import make_audio, make_video
 
     folder = tmp_path_factory.mktemp("real") / "media"
     make_video(folder / "red clip.mp4", seconds=3.0, seed=1)
@@ -326,7 +326,7 @@ def test_killed_shard_process_resumes_without_redoing_items_and_merges_to_the_on
 
     (bench/bench_sharded_extract.py runs the same scenario with video and 3 shards, and times it.)
     """
-    from sharded_extraction import run_kill_and_rerun
+    from vmnet_testkit.sharded_extraction import run_kill_and_rerun
 
     report = run_kill_and_rerun(tmp_path, clips=6, shards=2, modality="music", seconds=1.0, reference_main=main)
     assert report.shard_items[report.killed_shard] > report.parts_when_killed >= 1  # killed mid-run

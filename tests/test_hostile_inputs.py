@@ -1,6 +1,6 @@
 """Bad and hostile uploads through the demo's query path (issue 7).
 
-One subprocess loads the session's tiny bundle and pushes every case of ``tests/hostile_media.py``
+One subprocess loads the session's tiny bundle and pushes every case of ``vmnet_testkit/hostile_media.py``
 through ``Retriever.music_for_video`` / ``videos_for_music``, reporting JSON; the tests then
 check each case's outcome, that nothing was left in the temporary folder, the bundle or beside
 the uploads, and the subprocess's peak memory.
@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hostile_media import generate_hostile_corpus, name_forms
 
-HOSTILE_MEDIA_SCRIPT = Path(__file__).resolve().parent / "hostile_media.py"
+from vmnet_testkit.hostile_media import generate_hostile_corpus, name_forms
+
+ROOT = Path(__file__).resolve().parents[1]
 MEMORY_BOUND_MB = 3000.0
 """Peak RSS the query process may reach (torch + the CNN + one 8K frame need well under half)."""
 MAX_MESSAGE_CHARS = 400
@@ -45,8 +46,9 @@ def hostile(tiny_bundle, tmp_path_factory):
     child_tmp = tmp_path_factory.mktemp("query_tmpdir")
     media_before, bundle_before = _listing(media), _listing(tiny_bundle)
     env = {**os.environ, "TMPDIR": str(child_tmp), "OMP_NUM_THREADS": "2", "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run([sys.executable, str(HOSTILE_MEDIA_SCRIPT), "query", "--bundle", str(tiny_bundle),
-                           "--media", str(media), "--skip-slow"], capture_output=True, text=True, env=env, timeout=900)
+    proc = subprocess.run([sys.executable, "-m", "vmnet_testkit.hostile_media", "query", "--bundle", str(tiny_bundle),
+                           "--media", str(media), "--skip-slow"], cwd=ROOT, capture_output=True, text=True, env=env,
+                          timeout=900)
     assert proc.returncode == 0, f"the query process died (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     leftovers = {
@@ -76,7 +78,7 @@ KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _case_names() -> list:
-    from hostile_media import hostile_cases
+    from vmnet_testkit.hostile_media import hostile_cases
 
     return [pytest.param(c.name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[c.name]))
             if c.name in KNOWN_DEFECTS else c.name for c in hostile_cases(Path(".")) if not c.slow]

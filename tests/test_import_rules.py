@@ -4,6 +4,8 @@
   bundle < starter < cli.
 - ``vmnet_core`` imports neither ``demo`` nor ``study``; ``demo`` and ``study`` never import each other.
 - Gradio only in ``demo/``, ``study/`` and ``app.py``; SQLAlchemy (and Alembic) only in ``study/``.
+- ``vmnet_testkit`` (helpers of the tests and benchmarks) is imported by tests and benchmarks only.
+- ``bench/`` imports the installed packages: it never edits ``sys.path`` and never imports ``tests/``.
 """
 
 from __future__ import annotations
@@ -78,11 +80,19 @@ def test_core_layers_import_only_downward():
     assert not upward, "imports that point up a layer:\n" + "\n".join(sorted(upward))
 
 
+TEST_MODULES = tuple(sorted({"tests", "conftest", *(p.stem for p in (ROOT / "tests").rglob("*.py"))}))
+"""Names a file under ``tests/`` can be imported by when ``tests/`` is on the path."""
+
+
 @pytest.mark.parametrize("package, forbidden", [
-    ("vmnet_core", ("demo", "study", "gradio", "gradio_client", "sqlalchemy", "alembic", "fastapi", "uvicorn")),
-    ("demo", ("study", "sqlalchemy", "alembic")),
-    ("study", ("demo",)),
-    ("bench", ("tests",)),
+    ("vmnet_core", ("demo", "study", "gradio", "gradio_client", "sqlalchemy", "alembic", "fastapi", "uvicorn",
+                    "vmnet_testkit")),
+    ("demo", ("study", "sqlalchemy", "alembic", "vmnet_testkit")),
+    ("study", ("demo", "vmnet_testkit")),
+    ("app.py", ("vmnet_testkit",)),
+    ("webguard.py", ("vmnet_testkit",)),
+    ("bench", TEST_MODULES),
+    ("vmnet_testkit", TEST_MODULES),
 ])
 def test_packages_keep_out_of_each_other(package, forbidden):
     found = []
@@ -93,11 +103,18 @@ def test_packages_keep_out_of_each_other(package, forbidden):
     assert not found, "\n".join(sorted(set(found)))
 
 
+def test_bench_never_edits_sys_path():
+    """Benchmarks run against the installed packages (``pip install -e .``), never a patched path."""
+    found = [f"{path.relative_to(ROOT)}:{n}" for path in python_files("bench")
+             for n, line in enumerate(path.read_text().splitlines(), 1) if "sys.path" in line]
+    assert not found, "sys.path edited in bench/ (import the installed package instead):\n" + "\n".join(found)
+
+
 def test_gradio_and_sqlalchemy_stay_in_their_places():
-    allowed = {"gradio": ("demo/", "study/", "app.py", "tests/", "bench/"),
-               "sqlalchemy": ("study/", "tests/", "bench/"), "alembic": ("study/", "tests/")}
+    allowed = {"gradio": ("demo/", "study/", "app.py", "tests/", "bench/", "vmnet_testkit/"),
+               "sqlalchemy": ("study/", "tests/", "bench/", "vmnet_testkit/"), "alembic": ("study/", "tests/")}
     found = []
-    for path in python_files("vmnet_core", "demo", "study", "app.py", "bench"):
+    for path in python_files("vmnet_core", "demo", "study", "app.py", "bench", "vmnet_testkit"):
         rel = path.relative_to(ROOT).as_posix()
         for name in imported_modules(path):
             top = name.split(".")[0]

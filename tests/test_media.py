@@ -11,7 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mediagen import (
+
+from vmnet_core import media
+from vmnet_core.atomic_io import FILE_MODE
+from vmnet_core.errors import VmnetError
+from vmnet_core.media import frames as media_frames
+from vmnet_testkit.mediagen import (
     attach_cover_art,
     convert,
     frame_index,
@@ -22,11 +27,6 @@ from mediagen import (
     make_video,
     remux_moov_at_end,
 )
-
-from vmnet_core import media
-from vmnet_core.atomic_io import FILE_MODE
-from vmnet_core.errors import VmnetError
-from vmnet_core.media import frames as media_frames
 
 VIDEO_CONTAINERS = ["mp4", "mov", "mkv", "webm", "avi"]
 AUDIO_CONTAINERS = ["mp3", "wav", "ogg", "opus", "flac", "m4a"]

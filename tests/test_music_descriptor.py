@@ -3,9 +3,7 @@ files written through the real ffmpeg, and cross-checks against librosa and the 
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
-from pathlib import Path
 
 import librosa
 import numpy as np
@@ -29,9 +27,7 @@ from vmnet_core.features.music_descriptor import (
     regression_delta,
 )
 from vmnet_core.media import decode_audio
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from naive_music_descriptor import naive_music_descriptor  # noqa: E402
+from vmnet_testkit.naive_music_descriptor import naive_music_descriptor
 
 SR = 12000
 CLIP = MusicDescriptorConfig().n_samples
@@ -271,7 +267,7 @@ def test_from_file_decodes_the_centre_of_the_file(tmp_path):
 
 
 def test_from_file_reads_audio_and_video_containers(tmp_path):
-    from mediagen import convert, make_audio, make_video
+    from vmnet_testkit.mediagen import convert, make_audio, make_video
 
     wav = make_audio(tmp_path / "a.wav", seconds=4.0)
     flac = convert(wav, tmp_path / "a.flac")
@@ -282,7 +278,7 @@ def test_from_file_reads_audio_and_video_containers(tmp_path):
 
 
 def test_from_file_rejects_files_without_usable_audio(tmp_path):
-    from mediagen import make_video
+    from vmnet_testkit.mediagen import make_video
 
     silent_video = make_video(tmp_path / "mute.mp4", seconds=2.0, audio=False)
     garbage = tmp_path / "garbage.mp3"

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from gradio_client import Client
 from sqlalchemy import func, select
-from study_helpers import premux_clips
-from study_server import ADMIN_PASSWORD, PageSession, app_subprocess, study_in_thread
 
 from study.db import Database
 from study.design import CHECK_CONDITION
 from study.models import Candidate, Participant, Stimulus, Study, Vote
+from vmnet_testkit.study_helpers import premux_clips
+from vmnet_testkit.study_server import ADMIN_PASSWORD, PageSession, app_subprocess, study_in_thread
 
 STUDY_NAME = "hidden-admin-study-name"
 TRIALS = 9  # 2 clips x 3 pairs + 1 attention check + 1 swapped repeat + 1 practice
@@ -28,7 +28,7 @@ TRIALS = 9  # 2 clips x 3 pairs + 1 attention check + 1 swapped repeat + 1 pract
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from study_helpers import new_study
+    from vmnet_testkit.study_helpers import new_study
 
     folder = tmp_path_factory.mktemp("study_app")
     premuxed = premux_clips(folder, n=2)

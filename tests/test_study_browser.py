@@ -9,13 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import skip_or_fail
 from sqlalchemy import select
-from study_helpers import new_study, premux_clips
-from study_server import study_in_thread
 
 from study.db import Database
 from study.models import Candidate, Participant, Stimulus, Vote
+from vmnet_testkit.ci import skip_or_fail
+from vmnet_testkit.study_helpers import new_study, premux_clips
+from vmnet_testkit.study_server import study_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import func, select
-from study_helpers import CONDITIONS, make_clips
 
 from study import service
 from study.cli import register
@@ -24,6 +23,7 @@ from study.design import CHECK_CONDITION, DesignSpec, plan_slot
 from study.models import Assignment, Candidate, Stimulus, Study
 from vmnet_core.errors import VmnetError
 from vmnet_core.media import probe
+from vmnet_testkit.study_helpers import CONDITIONS, make_clips
 
 ROOT = Path(__file__).resolve().parents[1]
 OPAQUE = re.compile(r"^[0-9a-f]{32}\.mp4$")

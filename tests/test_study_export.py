@@ -7,7 +7,6 @@ import io
 from dataclasses import fields
 
 import pytest
-from study_helpers import new_study, open_test_database, premux_clips
 
 from study import service
 from study.export import (
@@ -19,6 +18,7 @@ from study.export import (
     votes_csv,
 )
 from study.vote_row import VoteRow
+from vmnet_testkit.study_helpers import new_study, open_test_database, premux_clips
 
 
 @pytest.mark.parametrize("value,expected", [

@@ -5,16 +5,17 @@ rater is told saving failed, nothing is stored; the retry stores the vote once),
 a PostgreSQL server stopped and started again under a running app process.
 
 The figures at full size (50 raters x 20 trials, PostgreSQL with two app processes) come from
-``bench/load_study.py``; this file reuses its servers, raters and checks.
+``bench/load_study.py``; this file reuses its servers, raters and checks (``vmnet_testkit/study_load/``).
 """
 
 from __future__ import annotations
 
 import pytest
-from conftest import skip_or_fail
-from study_helpers import premux_clips
 
-from bench.load_study import clips_needed, scenario_crash, scenario_lock, scenario_pg_vote_outage
+from vmnet_testkit.ci import skip_or_fail
+from vmnet_testkit.study_helpers import premux_clips
+from vmnet_testkit.study_load.scenarios import scenario_crash, scenario_lock, scenario_pg_vote_outage
+from vmnet_testkit.study_load.votes import clips_needed
 
 RATERS, TRIALS = 3, 6
 
@@ -43,7 +44,7 @@ def test_a_locked_database_gives_save_failed_never_a_false_ack(premuxed, tmp_pat
 
 @pytest.mark.postgres
 def test_postgres_down_gives_try_again_and_the_retry_after_restart_stores_once(premuxed, tmp_path):
-    import pg_server
+    from vmnet_testkit import pg_server
 
     try:
         server = pg_server.private_server()  # its own cluster: stopping it spares the shared one

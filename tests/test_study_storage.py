@@ -10,11 +10,11 @@ from dataclasses import asdict
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
-from study_helpers import new_study, open_test_database, premux_clips
 
 from study import service
 from study.db import upgrade
 from study.models import Assignment, Base, Participant, Trial, Vote
+from vmnet_testkit.study_helpers import new_study, open_test_database, premux_clips
 
 
 @pytest.fixture(scope="module")
@@ -320,8 +320,8 @@ def test_a_failed_save_raises_and_never_confirms(tmp_path, premuxed, request):
 
 @pytest.mark.postgres
 def test_a_failed_save_on_postgres_raises_save_failed(tmp_path, premuxed, request):
-    import pg_server
-    from conftest import skip_or_fail
+    from vmnet_testkit import pg_server
+    from vmnet_testkit.ci import skip_or_fail
 
     try:
         server = pg_server.shared_server()

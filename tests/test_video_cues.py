@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +17,7 @@ from vmnet_core.features.video_cues import (
     visual_rhythm,
 )
 from vmnet_core.media import write_video
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from real_content_media import grade, photo, slideshow  # noqa: E402
+from vmnet_testkit.real_content_media import grade, photo, slideshow
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
 FPS = 20
@@ -118,7 +115,7 @@ def test_bad_frames_raise_a_plain_sentence(frames):
 
 
 def test_a_file_without_video_raises(tmp_path):
-    from mediagen import make_audio
+    from vmnet_testkit.mediagen import make_audio
 
     with pytest.raises(VmnetError):
         video_cues_from_file(make_audio(tmp_path / "a.wav", seconds=1.0))

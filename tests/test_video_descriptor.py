@@ -100,6 +100,12 @@ def test_missing_or_garbage_weights_file_is_a_plain_error(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the encoder
+def test_imagenet_labels_come_from_package_data_in_classifier_order():
+    assert len(IMAGENET_LABELS) == len(set(IMAGENET_LABELS)) == 1000
+    assert (IMAGENET_LABELS[0], IMAGENET_LABELS[281], IMAGENET_LABELS[967]) == ("tench", "tabby cat", "espresso")
+    assert all(label and label == label.strip() for label in IMAGENET_LABELS)
+
+
 def _top_classes(predictions: list[tuple[str, float]]) -> list[int]:
     return [IMAGENET_LABELS.index(label) for label, _ in predictions]
 
@@ -164,9 +170,8 @@ def test_default_encoder_is_loaded_once_per_process(encoder):
 
 # ----------------------------------------------------------------------------- videos
 def test_video_frame_features_of_a_generated_video(encoder, tmp_path):
-    from mediagen import make_video
-
     from vmnet_core.media import sample_frames
+    from vmnet_testkit.mediagen import make_video
 
     path = make_video(tmp_path / "clip.mp4", seconds=3.0, size=(160, 120), fps=10)
     features = video_frame_features(path, encoder=encoder)
@@ -212,7 +217,7 @@ def test_features_barely_change_without_deblocking(encoder, tmp_path, monkeypatc
 
 
 def test_video_frame_features_refuses_audio_only_and_overlong_files(encoder, tmp_path):
-    from mediagen import make_audio, make_video
+    from vmnet_testkit.mediagen import make_audio, make_video
 
     with pytest.raises(VmnetError):
         video_frame_features(make_audio(tmp_path / "tone.wav", seconds=1.0), encoder=encoder)

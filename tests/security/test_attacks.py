@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mediagen import make_video
-from study_server import ADMIN_PASSWORD, PageSession, app_subprocess
 
 from demo.uploads import NOT_AN_UPLOAD
+from vmnet_testkit.mediagen import make_video
+from vmnet_testkit.study_server import ADMIN_PASSWORD, PageSession, app_subprocess
 
 MAX_AGE_S = 12  # the server's --upload-max-age-s: uploads older than this are removed
 FILE_COMPONENTS = {"file", "video", "audio", "image", "gallery", "downloadbutton", "uploadbutton"}

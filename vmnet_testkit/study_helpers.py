@@ -7,13 +7,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import skip_or_fail
-from mediagen import make_audio, make_video
-
 from study.config import StudyConfig
 from study.create import store_study
 from study.db import Database
 from study.stimuli import ClipSource, TrackSource, clip_duration, opaque_media_name, premux_all
+from vmnet_testkit.ci import skip_or_fail
+from vmnet_testkit.mediagen import make_audio, make_video
 
 CONDITIONS = ("ground_truth", "vmnet", "random")
 
@@ -68,7 +67,7 @@ def open_test_database(kind: str, tmp_path: Path, **kwargs) -> Database:
     """A fresh, migrated database: a SQLite file, or a database on the throwaway PostgreSQL server."""
     if kind == "sqlite":
         return Database(f"sqlite:///{tmp_path / 'study.db'}", **kwargs)
-    import pg_server
+    from vmnet_testkit import pg_server
 
     try:
         server = pg_server.shared_server()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from vmnet_testkit.processes import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_PASSWORD = "test-admin-secret"
@@ -37,12 +38,6 @@ class Served:
     @property
     def admin(self) -> str:
         return f"{self.url}/admin/"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_up(url: str, timeout_s: float = 120.0, proc: subprocess.Popen | None = None) -> None:
@@ -110,12 +105,7 @@ def app_subprocess(bundle_dir: Path, db_url: str, cache_dir: Path, password: str
                 raise RuntimeError(f"{exc}; log:\n{log.read_text(errors='replace')[-3000:]}") from None
             yield Served(url, db_url, password)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 class PageSession:

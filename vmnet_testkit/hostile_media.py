@@ -11,8 +11,8 @@ the query it is fed to and what must happen: a clear one-sentence error or a cor
 
 As a script (the test runs it in a subprocess so the memory figures are its own)::
 
-    python tests/hostile_media.py generate DIR
-    python tests/hostile_media.py query --bundle BUNDLE --media DIR [--out report.json]
+    python -m vmnet_testkit.hostile_media generate DIR
+    python -m vmnet_testkit.hostile_media query --bundle BUNDLE --media DIR [--out report.json]
 
 Some file names are not valid UTF-8; they live in :class:`pathlib.Path` objects as surrogate
 escapes (``os.fsdecode``), so never print a case's path without :func:`display_name`.
@@ -36,16 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-TESTS = Path(__file__).resolve().parent
-if str(TESTS.parent) not in sys.path:
-    sys.path.insert(0, str(TESTS.parent))
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-
-from mediagen import make_audio, make_image, make_video  # noqa: E402
-
-from vmnet_core.bundle.retrieval import DEFAULT_MAX_QUERY_DURATION_S  # noqa: E402
-from vmnet_core.media import ffmpeg_exe  # noqa: E402
+from vmnet_core.bundle.retrieval import DEFAULT_MAX_QUERY_DURATION_S
+from vmnet_core.media import ffmpeg_exe
+from vmnet_testkit.mediagen import make_audio, make_image, make_video
 
 QUERY_SIDES = ("video", "music")
 """``video``: ``Retriever.music_for_video`` (the upload is a video); ``music``: ``videos_for_music``."""

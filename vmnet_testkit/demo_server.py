@@ -11,7 +11,6 @@ import atexit
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,18 +21,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from vmnet_testkit.processes import free_port, stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 300.0
 UPLOAD_LIMIT_MB = 1
 ADMIN_PASSWORD = "demo-admin-secret"
 VIDEO_LIMIT_S = 20
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def copy_bundle(bundle: Path, dst: Path) -> Path:
@@ -62,12 +56,7 @@ def running_app(bundle: Path, cache: Path, *extra_args: str) -> Iterator[str]:
         _wait_until_up(proc, url, log_path)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _wait_until_up(proc: subprocess.Popen, url: str, log_path: Path) -> None:
@@ -113,7 +102,7 @@ def shared_demo(tiny_bundle: Path, root: Path) -> ServedDemo:
     limit, so those paths are cheap to reach from tests; the admin (``ADMIN_PASSWORD``) may index
     folders under ``root/music-root`` from ``/admin-music``.
     """
-    from mediagen import make_audio
+    from vmnet_testkit.mediagen import make_audio
 
     key = Path(tiny_bundle).resolve()
     if key not in _SHARED:

@@ -1,6 +1,6 @@
 """Sharded `vmnet extract` runs as separate processes, one of them killed and rerun (issue 7).
 
-:func:`run_kill_and_rerun` writes real clips (``tests/mediagen.py``), starts ``vmnet extract
+:func:`run_kill_and_rerun` writes real clips (``vmnet_testkit/mediagen.py``), starts ``vmnet extract
 --shard i/N`` for every shard at once (one process each, each its own ``--out``), SIGKILLs the
 shard with the most items as soon as it has written some of its parts, reruns that shard
 with the same command, merges the shards with ``vmnet merge-stores`` and extracts the same list in
@@ -22,16 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
-for _path in (ROOT, TESTS):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+from vmnet_core.features.extract import discover_inputs, in_shard
+from vmnet_core.features.store import PARTS_DIR, FeatureStore, part_ids
+from vmnet_testkit.mediagen import make_audio, make_video
 
-from mediagen import make_audio, make_video  # noqa: E402
-
-from vmnet_core.features.extract import discover_inputs, in_shard  # noqa: E402
-from vmnet_core.features.store import PARTS_DIR, FeatureStore, part_ids  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SUMMARY_RE = re.compile(r"(\d+) items(?: in shard \S+)?: (\d+) already done, (\d+) extracted, (\d+) failed\.")
 POLL_S = 0.005
