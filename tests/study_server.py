@@ -199,3 +199,44 @@ class PageSession:
         if event != "complete":
             raise RuntimeError(f"{api_name} failed: {payload}")
         return payload[0] if isinstance(payload, list) and len(payload) == 1 else payload
+
+
+class PageRater:
+    """A rater clicking through the page: consent, start, play A and B to the end, choose, save."""
+
+    def __init__(self, page: PageSession):
+        self.page = page
+        self.token = None
+        self.join_key = None  # the page's BrowserState pair: token and join key
+
+    def outputs(self, elem_id, event, data, chained=0) -> dict:
+        dep = self.page.dependency(elem_id, event)
+        for _ in range(chained):
+            dep = self.page.then_of(dep)
+        values = self.page.call(elem_id, event, data, chained)
+        return dict(zip(dep["outputs"], values, strict=True))
+
+    def load(self) -> dict:
+        out = self.outputs(None, "load", [self.token, self.join_key])
+        self.join_key = out[self.page.dependency(None, "load")["inputs"][1]]
+        return out
+
+    def agree(self) -> dict:
+        out = self.outputs("study-agree", "click", [self.token, self.join_key])
+        self.token = out[self.page.dependency(None, "load")["inputs"][0]]
+        return out
+
+    def start(self) -> dict:
+        return self.outputs("study-start", "click", [self.token])
+
+    def play_both(self) -> dict:
+        self.outputs("study-player-a", "end", [None, None])  # inputs: the trial and played states
+        self.outputs("study-side-b", "click", [])
+        return self.outputs("study-player-b", "end", [None, None])
+
+    def save(self, choice: str | None, strength: int | None = None) -> dict:
+        return self.outputs("study-next", "click", [self.token, None, None, choice, strength], chained=1)
+
+    def notice(self, out: dict) -> str:
+        value = out.get(self.page.component_id("study-notice"))
+        return value.get("value", "") if isinstance(value, dict) else ""
