@@ -102,8 +102,9 @@ def hidden_folders(args: argparse.Namespace, bundle_dir: Path, upload_dir: str, 
             tempfile.gettempdir(), os.getcwd(), str(Path(__file__).resolve().parent), str(Path.home())]
 
 
-def guard_server(server, args: argparse.Namespace, bundle_dir: Path) -> None:
-    """Put :mod:`webguard` in front of every mount and start the upload janitor (docs/security.md)."""
+def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bool = True) -> None:
+    """Put :mod:`webguard` in front of every mount of ``server`` and (``janitor``) start the upload
+    janitor (docs/security.md)."""
     from gradio.routes import App
     from gradio.utils import get_upload_folder
     from starlette.routing import Mount
@@ -137,6 +138,8 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path) -> None:
     mask = PathMask(hidden_folders(args, bundle_dir, upload_dir, study_media))
     server.add_middleware(WebGuard, rules=rules, mask=mask, unmasked_prefixes=ADMIN_MOUNTS,
                           login_paths=[f"{m}/login" for m in ADMIN_MOUNTS], throttle=LoginThrottle())
+    if not janitor:
+        return
     UploadJanitor(upload_dir, args.upload_max_age_s, int(args.upload_max_gb * 1e9),
                   period_s=min(60.0, max(1.0, args.upload_max_age_s / 3)), forget=forget, keep=at_start).start()
 

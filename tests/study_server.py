@@ -61,10 +61,11 @@ def wait_until_up(url: str, timeout_s: float = 120.0, proc: subprocess.Popen | N
 
 @contextmanager
 def study_in_thread(db_url: str, work_dir: Path, bundle_dir: Path | None = None,
-                    password: str = ADMIN_PASSWORD) -> Iterator[Served]:
+                    password: str = ADMIN_PASSWORD, guarded: bool = False) -> Iterator[Served]:
     """The study pages on a fresh FastAPI app in a uvicorn thread, mounted by the same
     ``study.pages.mount_study`` that ``app.py`` calls (the database should already hold a study
-    when ``bundle_dir`` is None)."""
+    when ``bundle_dir`` is None); ``guarded``: behind app.py's web guard, as ``python app.py``
+    serves them (without the upload janitor)."""
     import uvicorn
     from fastapi import FastAPI
 
@@ -72,6 +73,10 @@ def study_in_thread(db_url: str, work_dir: Path, bundle_dir: Path | None = None,
 
     app = FastAPI()
     mounted = mount_study(app, db_url, bundle_dir or work_dir / "no-bundle", work_dir, password)
+    if guarded:
+        from app import guard_server, parse_args
+
+        guard_server(app, parse_args([]), bundle_dir or work_dir / "no-bundle", janitor=False)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=2))
@@ -105,7 +110,7 @@ def app_subprocess(bundle_dir: Path, db_url: str, cache_dir: Path, password: str
         try:
             url = f"http://127.0.0.1:{port}"
             try:
-                wait_until_up(f"{url}/study/config", 240, proc)
+                wait_until_up(f"{url}/study/config", 480, proc)  # a bound for a busy machine, not a timing
             except RuntimeError as exc:
                 raise RuntimeError(f"{exc}; log:\n{log.read_text(errors='replace')[-3000:]}") from None
             yield Served(url, db_url, password)
