@@ -11,9 +11,9 @@ One pure-ASGI middleware that
   traversal string or URL with the same 404 that names nothing of the server;
 - marks every served file ``nosniff`` and, unless it is audio, video or a raster image, as an
   attachment under ``Content-Security-Policy: sandbox`` (an uploaded HTML/SVG never runs as a page);
-- lets the by-name routes (``/gradio_api/call|run|api/NAME``) run only the mount's public API
-  (``MountRule.public_api``): Gradio answers them for private events too, and by ``fn_index``
-  (``run/predict``); the pages themselves use only ``queue/join``;
+- lets the by-name routes (``/gradio_api/call|call/v2|run|api/NAME``) run only the mount's public
+  API (``MountRule.public_api``): Gradio answers them for private events too; the pages themselves
+  call events by ``fn_index`` through ``queue/join`` and, for ``queue=False`` events, ``run/predict``;
 - refuses Gradio routes the pages do not use (``file/``, ``proxy=``, run history, monitoring, ...);
 - throttles the admin login per client and overall (:class:`~webguard.throttle.LoginThrottle`) and
   refuses a password in the URL.
@@ -41,7 +41,8 @@ BLOCKED_ROUTES = ("/gradio_api/file/", "/gradio_api/proxy=", "/gradio_api/run-hi
                   "/gradio_api/custom_component/", "/monitoring", "/gradio_api/monitoring", "/vibe-",
                   "/gradio_api/undo-vibe-edit", "/gradio_api/component_server", "/gradio_api/dev/",
                   "/gradio_api/profiling")
-NAMED_ROUTE = re.compile(r"^(?P<prefix>.*?)/gradio_api/(?:call/v2|call|run|api)/(?P<name>[^/]+)(?:/[^/]*)?/?$")
+NAMED_ROUTE = re.compile(r"^(?P<prefix>.*?)/gradio_api/(?P<kind>call/v2|call|run|api)/(?P<name>[^/]+)(?:/[^/]*)?/?$")
+PAGE_CHANNEL = ("run", "predict")  # the page's own route, by fn_index, for its queue=False events
 INLINE_TYPES = ("audio/", "video/", "image/png", "image/jpeg", "image/gif", "image/webp")
 ASSET_SUFFIXES = (".js", ".mjs", ".css", ".woff", ".woff2", ".ttf", ".png", ".svg", ".ico", ".map", ".webp")
 NOT_FOUND = b'{"detail":"Not found."}'
@@ -80,7 +81,7 @@ class WebGuard:
         if any(route in path for route in BLOCKED_ROUTES):
             return await _answer(send, 404, NOT_FOUND)
         named = NAMED_ROUTE.match(path)
-        if named and not self._public(named["prefix"], named["name"]):
+        if named and (named["kind"], named["name"]) != PAGE_CHANNEL and not self._public(named["prefix"], named["name"]):
             return await _answer(send, 404, NOT_FOUND)
         if FILE_ROUTE in path:
             prefix, _, target = path.partition(FILE_ROUTE)

@@ -147,8 +147,8 @@ def test_an_honest_upload_still_finds_music(served, tmp_path):
 
 
 def test_private_events_cannot_be_called_by_name(served):
-    """Gradio runs a private event by name through call/, run/ and api/ and by fn_index through
-    run/predict; the guard lets those routes run only the public API (the page uses queue/join)."""
+    """Gradio runs a private event by name through call/, call/v2/, run/ and api/; the guard lets those
+    routes run only the public API (the page calls events by fn_index: queue/join, run/predict)."""
     http = httpx.Client(timeout=60)
     tried = 0
     for base in (f"{served.url}/", f"{served.url}/study/"):
@@ -157,7 +157,7 @@ def test_private_events_cannot_be_called_by_name(served):
             public = dep.get("api_visibility") == "public"
             routes = [f"call/{dep['api_name']}"] if public else [  # a public one by its documented route
                 f"run/{dep['api_name']}", f"api/{dep['api_name']}", f"call/{dep['api_name']}",
-                f"call/v2/{dep['api_name']}", "run/predict", "api/predict"]
+                f"call/v2/{dep['api_name']}", "api/predict"]
             body = {"data": [None] * len(dep["inputs"]), "fn_index": dep["id"], "session_hash": "x" * 11}
             for route in routes:
                 r = http.post(f"{base}gradio_api/{route}", json=body)
