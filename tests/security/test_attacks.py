@@ -148,11 +148,13 @@ def test_an_honest_upload_still_finds_music(served, tmp_path):
 
 def test_private_events_cannot_be_called_by_name(served):
     """Gradio runs a private event by name through call/, call/v2/, run/ and api/; the guard lets those
-    routes run only the public API (the page calls events by fn_index: queue/join, run/predict)."""
+    routes run only the public API (the page calls events by fn_index: queue/join, run/predict, and
+    run/predict with server paths reads and leaks nothing, like queue/join)."""
     http = httpx.Client(timeout=60)
     tried = 0
     for base in (f"{served.url}/", f"{served.url}/study/"):
         config = http.get(f"{base}config").json()
+        components = {c["id"]: c for c in config["components"]}
         for dep in config["dependencies"]:
             public = dep.get("api_visibility") == "public"
             routes = [f"call/{dep['api_name']}"] if public else [  # a public one by its documented route
@@ -163,6 +165,11 @@ def test_private_events_cannot_be_called_by_name(served):
                 r = http.post(f"{base}gradio_api/{route}", json=body)
                 assert (r.status_code == 404) != public, (base, route, dep.get("api_visibility"), r.status_code)
                 tried += 1
+            for target in _server_targets(served):  # the page's queue=False channel: the same checks hold
+                data = [_argument(components.get(i, {}), target) for i in dep["inputs"]]
+                r = http.post(f"{base}gradio_api/run/predict",
+                              json={"data": data, "fn_index": dep["id"], "session_hash": "x" * 11})
+                assert not _leaks(_echoes_removed(r.text, target), served), (base, dep["id"], target, r.text[-400:])
     assert tried > 40
 
 
