@@ -64,7 +64,7 @@ def build_server(args: argparse.Namespace, bundle_dir: Path):
 
     from demo.app import build_demo
 
-    server = FastAPI(title="vmnet")
+    server = FastAPI(title="vmnet", docs_url=None, redoc_url=None, openapi_url=None)
     upload_limit = f"{args.max_upload_mb}mb"
     work_dir = cache_dir() / "work"
     demo_blocks = build_demo(bundle_dir, work_dir=work_dir / "demo", music_dir=args.music_dir,
@@ -83,17 +83,33 @@ def build_server(args: argparse.Namespace, bundle_dir: Path):
         mount_study(server, db_url, bundle_dir, work_dir / "study", password, upload_limit,
                     busy_timeout_ms=args.db_busy_timeout_ms)
     gr.mount_gradio_app(server, demo_blocks, path="", max_file_size=upload_limit)
-    guard_server(server, args)
+    guard_server(server, args, bundle_dir)
     return server
 
 
-def guard_server(server, args: argparse.Namespace) -> None:
-    """Put :mod:`webguard` in front of every mount and start the upload janitor (docs/security.md)."""
+ADMIN_MOUNTS = ("/admin", "/admin-music")  # behind the login: the operator sees real server paths there
+
+
+def hidden_folders(args: argparse.Namespace, bundle_dir: Path, upload_dir: str, study_media: list[str]) -> list[str]:
+    """The server folders a visitor never sees (shown as opaque tokens, docs/security.md): Gradio's
+    upload/cache folder, the study's media, the bundle (and the folder holding it), the cache, the
+    music folders, the temp folder, the working directory and the home folder."""
+    import tempfile
+
+    bundle = Path(bundle_dir).absolute()
+    return [upload_dir, *study_media, str(bundle), str(bundle.parent), str(cache_dir()),
+            *(str(Path(p).absolute()) for p in [args.music_dir, *args.music_root] if p),
+            tempfile.gettempdir(), os.getcwd(), str(Path(__file__).resolve().parent), str(Path.home())]
+
+
+def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bool = True) -> None:
+    """Put :mod:`webguard` in front of every mount of ``server`` and (``janitor``) start the upload
+    janitor (docs/security.md)."""
     from gradio.routes import App
     from gradio.utils import get_upload_folder
     from starlette.routing import Mount
 
-    from webguard import LoginThrottle, MountRule, UploadJanitor, WebGuard, is_inside
+    from webguard import LoginThrottle, MountRule, PathMask, UploadJanitor, WebGuard, is_inside
 
     upload_dir = get_upload_folder()
     mounts = {route.path: route.app.get_blocks() for route in server.routes
@@ -108,7 +124,9 @@ def guard_server(server, args: argparse.Namespace) -> None:
                 real in {os.path.realpath(p) for p in files} for files in list(blocks.temp_file_sets))
         return allows
 
-    rules = [MountRule(prefix, made_for_visitors(blocks, study_media if prefix == "/study" else []))
+    rules = [MountRule(prefix, made_for_visitors(blocks, study_media if prefix == "/study" else []),
+                       public_api=frozenset(fn.api_name for fn in blocks.fns.values()
+                                            if fn.api_visibility == "public" and fn.api_name))
              for prefix, blocks in mounts.items()]
 
     def forget(removed: set[str]) -> None:
@@ -117,7 +135,11 @@ def guard_server(server, args: argparse.Namespace) -> None:
                 files.difference_update(removed)
 
     at_start = {p for blocks in mounts.values() for files in blocks.temp_file_sets for p in files}
-    server.add_middleware(WebGuard, rules=rules, login_paths=["/admin/login", "/admin-music/login"], throttle=LoginThrottle())
+    mask = PathMask(hidden_folders(args, bundle_dir, upload_dir, study_media))
+    server.add_middleware(WebGuard, rules=rules, mask=mask, unmasked_prefixes=ADMIN_MOUNTS,
+                          login_paths=[f"{m}/login" for m in ADMIN_MOUNTS], throttle=LoginThrottle())
+    if not janitor:
+        return
     UploadJanitor(upload_dir, args.upload_max_age_s, int(args.upload_max_gb * 1e9),
                   period_s=min(60.0, max(1.0, args.upload_max_age_s / 3)), forget=forget, keep=at_start).start()
 

@@ -20,7 +20,7 @@ from study.db import Database
 from study.design import CHECK_CONDITION
 from study.models import Candidate, Participant, Stimulus, Study, Vote
 from vmnet_testkit.study_helpers import premux_clips
-from vmnet_testkit.study_server import ADMIN_PASSWORD, PageSession, app_subprocess, study_in_thread
+from vmnet_testkit.study_server import ADMIN_PASSWORD, PageRater, PageSession, app_subprocess, study_in_thread
 
 STUDY_NAME = "hidden-admin-study-name"
 TRIALS = 9  # 2 clips x 3 pairs + 1 attention check + 1 swapped repeat + 1 practice
@@ -206,47 +206,6 @@ def test_a_retried_consent_with_the_same_join_key_returns_the_same_participant(s
 
 
 # ------------------------------------------------------------------------- the page's handlers
-class PageRater:
-    """A rater clicking through the page: consent, start, play A and B to the end, choose, save."""
-
-    def __init__(self, page: PageSession):
-        self.page = page
-        self.token = None
-        self.join_key = None  # the page's BrowserState pair: token and join key
-
-    def outputs(self, elem_id, event, data, chained=0) -> dict:
-        dep = self.page.dependency(elem_id, event)
-        for _ in range(chained):
-            dep = self.page.then_of(dep)
-        values = self.page.call(elem_id, event, data, chained)
-        return dict(zip(dep["outputs"], values, strict=True))
-
-    def load(self) -> dict:
-        out = self.outputs(None, "load", [self.token, self.join_key])
-        self.join_key = out[self.page.dependency(None, "load")["inputs"][1]]
-        return out
-
-    def agree(self) -> dict:
-        out = self.outputs("study-agree", "click", [self.token, self.join_key])
-        self.token = out[self.page.dependency(None, "load")["inputs"][0]]
-        return out
-
-    def start(self) -> dict:
-        return self.outputs("study-start", "click", [self.token])
-
-    def play_both(self) -> dict:
-        self.outputs("study-player-a", "end", [None, None])  # inputs: the trial and played states
-        self.outputs("study-side-b", "click", [])
-        return self.outputs("study-player-b", "end", [None, None])
-
-    def save(self, choice: str | None, strength: int | None = None) -> dict:
-        return self.outputs("study-next", "click", [self.token, None, None, choice, strength], chained=1)
-
-    def notice(self, out: dict) -> str:
-        value = out.get(self.page.component_id("study-notice"))
-        return value.get("value", "") if isinstance(value, dict) else ""
-
-
 def test_the_page_walks_consent_trials_and_code_and_survives_a_failed_save(served):
     rater = PageRater(PageSession(served.study, httpx.Client(timeout=60, params={"PROLIFIC_PID": "page-rater"})))
     page = rater.page

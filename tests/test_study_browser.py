@@ -1,6 +1,7 @@
 """A real browser (Playwright + Debian's chromium, headless) walks the rater's page: consent,
 instructions, the practice trial and the trials (playing soundtrack A and B to the end, one player
-at a time), the answers, and the completion code. Screenshots land in tmp_path."""
+at a time), the answers, and the completion code; the admin logs in. Both pages are served behind
+app.py's web guard (opaque file URLs, docs/security.md). Screenshots land in tmp_path."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def served(tmp_path_factory):
     db_url = f"sqlite:///{folder / 'study.db'}"
     db = Database(db_url)
     new_study(db, premuxed, "browser-study", attention={"count": 0}, swapped_repeats=0)
-    with study_in_thread(db_url, folder / "work") as srv:
-        srv.db = db
+    with study_in_thread(db_url, folder / "work", guarded=True) as srv:  # behind the guard, as app.py serves it
+        srv.db, srv.folder = db, folder
         yield srv
     db.dispose()
 
@@ -136,7 +137,8 @@ def test_a_rater_walks_consent_trials_and_gets_the_completion_code(browser, serv
     page.locator("#study-code").get_by_text(rater.completion_code).wait_for(timeout=STEP_MS)
     html_seen.append(page.content())
     blob = "\n".join(html_seen + urls)
-    assert any(re.search(r"/[0-9a-f]{32}\.mp4", u) for u in urls)  # the players did fetch the opaque files
+    assert any(re.search(r"/vm-[0-9a-f]{12}/[0-9a-f]+/[0-9a-f]{32}\.mp4", u) for u in urls)  # opaque files played
+    assert str(served.folder) not in blob  # nor where the study's media lie
     leaks = [w for w in _blind_words(served.db)
              if re.search(rf"(?<![A-Za-z0-9_]){re.escape(w)}(?![A-Za-z0-9_])", blob)]
     assert leaks == []

@@ -56,10 +56,11 @@ def wait_until_up(url: str, timeout_s: float = 120.0, proc: subprocess.Popen | N
 
 @contextmanager
 def study_in_thread(db_url: str, work_dir: Path, bundle_dir: Path | None = None,
-                    password: str = ADMIN_PASSWORD) -> Iterator[Served]:
+                    password: str = ADMIN_PASSWORD, guarded: bool = False) -> Iterator[Served]:
     """The study pages on a fresh FastAPI app in a uvicorn thread, mounted by the same
     ``study.pages.mount_study`` that ``app.py`` calls (the database should already hold a study
-    when ``bundle_dir`` is None)."""
+    when ``bundle_dir`` is None); ``guarded``: behind app.py's web guard, as ``python app.py``
+    serves them (without the upload janitor)."""
     import uvicorn
     from fastapi import FastAPI
 
@@ -67,6 +68,10 @@ def study_in_thread(db_url: str, work_dir: Path, bundle_dir: Path | None = None,
 
     app = FastAPI()
     mounted = mount_study(app, db_url, bundle_dir or work_dir / "no-bundle", work_dir, password)
+    if guarded:
+        from app import guard_server, parse_args
+
+        guard_server(app, parse_args([]), bundle_dir or work_dir / "no-bundle", janitor=False)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=2))
@@ -100,7 +105,7 @@ def app_subprocess(bundle_dir: Path, db_url: str, cache_dir: Path, password: str
         try:
             url = f"http://127.0.0.1:{port}"
             try:
-                wait_until_up(f"{url}/study/config", 240, proc)
+                wait_until_up(f"{url}/study/config", 480, proc)  # a bound for a busy machine, not a timing
             except RuntimeError as exc:
                 raise RuntimeError(f"{exc}; log:\n{log.read_text(errors='replace')[-3000:]}") from None
             yield Served(url, db_url, password)
@@ -189,3 +194,44 @@ class PageSession:
         if event != "complete":
             raise RuntimeError(f"{api_name} failed: {payload}")
         return payload[0] if isinstance(payload, list) and len(payload) == 1 else payload
+
+
+class PageRater:
+    """A rater clicking through the page: consent, start, play A and B to the end, choose, save."""
+
+    def __init__(self, page: PageSession):
+        self.page = page
+        self.token = None
+        self.join_key = None  # the page's BrowserState pair: token and join key
+
+    def outputs(self, elem_id, event, data, chained=0) -> dict:
+        dep = self.page.dependency(elem_id, event)
+        for _ in range(chained):
+            dep = self.page.then_of(dep)
+        values = self.page.call(elem_id, event, data, chained)
+        return dict(zip(dep["outputs"], values, strict=True))
+
+    def load(self) -> dict:
+        out = self.outputs(None, "load", [self.token, self.join_key])
+        self.join_key = out[self.page.dependency(None, "load")["inputs"][1]]
+        return out
+
+    def agree(self) -> dict:
+        out = self.outputs("study-agree", "click", [self.token, self.join_key])
+        self.token = out[self.page.dependency(None, "load")["inputs"][0]]
+        return out
+
+    def start(self) -> dict:
+        return self.outputs("study-start", "click", [self.token])
+
+    def play_both(self) -> dict:
+        self.outputs("study-player-a", "end", [None, None])  # inputs: the trial and played states
+        self.outputs("study-side-b", "click", [])
+        return self.outputs("study-player-b", "end", [None, None])
+
+    def save(self, choice: str | None, strength: int | None = None) -> dict:
+        return self.outputs("study-next", "click", [self.token, None, None, choice, strength], chained=1)
+
+    def notice(self, out: dict) -> str:
+        value = out.get(self.page.component_id("study-notice"))
+        return value.get("value", "") if isinstance(value, dict) else ""

@@ -62,9 +62,9 @@ def _bundle_digest(bundle: Path) -> str:
 
 
 def _leaks(text: str, srv) -> list[str]:
-    """Server facts found in a response: the bundle's or the study's folders, or /etc/passwd's bytes."""
-    found = [s for s in (str(srv.bundle.parent), str(srv.root / "cache"), str(srv.root / "study.sqlite"))
-             if s in text]
+    """Server facts found in a response: the bundle's, the study's or the upload folder, or /etc/passwd's bytes."""
+    found = [s for s in (str(srv.bundle.parent), str(srv.root / "cache"), str(srv.root / "study.sqlite"),
+                         str(srv.uploads)) if s in text]
     return found + (["/etc/passwd content"] if "root:x:0:0" in text else [])
 
 
@@ -146,6 +146,48 @@ def test_an_honest_upload_still_finds_music(served, tmp_path):
     assert not _leaks(json.dumps(table) + status, served)
 
 
+def test_private_events_cannot_be_called_by_name(served):
+    """Gradio runs a private event by name through call/, call/v2/, run/ and api/; the guard lets those
+    routes run only the public API (the page calls events by fn_index: queue/join, run/predict, and
+    run/predict with server paths reads and leaks nothing, like queue/join)."""
+    http = httpx.Client(timeout=60)
+    tried = 0
+    for base in (f"{served.url}/", f"{served.url}/study/"):
+        config = http.get(f"{base}config").json()
+        components = {c["id"]: c for c in config["components"]}
+        for dep in config["dependencies"]:
+            public = dep.get("api_visibility") == "public"
+            routes = [f"call/{dep['api_name']}"] if public else [  # a public one by its documented route
+                f"run/{dep['api_name']}", f"api/{dep['api_name']}", f"call/{dep['api_name']}",
+                f"call/v2/{dep['api_name']}", "api/predict"]
+            body = {"data": [None] * len(dep["inputs"]), "fn_index": dep["id"], "session_hash": "x" * 11}
+            for route in routes:
+                r = http.post(f"{base}gradio_api/{route}", json=body)
+                assert (r.status_code == 404) != public, (base, route, dep.get("api_visibility"), r.status_code)
+                tried += 1
+            for target in _server_targets(served):  # the page's queue=False channel: the same checks hold
+                data = [_argument(components.get(i, {}), target) for i in dep["inputs"]]
+                r = http.post(f"{base}gradio_api/run/predict",
+                              json={"data": data, "fn_index": dep["id"], "session_hash": "x" * 11})
+                assert not _leaks(_echoes_removed(r.text, target), served), (base, dep["id"], target, r.text[-400:])
+    assert tried > 40
+
+
+def test_the_operators_handlers_refuse_callers_without_the_login(served):
+    """Every fn_index of /admin and /admin-music, by every route, without logging in: refused, and
+    nothing is indexed."""
+    http = httpx.Client(timeout=60)
+    before = _bundle_digest(served.bundle)
+    for base in (f"{served.url}/admin/", f"{served.url}/admin-music/"):
+        assert http.get(f"{base}config").status_code == 401
+        for fn_index in range(12):
+            body = {"data": ["/etc"], "fn_index": fn_index, "session_hash": "y" * 11, "trigger_id": None}
+            for route in ("queue/join", "run/predict", "call/add_folder", "api/predict"):
+                r = http.post(f"{base}gradio_api/{route}", json=body)
+                assert r.status_code in (401, 403, 404), (base, route, fn_index, r.status_code)
+    assert _bundle_digest(served.bundle) == before
+
+
 @pytest.mark.parametrize("prefix", ["", "/study", "/admin"])
 def test_file_routes_serve_no_server_file(served, prefix):
     """Bundle files, weights, catalog metadata, the database, catalog media by their path, system files
@@ -210,13 +252,14 @@ def test_uploaded_html_and_svg_never_run_as_pages(served):
 def test_uploads_are_removed_once_old(served):
     """Upload cleanup: an upload is gone (file and URL) within a sweep after --upload-max-age-s."""
     http = httpx.Client(timeout=30)
-    path = _upload(http, f"{served.url}/", "leftover.mp4", os.urandom(200_000))
-    assert Path(path).is_file() and str(served.uploads) in path
+    shown = _upload(http, f"{served.url}/", "leftover.mp4", os.urandom(200_000))
+    path = served.uploads / Path(shown).parent.name / Path(shown).name  # the visitor sees /vm-<token>/<hash>/name
+    assert path.is_file() and str(served.uploads) not in shown
     deadline = time.monotonic() + 4 * MAX_AGE_S
-    while Path(path).exists() and time.monotonic() < deadline:
+    while path.exists() and time.monotonic() < deadline:
         time.sleep(1)
-    assert not Path(path).exists()
-    assert http.get(f"{served.url}/gradio_api/file={path}").status_code == 404
+    assert not path.exists()
+    assert http.get(f"{served.url}/gradio_api/file={shown}").status_code == 404
     page = http.get(f"{served.url}/config").text  # files the page shows from its start (a figure) stay
     left = [p for p in served.uploads.rglob("*") if p.is_file() and p.name not in page
             and time.time() - p.stat().st_mtime > 4 * MAX_AGE_S]

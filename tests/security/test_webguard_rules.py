@@ -1,12 +1,15 @@
-"""The web guard's rules on their own (no server): the login throttle's waits and the upload
-janitor's age and size bounds. The launched-server attacks are in test_attacks.py."""
+"""The web guard's rules on their own (no server): the login throttle's waits, the upload
+janitor's age and size bounds, and the mask that shows server folders as opaque tokens. The launched-server attacks are in test_attacks.py."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from urllib.parse import quote
 
-from webguard import LoginThrottle, UploadJanitor, too_many_tries
+from webguard import LoginThrottle, PathMask, UploadJanitor, too_many_tries
+from webguard.rewrite import masked_send, unmask_body
 
 
 class Clock:
@@ -84,3 +87,78 @@ def test_janitor_keeps_what_the_pages_reference_from_their_start(tmp_path):
     figure = _file(tmp_path / "fig" / "recall.png", 10, age_s=10_000)
     UploadJanitor(tmp_path, max_age_s=60, max_bytes=0, keep=[str(figure)]).sweep()
     assert figure.exists()
+
+
+# ------------------------------------------------------------------ server folders as opaque tokens
+def test_a_mask_hides_each_folder_in_every_spelling_and_gives_it_back(tmp_path):
+    uploads = tmp_path / "gradio tmp"  # a space: the URL-quoted spelling differs
+    uploads.mkdir()
+    (tmp_path / "link").symlink_to(uploads)
+    mask = PathMask([tmp_path, uploads, tmp_path / "link", "/"])
+    text = (f'{{"path": "{uploads}/ab/x.mp4", "url": "/gradio_api/file={quote(str(uploads))}/ab/x.mp4", '
+            f'"note": "{tmp_path}/other and {tmp_path}x/y"}}').encode()
+    masked = mask.mask(text)
+    sibling = f"{tmp_path}x/y".encode()
+    assert sibling in masked and masked.count(b"/vm-") == 3  # whole folders only: a sibling ...x/ stays
+    assert str(tmp_path).encode() not in masked.replace(sibling, b"") and b"%20" not in masked
+    assert mask.unmask(masked) == text.replace(quote(str(uploads)).encode(), str(uploads).encode())
+    token = masked.split(b'"path": "')[1][:16]
+    assert mask.unmask(token + b"/ab/x.mp4") == f"{uploads}/ab/x.mp4".encode()  # the longest folder won
+    assert mask.unmask(b"/vm-000000000000/x") == b"/vm-000000000000/x"  # an unknown token stays
+
+
+def _drive(app, mask: PathMask, request_body: bytes = b"", ctype: str = "application/json"):
+    """Run ``app`` behind ``masked_send``/``unmask_body``; returns (what the app read, messages sent)."""
+    scope = {"type": "http", "headers": [(b"content-type", ctype.encode()),
+                                         (b"content-length", str(len(request_body)).encode())]}
+    incoming = [{"type": "http.request", "body": request_body[:5], "more_body": True},
+                {"type": "http.request", "body": request_body[5:], "more_body": False}]
+    read, sent = [], []
+
+    async def receive():
+        return incoming.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    async def run():
+        s, r = await unmask_body(scope, receive, mask)
+        read.append((dict(s["headers"]), (await r())["body"]))
+        await app(masked_send(send, mask))
+
+    asyncio.run(run())
+    return read[0], sent
+
+
+def test_answers_are_masked_whole_or_line_by_line_and_requests_unmasked():
+    mask = PathMask(["/srv/gradio"])
+    token = mask.mask(b"/srv/gradio").decode()
+
+    async def json_app(send):
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"30")]})
+        await send({"type": "http.response.body", "body": b'["/srv/gra', "more_body": True})
+        await send({"type": "http.response.body", "body": b'dio/a/x.mp4"]', "more_body": False})
+
+    (headers, body), sent = _drive(json_app, mask, f'{{"path": "{token}/a/x.mp4"}}'.encode())
+    assert body == b'{"path": "/srv/gradio/a/x.mp4"}' and headers[b"content-length"] == str(len(body)).encode()
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[1]["body"] == f'["{token}/a/x.mp4"]'.encode()
+    assert dict(sent[0]["headers"])[b"content-length"] == str(len(sent[1]["body"])).encode()
+
+    async def stream_app(send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        for chunk in (b'data: {"p": "/srv/gr', b'adio/x"}\n\ndata: ', b'"/srv/gradio/y"\n\n'):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    _, sent = _drive(stream_app, mask)
+    streamed = b"".join(m.get("body", b"") for m in sent[1:])
+    assert streamed == f'data: {{"p": "{token}/x"}}\n\ndata: "{token}/y"\n\n'.encode()
+
+    async def file_app(send):  # bytes that are not text, or already compressed, pass as they are
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"video/mp4")]})
+        await send({"type": "http.response.body", "body": b"/srv/gradio", "more_body": False})
+
+    _, sent = _drive(file_app, mask, b"/srv/gradio", ctype="multipart/form-data")
+    assert sent[1]["body"] == b"/srv/gradio"

@@ -1,0 +1,156 @@
+"""Server paths never reach a visitor (docs/security.md): a launched ``python app.py`` taken through
+the honest flows of the demo (upload a video, get tracks, hear one, preview it on the video, browse
+a test pair) and of the rater (consent, trials, votes), by raw HTTP as the page's own JavaScript
+makes them and by gradio_client. Every answer is scanned for the server's folders, and every file
+the pages name is fetched through its opaque URL, so the flows are shown to still work.
+
+One server for the module, with the default upload age (the attack suite's 12-s age would remove
+an upload in the middle of a flow on a busy machine).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from demo.uploads import NOT_AN_UPLOAD
+from vmnet_testkit.mediagen import make_video
+from vmnet_testkit.study_server import ROOT, PageRater, PageSession, app_subprocess
+
+OPAQUE = re.compile(r"/vm-[0-9a-f]{12}/")
+
+
+@pytest.fixture(scope="module")
+def served(tiny_bundle, tmp_path_factory):
+    root = tmp_path_factory.mktemp("no-paths")
+    with app_subprocess(tiny_bundle, f"sqlite:///{root / 'study.sqlite'}", root / "cache",
+                        extra_env={"GRADIO_TEMP_DIR": str(root / "gradio-tmp")}) as srv:
+        srv.root, srv.bundle, srv.uploads = root, Path(tiny_bundle), root / "gradio-tmp"
+        yield srv
+
+
+def _server_folders(srv) -> dict[str, str]:
+    """What a visitor must never read, by name."""
+    return {"the upload/cache folder": str(srv.uploads), "the study's media": str(srv.root / "cache" / "work" / "study"),
+            "the cache": str(srv.root / "cache"), "the bundle": str(srv.bundle),
+            "the bundle's folder": str(srv.bundle.parent), "the temp folder": tempfile.gettempdir().rstrip("/") + "/",
+            "the home folder": str(Path.home()).rstrip("/") + "/", "the repository": str(ROOT)}
+
+
+def _leaks(text: str, srv) -> list[str]:
+    return [name for name, folder in _server_folders(srv).items() if folder in text]
+
+
+def _files(value) -> list[dict]:
+    """Every FileData inside a JSON answer."""
+    if isinstance(value, dict):
+        found = [value] if (value.get("meta") or {}).get("_type") == "gradio.FileData" else []
+        return found + [f for v in value.values() for f in _files(v)]
+    if isinstance(value, list):
+        return [f for v in value for f in _files(v)]
+    return []
+
+
+def _fetch_all(http: httpx.Client, answer, received: list[str]) -> int:
+    """Fetch every file ``answer`` names through its URL; each must be opaque and served. Returns how many."""
+    files = _files(answer)
+    for f in files:
+        assert OPAQUE.match(f["path"]) and OPAQUE.search(f["url"]), f
+        fetched = http.get(f["url"])
+        assert fetched.status_code == 200 and fetched.content, (f["url"], fetched.status_code)
+        received.append(json.dumps(dict(fetched.headers)))
+    return len(files)
+
+
+def _upload(http: httpx.Client, base: str, clip: Path, received: list[str]) -> dict:
+    r = http.post(f"{base}gradio_api/upload", files={"files": (clip.name, clip.read_bytes(), "video/mp4")})
+    received.append(r.text)
+    path = r.raise_for_status().json()[0]
+    assert OPAQUE.match(path), path
+    return {"path": path, "url": None, "orig_name": clip.name, "size": clip.stat().st_size,
+            "mime_type": "video/mp4", "meta": {"_type": "gradio.FileData"}}
+
+
+def test_the_demo_flow_works_and_names_no_server_folder(served, tmp_path):
+    """Upload a video, get tracks, hear the first, preview it on the video, browse a test pair: every
+    answer (page, config, upload, event streams, file headers) is free of server folders, and every
+    file the page is given plays through its opaque URL."""
+    http = httpx.Client(timeout=300)
+    base = f"{served.url}/"
+    received = [http.get(base).text, http.get(f"{base}config").text, http.get(f"{base}gradio_api/info").text]
+    page = PageSession(base, http)
+    video = _upload(http, base, make_video(tmp_path / "holiday.mp4", seconds=3, seed=5), received)
+    table, status = page.call("query-video", "upload", [video, 3])
+    assert len(table["data"]) == 3 and "track" in status.lower()
+    picker, player = page.call("query-video", "upload", [table], chained=1)  # fills the picker and the player
+    track = picker["value"]
+    preview, download = page.call("preview-button", "click", [video, track])
+    pair = next(c for c in page.config["components"] if c.get("props", {}).get("label") == "Test pair")
+    pair_view = page.call(None, "load", [pair["props"]["value"], 3])
+    shown_at_start = [c.get("props", {}).get("value") for c in page.config["components"]]
+    fetched = sum(_fetch_all(http, answer, received) for answer in (player, preview, download, pair_view,
+                                                                     shown_at_start))
+    assert fetched >= 5  # the track, the preview (twice), the pair's video and soundtrack, the R@K figure
+    received += page.received
+    assert not _leaks("\n".join(received), served)
+
+
+def test_gradio_client_round_trips_the_opaque_paths(served, tmp_path):
+    """gradio_client uploads, sends the opaque path back, and downloads the result by it."""
+    from gradio_client import Client, handle_file
+
+    clip = make_video(tmp_path / "trip.mp4", seconds=3, seed=8)
+    client = Client(f"{served.url}/", verbose=False)
+    table, _status = client.predict(handle_file(str(clip)), 3, api_name="/music_for_video")
+    preview, download = client.predict(handle_file(str(clip)), str(table["data"][0][-1]), api_name="/preview")
+    local = Path(preview["video"] if isinstance(preview, dict) else preview)
+    assert local.is_file() and local.read_bytes()[4:8] == b"ftyp" and Path(download).is_file()
+    assert not _leaks(json.dumps(client.view_api(print_info=False, return_format="dict")), served)
+
+
+def test_the_rater_flow_works_and_names_no_server_folder(served):
+    """Consent, start, play both, vote, on the page and through the public API: the stimuli play
+    through opaque URLs and nothing names the study's media folder or any other."""
+    http = httpx.Client(timeout=120)
+    base = f"{served.url}/study/"
+    received = [http.get(base).text, http.get(f"{base}config").text, http.get(f"{base}gradio_api/info").text]
+    rater = PageRater(PageSession(base, http))
+    rater.load()
+    rater.agree()
+    shown = rater.start()
+    fetched = _fetch_all(http, shown, received)
+    rater.play_both()
+    rater.save("A")
+    view = rater.page.api("trial", rater.token)
+    fetched += _fetch_all(http, view, received)
+    assert fetched == 4  # both players of the first trial, then A and B of the next one by the API
+    rater.page.api("vote", rater.token, view["trial_id"], "B", None, True, True, 900)
+    received += rater.page.received
+    assert not _leaks("\n".join(received), served)
+
+
+def test_a_token_opens_nothing_that_its_folder_would_not(served, tmp_path):
+    """A visitor who learns a token gains no path: a file not made for this page, a traversal behind
+    the token, or another page's file are refused as their real paths would be."""
+    http = httpx.Client(timeout=120)
+    received: list[str] = []
+    rater = PageRater(PageSession(f"{served.url}/study/", http))
+    rater.load()
+    rater.agree()
+    stimulus = _files(rater.start())[0]
+    token = OPAQUE.match(stimulus["path"]).group(0)
+    for target in (f"{token}../../../../etc/passwd", f"{token}..%2f..%2f..%2fetc%2fpasswd", stimulus["path"]):
+        assert http.get(f"{served.url}/gradio_api/file={target}").status_code == 404, target  # not the demo's
+    page = PageSession(f"{served.url}/", http)
+    with pytest.raises(RuntimeError, match=re.escape(NOT_AN_UPLOAD[:40])):
+        page.call("query-video", "upload", [{**stimulus, "url": None}, 3])  # the study's file is no upload here
+    video = _upload(http, f"{served.url}/", make_video(tmp_path / "mine.mp4", seconds=2, seed=3), received)
+    sideways = {**video, "path": video["path"].rsplit("/", 2)[0] + "/../" + "/".join(video["path"].rsplit("/", 2)[1:])}
+    with pytest.raises(RuntimeError, match=re.escape(NOT_AN_UPLOAD[:40])):
+        page.call("query-video", "upload", [sideways, 3])
+    assert not _leaks("\n".join(page.received + rater.page.received), served)

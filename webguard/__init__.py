@@ -1,0 +1,11 @@
+"""The web guard in front of ``app.py`` (docs/security.md): :class:`WebGuard` (the ASGI layer),
+:class:`PathMask` (server folders shown as opaque tokens), :class:`LoginThrottle` and
+:class:`UploadJanitor`. Imports no Gradio."""
+
+from webguard.guard import BLOCKED_ROUTES, FILE_ROUTE, MountRule, WebGuard
+from webguard.janitor import UploadJanitor
+from webguard.masks import PathMask, is_inside
+from webguard.throttle import LoginThrottle, too_many_tries
+
+__all__ = ["BLOCKED_ROUTES", "FILE_ROUTE", "LoginThrottle", "MountRule", "PathMask", "UploadJanitor", "WebGuard",
+           "is_inside", "too_many_tries"]

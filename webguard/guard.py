@@ -1,0 +1,168 @@
+"""The web guard in front of everything ``app.py`` serves (threat model: docs/security.md).
+
+One pure-ASGI middleware that
+
+- hides the server's folders: requests are unmasked and text answers masked by a
+  :class:`~webguard.masks.PathMask` (:mod:`webguard.rewrite`), so a visitor sees ``/vm-<token>/…``
+  where Gradio wrote ``/tmp/gradio/…`` (the trusted admin mounts, ``unmasked_prefixes``, show real
+  paths to the logged-in operator);
+- serves a file through ``{mount}/gradio_api/file=PATH`` only when the mount's rule allows ``PATH``
+  (the page's own outputs and uploads, the study's premuxed stimuli), and answers every other path,
+  traversal string or URL with the same 404 that names nothing of the server;
+- marks every served file ``nosniff`` and, unless it is audio, video or a raster image, as an
+  attachment under ``Content-Security-Policy: sandbox`` (an uploaded HTML/SVG never runs as a page);
+- lets the by-name routes (``/gradio_api/call|call/v2|run|api/NAME``) run only the mount's public
+  API (``MountRule.public_api``): Gradio answers them for private events too; the pages themselves
+  call events by ``fn_index`` through ``queue/join`` and, for ``queue=False`` events, ``run/predict``;
+- refuses Gradio routes the pages do not use (``file/``, ``proxy=``, run history, monitoring, ...);
+- throttles the admin login per client and overall (:class:`~webguard.throttle.LoginThrottle`) and
+  refuses a password in the URL.
+
+It imports no Gradio: ``app.py`` hands it the rules as plain callables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from webguard.masks import PathMask
+from webguard.rewrite import masked_send, unmask_body, unmask_scope
+from webguard.throttle import LoginThrottle, too_many_tries
+
+FILE_ROUTE = "/gradio_api/file="
+BLOCKED_ROUTES = ("/gradio_api/file/", "/gradio_api/proxy=", "/gradio_api/run-history", "/gradio_api/runs",
+                  "/gradio_api/stream/", "/gradio_api/process_recording", "/gradio_api/vibe-",
+                  "/gradio_api/custom_component/", "/monitoring", "/gradio_api/monitoring", "/vibe-",
+                  "/gradio_api/undo-vibe-edit", "/gradio_api/component_server", "/gradio_api/dev/",
+                  "/gradio_api/profiling")
+NAMED_ROUTE = re.compile(r"^(?P<prefix>.*?)/gradio_api/(?P<kind>call/v2|call|run|api)/(?P<name>[^/]+)(?:/[^/]*)?/?$")
+PAGE_CHANNEL = ("run", "predict")  # the page's own route, by fn_index, for its queue=False events
+INLINE_TYPES = ("audio/", "video/", "image/png", "image/jpeg", "image/gif", "image/webp")
+ASSET_SUFFIXES = (".js", ".mjs", ".css", ".woff", ".woff2", ".ttf", ".png", ".svg", ".ico", ".map", ".webp")
+NOT_FOUND = b'{"detail":"Not found."}'
+TOO_LARGE = b'{"detail":"The request is too large."}'
+
+
+@dataclass
+class MountRule:
+    """One mount's rules: ``prefix`` ("" for ``/``, "/study", ...), which files it may serve
+    (``allows(real_path)``) and the API names its by-name routes may run (``public_api``)."""
+
+    prefix: str
+    allows: Callable[[str], bool]
+    public_api: frozenset[str] = frozenset()
+
+
+class WebGuard:
+    """ASGI middleware: ``WebGuard(app, rules, mask=PathMask([...]), unmasked_prefixes=("/admin",),
+    login_paths=("/admin/login",), throttle=LoginThrottle())``."""
+
+    def __init__(self, app, rules: Iterable[MountRule], mask: PathMask | None = None,
+                 unmasked_prefixes: Iterable[str] = (), login_paths: Iterable[str] = (),
+                 throttle: LoginThrottle | None = None):
+        self.app = app
+        self.rules = sorted(rules, key=lambda r: len(r.prefix), reverse=True)
+        self.mask = mask or PathMask([])
+        self.unmasked_prefixes = tuple(p.rstrip("/") for p in unmasked_prefixes)
+        self.login_paths = {p.rstrip("/") for p in login_paths}
+        self.throttle = throttle or LoginThrottle()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        scope = unmask_scope(scope, self.mask)
+        path = scope.get("path", "")
+        if any(route in path for route in BLOCKED_ROUTES):
+            return await _answer(send, 404, NOT_FOUND)
+        named = NAMED_ROUTE.match(path)
+        if named and (named["kind"], named["name"]) != PAGE_CHANNEL and not self._public(named["prefix"], named["name"]):
+            return await _answer(send, 404, NOT_FOUND)
+        if FILE_ROUTE in path:
+            prefix, _, target = path.partition(FILE_ROUTE)
+            rule = next((r for r in self.rules if r.prefix == prefix), None)
+            if rule is None or not _allowed(rule, target):
+                return await _answer(send, 404, NOT_FOUND)
+            return await self.app(scope, receive, _file_headers(send))  # file bytes pass untouched
+        if scope.get("method") == "POST" and path.rstrip("/") in self.login_paths:
+            return await self._login(scope, receive, send)
+        scope, receive = await unmask_body(scope, receive, self.mask)
+        if scope is None:
+            return await _answer(send, 413, TOO_LARGE)
+        if self._trusted(path) or scope.get("method") == "HEAD":
+            return await self.app(scope, receive, send)
+        if not path.endswith(ASSET_SUFFIXES) and "/assets/" not in path:
+            # answers must come uncompressed to be masked; Gradio's own files keep their compression
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]}
+        return await self.app(scope, receive, masked_send(send, self.mask))
+
+    def _public(self, prefix: str, name: str) -> bool:
+        rule = next((r for r in self.rules if r.prefix == prefix), None)
+        return rule is not None and unquote(name) in rule.public_api
+
+    def _trusted(self, path: str) -> bool:
+        return any(path == p or path.startswith(p + "/") for p in self.unmasked_prefixes)
+
+    async def _login(self, scope, receive, send):
+        if scope.get("query_string"):
+            return await _answer(send, 400, _detail("Send the password in the form body, never in the URL."))
+        client = (scope.get("client") or ("unknown", 0))[0]
+        wait = self.throttle.wait_s(client)
+        if wait > 0:
+            return await _answer(send, 429, _detail(too_many_tries(wait)),
+                                 [(b"retry-after", str(math.ceil(wait)).encode())])
+        status: list[int] = []
+
+        async def watch(message):
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if status and status[0] == 200:
+            self.throttle.succeeded(client)
+        elif status and status[0] in (400, 401, 403):
+            self.throttle.failed(client)
+
+
+def _allowed(rule: MountRule, target: str) -> bool:
+    text = unquote(target)
+    if not text or "\x00" in text or "://" in text or text.startswith("//"):
+        return False
+    try:
+        real = os.path.realpath(text)
+    except (OSError, ValueError):
+        return False
+    return os.path.isfile(real) and rule.allows(real)
+
+
+def _file_headers(send):
+    async def with_headers(message):
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", [])]
+            ctype = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")
+            headers.append((b"x-content-type-options", b"nosniff"))
+            if not ctype.startswith(INLINE_TYPES):
+                headers = [(k, v) for k, v in headers if k.lower() != b"content-disposition"]
+                headers += [(b"content-disposition", b"attachment"),
+                            (b"content-security-policy", b"sandbox; default-src 'none'")]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return with_headers
+
+
+def _detail(sentence: str) -> bytes:
+    return json.dumps({"detail": sentence}).encode()
+
+
+async def _answer(send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"x-content-type-options", b"nosniff"), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,103 @@
+"""ASGI plumbing for :class:`~webguard.masks.PathMask`: requests unmasked before the app reads them,
+text answers masked before the visitor reads them.
+
+- ``unmask_scope``: the URL path and query (``/gradio_api/file=/vm-…/x.mp4`` → the real path);
+- ``unmask_body``: a JSON or plain-text request body, read whole (at most ``MAX_BODY`` bytes; a
+  larger one is answered 413), unmasked, handed on with its new ``content-length``; uploads
+  (multipart) and forms pass untouched;
+- ``masked_send``: JSON, HTML and plain-text answers are held whole, masked and sent with their new
+  ``content-length``; an event stream (``text/event-stream``, Gradio's queue) is masked line by line
+  as it flows, a partial line held until its end arrives; everything else (files, scripts, images)
+  and anything already compressed passes byte for byte. Header values are masked too.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from webguard.masks import PathMask
+
+MAX_BODY = 16 * 1024 * 1024
+MASKED_TYPES = ("application/json", "text/html", "text/plain", "text/event-stream")
+UNMASKED_BODY_TYPES = ("application/json", "text/plain")
+
+
+def header(headers, name: bytes) -> str:
+    return next((v.decode("latin-1") for k, v in headers if k.lower() == name), "")
+
+
+def _with_length(headers, length: int) -> list:
+    return [(k, v) for k, v in headers if k.lower() != b"content-length"] + [(b"content-length", str(length).encode())]
+
+
+def unmask_scope(scope: dict, mask: PathMask) -> dict:
+    path = mask.unmask_text(scope.get("path", ""))
+    if path == scope.get("path", "") and b"/vm-" not in scope.get("query_string", b""):
+        return scope
+    return {**scope, "path": path, "raw_path": quote(path, safe="/:=@!$&'()*+,;~").encode(),
+            "query_string": mask.unmask(scope.get("query_string", b""))}
+
+
+async def unmask_body(scope: dict, receive, mask: PathMask):
+    """``(scope, receive)`` with the body unmasked, or ``(None, None)`` when it exceeds ``MAX_BODY``."""
+    if not header(scope.get("headers", []), b"content-type").startswith(UNMASKED_BODY_TYPES):
+        return scope, receive
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return scope, _replay([message], receive)
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > MAX_BODY:
+            return None, None
+        if not message.get("more_body", False):
+            break
+    body = mask.unmask(b"".join(chunks))
+    scope = {**scope, "headers": _with_length(scope.get("headers", []), len(body))}
+    return scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
+
+
+def _replay(messages: list, receive):
+    async def replayed():
+        return messages.pop(0) if messages else await receive()
+    return replayed
+
+
+def masked_send(send, mask: PathMask):
+    """``send`` that masks text answers (see the module's docstring)."""
+    state = {"mode": "pass", "start": None, "held": b""}
+
+    async def wrapped(message):
+        kind = message["type"]
+        if kind == "http.response.start":
+            headers = [(k, mask.mask(v)) for k, v in message.get("headers", [])]
+            ctype = header(headers, b"content-type")
+            if header(headers, b"content-encoding") or not ctype.startswith(MASKED_TYPES):
+                state["mode"] = "pass"
+                return await send({**message, "headers": headers})
+            if ctype.startswith("text/event-stream"):
+                state["mode"] = "lines"
+                headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+                return await send({**message, "headers": headers})
+            state["mode"], state["start"] = "whole", {**message, "headers": headers}
+            return None
+        if kind != "http.response.body" or state["mode"] == "pass":
+            return await send(message)
+        more = message.get("more_body", False)
+        held = state["held"] + message.get("body", b"")
+        if state["mode"] == "lines":
+            cut = held.rfind(b"\n") + 1 if more else len(held)
+            state["held"] = held[cut:]
+            if cut or not more:
+                await send({"type": "http.response.body", "body": mask.mask(held[:cut]), "more_body": more})
+            return None
+        state["held"] = held
+        if not more:
+            body = mask.mask(held)
+            start = state["start"]
+            await send({**start, "headers": _with_length(start["headers"], len(body))})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        return None
+
+    return wrapped
