@@ -23,14 +23,17 @@ import numpy as np
 from demo.query_cache import CachedQuery, QueryCache, file_sha256, files_digest
 from vmnet_core.bundle.catalog import Catalog, CatalogItem, Hit
 from vmnet_core.bundle.files import CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
+from vmnet_core.bundle.filtered_search import count_visible, search_visible
 from vmnet_core.bundle.retrieval import Retriever
+from vmnet_core.bundle.track_cues import cues_or_none, explain_hits
 from vmnet_core.errors import VmnetError
 from vmnet_core.media import mux_music_onto_video, probe, require_audio, require_video
+from vmnet_core.starter.pipeline import is_synthetic_item
 
 DEFAULT_MAX_VIDEO_S = 600.0
 DEFAULT_K = 10
 MAX_K = 100
-RESULT_HEADERS = ["rank", "score", "title", "duration", "mood", "tempo", "key", "id"]
+RESULT_HEADERS = ["rank", "score", "title", "duration", "mood", "tempo", "key", "why this track", "id"]
 VIDEO_RESULT_HEADERS = ["rank", "score", "title", "duration", "tags", "id"]
 ProgressCallback = Callable[[float, str], None]
 
@@ -114,11 +117,11 @@ def _key(tags: dict[str, Any]) -> str:
     return f"{key} {mode}".strip() if key and mode and mode not in key else key
 
 
-def track_row(hit: Hit) -> list[Any]:
-    """One row of the music results table (``RESULT_HEADERS``)."""
+def track_row(hit: Hit, why: list[str] = ()) -> list[Any]:
+    """One row of the music results table (``RESULT_HEADERS``); ``why``: its "why this track" phrases."""
     tags = hit.tags
     return [hit.rank, round(hit.score, 3), hit.title, format_duration(hit.duration_s), str(tags.get("mood", "") or ""),
-            _tempo(tags), _key(tags), hit.id]
+            _tempo(tags), _key(tags), "; ".join(why), hit.id]
 
 
 def video_row(hit: Hit) -> list[Any]:
@@ -156,6 +159,7 @@ class QueryResult:
     query: CachedQuery
     status: str  # one Markdown line: what was analysed, how long it took, "from cache"
     note: str | None = None  # a warning to show (the video was longer than the analysis limit)
+    why: list[list[str]] = field(default_factory=list)  # per hit: named cues that make it fit (music results)
 
     @property
     def from_cache(self) -> bool:
@@ -227,7 +231,8 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
         step(0.85, "Embedding")
         embedding = ctx.retriever.embed_video_frames(features)
         return embedding, {"duration_s": info.duration_s, "frames": int(len(features)), "fps": fps,
-                           "width": info.width, "height": info.height}
+                           "width": info.width, "height": info.height,
+                           "cues": cues_or_none(p, "video", ctx.max_video_s)}
 
     step(0.0, "Reading your video")
     return _hash_query(ctx, kind, path, compute)
@@ -243,24 +248,33 @@ def _long_video_note(facts: dict[str, Any]) -> str | None:
 
 
 def music_for_video(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_K,
-                    on_step: ProgressCallback | None = None) -> QueryResult:
-    """Top-``k`` catalog tracks for the video at ``path``, best first."""
+                    on_step: ProgressCallback | None = None, include_training: bool = False) -> QueryResult:
+    """Top-``k`` catalog tracks for the video at ``path``, best first, each with why it fits.
+
+    The starter corpus's synthetic training tracks are left out unless ``include_training``.
+    """
     k = _checked_k(k)
+    hidden = None if include_training else is_synthetic_item
     started = time.perf_counter()
     query = video_query(ctx, path, on_step)
     catalog = ctx.catalog  # one snapshot: a music folder being added swaps in a new catalog
+    shown = count_visible(catalog, "music", hidden)
     if on_step:
-        on_step(0.95, f"Searching {catalog.size('music')} tracks")
-    hits = catalog.search(query.embedding, side="music", k=k)
+        on_step(0.95, f"Searching {shown} tracks")
+    hits = search_visible(catalog, query.embedding, "music", k, hidden)
     facts = query.facts
+    cues = facts["cues"] if "cues" in facts else cues_or_none(path, "video", ctx.max_video_s)  # older cache entry
     note = _long_video_note(facts)
     took = "from cache" if query.from_cache else f"analysed in {time.perf_counter() - started:.1f} s"
     status = (f"**{_plural(len(hits), 'track')}** for your {format_duration(facts['duration_s'])} video "
               f"({_plural(int(facts['frames']), 'frame')} at {facts['fps']:g} per second; {took}), "
-              f"out of {catalog.size('music')} in the catalog.")
+              f"out of {shown} in the catalog"
+              + ("." if shown == catalog.size("music") else
+                 f" ({_plural(catalog.size('music') - shown, 'synthetic training track')} left out)."))
     if note:
         status += f" {note}"
-    return QueryResult(hits=hits, query=query, status=status, note=note)
+    return QueryResult(hits=hits, query=query, status=status, note=note,
+                       why=explain_hits(catalog, "music", hits, cues))
 
 
 # --------------------------------------------------------------------------- music → video

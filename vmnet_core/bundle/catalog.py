@@ -63,6 +63,8 @@ class CatalogItem:
         Id of the paired item on the other side (a music video's own soundtrack), if known.
     split : str | None
         Dataset split the item came from ("train", "val", "test"), if any.
+    cues : dict | None
+        Named cues of the item's media (``vmnet_core.bundle.track_cues``), None when not computed.
     """
 
     id: str
@@ -72,6 +74,7 @@ class CatalogItem:
     tags: dict[str, Any] = field(default_factory=dict)
     pair_id: str | None = None
     split: str | None = None
+    cues: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.id = str(self.id)

@@ -28,9 +28,11 @@ from typing import Any
 
 from vmnet_core.errors import VmnetError
 
-DEFAULT_BUNDLE_NAME = "starter-bundle-v3"  # bumped when the corpus or the indexing changes: old caches rebuild
+DEFAULT_BUNDLE_NAME = "starter-bundle-v4"  # bumped when the corpus or the indexing changes: old caches rebuild
 LIBRARY_SOURCE = "immich-memories-music"
 LIBRARY_ID_PREFIX = "library-"
+CORPUS_ID_PREFIX = "starter-"  # ids of the procedural clips (starter.corpus.clip_id)
+LIBRARY_CUES_FILE = "cues.json"  # the real tracks' named cues, beside their descriptors in the library store
 SETTINGS_FILE = "starter.json"
 _CORPUS_KEYS = ("clips", "seconds", "seed")
 _TRAINING_KEYS = ("seed", "max_steps", "val_every", "patience", "batch_size", "video_components")
@@ -307,6 +309,7 @@ def extract_library_store(store_dir: str | Path, workers: int = 1, progress: boo
 
     Returns the :class:`~vmnet_core.features.store.FeatureStore`; raises ``VmnetError`` if a track fails.
     """
+    from vmnet_core.bundle.track_cues import write_cues_file
     from vmnet_core.features.extract import extract_store
 
     inputs, _, _ = _library_inputs()
@@ -315,6 +318,7 @@ def extract_library_store(store_dir: str | Path, workers: int = 1, progress: boo
     if summary.errors:
         item_id, sentence = next(iter(summary.errors.items()))
         raise VmnetError(f"Describing the bundled music library failed on {item_id}: {sentence}")
+    write_cues_file({item.id: item.path for item in inputs}, Path(store_dir) / LIBRARY_CUES_FILE)
     return summary.store
 
 
@@ -332,6 +336,7 @@ def index_library_store(bundle, store, align: bool = True) -> int:
 
     from vmnet_core.bundle.catalog import CatalogItem
     from vmnet_core.bundle.retrieval import Retriever
+    from vmnet_core.bundle.track_cues import read_cues_file
 
     _, tags, tracks = _library_inputs()
     ids = [item_id for item_id in tracks if item_id in set(store.ids)]
@@ -344,8 +349,9 @@ def index_library_store(bundle, store, align: bool = True) -> int:
     else:
         bundle.preprocessor.media_music_offset = None
     embeddings = Retriever(bundle).embed_media_music_descriptors(music)
-    items = [CatalogItem(id=i, title=tracks[i].title.replace("_", " "), path=str(tracks[i].path),
-                         duration_s=tracks[i].duration_s, tags=tags[i]) for i in ids]
+    cues = read_cues_file(Path(store.directory) / LIBRARY_CUES_FILE)  # absent in stores from before cues
+    items = [CatalogItem(id=i, title=tracks[i].display_title, path=str(tracks[i].path),
+                         duration_s=tracks[i].duration_s, tags=tags[i], cues=cues.get(i)) for i in ids]
     bundle.catalog.add("music", embeddings, items)
     return len(items)
 
@@ -364,6 +370,11 @@ def index_real_library(bundle, progress: bool = True, store_dir: str | Path | No
 def is_library_item(item) -> bool:
     """Whether a catalog item is one of the real ``immich-memories-music`` tracks."""
     return item.tags.get("source") == LIBRARY_SOURCE or item.id.startswith(LIBRARY_ID_PREFIX)
+
+
+def is_synthetic_item(item) -> bool:
+    """Whether a catalog item is a procedural starter-corpus clip (``starter-NNNNN``, a training item)."""
+    return item.id.startswith(CORPUS_ID_PREFIX) and item.pair_id is not None
 
 
 # ----------------------------------------------------------------------------- the record
