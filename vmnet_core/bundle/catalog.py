@@ -95,7 +95,11 @@ class CatalogItem:
         return cls(**record)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The jsonl record; ``cues`` only when computed (lines without cues keep the older format)."""
+        record = asdict(self)
+        if record["cues"] is None:
+            del record["cues"]
+        return record
 
 
 @dataclass(frozen=True)
