@@ -370,3 +370,13 @@ def test_query_json_explains_every_result_by_its_cues(bundle_dir, tmp_path, caps
 
     assert main(["query", "--bundle", str(bundle), "--video", str(media["slow_dark"]), "-k", "2"]) == 0
     assert "why: long takes" in capsys.readouterr().out
+
+    # a catalog indexed before cues existed: no explanations until `vmnet index --cues` fills them in
+    lines = (bundle / "catalog" / "music.jsonl").read_text(encoding="utf-8").splitlines()
+    old = "".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "cues"}) + "\n" for line in lines)
+    (bundle / "catalog" / "music.jsonl").write_text(old, encoding="utf-8")
+    assert main(["query", "--bundle", str(bundle), "--video", str(media["slow_dark"]), "-k", "2", "--json"]) == 0
+    assert [h["explain"] for h in json.loads(capsys.readouterr().out)] == [[], []]
+    assert main(["index", "--bundle", str(bundle), "--cues"]) == 0
+    assert "music: cues computed for 2 items; 0 still have none" in capsys.readouterr().out
+    assert load_bundle(bundle).catalog.item("music", "slow_minor").cues["mode"] == "minor"
