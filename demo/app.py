@@ -139,7 +139,7 @@ def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -
                                                                    "str", "str", "str"],
                                  value=_table(RESULT_HEADERS, []), interactive=False, label="Tracks, best first", elem_id="music-results",
                                  wrap=True, max_height=420,
-                                 column_widths=["5%", "7%", "16%", "7%", "8%", "8%", "8%", "26%", "15%"])
+                                 column_widths=["5%", "8%", "17%", "7%", "9%", "8%", "9%", "25%", "12%"])
             with gr.Row():
                 track = gr.Dropdown(label="Listen to / preview", choices=[], allow_custom_value=True, scale=3)
                 preview_button = gr.Button("Preview on my video", variant="secondary", scale=1, elem_id="preview-button")
