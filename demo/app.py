@@ -28,7 +28,9 @@ from demo import browse, handlers
 from demo.handlers import DEFAULT_K, MAX_K, RESULT_HEADERS, VIDEO_RESULT_HEADERS, DemoContext
 from demo.public_text import without_server_paths
 from demo.uploads import UploadCheck
+from vmnet_core.bundle.filtered_search import count_visible
 from vmnet_core.errors import VmnetError
+from vmnet_core.starter.pipeline import is_synthetic_item
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,9 @@ def _table(headers: list[str], rows: list[list[Any]]) -> pd.DataFrame:
 
 def _catalog_line(ctx: DemoContext) -> str:
     catalog = ctx.catalog
-    return (f"Bundle `{ctx.bundle.path.name}` · catalog: **{catalog.size('music')} tracks**, "
+    synthetic = catalog.size("music") - count_visible(catalog, "music", is_synthetic_item)
+    hidden = f" (+{synthetic} synthetic training tracks, shown on request)" if synthetic else ""
+    return (f"Bundle `{ctx.bundle.path.name}` · catalog: **{catalog.size('music') - synthetic} tracks**{hidden}, "
             f"**{catalog.size('video')} videos** · videos are analysed up to their first "
             f"{handlers.format_duration(handlers.analysed_span_s(ctx))}.")
 
@@ -125,14 +129,17 @@ def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -
             video = gr.File(label="Your video (mp4, mov, webm, mkv, avi)", file_types=VIDEO_TYPES, type="filepath",
                             height=180, elem_id="query-video")
             k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="How many tracks (K)")
+            training = gr.Checkbox(False, label="Include the synthetic training tracks",
+                                   info="the starter corpus's procedural clips; off: the real music library only",
+                                   elem_id="include-training")
             find = gr.Button("Find music", variant="primary")
         with gr.Column(scale=3):
             status = gr.Markdown("Upload a video: the best-fitting tracks appear here.", elem_id="music-status")
             table = gr.Dataframe(headers=RESULT_HEADERS, datatype=["number", "number", "str", "str", "str", "str",
-                                                                   "str", "str"],
+                                                                   "str", "str", "str"],
                                  value=_table(RESULT_HEADERS, []), interactive=False, label="Tracks, best first", elem_id="music-results",
                                  wrap=True, max_height=420,
-                                 column_widths=["6%", "8%", "22%", "10%", "10%", "11%", "12%", "21%"])
+                                 column_widths=["5%", "8%", "17%", "7%", "9%", "8%", "9%", "25%", "12%"])
             with gr.Row():
                 track = gr.Dropdown(label="Listen to / preview", choices=[], allow_custom_value=True, scale=3)
                 preview_button = gr.Button("Preview on my video", variant="secondary", scale=1, elem_id="preview-button")
@@ -143,11 +150,14 @@ def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -
     download = gr.DownloadButton("Download the mp4", value=None)
 
     @_user_errors
-    def music_for_video(video: str | None, k: float, progress=PROGRESS) -> tuple[pd.DataFrame, str]:
-        result = handlers.music_for_video(ctx, uploads.check(video), k, on_step=lambda f, text: progress(f, desc=text))
+    def music_for_video(video: str | None, k: float, include_training: bool = False,
+                        progress=PROGRESS) -> tuple[pd.DataFrame, str]:
+        result = handlers.music_for_video(ctx, uploads.check(video), k, on_step=lambda f, text: progress(f, desc=text),
+                                          include_training=bool(include_training))
         if result.note:
             gr.Warning(result.note)
-        return _table(RESULT_HEADERS, [handlers.track_row(h) for h in result.hits]), result.status
+        rows = [handlers.track_row(h, why) for h, why in zip(result.hits, result.why, strict=True)]
+        return _table(RESULT_HEADERS, rows), result.status
 
     def fill_picker(rows: pd.DataFrame):
         if rows is None or len(rows) == 0 or "id" not in rows:
@@ -176,11 +186,11 @@ def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -
         return (_table(RESULT_HEADERS, []), "Upload a video: the best-fitting tracks appear here.",
                 gr.update(choices=[], value=None), None, None, None)
 
-    search = gr.on([find.click, video.upload], music_for_video, [video, k], [table, status],
+    search = gr.on([find.click, video.upload], music_for_video, [video, k, training], [table, status],
                    api_name="music_for_video", concurrency_limit=concurrency_limit, concurrency_id=ANALYSIS_GROUP)
     search.then(fill_picker, table, [track, player], api_visibility="private", queue=False)
-    rerank = k.release(_unless_empty(music_for_video), [video, k], [table, status], api_visibility="private",
-                       concurrency_limit=concurrency_limit, concurrency_id=ANALYSIS_GROUP)
+    rerank = gr.on([k.release, training.input], _unless_empty(music_for_video), [video, k, training], [table, status],
+                   api_visibility="private", concurrency_limit=concurrency_limit, concurrency_id=ANALYSIS_GROUP)
     rerank.then(fill_picker, table, [track, player], api_visibility="private", queue=False)
     table.select(pick_row, None, track, api_visibility="private", queue=False)
     track.change(_track_path, track, player, api_visibility="private", queue=False)

@@ -23,16 +23,19 @@ import numpy as np
 from demo.query_cache import CachedQuery, QueryCache, file_sha256, files_digest
 from vmnet_core.bundle.catalog import Catalog, CatalogItem, Hit
 from vmnet_core.bundle.files import CATALOG_DIR, CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
+from vmnet_core.bundle.filtered_search import count_visible, search_visible
 from vmnet_core.bundle.retrieval import Retriever, index_media_files
+from vmnet_core.bundle.track_cues import cues_or_none, explain_hits
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import discover_inputs
 from vmnet_core.features.music_descriptor import music_descriptor
 from vmnet_core.media import mux_music_onto_video, probe, require_audio, require_video
+from vmnet_core.starter.pipeline import is_synthetic_item
 
 DEFAULT_MAX_VIDEO_S = 600.0
 DEFAULT_K = 10
 MAX_K = 100
-RESULT_HEADERS = ["rank", "score", "title", "duration", "mood", "tempo", "key", "id"]
+RESULT_HEADERS = ["rank", "score", "title", "duration", "mood", "tempo", "key", "why this track", "id"]
 VIDEO_RESULT_HEADERS = ["rank", "score", "title", "duration", "tags", "id"]
 ProgressCallback = Callable[[float, str], None]
 
@@ -114,11 +117,11 @@ def _key(tags: dict[str, Any]) -> str:
     return f"{key} {mode}".strip() if key and mode and mode not in key else key
 
 
-def track_row(hit: Hit) -> list[Any]:
-    """One row of the music results table (``RESULT_HEADERS``)."""
+def track_row(hit: Hit, why: list[str] = ()) -> list[Any]:
+    """One row of the music results table (``RESULT_HEADERS``); ``why``: its "why this track" phrases."""
     tags = hit.tags
     return [hit.rank, round(hit.score, 3), hit.title, format_duration(hit.duration_s), str(tags.get("mood", "") or ""),
-            _tempo(tags), _key(tags), hit.id]
+            _tempo(tags), _key(tags), "; ".join(why), hit.id]
 
 
 def video_row(hit: Hit) -> list[Any]:
@@ -151,6 +154,7 @@ class QueryResult:
     query: CachedQuery
     status: str  # one Markdown line: what was analysed, how long it took, "from cache"
     note: str | None = None  # a warning to show (the video was longer than the analysis limit)
+    why: list[list[str]] = field(default_factory=list)  # per hit: named cues that make it fit (music results)
 
     @property
     def from_cache(self) -> bool:
@@ -190,16 +194,27 @@ def _embed_upload(ctx: DemoContext, path: str | Path | None, what: str, kind: st
         raise VmnetError(f"The file {checked.name} could not be read ({exc.strerror or exc}); upload it again.") from None
 
 
+@dataclass
+class CatalogSearch:
+    """One search of a catalog snapshot: the hits, how many items were searched and left out, the timing."""
+
+    catalog: Catalog
+    hits: list[Hit]
+    searched: int
+    left_out: int
+    took: str  # "from cache" | "analysed in N s"
+
+
 def _search_catalog(ctx: DemoContext, query: CachedQuery, side: str, k: int, started: float,
-                    on_step: ProgressCallback | None) -> tuple[list[Hit], int, str]:
-    """Top-``k`` of ``side`` for ``query``: (hits, items on that side, "from cache" | "analysed in N s")."""
+                    on_step: ProgressCallback | None, hidden=None) -> CatalogSearch:
+    """Top-``k`` of ``side`` for ``query``, leaving out the items ``hidden(item)`` is true for."""
     catalog = ctx.catalog  # one snapshot: a music folder being added swaps in a new catalog
-    size = catalog.size(side)
+    searched = count_visible(catalog, side, hidden)
     if on_step:
-        on_step(0.95, f"Searching {size} {'tracks' if side == 'music' else 'videos'}")
-    hits = catalog.search(query.embedding, side=side, k=k)
+        on_step(0.95, f"Searching {searched} {'tracks' if side == 'music' else 'videos'}")
+    hits = search_visible(catalog, query.embedding, side, k, hidden)
     took = "from cache" if query.from_cache else f"analysed in {time.perf_counter() - started:.1f} s"
-    return hits, size, took
+    return CatalogSearch(catalog, hits, searched, catalog.size(side) - searched, took)
 
 
 def analysed_span_s(ctx: DemoContext) -> float:
@@ -227,7 +242,8 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
         step(0.85, "Embedding")
         embedding = ctx.retriever.embed_video_frames(features)
         return embedding, {"duration_s": info.duration_s, "frames": int(len(features)), "fps": fps,
-                           "width": info.width, "height": info.height}
+                           "width": info.width, "height": info.height,
+                           "cues": cues_or_none(p, "video", ctx.max_video_s)}
 
     return _embed_upload(ctx, path, "a video", f"video-first{ctx.max_video_s:g}s", "Reading your video", compute,
                          on_step)
@@ -243,20 +259,29 @@ def _long_video_note(facts: dict[str, Any]) -> str | None:
 
 
 def music_for_video(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_K,
-                    on_step: ProgressCallback | None = None) -> QueryResult:
-    """Top-``k`` catalog tracks for the video at ``path``, best first."""
+                    on_step: ProgressCallback | None = None, include_training: bool = False) -> QueryResult:
+    """Top-``k`` catalog tracks for the video at ``path``, best first, each with why it fits.
+
+    The starter corpus's synthetic training tracks are left out unless ``include_training``.
+    """
     k = _checked_k(k)
+    hidden = None if include_training else is_synthetic_item
     started = time.perf_counter()
     query = video_query(ctx, path, on_step)
-    hits, size, took = _search_catalog(ctx, query, "music", k, started, on_step)
+    found = _search_catalog(ctx, query, "music", k, started, on_step, hidden)
+    hits = found.hits
     facts = query.facts
+    cues = facts["cues"] if "cues" in facts else cues_or_none(path, "video", ctx.max_video_s)  # older cache entry
     note = _long_video_note(facts)
     status = (f"**{_plural(len(hits), 'track')}** for your {format_duration(facts['duration_s'])} video "
-              f"({_plural(int(facts['frames']), 'frame')} at {facts['fps']:g} per second; {took}), "
-              f"out of {size} in the catalog.")
+              f"({_plural(int(facts['frames']), 'frame')} at {facts['fps']:g} per second; {found.took}), "
+              f"out of {found.searched} in the catalog"
+              + ("." if not found.left_out else
+                 f" ({_plural(found.left_out, 'synthetic training track')} left out)."))
     if note:
         status += f" {note}"
-    return QueryResult(hits=hits, query=query, status=status, note=note)
+    return QueryResult(hits=hits, query=query, status=status, note=note,
+                       why=explain_hits(found.catalog, "music", hits, cues))
 
 
 # --------------------------------------------------------------------------- music → video
@@ -284,11 +309,11 @@ def videos_for_music(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT
     k = _checked_k(k)
     started = time.perf_counter()
     query = music_query(ctx, path, on_step)
-    hits, size, took = _search_catalog(ctx, query, "video", k, started, on_step)
+    found = _search_catalog(ctx, query, "video", k, started, on_step)
     what = "soundtrack" if query.facts.get("has_video") else "track"
-    status = (f"**{_plural(len(hits), 'video')}** for your {format_duration(query.facts['duration_s'])} {what} "
-              f"({took}), out of {size} in the catalog.")
-    return QueryResult(hits=hits, query=query, status=status)
+    status = (f"**{_plural(len(found.hits), 'video')}** for your {format_duration(query.facts['duration_s'])} "
+              f"{what} ({found.took}), out of {found.searched} in the catalog.")
+    return QueryResult(hits=found.hits, query=query, status=status)
 
 
 # --------------------------------------------------------------------------- tracks and previews

@@ -315,6 +315,9 @@ def test_index_and_query_commands(bundle_dir, media_dir, tmp_path, capsys):
     assert loaded.catalog.item("music", "low").title == "Low Drone"
     assert loaded.catalog.item("music", "low").tags == {"genre": "drone"}
     assert loaded.catalog.item("video", "clip_a").duration_s == pytest.approx(2.0, abs=0.2)
+    # named cues are computed once, at index time, and kept with the catalog
+    assert loaded.catalog.item("music", "low").cues["loudness_db"] < 0
+    assert loaded.catalog.item("video", "clip_a").cues["duration_s"] == pytest.approx(2.0, abs=0.2)
 
     # resumable: a second run finds everything indexed
     assert main(["index", "--bundle", str(bundle), "--music", str(media_dir / "music"), "--quiet"]) == 0
@@ -325,7 +328,8 @@ def test_index_and_query_commands(bundle_dir, media_dir, tmp_path, capsys):
     hits = json.loads(capsys.readouterr().out)
     assert [h["rank"] for h in hits] == [1, 2]
     assert {h["id"] for h in hits} == {"low", "high"}
-    assert all(set(h) == {"rank", "id", "title", "score", "path", "tags"} for h in hits)
+    assert all(set(h) == {"rank", "id", "title", "score", "path", "tags", "explain"} for h in hits)
+    assert all(isinstance(h["explain"], list) for h in hits)
     assert hits[0]["score"] >= hits[1]["score"]
 
     # music → video with a video's soundtrack as the query; its own pictures are in the catalog
@@ -381,3 +385,42 @@ def test_index_switches_a_large_side_to_approximate_search_and_back(bundle_dir, 
     assert load_bundle(bundle).catalog.approximate_stats("music") is None
     assert main(["index", "--bundle", str(bundle_dir), "--approximate"]) == 2
     assert "at least 10,000 items" in capsys.readouterr().err
+
+
+def test_query_json_explains_every_result_by_its_cues(bundle_dir, tmp_path, capsys):
+    """A fast-cut bright clip and a slow dark clip against a loud major and a soft minor track."""
+    import shutil
+
+    from cue_media import make_cue_media
+
+    from vmnet_core.cli.main import main
+
+    media = make_cue_media(tmp_path / "media")
+    (tmp_path / "music").mkdir()
+    for stem in ("fast_major", "slow_minor"):
+        shutil.move(media[stem], tmp_path / "music" / media[stem].name)
+    bundle = tmp_path / "b"
+    shutil.copytree(bundle_dir, bundle)
+    assert main(["index", "--bundle", str(bundle), "--music", str(tmp_path / "music"), "--quiet"]) == 0
+    capsys.readouterr()
+    why = {}
+    for clip in ("fast_bright", "slow_dark"):
+        assert main(["query", "--bundle", str(bundle), "--video", str(media[clip]), "-k", "5", "--json"]) == 0
+        why[clip] = {h["id"]: h["explain"] for h in json.loads(capsys.readouterr().out)}
+    assert set(why["fast_bright"]) == set(why["slow_dark"]) == {"fast_major", "slow_minor"}
+    assert any(p.startswith("fast cuts") for p in why["fast_bright"]["fast_major"])
+    assert any("dark, cold grading ↔ minor key" in p for p in why["slow_dark"]["slow_minor"])
+    assert why["fast_bright"]["slow_minor"] == [] and why["slow_dark"]["fast_major"] == []
+
+    assert main(["query", "--bundle", str(bundle), "--video", str(media["slow_dark"]), "-k", "2"]) == 0
+    assert "why: long takes" in capsys.readouterr().out
+
+    # a catalog indexed before cues existed: no explanations until `vmnet index --cues` fills them in
+    lines = (bundle / "catalog" / "music.jsonl").read_text(encoding="utf-8").splitlines()
+    old = "".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "cues"}) + "\n" for line in lines)
+    (bundle / "catalog" / "music.jsonl").write_text(old, encoding="utf-8")
+    assert main(["query", "--bundle", str(bundle), "--video", str(media["slow_dark"]), "-k", "2", "--json"]) == 0
+    assert [h["explain"] for h in json.loads(capsys.readouterr().out)] == [[], []]
+    assert main(["index", "--bundle", str(bundle), "--cues"]) == 0
+    assert "music: cues computed for 2 items; 0 still have none" in capsys.readouterr().out
+    assert load_bundle(bundle).catalog.item("music", "slow_minor").cues["mode"] == "minor"

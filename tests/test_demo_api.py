@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from cue_media import make_cue_media
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -73,7 +74,7 @@ def test_only_the_deliberate_endpoints_are_public(client):
 
 def test_music_for_a_corpus_clip_puts_its_own_track_first(client, served):
     path, clip_id, catalog_score = _best_fitting_corpus_clip(served.bundle)
-    table, status = client.predict(handle_file(path), 100, api_name="/music_for_video")
+    table, status = client.predict(handle_file(path), 100, True, api_name="/music_for_video")  # with training tracks
     rows = _rows(table)
     assert len(rows) > 28  # the corpus tracks, the 28 library tracks and the two from --music-dir
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
@@ -86,6 +87,23 @@ def test_music_for_a_corpus_clip_puts_its_own_track_first(client, served):
     library = [r for r in rows if r["mood"]]
     assert library and all(r["tempo"].endswith("BPM") for r in library)  # the real tracks' tags
     assert "analysed in" in status
+
+
+def test_real_music_comes_first_and_each_track_says_why_it_fits(client, served, tmp_path):
+    media = make_cue_media(tmp_path)
+    table, status = client.predict(handle_file(media["fast_bright"]), 100, api_name="/music_for_video")
+    rows = _rows(table)
+    assert not [r for r in rows if r["id"].startswith("starter-")]  # synthetic training tracks only on request
+    library = [r for r in rows if r["id"].startswith("library-")]
+    real = [i for i in Catalog.load(served.bundle / "catalog").items("music") if not i.id.startswith("starter-")]
+    assert len(library) == 28 and len(rows) == len(real) >= 30  # the real library, the --music-dir tracks
+    assert all(r["title"][0].isupper() and "_" not in r["title"] for r in library)  # "Calm Acoustic 1"
+    assert "synthetic training tracks left out" in status
+    why = [r["why this track"] for r in rows]
+    assert any(why) and not any("long takes" in w or "dark" in w for w in why)  # a fast, bright clip
+    slow = _rows(client.predict(handle_file(media["slow_dark"]), 100, api_name="/music_for_video")[0])
+    slow_why = [r["why this track"] for r in slow]
+    assert any(slow_why) and not any("fast cuts" in w for w in slow_why) and slow_why != why
 
 
 def test_same_video_twice_is_answered_from_the_cache(client, served, media):

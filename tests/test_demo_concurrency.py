@@ -60,7 +60,7 @@ def test_ten_simultaneous_video_queries_each_get_their_own_results_and_see_the_q
     def user(i: int) -> None:
         try:
             start.wait(timeout=60)
-            job = clients[i].submit(handle_file(str(uploads[i])), TOP_K, api_name="/music_for_video")
+            job = clients[i].submit(handle_file(str(uploads[i])), TOP_K, True, api_name="/music_for_video")
             while not job.done():
                 update = job.status()
                 seen[i].append((update.code, update.rank, update.queue_size))
@@ -83,7 +83,7 @@ def test_ten_simultaneous_video_queries_each_get_their_own_results_and_see_the_q
     # and the ten videos' answers all differ, so a mix-up between users could not pass unseen
     alone = [_answer(Client(served.url, verbose=False).predict(
         handle_file(str(_fresh_copy(path, tmp_path / f"alone{i}.mp4", f"vmnet-alone-{i}-{time.time_ns()}"))),
-        TOP_K, api_name="/music_for_video")[0]) for i, path in enumerate(clips)]
+        TOP_K, True, api_name="/music_for_video")[0]) for i, path in enumerate(clips)]
     assert len({tuple(a) for a in alone}) == USERS
     for i in range(USERS):
         together = _answer(results[i][0])

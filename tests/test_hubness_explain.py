@@ -7,7 +7,7 @@ import pytest
 
 from vmnet_core.bundle.explain import explain_match, explain_phrases
 from vmnet_core.errors import VmnetError
-from vmnet_core.learn.hubness import hubness
+from vmnet_core.learn.hubness import hubness, hubness_line, hubness_report
 
 
 def test_a_hub_is_found_and_a_balanced_catalog_is_not():
@@ -47,3 +47,21 @@ def test_a_cut_pulse_on_the_beat_is_named():
     video = {**FAST_DARK, "cut_rate": 120.0, "rhythm_bpm": 120.0, "rhythm_strength": 0.8}
     reasons = explain_match(video, {**FAST_MINOR, "tempo_bpm": 121.0})
     assert reasons[0].dimension == "pulse" and reasons[0].phrase == "cuts every 0.5 s ↔ 121 BPM"
+
+
+def test_the_hubness_report_counts_hubs_in_both_directions():
+    def unit(x):
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    rng = np.random.default_rng(0)
+    ev = unit(rng.normal(size=(40, 64)))
+    em = unit(ev + 0.1 * rng.normal(size=(40, 64)))   # each video's own track is its nearest
+    balanced = hubness_report(em, ev)
+    assert balanced["queries"] == 40 and balanced["k"] == 5
+    assert balanced["video_to_music"]["hubs"] == 0 and balanced["video_to_music"]["max_share"] <= 0.25
+    em[3] = np.eye(64)[0]                              # track 3 sits on a direction ...
+    skewed = hubness_report(em, unit(ev + np.eye(64)[0]))  # ... that every video shares
+    assert skewed["video_to_music"]["hubs"] >= 1 and skewed["video_to_music"]["max_share"] > 0.9
+    line = hubness_line(skewed)
+    assert line.startswith("hubness over 40 test queries") and "video → music" in line and "music → video" in line
+    assert hubness_line(None) is None

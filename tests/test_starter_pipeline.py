@@ -18,6 +18,7 @@ from vmnet_core.starter.pipeline import (
     _prepare_work_dir,
     build_starter_bundle,
     is_library_item,
+    is_synthetic_item,
     starter_split,
 )
 
@@ -53,6 +54,9 @@ def test_tiny_bundle_catalog_holds_the_corpus_and_the_28_labelled_real_tracks(ti
         assert 40 <= float(item.tags["tempo_bpm"]) <= 200
         assert item.tags["key"].split()[-1] in ("major", "minor")
         assert Path(item.path).suffix == ".opus" and Path(item.path).is_file()
+        assert item.title[0].isupper() and "_" not in item.title  # "Happy Electronic (Variation 411)"
+        assert item.cues["mode"] in ("major", "minor") and item.cues["tempo_bpm"] > 0  # for "why this track"
+        assert not is_synthetic_item(item)
 
     assert len(corpus_music) == len(videos) == clips
     assert {item.id for item in corpus_music} == {item.id for item in videos}
@@ -60,6 +64,7 @@ def test_tiny_bundle_catalog_holds_the_corpus_and_the_28_labelled_real_tracks(ti
         assert item.pair_id == item.id and Path(item.path).is_file() and item.path.endswith(".mp4")
         assert {"tempo_bpm", "mode", "valence", "energy", "timbre", "register"} <= set(item.tags)
     assert {item.split for item in videos} == {"train", "val", "test"}
+    assert all(is_synthetic_item(item) for item in corpus_music)  # hidden from the demo unless asked
     assert not any(is_library_item(item) for item in videos)
 
 
@@ -176,3 +181,14 @@ def test_a_music_file_added_later_is_embedded_like_the_bundled_library(tiny_bund
     again = Retriever(bundle).embed_music_file(item.path)
     stored = bundle.catalog.embeddings("music")[bundle.catalog.ids("music").index(item.id)]
     assert float(again @ stored) > 0.99
+
+
+def test_library_titles_read_like_a_music_library():
+    from vmnet_core.datasets.music_library import MusicTrack
+
+    def title(stem: str) -> str:
+        return MusicTrack(stem, Path(f"{stem}.opus"), 30.0, "calm", 68.0, "C major", 1, "acoustic").display_title
+
+    assert title("calm_acoustic_1") == "Calm Acoustic 1"
+    assert title("happy_electronic_s411") == "Happy Electronic (Variation 411)"
+    assert title("tender") == "Tender"

@@ -227,8 +227,15 @@ def test_seeded_split_is_recorded_and_used_by_evaluate(tiny, capsys):
     assert _cli("evaluate", "--bundle", straight, "--store", store, "--json") == 0
     result = json.loads(capsys.readouterr().out)
     assert result["gallery"] == 60
-    assert set(result) == {"gallery", "video_to_music", "music_to_video"}
+    assert set(result) == {"gallery", "video_to_music", "music_to_video", "hubness"}
     assert list(result["video_to_music"]) == ["R@1", "R@10", "R@25", "R@50", "median_rank", "mean_rank"]
+    # hubness of the held-out test gallery: in metrics.json, the card and evaluate's output
+    hubs = load_bundle(straight).metrics["hubness"]
+    assert hubs["queries"] == 60 and hubs["k"] == 5 and result["hubness"] == hubs
+    assert 5 / 60 <= hubs["video_to_music"]["max_share"] <= 1.0 and hubs["music_to_video"]["hubs"] >= 0
+    assert "hubness over 60 test queries" in load_bundle(straight).card
+    assert _cli("evaluate", "--bundle", straight, "--store", store) == 0
+    assert "hubness over 60 test queries" in capsys.readouterr().out
 
 
 def test_user_errors_are_one_sentence(tiny, tmp_path, capsys):

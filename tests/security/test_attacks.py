@@ -125,10 +125,10 @@ def test_file_handlers_name_the_rule_and_nothing_else(served):
     video = next(v["path"] for v in _catalog_items(served.bundle, "video") if v.get("path"))
     client = Client(f"{served.url}/", verbose=False)
     http = httpx.Client(timeout=120)
-    for api_name, args in (("/music_for_video", [video, 5]), ("/preview", [video, "x"]),
+    for api_name, args in (("/music_for_video", [video, 5, False]), ("/preview", [video, "x"]),
                            ("/videos_for_music", [video, 5])):
         started = http.post(f"{served.url}/gradio_api/call{api_name}",
-                            json={"data": [{"path": args[0], "meta": {"_type": "gradio.FileData"}}, args[1]]})
+                            json={"data": [{"path": args[0], "meta": {"_type": "gradio.FileData"}}, *args[1:]]})
         event_id = started.json()["event_id"]
         text = http.get(f"{served.url}/gradio_api/call{api_name}/{event_id}").text
         assert NOT_AN_UPLOAD in text, (api_name, text)

@@ -32,6 +32,8 @@ class CatalogItem:
         Id of the paired item on the other side (a music video's own soundtrack), if known.
     split : str | None
         Dataset split the item came from ("train", "val", "test"), if any.
+    cues : dict | None
+        Named cues of the item's media (``vmnet_core.bundle.track_cues``), None when not computed.
     """
 
     id: str
@@ -41,6 +43,7 @@ class CatalogItem:
     tags: dict[str, Any] = field(default_factory=dict)
     pair_id: str | None = None
     split: str | None = None
+    cues: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.id = str(self.id)
@@ -61,7 +64,11 @@ class CatalogItem:
         return cls(**record)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The jsonl record; ``cues`` only when computed (lines without cues keep the older format)."""
+        record = asdict(self)
+        if record["cues"] is None:
+            del record["cues"]
+        return record
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from vmnet_core.bundle.recipes import train_bundle
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import FeatureStore
 from vmnet_core.learn.baselines import fit_cca_on_validation, random_embeddings
+from vmnet_core.learn.hubness import hubness_report
 from vmnet_core.learn.metrics import evaluate_embeddings, retrieval_ranks, structure_report
 from vmnet_core.learn.model import embed_arrays
 from vmnet_core.learn.train import (
@@ -77,6 +78,7 @@ def evaluate_bundle(bundle, store_dir: str | Path, split: str = "test", compare:
     data = paired_inputs(store, bundle.preprocessor, ids)
     em, ev = embed_arrays(bundle.model, data.music, data.video)
     evaluation = Evaluation(result=evaluate_embeddings(em, ev))
+    evaluation.result["hubness"] = hubness_report(em, ev)
     evaluation.ranks["VM-NET"] = retrieval_ranks(em, ev)
     if not compare:
         return evaluation

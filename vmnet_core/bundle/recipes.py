@@ -15,6 +15,7 @@ import torch
 from vmnet_core.bundle.files import save_bundle
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import FeatureStore
+from vmnet_core.learn.hubness import hubness_line, hubness_report
 from vmnet_core.learn.metrics import evaluate_embeddings, structure_report
 from vmnet_core.learn.model import embed_arrays
 from vmnet_core.learn.plots import plot_training_curves
@@ -114,6 +115,7 @@ def final_metrics(result: TrainResult, store, preprocessor: Preprocessor, splits
         test = paired_inputs(store, preprocessor, splits.test)
         em, ev = embed_arrays(result.model, test.music, test.video)
         metrics["test"] = evaluate_embeddings(em, ev)
+        metrics["hubness"] = hubness_report(em, ev)  # issue 14: no hub in more than a quarter of top-5 lists
         if len(splits.test) >= 3:
             metrics["structure"] = {"test": structure_report(test.music, test.video, em, ev)}
     return metrics
@@ -172,6 +174,7 @@ def model_card(config: dict, metrics: dict, store_dir: str | Path) -> str:
     ]
     if metrics.get("val_curve"):
         lines.append(f"- validation mean R@10 by step: {_curve_line(metrics['val_curve'])}")
+    lines += [f"- {line}" for line in [hubness_line(metrics.get("hubness"))] if line]
     if structure:
         lines.append(f"- structure kept (mean Spearman ρ, input vs embedding neighbour distances): "
                      f"music {structure['music']:.3f}, video {structure['video']:.3f}")

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from vmnet_core import media
 from vmnet_core.bundle.catalog import CatalogItem, Hit
 from vmnet_core.bundle.files import Bundle
+from vmnet_core.bundle.track_cues import cues_or_none
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.music_descriptor import music_descriptor_from_file
 from vmnet_core.features.store import FRAME_DIM
@@ -204,7 +205,7 @@ class IndexSummary:
 def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
                       tags: Mapping[str, Mapping[str, Any]] | None = None, save_every: int = 20,
                       max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S, progress: bool = True,
-                      on_error: Callable[[str, str], None] | None = None) -> IndexSummary:
+                      on_error: Callable[[str, str], None] | None = None, with_cues: bool = True) -> IndexSummary:
     """Embed media files into one side of the retriever's bundle catalog, resumably.
 
     Files already in the catalog (same path) are skipped, so an interrupted run picks up where it
@@ -221,6 +222,8 @@ def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
     save_every : save the catalog after this many new items
     max_duration_s : longest video accepted on the video side
     on_error : called with (path, sentence) for each failed file
+    with_cues : also store each item's named cues (tempo, key, cuts, grading; ``bundle.track_cues``)
+        for "why this track" explanations
     """
     if side not in ("music", "video"):
         raise ValueError(f"side must be 'music' or 'video', not {side!r}")
@@ -244,6 +247,7 @@ def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
                 else:
                     media.require_video(info, "index it with --music instead")
                     embedding = retriever.embed_video_file(path, max_duration_s=max_duration_s)
+                cues = cues_or_none(path, side, max_duration_s) if with_cues else None
             except VmnetError as exc:
                 summary.failed.append((str(path), str(exc)))
                 if on_error is not None:
@@ -253,7 +257,7 @@ def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
             extra = _tags_for(tags or {}, item_id, path)
             title = str(extra.pop("title", "") or path.stem)
             catalog.add(side, embedding[None, :], [CatalogItem(id=item_id, title=title, path=str(path),
-                                                               duration_s=info.duration_s, tags=extra)])
+                                                               duration_s=info.duration_s, tags=extra, cues=cues)])
             taken.add(item_id.lower())
             known_paths.add(str(path))
             summary.added += 1

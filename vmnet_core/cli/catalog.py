@@ -46,6 +46,9 @@ def register(subparsers: Any) -> None:
     search.add_argument("--exact", action="store_true", help="go back to exact search (the default)")
     index.add_argument("--target-recall", type=float, default=0.95, metavar="R",
                        help="with --approximate: the recall@10 against exact search to reach (default 0.95)")
+    index.add_argument("--cues", action="store_true",
+                       help="compute the named cues (tempo, key, cuts, grading) of catalog items indexed without "
+                            "them (catalogs from before cues), so their results get a 'why this track' explanation")
     index.set_defaults(func=run_index)
 
     query = subparsers.add_parser(
@@ -58,7 +61,8 @@ def register(subparsers: Any) -> None:
                        help="find videos for this audio file (or this video's soundtrack)")
     query.add_argument("-k", "--top", type=int, default=10, metavar="K", help="number of results (default 10)")
     query.add_argument("--json", action="store_true",
-                       help='print a JSON list of {"rank", "id", "title", "score", "path", "tags"}')
+                       help='print a JSON list of {"rank", "id", "title", "score", "path", "tags", "explain"} '
+                            '("explain": the named cues that make the item fit, e.g. "fast cuts ↔ 132 BPM")')
     query.add_argument("--device", default="cpu", help="torch device for the frame CNN (cpu or cuda)")
     query.add_argument("--exact", action="store_true", help="search exactly even if the catalog side is approximate")
     query.set_defaults(func=run_query)
@@ -70,8 +74,8 @@ def run_index(args: argparse.Namespace) -> int:
     from vmnet_core.bundle.retrieval import Retriever, index_media_files
 
     switching = args.approximate or args.exact
-    if args.music is None and args.videos is None and not switching:
-        raise VmnetError("Say what to index: --music DIR and/or --videos DIR (or --approximate / --exact).")
+    if args.music is None and args.videos is None and not switching and not args.cues:
+        raise VmnetError("Say what to index: --music DIR and/or --videos DIR (or --approximate / --exact / --cues).")
     if args.save_every < 1:
         raise VmnetError("--save-every must be at least 1.")
     tags = read_tags_file(args.tags) if args.tags else {}
@@ -91,10 +95,23 @@ def run_index(args: argparse.Namespace) -> int:
         failures += len(summary.failed)
         print(f"{side}: {summary.added} added, {summary.skipped} already indexed, {len(summary.failed)} failed; "
               f"the catalog now holds {retriever.bundle.catalog.size(side)} {side} items.")
+    if args.cues:
+        fill_missing_cues(retriever.bundle, [side for side, _ in jobs] or ["music", "video"])
     if switching:
         sides = [side for side, _ in jobs] or ["music", "video"]
         set_search_mode(retriever.bundle, sides, approximate=args.approximate, target_recall=args.target_recall)
     return 1 if failures else 0
+
+
+def fill_missing_cues(bundle: Any, sides: list[str]) -> None:
+    """``vmnet index --cues``: store cues for the items of ``sides`` that lack them, then save."""
+    from vmnet_core.bundle.track_cues import add_missing_cues
+
+    for side in sides:
+        added = add_missing_cues(bundle.catalog, side)
+        lacking = sum(1 for item in bundle.catalog.items(side) if not item.cues)
+        print(f"{side}: cues computed for {added} items; {lacking} still have none (file missing or unusable).")
+    bundle.save_catalog()
 
 
 def set_search_mode(bundle: Any, sides: list[str], approximate: bool, target_recall: float) -> None:
@@ -127,6 +144,7 @@ def run_query(args: argparse.Namespace) -> int:
     """``vmnet query``: print ranked catalog items for the query file."""
     from vmnet_core.bundle.files import load_bundle  # torch: only when the command runs
     from vmnet_core.bundle.retrieval import Retriever
+    from vmnet_core.bundle.track_cues import QUERY_SIDE, cues_or_none, explain_hits, explained_records
 
     if args.top < 1:
         raise VmnetError("-k must be at least 1.")
@@ -145,12 +163,16 @@ def run_query(args: argparse.Namespace) -> int:
         note = analysed_part_note(retriever.bundle.config.descriptors.video, query_path)
         if note:
             print(f"vmnet: note: {note}", file=sys.stderr)
+    side = "music" if args.video is not None else "video"
+    why = explain_hits(retriever.bundle.catalog, side, hits, cues_or_none(query_path, QUERY_SIDE[side]))
     if args.json:
-        print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
+        print(json.dumps(explained_records(hits, why), indent=2, ensure_ascii=False))
         return 0
     print(f"{found} for {query_path.name} (best first; score = cosine similarity):")
-    for hit in hits:
+    for hit, phrases in zip(hits, why, strict=True):
         print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]  {hit.path}")
+        if phrases:
+            print(f"        why: {'; '.join(phrases)}")
     return 0
 
 

@@ -68,6 +68,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         evaluate_bundle,
     )
     from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.learn.hubness import hubness_line
     from vmnet_core.learn.plots import plot_recall_curves
 
     bundle = load_bundle(args.bundle)
@@ -98,6 +99,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         width = max(len(n) for n in structure)
         for name, rho in structure.items():
             print(f"  {name:<{width}}  music {rho['music']:.3f}   video {rho['video']:.3f}")
+    hubs = hubness_line(result.get("hubness"))
+    if hubs:
+        print(f"\n{hubs}")
     for note in evaluation.notes:
         print(f"note: {note}")
     if plot_path is not None:

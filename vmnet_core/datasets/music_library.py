@@ -40,6 +40,16 @@ class MusicTrack:
     seed: int          # the generator seed listed by the package
     style: str         # "acoustic" or "electronic"
 
+    @property
+    def display_title(self) -> str:
+        """The title a music library would show: ``"Calm Acoustic 1"``, ``"Happy Electronic (Variation 411)"``."""
+        words = self.title.split("_")
+        number = words[-1] if len(words) > 2 else ""
+        name = " ".join(w.capitalize() for w in (words[:-1] if number else words))
+        if number.startswith("s") and number[1:].isdigit():
+            return f"{name} (Variation {number[1:]})"
+        return f"{name} {number}".strip()
+
 
 def load_music_library() -> list[MusicTrack]:
     """All tracks of ``immich-memories-music``, sorted by mood then title.

@@ -33,6 +33,7 @@ from vmnet_core.bundle.evaluation import evaluate_bundle
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.recipes import train_bundle
 from vmnet_core.bundle.retrieval import Retriever, index_store
+from vmnet_core.bundle.track_cues import read_cues_file, write_cues_file
 from vmnet_core.datasets.music_library import load_music_library
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import InputItem, extract_store
@@ -46,6 +47,8 @@ from vmnet_core.starter.settings import StarterSettings
 DEFAULT_BUNDLE_NAME = "starter-bundle-v4"  # bumped when the corpus or the indexing changes: old caches rebuild
 LIBRARY_SOURCE = "immich-memories-music"
 LIBRARY_ID_PREFIX = "library-"
+CORPUS_ID_PREFIX = "starter-"  # ids of the procedural clips (starter.corpus.clip_id)
+LIBRARY_CUES_FILE = "cues.json"  # the real tracks' named cues, beside their descriptors in the library store
 SETTINGS_FILE = "starter.json"
 _CORPUS_KEYS = ("clips", "seconds", "seed")
 _TRAINING_KEYS = ("seed", "max_steps", "val_every", "patience", "batch_size", "video_components")
@@ -286,6 +289,7 @@ def extract_library_store(store_dir: str | Path, workers: int = 1, progress: boo
     if summary.errors:
         item_id, sentence = next(iter(summary.errors.items()))
         raise VmnetError(f"Describing the bundled music library failed on {item_id}: {sentence}")
+    write_cues_file({item.id: item.path for item in inputs}, Path(store_dir) / LIBRARY_CUES_FILE)
     return summary.store
 
 
@@ -310,8 +314,9 @@ def index_library_store(bundle, store, align: bool = True) -> int:
     else:
         bundle.preprocessor.media_music_offset = None
     embeddings = Retriever(bundle).embed_media_music_descriptors(music)
-    items = [CatalogItem(id=i, title=tracks[i].title.replace("_", " "), path=str(tracks[i].path),
-                         duration_s=tracks[i].duration_s, tags=tags[i]) for i in ids]
+    cues = read_cues_file(Path(store.directory) / LIBRARY_CUES_FILE)  # absent in stores from before cues
+    items = [CatalogItem(id=i, title=tracks[i].display_title, path=str(tracks[i].path),
+                         duration_s=tracks[i].duration_s, tags=tags[i], cues=cues.get(i)) for i in ids]
     bundle.catalog.add("music", embeddings, items)
     return len(items)
 
@@ -330,6 +335,11 @@ def index_real_library(bundle, progress: bool = True, store_dir: str | Path | No
 def is_library_item(item) -> bool:
     """Whether a catalog item is one of the real ``immich-memories-music`` tracks."""
     return item.tags.get("source") == LIBRARY_SOURCE or item.id.startswith(LIBRARY_ID_PREFIX)
+
+
+def is_synthetic_item(item) -> bool:
+    """Whether a catalog item is a procedural starter-corpus clip (``starter-NNNNN``, a training item)."""
+    return item.id.startswith(CORPUS_ID_PREFIX) and item.pair_id is not None
 
 
 # ----------------------------------------------------------------------------- the record
