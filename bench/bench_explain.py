@@ -4,7 +4,7 @@
 
 Index side: ``cues_of_file(track, "music")`` on the first ``--tracks`` real tracks of
 immich-memories-music (≈30 s each), beside the paper's music descriptor of the same file (what
-indexing already paid). Query side: for a 16-s photo slideshow (tests/cue_media.py) and the
+indexing already paid). Query side: for a 16-s photo slideshow (vmnet_testkit/cue_media.py) and the
 bundle's first 30-s corpus clip, ``cues_of_file(video, "video")`` + ``explain_hits`` over the top
 10, beside the rest of a video query (frame CNN + embedding + search). Medians of ``--runs``
 runs after one warm-up; prints the load average.
@@ -15,14 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from vmnet_core.bundle.files import load_bundle
+from vmnet_core.bundle.retrieval import Retriever
+from vmnet_core.bundle.track_cues import cues_of_file, explain_hits
+from vmnet_core.datasets.music_library import load_music_library
+from vmnet_testkit.cue_media import make_cue_media
 
 
 def median_s(fn, runs: int) -> float:
@@ -36,12 +37,6 @@ def median_s(fn, runs: int) -> float:
 
 
 def main() -> None:
-    from cue_media import make_cue_media
-
-    from vmnet_core.bundle.files import load_bundle
-    from vmnet_core.bundle.retrieval import Retriever
-    from vmnet_core.bundle.track_cues import cues_of_file, explain_hits
-    from vmnet_core.datasets.music_library import load_music_library
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, required=True)

@@ -391,7 +391,7 @@ def test_query_json_explains_every_result_by_its_cues(bundle_dir, tmp_path, caps
     """A fast-cut bright clip and a slow dark clip against a loud major and a soft minor track."""
     import shutil
 
-    from cue_media import make_cue_media
+    from vmnet_testkit.cue_media import make_cue_media
 
     from vmnet_core.cli.main import main
 

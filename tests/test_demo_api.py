@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from cue_media import make_cue_media
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from demo.handlers import format_duration
 from vmnet_core.bundle.catalog import Catalog
 from vmnet_core.media import probe
+from vmnet_testkit.cue_media import make_cue_media
 from vmnet_testkit.demo_server import UPLOAD_LIMIT_MB, VIDEO_LIMIT_S, ServedDemo, shared_demo
 from vmnet_testkit.mediagen import make_audio, make_video
 

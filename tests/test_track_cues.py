@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cue_media import make_cue_media
 
 from vmnet_core.bundle.catalog import Catalog, CatalogItem
 from vmnet_core.bundle.filtered_search import count_visible, search_visible
@@ -19,6 +18,7 @@ from vmnet_core.bundle.track_cues import (
     read_cues_file,
     write_cues_file,
 )
+from vmnet_testkit.cue_media import make_cue_media
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ import json
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
-from synthetic import synthetic_pairs, write_synthetic_store
 
 from vmnet_core.bundle.recipes import train_bundle
 from vmnet_core.cli.main import main
 from vmnet_core.errors import VmnetError
 from vmnet_core.learn.train import load_run_config, read_log
+from vmnet_testkit.synthetic import synthetic_pairs, write_synthetic_store
 
 SHOW_CONFIG = """
 batch_size = 200

@@ -8,16 +8,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from real_content_media import slideshow  # noqa: E402
-
-from vmnet_core.media import write_video  # noqa: E402
+from vmnet_core.media import write_video
+from vmnet_testkit.real_content_media import slideshow
 
 SR = 22050
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
