@@ -281,3 +281,29 @@ def test_synthetic_pairs_hide_the_link_from_linear_statistics():
     cross = np.abs(m[:, :50].T @ v[:, :50] / len(m))  # correlations of 50 × 50 feature pairs
     within = np.abs(np.corrcoef(m[:, :50].T)[np.triu_indices(50, 1)])
     assert cross.max() < 0.1 < np.median(within)
+
+
+# ----------------------------------------------------------------------------- vmnet tune
+def test_tune_tries_seeded_choices_scores_on_validation_and_keeps_the_best(tiny, tmp_path, capsys):
+    from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.bundle.tuning import draw_choices
+
+    _, store, config, _ = tiny
+    out = tmp_path / "best"
+    capsys.readouterr()
+    assert _cli("tune", "--store", store, "--out", out, "--config", config, "--trials", "3", "--seed", "1") == 0
+    printed = capsys.readouterr().out
+    rows = [line.split() for line in printed.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(r[0]) for r in rows] == [0, 1, 2] and "the given settings" in printed
+    scores = [float(r[1].rstrip("%")) for r in rows]
+    best = load_bundle(out)
+    assert f"best: trial {scores.index(max(scores))}" in printed
+    assert 100 * (best.metrics["val"]["video_to_music"]["R@10"] + best.metrics["val"]["music_to_video"]["R@10"]) / 2 \
+        == pytest.approx(max(scores), abs=0.06)
+    # trial 1 used the first seeded draw, on top of the config's settings
+    first = draw_choices(np.random.default_rng(1))
+    trial1 = load_bundle(out.with_name("best.trials") / "trial-01")
+    assert trial1.config.model.dropout == first["dropout"] and trial1.config.train.lr == first["lr"]
+    assert trial1.config.preprocess.whiten == first["whiten"] and trial1.config.model.music_hidden == (32,)
+    assert _cli("tune", "--store", store, "--out", out, "--config", config) == 2  # never overwrites
+    assert "already exists" in capsys.readouterr().err

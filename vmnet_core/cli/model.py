@@ -1,4 +1,4 @@
-"""``vmnet train`` and ``vmnet evaluate`` (``import-features`` lives in cli_extract)."""
+"""``vmnet train``, ``vmnet tune`` and ``vmnet evaluate`` (``import-features`` lives in cli/extract)."""
 
 from __future__ import annotations
 
@@ -24,24 +24,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="maximum optimisation steps")
     p.add_argument("--no-structure", action="store_true", help="train the ablation without the structure constraint")
     p.add_argument("--with-ablation", action="store_true",
-                   help="also train the no-structure ablation into OUT/ablation (used by evaluate --compare)")
+                   help="also train the baselines evaluate --compare uses: the no-structure ablation into "
+                   "OUT/ablation and the plain recipe into OUT/plain")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser(
         "evaluate", help="Recall@K, median and mean rank of a bundle on a store split",
         description="Score a bundle on a store split in both directions (video→music, music→video) with the "
-        "paper's Recall@K; --compare adds random ranking, CCA and the no-structure ablation.")
+        "paper's Recall@K; --compare adds random ranking, CCA, the plain recipe and the no-structure ablation.")
     p.add_argument("--bundle", required=True, type=Path)
     p.add_argument("--store", required=True, type=Path)
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--compare", action="store_true", help="add random, CCA and the no-structure ablation")
+    p.add_argument("--compare", action="store_true",
+                   help="add random, CCA, the plain recipe and the no-structure ablation")
     p.add_argument("--plot", type=Path, default=None,
                    help="PNG of R@K curves (default: BUNDLE/eval_<split>.png)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
     p.add_argument("--quiet", action="store_true", help="no progress bar when the ablation must be trained")
     p.set_defaults(func=run_evaluate)
+
+    p = subparsers.add_parser(
+        "tune", help="a seeded, budgeted search over training choices, scored on validation",
+        description="Train the given settings, then seeded random variations of the input widths, whitening, "
+        "dropout, learning rate and step cap; score each on the validation split; print a table and copy the "
+        "best bundle to OUT (every trial stays in OUT.trials/).")
+    p.add_argument("--store", required=True, type=Path, help="feature store directory")
+    p.add_argument("--out", required=True, type=Path, help="directory for the best bundle (must not exist)")
+    p.add_argument("--config", type=Path, default=None, help="TOML with the starting settings (trial 0)")
+    p.add_argument("--trials", type=int, default=8, help="at most this many trials (default 8)")
+    p.add_argument("--budget-minutes", type=float, default=None, help="start no new trial after this long")
+    p.add_argument("--seed", type=int, default=0, help="seed of the search (and of every trial's training)")
+    p.set_defaults(func=run_tune)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -59,6 +74,25 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"bundle written to {out}")
     if test:
         print(format_table({"VM-NET": test}, test["gallery"]))
+    return 0
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    from vmnet_core.bundle.tuning import tune  # torch: only when the command runs
+    from vmnet_core.learn.train import load_run_config
+
+    run = load_run_config(args.config, seed=args.seed, progress=False)
+    print(f"{'trial':>5}  {'val R@10':>8}  {'steps':>5}  {'wall':>6}  choices")
+
+    def report(trial) -> None:
+        choices = ", ".join(f"{k}={v}" for k, v in trial.choices.items()) or "the given settings"
+        print(f"{trial.number:>5}  {100 * trial.val_score:>7.1f}%  {trial.steps:>5}  {trial.wall_s:>5.0f}s  {choices}",
+              flush=True)
+
+    budget = None if args.budget_minutes is None else 60 * args.budget_minutes
+    trials = tune(args.store, args.out, run, trials=args.trials, seed=args.seed, budget_s=budget, report=report)
+    best = max((t for t in trials if t.val_score == t.val_score), key=lambda t: t.val_score)
+    print(f"best: trial {best.number} (validation mean R@10 {100 * best.val_score:.1f}%), copied to {args.out}")
     return 0
 
 
