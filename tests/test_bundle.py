@@ -391,9 +391,8 @@ def test_query_json_explains_every_result_by_its_cues(bundle_dir, tmp_path, caps
     """A fast-cut bright clip and a slow dark clip against a loud major and a soft minor track."""
     import shutil
 
-    from vmnet_testkit.cue_media import make_cue_media
-
     from vmnet_core.cli.main import main
+    from vmnet_testkit.cue_media import make_cue_media
 
     media = make_cue_media(tmp_path / "media")
     (tmp_path / "music").mkdir()
