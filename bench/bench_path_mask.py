@@ -13,13 +13,10 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from webguard import PathMask  # noqa: E402
+from webguard import PathMask
 
 FOLDERS = ["/tmp/gradio", "/srv/vmnet/cache/work/study/media", "/srv/vmnet/bundles/starter", "/srv/vmnet/bundles",
            "/srv/vmnet/cache", "/srv/music", "/tmp", "/srv/vmnet/app", str(Path.home())]

@@ -90,7 +90,7 @@ TEST_MODULES = tuple(sorted({"tests", "conftest", *(p.stem for p in (ROOT / "tes
     ("demo", ("study", "sqlalchemy", "alembic", "vmnet_testkit")),
     ("study", ("demo", "vmnet_testkit")),
     ("app.py", ("vmnet_testkit",)),
-    ("webguard.py", ("vmnet_testkit",)),
+    ("webguard", ("vmnet_testkit",)),
     ("bench", TEST_MODULES),
     ("vmnet_testkit", TEST_MODULES),
 ])

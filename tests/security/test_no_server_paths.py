@@ -85,7 +85,7 @@ def test_the_demo_flow_works_and_names_no_server_folder(served, tmp_path):
     received = [http.get(base).text, http.get(f"{base}config").text, http.get(f"{base}gradio_api/info").text]
     page = PageSession(base, http)
     video = _upload(http, base, make_video(tmp_path / "holiday.mp4", seconds=3, seed=5), received)
-    table, status = page.call("query-video", "upload", [video, 3])
+    table, status = page.call("query-video", "upload", [video, 3, False])
     assert len(table["data"]) == 3 and "track" in status.lower()
     picker, player = page.call("query-video", "upload", [table], chained=1)  # fills the picker and the player
     track = picker["value"]
@@ -148,9 +148,9 @@ def test_a_token_opens_nothing_that_its_folder_would_not(served, tmp_path):
         assert http.get(f"{served.url}/gradio_api/file={target}").status_code == 404, target  # not the demo's
     page = PageSession(f"{served.url}/", http)
     with pytest.raises(RuntimeError, match=re.escape(NOT_AN_UPLOAD[:40])):
-        page.call("query-video", "upload", [{**stimulus, "url": None}, 3])  # the study's file is no upload here
+        page.call("query-video", "upload", [{**stimulus, "url": None}, 3, False])  # the study's file is no upload here
     video = _upload(http, f"{served.url}/", make_video(tmp_path / "mine.mp4", seconds=2, seed=3), received)
     sideways = {**video, "path": video["path"].rsplit("/", 2)[0] + "/../" + "/".join(video["path"].rsplit("/", 2)[1:])}
     with pytest.raises(RuntimeError, match=re.escape(NOT_AN_UPLOAD[:40])):
-        page.call("query-video", "upload", [sideways, 3])
+        page.call("query-video", "upload", [sideways, 3, False])
     assert not _leaks("\n".join(page.received + rater.page.received), served)
