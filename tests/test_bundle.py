@@ -27,7 +27,7 @@ def fitted_preprocessor(seed: int, components: int, video_in: int):
     """A real Preprocessor: music z-scores fitted on random descriptors; the whitening PCA gets a random
     orthonormal basis through ``WhiteningPCA.from_arrays`` (an eigh of 1280×1280 would dominate the tests)."""
     from vmnet_core.features.video_descriptor import WhiteningPCA
-    from vmnet_core.learn.input_transform import LinearInput
+    from vmnet_core.learn.input_transform import LinearInput, whitening_input
 
     rng = np.random.default_rng(seed)
     music = rng.standard_normal((N_FIT, 1140)).astype(np.float32) * 3 + 1
@@ -36,8 +36,7 @@ def fitted_preprocessor(seed: int, components: int, video_in: int):
     pca = WhiteningPCA.from_arrays({"mean": video.mean(axis=0).astype(np.float64), "components": basis.T,
                                     "explained_variance": np.linspace(2.0, 0.5, components),
                                     "eps": np.array([1e-6]), "n_components": np.array([components])})
-    video_input = LinearInput(pca.mean_, np.ones(video_in), pca.components_.T / np.sqrt(pca.explained_variance_ + pca.eps),
-                              "whitening_pca")
+    video_input = whitening_input(pca)
     preprocessor = Preprocessor(LinearInput(music.mean(axis=0), music.std(axis=0), None, "zscore"), video_input,
                                 PreprocessConfig(mode="paper", video_components=components))
     return preprocessor, music, video

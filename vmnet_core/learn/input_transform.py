@@ -133,5 +133,10 @@ def fit_zscore_pca(x: np.ndarray, floor_ratio: float, components: int | None, wh
 def fit_whitening_pca(x: np.ndarray, components: int) -> LinearInput:
     """The paper's video input: whitening PCA of raw (N, D) ``x`` to ``components`` directions."""
     pca = WhiteningPCA(n_components=min(components, np.asarray(x).shape[1])).fit(np.asarray(x, np.float32))
+    return whitening_input(pca)
+
+
+def whitening_input(pca: WhiteningPCA) -> LinearInput:
+    """A fitted :class:`WhiteningPCA` in the affine form (scale 1, whitened components as projection)."""
     projection = pca.components_.T / np.sqrt(pca.explained_variance_ + pca.eps)
     return LinearInput(pca.mean_, np.ones_like(pca.mean_), projection, "whitening_pca")

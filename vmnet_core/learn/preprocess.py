@@ -27,7 +27,13 @@ import numpy as np
 
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.video_descriptor import WhiteningPCA, pool_frames
-from vmnet_core.learn.input_transform import LinearInput, fit_whitening_pca, fit_zscore, fit_zscore_pca
+from vmnet_core.learn.input_transform import (
+    LinearInput,
+    fit_whitening_pca,
+    fit_zscore,
+    fit_zscore_pca,
+    whitening_input,
+)
 
 FORMAT_VERSION = 2  # 1: z-scored music + WhiteningPCA video arrays (read, converted)
 MODES = ("auto", "paper", "zscore")
@@ -254,8 +260,7 @@ class Preprocessor:
 def _from_format_1(arrays: dict[str, np.ndarray]) -> Preprocessor:
     """A format-1 preprocessor (z-scored music, WhiteningPCA video) as the paper-mode equivalent."""
     pca = WhiteningPCA.from_arrays({k[len("video_pca."):]: v for k, v in arrays.items() if k.startswith("video_pca.")})
-    video = LinearInput(pca.mean_, np.ones_like(pca.mean_),
-                        pca.components_.T / np.sqrt(pca.explained_variance_ + pca.eps), "whitening_pca")
+    video = whitening_input(pca)
     music = LinearInput(arrays["music_mean"], arrays["music_std"], None, "zscore")
     config = PreprocessConfig(
         mode="paper", video_components=int(np.asarray(arrays["config.video_components"]).ravel()[0]),
