@@ -78,8 +78,6 @@ def test_music_for_a_corpus_clip_puts_its_own_track_first(client, served):
     rows = _rows(table)
     assert len(rows) > 28  # the corpus tracks, the 28 library tracks and the two from --music-dir
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
-    scores = [r["score"] for r in rows]
-    assert scores == sorted(scores, reverse=True)
     assert rows[0]["id"] == clip_id  # its own soundtrack, found through the same extraction code
     assert rows[0]["score"] == pytest.approx(catalog_score, abs=0.02)
     titles = {r["title"] for r in rows}

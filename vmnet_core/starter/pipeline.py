@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 
 from vmnet_core.bundle.catalog import CatalogItem
+from vmnet_core.bundle.config import RankingConfig
 from vmnet_core.bundle.evaluation import evaluate_bundle
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.recipes import train_bundle
 from vmnet_core.bundle.retrieval import Retriever, index_store
-from vmnet_core.bundle.track_cues import read_cues_file, write_cues_file
+from vmnet_core.bundle.track_cues import add_missing_cues, read_cues_file, write_cues_file
 from vmnet_core.datasets.music_library import load_music_library
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import InputItem, extract_store
@@ -175,7 +176,10 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
         if settings.index_real_library:
             index_library_store(bundle, FeatureStore.open(library_dir))
             bundle.save_preprocessor()
+        if settings.cue_weight > 0:  # the corpus tracks' cues, so they compete fairly in the fused order
+            add_missing_cues(bundle.catalog, "music")
         bundle.save_catalog()
+        bundle.save_ranking(RankingConfig(cue_weight=settings.cue_weight))
 
     clock.run("index", "indexing the catalog", index)
     for checkpoint in (bundle_dir / TRAINING_DIR / CHECKPOINT_FILE,
