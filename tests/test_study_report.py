@@ -4,7 +4,6 @@ analysis JSON and whose plots are inline SVG; ``vmnet study plan --db`` reads th
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
@@ -19,7 +18,7 @@ from study.config import load_config
 from study.db import open_database
 from study.models import Trial
 from vmnet_core.cli.main import main as run_cli
-from vmnet_testkit.study_helpers import make_clips
+from vmnet_testkit.study_helpers import make_clips, write_candidates_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "study.toml"
@@ -70,15 +69,7 @@ class Page(HTMLParser):
 
 
 def _candidates_csv(folder: Path) -> Path:
-    clips = make_clips(folder, n=2, seconds=1.2)
-    path = folder / "candidates.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["video", "condition", "track", "title"])
-        for clip in clips:
-            for condition, track in clip.tracks.items():
-                writer.writerow([clip.video.name, condition, track.path.name, track.title])
-    return path
+    return write_candidates_csv(folder, make_clips(folder, n=2, seconds=1.2))
 
 
 def _vote_all(url: str, raters: int = 10, careless: int = 1, seed: int = 0) -> None:
