@@ -73,7 +73,7 @@ def preference_plot(a: Analysis) -> str:
     for r, c in zip(a.pairs, a.clustering, strict=True):
         rows.append((f"{r.first} vs {r.second}", [(r.test.rate, *r.test.wilson, "Wilson 95%"),
                                                   (c.rate, *c.rater_interval, "rater bootstrap 95%")]))
-    return _interval_plot("Preference per pair", "share of decisive votes for the first condition", rows, 0.5, (0, 1))
+    return _interval_plot("Preference per pair", "share of decisive votes for the first condition", rows, 0.5, (-0.02, 1.02))
 
 
 def strengths_plot(a: Analysis) -> str:
@@ -85,12 +85,12 @@ def position_plot(a: Analysis) -> str:
     rows = [(f"{q.first} vs {q.second}", [(q.rate, *q.clopper_pearson, "share A")])
             for q in a.position_by_pair]
     rows.append(("all pairs", [(a.position.test.rate, *a.position.test.clopper_pearson, "share A")]))
-    return _interval_plot("Position bias", "share of decisive votes for side A (Clopper-Pearson 95%)", rows, 0.5, (0, 1))
+    return _interval_plot("Position bias", "share of decisive votes for side A (Clopper-Pearson 95%)", rows, 0.5, (-0.02, 1.02))
 
 
 def per_clip_plot(a: Analysis) -> str:
     rows = [(f"{c.clip} | {c.first} vs {c.second}", [(c.rate, *c.wilson, "Wilson 95%")]) for c in a.per_clip]
-    return _interval_plot("Per clip", "share of decisive votes for the first condition", rows, 0.5, (0, 1))
+    return _interval_plot("Per clip", "share of decisive votes for the first condition", rows, 0.5, (-0.02, 1.02))
 
 
 def strength_distribution_plot(a: Analysis) -> str:

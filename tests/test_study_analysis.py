@@ -112,8 +112,9 @@ def test_icc_and_design_effect_match_statsmodels_anova(simulated):
 
 def test_odds_per_clip_strength_and_position_match_direct_computations(simulated):
     votes, pairs, analysis = simulated
-    for o, r in zip(analysis.odds, analysis.pairs, strict=True):
+    for o, r, c in zip(analysis.odds, analysis.pairs, analysis.clustering, strict=True):
         assert o.odds == pytest.approx(r.wins / r.losses, abs=1e-12)
+        assert o.rater == pytest.approx(tuple(p / (1 - p) for p in c.rater_interval), abs=1e-12)
         low, high = proportion_confint(r.wins, r.wins + r.losses, method="beta")
         assert o.exact == pytest.approx((low / (1 - low), high / (1 - high)), abs=1e-9)
     # per clip: counts from a crosstab, p from binomtest, Wilson from statsmodels
