@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from study.design import CHECK_CONDITION
 from vmnet_core.errors import VmnetError
 
 DEFAULT_CONSENT = (
@@ -24,6 +25,9 @@ DEFAULT_INSTRUCTIONS = (
 DEFAULT_INSTRUCTION_CHECK = "Attention check: for this clip, please choose soundtrack {side}, whatever you think."
 ATTENTION_KINDS = ("noise", "silence", "instructed")
 TIE_RULES = ("drop", "half")
+# names the vote table already uses: "none" is the winner of a tie, CHECK_CONDITION the wrong
+# soundtrack of an attention check
+RESERVED_CONDITIONS = ("none", CHECK_CONDITION)
 
 
 @dataclass
@@ -119,6 +123,12 @@ class StudyConfig:
             raise VmnetError("The study config needs a non-empty name.")
         if len(self.conditions) < 2 or len(set(self.conditions)) != len(self.conditions):
             raise VmnetError("The study config needs at least two different conditions.")
+        for condition in self.conditions:
+            if not isinstance(condition, str) or not condition.strip():
+                raise VmnetError(f"Condition names must be non-empty text, not {condition!r}.")
+            if condition.strip().lower() in RESERVED_CONDITIONS:
+                raise VmnetError(f"The condition name {condition!r} is reserved (\"none\" marks a tie and "
+                                 f"{CHECK_CONDITION!r} an attention check's wrong soundtrack); rename it.")
         for pair in self.pairs:
             if len(pair) != 2 or pair[0] == pair[1] or any(c not in self.conditions for c in pair):
                 raise VmnetError(f"The pair {pair} must name two different conditions from {self.conditions}.")

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased, joinedload
 from study.config import StudyConfig
 from study.db import Database
 from study.models import CHOICES, Assignment, Candidate, Participant, Stimulus, Study, Trial, Vote, utcnow
+from study.provenance import analysis_provenance
 from study.slots import add_slots, next_slot
 from study.stats import Analysis, RaterScreening, analyze_votes, screen_raters
 from study.vote_row import VoteRow
@@ -505,6 +506,7 @@ def analyze(db: Database, study: str | None = None, n_boot: int = 1000) -> Analy
         st = _study_by_name(s, study)
         rows = _vote_rows(s, st)
     config = StudyConfig.from_dict(st.config)
+    provenance = analysis_provenance(st.name, config.seed, n_boot, config.screening, config.tie_rule)
     return analyze_votes(rows, config.conditions, config.condition_pairs, config.headline_pair, config.tie_rule,
                          config.screening.max_attention_failure_rate, config.screening.min_repeat_consistency,
-                         n_boot=n_boot, seed=config.seed)
+                         n_boot=n_boot, seed=config.seed, provenance=provenance)

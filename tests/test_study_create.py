@@ -23,7 +23,7 @@ from study.design import CHECK_CONDITION, DesignSpec, plan_slot
 from study.models import Assignment, Candidate, Stimulus, Study
 from vmnet_core.errors import VmnetError
 from vmnet_core.media import probe
-from vmnet_testkit.study_helpers import CONDITIONS, make_clips
+from vmnet_testkit.study_helpers import CONDITIONS, make_clips, write_candidates_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 OPAQUE = re.compile(r"^[0-9a-f]{32}\.mp4$")
@@ -59,22 +59,11 @@ def test_bad_configs_are_refused_with_a_sentence(change, message):
         StudyConfig.from_dict({"name": "s", **change})
 
 
-def _write_candidates_csv(folder: Path, clips) -> Path:
-    path = folder / "candidates.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["video", "condition", "track", "title"])
-        for clip in clips:
-            for condition, track in clip.tracks.items():
-                writer.writerow([clip.video.name, condition, track.path.name, track.title])
-    return path
-
-
 @pytest.fixture(scope="module")
 def csv_study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("create")
     clips = make_clips(folder, n=2, seconds=1.2)
-    candidates = _write_candidates_csv(folder, clips)
+    candidates = write_candidates_csv(folder, clips)
     config = folder / "study.toml"
     config.write_text('name = "cli-study"\nseed = 3\nswapped_repeats = 1\nparticipants = 4\n'
                       '[attention]\ncount = 1\nkind = "silence"\n', encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -28,6 +29,18 @@ def make_clips(folder: Path, n: int = 2, seconds: float = 1.5, conditions=CONDIT
                   for k, c in enumerate(conditions)}
         clips.append(ClipSource(f"clip{i}", video, tracks))
     return clips
+
+
+def write_candidates_csv(folder: Path, clips: list[ClipSource]) -> Path:
+    """``folder/candidates.csv`` for ``vmnet study create --candidates``: one row per (clip, condition)."""
+    path = folder / "candidates.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["video", "condition", "track", "title"])
+        for clip in clips:
+            for condition, track in clip.tracks.items():
+                writer.writerow([clip.video.name, condition, track.path.name, track.title])
+    return path
 
 
 @dataclass
