@@ -491,6 +491,12 @@ def list_studies(db: Database) -> list[str]:
         return list(s.scalars(select(Study.name).order_by(Study.id)))
 
 
+def open_studies(db: Database) -> list[str]:
+    """Names of the studies open to new raters, oldest first."""
+    with _database_errors(), db.read() as s:
+        return list(s.scalars(select(Study.name).where(Study.is_open.is_(True)).order_by(Study.id)))
+
+
 def media_dirs(db: Database) -> list[Path]:
     """The media folders of every study in ``db`` (for the server's ``allowed_paths``)."""
     with _database_errors(), db.read() as s:
