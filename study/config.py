@@ -61,6 +61,10 @@ class Screening:
 
     max_attention_failure_rate: float = 0.15  # exclude when failures / checks is above this
     min_repeat_consistency: float = 0.0  # exclude when agreeing swapped repeats / repeats is below this
+    # exclude when the seconds played (as the page reports them, seeking forward excluded) add up to
+    # less than this share of both soundtracks' lengths over the rater's trials (votes without a report are not judged)
+    min_listened_fraction: float = 0.5
+    min_response_ms: int = 0  # exclude when the rater's median response time is below this (0: off)
 
 
 @dataclass
@@ -90,6 +94,11 @@ class StudyConfig:
     tie_rule: str = "drop"
     seed: int = 0
     completion_code: str = ""  # a fixed code (e.g. the crowd platform's); empty = a random code per rater
+    completion_url: str = ""  # where to send a finished rater (e.g. Prolific's); "{code}" is replaced by the code
+    # a vote comes no sooner than this share of both soundtracks' lengths after the trial was served
+    min_listen_fraction: float = 0.8
+    joins_per_client: int = 10  # joins one client (IP address) may make within joins_window_s; 0 = no limit
+    joins_window_s: float = 3600.0
     consent_text: str = DEFAULT_CONSENT
     instructions_text: str = DEFAULT_INSTRUCTIONS
     models: dict[str, str] = field(default_factory=dict)  # condition -> bundle dir, for model conditions
@@ -151,8 +160,14 @@ class StudyConfig:
                 raise VmnetError(f"{name} cannot be negative.")
         if self.videos.source not in ("split", "folder"):
             raise VmnetError(f"videos.source must be 'split' or 'folder', not {self.videos.source!r}.")
-        if not 0 <= self.screening.max_attention_failure_rate <= 1 or not 0 <= self.screening.min_repeat_consistency <= 1:
-            raise VmnetError("The screening rates must lie between 0 and 1.")
+        if not all(0 <= rate <= 1 for rate in (self.screening.max_attention_failure_rate,
+                                                self.screening.min_repeat_consistency,
+                                                self.screening.min_listened_fraction, self.min_listen_fraction)):
+            raise VmnetError("The screening rates and min_listen_fraction must lie between 0 and 1.")
+        if self.screening.min_response_ms < 0 or self.joins_per_client < 0 or not self.joins_window_s > 0:
+            raise VmnetError("screening.min_response_ms and joins_per_client cannot be negative, "
+                             "and joins_window_s must be above 0.")
+        check_completion_url(self.completion_url)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,6 +191,16 @@ class StudyConfig:
             return cls(**data)
         except TypeError as exc:
             raise VmnetError(f"The study config has a value of the wrong type: {exc}.") from exc
+
+
+def check_completion_url(url: str) -> None:
+    """Refuse a completion URL that is not empty or http(s), or holds a placeholder other than ``{code}``."""
+    if not url:
+        return
+    if not url.startswith(("https://", "http://")) or any(c.isspace() for c in url):
+        raise VmnetError(f"completion_url must be an http(s) address without spaces, not {url!r}.")
+    if "{" in url.replace("{code}", "") or "}" in url.replace("{code}", ""):
+        raise VmnetError("completion_url may hold only the placeholder {code} (the rater's completion code).")
 
 
 def _refuse_unknown(cls, data: dict[str, Any], prefix: str) -> None:

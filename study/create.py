@@ -206,7 +206,7 @@ def create_study(db: Database, config: StudyConfig, clips: list[ClipSource], med
     media_dir = (Path(media_root).expanduser() / secrets.token_hex(8)).resolve()
     durations = [clip_duration(c.video, config.media) for c in clips]
     check_kind = config.attention.kind if config.attention.count else None
-    media = premux_all(clips, media_dir, config.media, check_kind, progress)
+    media = premux_all(clips, media_dir, config.media, check_kind, progress, seed=config.seed)
     return store_study(db, config, clips, durations, media, media_dir, spec)
 
 

@@ -39,6 +39,7 @@ from study.effects import (
     pair_votes,
     strength_ratings,
 )
+from study.listening import listening_reasons
 from study.planner import ALPHA, Z95, design_effect, plan_votes, sign_test_power, votes_for_power
 from study.vote_row import VOTE_COLUMNS, VoteRow
 
@@ -171,12 +172,14 @@ class RaterScreening:
 
 
 def screen_rater(participant: Any, votes: list[VoteRow] | list[dict[str, Any]], max_attention_failure_rate: float = 0.15,
-                 min_repeat_consistency: float = 0.0) -> RaterScreening:
+                 min_repeat_consistency: float = 0.0, min_listened_fraction: float = 0.0,
+                 min_response_ms: float = 0.0) -> RaterScreening:
     """One rater's screening from their votes (dicts with ``kind``, ``choice``, ``expected_choice``,
     ``position``, ``winner``, ``repeat_of``): attention checks failed (a choice other than the
     expected side, 'none' included) and swapped repeats answered consistently (the same condition,
     or 'none' both times). Excluded when the failure rate is above ``max_attention_failure_rate``
-    or the consistency below ``min_repeat_consistency``. Plain Python: cheap enough to run inside
+    or the consistency below ``min_repeat_consistency``, or the listening rules of
+    :func:`study.listening.listening_reasons` fail (played time, median response time). Plain Python: cheap enough to run inside
     the transaction that stores a rater's last vote."""
     votes = [v.as_dict() if isinstance(v, VoteRow) else v for v in votes]
     checks = [v for v in votes if v["kind"] == "attention"]
@@ -191,6 +194,7 @@ def screen_rater(participant: Any, votes: list[VoteRow] | list[dict[str, Any]], 
         reasons.append(f"failed {failed} of {row.attention_checks} attention checks")
     if row.repeats and row.repeat_consistency < min_repeat_consistency:
         reasons.append(f"consistent on {consistent} of {row.repeats} swapped repeats")
+    reasons += listening_reasons(votes, min_listened_fraction, min_response_ms)
     row.excluded, row.reason = bool(reasons), "; ".join(reasons)
     return row
 
@@ -201,7 +205,8 @@ def _missing(value: Any) -> bool:
 
 
 def screen_raters(votes: Votes, max_attention_failure_rate: float = 0.15,
-                  min_repeat_consistency: float = 0.0) -> list[RaterScreening]:
+                  min_repeat_consistency: float = 0.0, min_listened_fraction: float = 0.0,
+                  min_response_ms: float = 0.0) -> list[RaterScreening]:
     """:func:`screen_rater` for every rater in the vote table, in participant order. The one
     screening path: the analysis, the admin's progress, the participants export and the status
     stored when a rater finishes all come from here (see ``study.service``)."""
@@ -210,7 +215,8 @@ def screen_raters(votes: Votes, max_attention_failure_rate: float = 0.15,
     by_rater: dict[Any, list[dict[str, Any]]] = {}
     for v in records:
         by_rater.setdefault(v["participant"], []).append(v)
-    return [screen_rater(participant, by_rater[participant], max_attention_failure_rate, min_repeat_consistency)
+    return [screen_rater(participant, by_rater[participant], max_attention_failure_rate, min_repeat_consistency,
+                         min_listened_fraction, min_response_ms)
             for participant in sorted(by_rater)]
 
 
@@ -397,12 +403,14 @@ def votes_frame(rows: Votes) -> pd.DataFrame:
 def analyze_votes(rows: Votes, conditions: list[str],
                   pairs: list[tuple[str, str]], headline: tuple[str, str] | None = None, tie_rule: str = "drop",
                   max_attention_failure_rate: float = 0.15, min_repeat_consistency: float = 0.0,
-                  n_boot: int = 1000, seed: int = 0, provenance: dict[str, Any] | None = None) -> Analysis:
+                  n_boot: int = 1000, seed: int = 0, min_listened_fraction: float = 0.0,
+                  min_response_ms: float = 0.0, provenance: dict[str, Any] | None = None) -> Analysis:
     """The full analysis of a vote table: screening first (:func:`screen_raters`), then everything
     on included raters' normal votes. Every rater-clustered interval uses the same ``n_boot``
     resamples of raters drawn with ``seed``."""
     df = votes_frame(rows)
-    screening = screen_raters(df, max_attention_failure_rate, min_repeat_consistency)
+    screening = screen_raters(df, max_attention_failure_rate, min_repeat_consistency, min_listened_fraction,
+                              min_response_ms)
     excluded = {s.participant for s in screening if s.excluded}
     normal = df[(df["kind"] == "normal") & ~df["participant"].isin(excluded)]
     notes = []

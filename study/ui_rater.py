@@ -26,6 +26,7 @@ from gradio.data_classes import FileData
 
 from study import service
 from study.db import Database
+from study.join_limit import JoinLimiter
 from study.service import NotFound, Refused, SaveFailed, StudyError, TrialView, VoteAck
 
 TOKEN_STORAGE_KEY = "vmnet_study_participant"
@@ -68,12 +69,14 @@ def _known(db: Database, token: str | None) -> bool:
     return True
 
 
-def join_and_consent(db: Database, token: str | None, url_params: dict[str, Any], join_key: str | None = None) -> str:
+def join_and_consent(db: Database, token: str | None, url_params: dict[str, Any], join_key: str | None = None,
+                     client: str | None = None, limiter: JoinLimiter | None = None) -> str:
     """The rater's "I agree": join the linked study (unless ``token`` is already a participant),
     store ``url_params`` (e.g. ``PROLIFIC_PID``), record consent; returns the token. A retry with
-    the same ``join_key`` (see :func:`study.service.join`) returns the same token."""
+    the same ``join_key`` (see :func:`study.service.join`) returns the same token. A new join from
+    ``client`` counts against the study's per-client join limit in ``limiter``."""
     if not _known(db, token):
-        token = service.join(db, _study_key(url_params), url_params, join_key)
+        token = service.join(db, _study_key(url_params), url_params, join_key, client, limiter)
     service.consent(db, token)
     return token
 
@@ -106,19 +109,27 @@ def _storage_secret(db_url: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ public API
-def add_rater_api(db: Database) -> None:
+def client_of(request: gr.Request | None) -> str | None:
+    """The caller's IP address as the server sees it (behind a reverse proxy: the forwarded one
+    uvicorn trusts), for the join limit."""
+    client = getattr(request, "client", None) if request is not None else None
+    return getattr(client, "host", None) or None
+
+
+def add_rater_api(db: Database, limiter: JoinLimiter | None = None) -> None:
     """The rater's public API (inside a Blocks context). Every call is scoped by the caller's token;
     nothing returned names a condition, track or source file."""
 
     def _fail(exc: StudyError) -> gr.Error:
         return gr.Error(str(exc), print_exception=False)
 
-    def consent(token: str, url_params: dict, join_key: str = "") -> str:
+    def consent(token: str, url_params: dict, join_key: str = "", request: gr.Request = None) -> str:
         """Join the study (or continue as ``token``), store URL parameters, record consent; returns the
         token. ``join_key``: an unguessable key of 16-64 letters, digits, - or _ that the client makes once
         and resends with every retry, so a retried join returns the same token, not a second participant."""
         try:
-            return join_and_consent(db, token or None, dict(url_params or {}), join_key or None)
+            return join_and_consent(db, token or None, dict(url_params or {}), join_key or None,
+                                    client_of(request), limiter)
         except StudyError as exc:
             raise _fail(exc) from None
 
@@ -170,9 +181,11 @@ def add_rater_api(db: Database) -> None:
 
 
 # ---------------------------------------------------------------------------------------- page
-def build_rater_page(db: Database) -> gr.Blocks:
+def build_rater_page(db: Database, limiter: JoinLimiter | None = None) -> gr.Blocks:
     """The rater's Blocks over the app's one ``db`` (mount at ``/study`` with the studies' media
-    folders in ``allowed_paths``); the busy timeout a rater's write waits for is ``db``'s."""
+    folders in ``allowed_paths``); the busy timeout a rater's write waits for is ``db``'s. New joins
+    count against the studies' per-client limits in ``limiter`` (default: a fresh one)."""
+    limiter = limiter if limiter is not None else JoinLimiter()
 
     with gr.Blocks(title="Soundtrack study", analytics_enabled=False) as page:
         token = gr.BrowserState(None, storage_key=TOKEN_STORAGE_KEY, secret=_storage_secret(db.url))
@@ -280,7 +293,7 @@ def build_rater_page(db: Database) -> gr.Blocks:
         def on_agree(tok: str | None, key: str | None, request: gr.Request) -> dict:
             params = dict(request.query_params) if request is not None else {}
             try:
-                tok = join_and_consent(db, tok, params, key)
+                tok = join_and_consent(db, tok, params, key, client_of(request), limiter)
             except StudyError as exc:
                 return problem(str(exc))
             return {**show(intro_box), token: tok}
@@ -355,7 +368,7 @@ def build_rater_page(db: Database) -> gr.Blocks:
                      api_visibility=PRIVATE)
         next_btn.click(on_lock, None, [next_btn], queue=False, api_visibility=PRIVATE).then(
             on_submit, [token, trial_state, played_state, choice, strength], everything, api_visibility=PRIVATE)
-        add_rater_api(db)
+        add_rater_api(db, limiter)
 
     page.queue(default_concurrency_limit=16)
     _limit_queue_analytics(page)

@@ -59,8 +59,10 @@ def premux_clips(folder: Path, n: int = 2, check_kind: str = "noise") -> Premuxe
 
 
 def make_config(name: str = "study-one", **overrides) -> StudyConfig:
+    # scripted test raters answer at once and all come from 127.0.0.1: the listening wait and the join
+    # limit are off here and tested on their own (tests/test_study_listening.py)
     values = {"name": name, "conditions": list(CONDITIONS), "swapped_repeats": 1, "seed": 7,
-              "attention": {"count": 1, "kind": "noise"}}
+              "attention": {"count": 1, "kind": "noise"}, "min_listen_fraction": 0.0, "joins_per_client": 0}
     values.update(overrides)
     return StudyConfig.from_dict(values)
 
