@@ -7,6 +7,7 @@ Admin side: progress, rows for the CSV exports, the analysis.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from collections import Counter
@@ -23,7 +24,9 @@ from sqlalchemy.orm import Session, aliased, joinedload
 
 from study.config import StudyConfig
 from study.db import Database
+from study.design import DesignSpec
 from study.models import CHOICES, Assignment, Candidate, Participant, Stimulus, Study, Trial, Vote, utcnow
+from study.session_time import session_time, with_session_time
 from study.slots import add_slots, next_slot
 from study.stats import Analysis, RaterScreening, analyze_votes, screen_raters
 from study.vote_row import VoteRow
@@ -59,10 +62,12 @@ class StudyInfo:
 
     key: str  # the study's public key (safe in URLs)
     title: str
-    consent_text: str
+    consent_text: str  # with the session's expected minutes filled in (study.session_time)
     instructions_text: str
     strength_scale: bool
     is_open: bool
+    contact: str = ""  # the researcher's contact, shown with consent and after a decline
+    decline_text: str = ""  # shown when a rater does not agree
 
 
 @dataclass(frozen=True)
@@ -163,8 +168,10 @@ def _participant(session: Session, token: str, lock: bool = False) -> Participan
 
 def _info(study: Study) -> StudyInfo:
     config = StudyConfig.from_dict(study.config)
-    return StudyInfo(study.public_key, config.title, config.consent_text, config.instructions_text,
-                     config.strength_scale, study.is_open)
+    durations = [st.duration_s for st in sorted(study.stimuli, key=lambda st: st.ordinal)]
+    consent_text = with_session_time(config.consent_text, session_time(DesignSpec.from_dict(study.design), durations))
+    return StudyInfo(study.public_key, config.title, consent_text, config.instructions_text,
+                     config.strength_scale, study.is_open, config.contact, config.decline_text)
 
 
 def _trials_of(session: Session, participant: Participant) -> list[Trial]:
@@ -315,8 +322,13 @@ def _choices_of(session: Session, participant: Participant) -> dict[int, str]:
 
 
 def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: int | None = None,
-                response_ms: int | None = None, played_a: bool = False, played_b: bool = False) -> VoteAck:
+                response_ms: int | None = None, played_a: bool = False, played_b: bool = False, *,
+                listened_a_s: float | None = None, listened_b_s: float | None = None) -> VoteAck:
     """Store the participant's vote on their current trial and confirm it.
+
+    ``listened_a_s`` / ``listened_b_s``: seconds the rater's page played each soundtrack during
+    normal playback (seeking does not count); accepted here, stored once the vote table has columns
+    for them (issue 13, server side). A strength goes only with a preference for A or B.
 
     Idempotent: a resubmit or double click on a trial already answered stores nothing new and
     returns an ack equal to the first one. Refuses another participant's trial and trials out of
@@ -326,6 +338,12 @@ def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: 
         raise Refused(f"The answer must be one of {', '.join(CHOICES)}.")
     if strength is not None and (not isinstance(strength, int) or not 1 <= strength <= 5):
         raise Refused("The strength must be a whole number from 1 to 5, or left empty.")
+    if strength is not None and choice == "none":
+        raise Refused("A strength goes with a preference for A or B; leave it empty with no preference.")
+    for heard in (listened_a_s, listened_b_s):
+        if heard is not None and (isinstance(heard, bool) or not isinstance(heard, int | float)
+                                  or not math.isfinite(heard) or heard < 0):
+            raise Refused("The listening times must be non-negative numbers of seconds.")
     if response_ms is not None and (not isinstance(response_ms, int) or response_ms < 0):
         raise Refused("The response time must be a non-negative number of milliseconds.")
     try:

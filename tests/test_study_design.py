@@ -99,6 +99,17 @@ def test_extras_repeats_attention_and_practice():
     assert expected_sides["A"] == expected_sides["B"]
 
 
+def test_the_practice_trial_has_a_clip_of_its_own():
+    spec = DesignSpec(n_stimuli=3, pairs=PAIRS, seed=2, swapped_repeats=1, attention_checks=1,
+                      attention_reference="ground_truth", practice_clip=True)
+    for slot in range(12):
+        trials = plan_slot(spec, slot)
+        assert trials[0].kind == "practice" and trials[0].stimulus == 3  # the clip after the scored ones
+        assert all(t.stimulus < 3 for t in trials[1:])
+    legacy = DesignSpec.from_dict({k: v for k, v in spec.to_dict().items() if k != "practice_clip"})
+    assert not legacy.practice_clip and plan_slot(legacy, 4)[0].stimulus == 4 % 3  # studies stored before
+
+
 def test_instructed_checks_use_real_pairs():
     spec = DesignSpec(n_stimuli=3, pairs=PAIRS, trials_per_participant=4, seed=1, attention_checks=1,
                       attention_kind="instructed", practice=False)
