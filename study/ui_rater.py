@@ -289,7 +289,7 @@ def build_rater_page(db: Database) -> gr.Blocks:
         screens = [consent_box, declined_box, intro_box, trial_box, done_box]
         trial_outputs = [trial_state, heard_state, progress, instruction, player, played_text, choice, strength,
                          next_btn]
-        everything = [token, title, notice, consent_text, contact_text, intro_text, done_text, *screens,
+        everything = [token, title, notice, consent_text, contact_text, declined_text, intro_text, done_text, *screens,
                       *trial_outputs]
 
         def show(screen: gr.Column | None, extra: dict | None = None) -> dict:
@@ -379,7 +379,7 @@ def build_rater_page(db: Database) -> gr.Blocks:
             """The player says both soundtracks were heard enough: unlock the answer."""
             report = getattr(evt, "_data", None)
             if not current or heard_enough(report, current["trial_id"]) is None:
-                return {}
+                return {played_text: gr.update()}  # a stale or short report unlocks nothing
             return {heard_state: report, played_text: HEARD_TEXT, choice: gr.update(interactive=True),
                     next_btn: gr.update(interactive=True)}
 

@@ -235,7 +235,8 @@ class PageRater:
             dep = self.page.then_of(dep)
         values = self.page.call(elem_id, event, data, chained, event_data)
         out = dict(zip(dep["outputs"], values, strict=True))
-        shown = PLAYER_TRIAL.search(json.dumps(out.get(self.page.component_id("study-player"))))
+        player = out.get(self.page.component_id("study-player"))
+        shown = PLAYER_TRIAL.search(str(player.get("value") if isinstance(player, dict) else player))
         if shown:
             self.trial_id, self.report = int(shown.group(1)), None
         return out
