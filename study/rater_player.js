@@ -142,7 +142,8 @@
     if (key === 'a' || key === 'b') {
       e.preventDefault();
       switchTo(r, key.toUpperCase());
-    } else if (key === ' ' && !(t && (t.tagName === 'BUTTON' || t.tagName === 'INPUT'))) {
+    } else if (key === ' ' && (!(t && (t.tagName === 'BUTTON' || t.tagName === 'INPUT')) || t.closest('.vmp'))) {
+      // space plays/pauses, also on the player's own buttons (not on Save or the answer)
       e.preventDefault();
       toggle(r);
     }
