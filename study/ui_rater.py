@@ -152,16 +152,13 @@ def add_rater_api(db: Database) -> None:
         return trial_payload(view)
 
     def vote(token: str, trial_id: int, choice: str, strength: int | None = None, played_a: bool = False,
-             played_b: bool = False, response_ms: int | None = None, listened_a_s: float | None = None,
-             listened_b_s: float | None = None) -> dict:
+             played_b: bool = False, response_ms: int | None = None) -> dict:
         """Store the answer to the current trial (``choice``: A, B or none; ``strength`` 1-5 only with
-        A or B); resubmitting returns the same confirmation and stores nothing new. ``listened_a_s`` /
-        ``listened_b_s``: seconds each soundtrack was played (not skipped). ``next`` is the trial to
-        answer now, as ``/trial`` would return it (so a client needs one call per trial)."""
+        A or B); resubmitting returns the same confirmation and stores nothing new. ``next`` is the
+        trial to answer now, as ``/trial`` would return it (so a client needs one call per trial)."""
         started = time.perf_counter()
         try:
-            ack = service.record_vote(db, token, trial_id, choice, strength, response_ms, played_a, played_b,
-                                      listened_a_s=listened_a_s, listened_b_s=listened_b_s)
+            ack = service.record_vote(db, token, trial_id, choice, strength, response_ms, played_a, played_b)
         except StudyError as exc:
             raise _fail(exc) from None
         finally:
