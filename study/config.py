@@ -13,15 +13,21 @@ from vmnet_core.errors import VmnetError
 
 DEFAULT_CONSENT = (
     "You are invited to a short study on music for video. You will watch short clips, each with two "
-    "different soundtracks, and say which soundtrack fits the video better. It takes about 10 minutes. "
-    "We store your answers and response times, but no name or contact details. Taking part is voluntary; "
-    "you may stop at any time by closing the page."
+    "different soundtracks, and say which soundtrack fits the video better. It takes about {minutes} "
+    "minutes (the clips alone play for about {play_minutes} minutes). We store your answers, listening and "
+    "response times, but no name or contact details. Taking part is voluntary; you may stop at any time by "
+    "closing the page."
 )
 DEFAULT_INSTRUCTIONS = (
-    "Each trial shows the same clip twice: first with soundtrack A, then with soundtrack B. Play both to "
-    "the end (the answer buttons unlock then), and choose the soundtrack that fits the video better, or "
-    "'no preference'. Please use headphones or speakers at a comfortable volume. The first trial is practice."
+    "Each trial shows one clip with two soundtracks, A and B. Press Play (or the space bar) and switch "
+    "between the soundtracks with the A and B buttons (or the A and B keys): the clip goes on at the same "
+    "moment with the other soundtrack. Listen to almost all of each soundtrack (the answer unlocks then; "
+    "jumping ahead does not count), then choose the one that fits the video better, or 'no preference'. "
+    "Please use headphones or speakers at a comfortable volume. The first trial is practice, on a clip of "
+    "its own."
 )
+DEFAULT_DECLINE = ("You chose not to take part. Nothing about you was stored. You may close this page; "
+                   "if you came from a crowd platform, please return the study there.")
 DEFAULT_INSTRUCTION_CHECK = "Attention check: for this clip, please choose soundtrack {side}, whatever you think."
 ATTENTION_KINDS = ("noise", "silence", "instructed")
 TIE_RULES = ("drop", "half")
@@ -89,7 +95,8 @@ class StudyConfig:
     participants: int = 0  # planned raters whose plans are stored up front; 0 = one balanced replicate
     close_when_full: bool = False  # refuse joins beyond ``participants`` instead of extending the plan
     swapped_repeats: int = 1
-    practice: bool = True
+    practice: bool = True  # one practice trial first, on a clip of its own that no scored trial uses
+    practice_clip: str = ""  # the clip (by name) kept for practice; empty: an extra clip drawn, or the last one
     strength_scale: bool = True  # ask for an optional 1-5 strength
     tie_rule: str = "drop"
     seed: int = 0
@@ -99,7 +106,9 @@ class StudyConfig:
     min_listen_fraction: float = 0.8
     joins_per_client: int = 10  # joins one client (IP address) may make within joins_window_s; 0 = no limit
     joins_window_s: float = 3600.0
-    consent_text: str = DEFAULT_CONSENT
+    consent_text: str = DEFAULT_CONSENT  # {minutes} and {play_minutes} are filled in from the clips' lengths
+    contact: str = ""  # the researcher's contact (name, institution, e-mail), shown with consent and on decline
+    decline_text: str = DEFAULT_DECLINE  # shown when a rater does not agree
     instructions_text: str = DEFAULT_INSTRUCTIONS
     models: dict[str, str] = field(default_factory=dict)  # condition -> bundle dir, for model conditions
     videos: VideoSelection = field(default_factory=VideoSelection)

@@ -24,10 +24,12 @@ from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from study.config import StudyConfig
 from study.db import Database
+from study.design import DesignSpec
 from study.join_limit import JoinLimiter, too_many_joins
 from study.listening import checked_listened, min_answer_s, seconds_left, too_soon
 from study.models import CHOICES, Assignment, Candidate, Participant, Stimulus, Study, Trial, Vote, utcnow
 from study.provenance import analysis_provenance
+from study.session_time import session_time, with_session_time
 from study.slots import add_slots, next_slot
 from study.stats import Analysis, RaterScreening, analyze_votes, screen_raters
 from study.vote_row import VoteRow
@@ -72,10 +74,12 @@ class StudyInfo:
 
     key: str  # the study's public key (safe in URLs)
     title: str
-    consent_text: str
+    consent_text: str  # with the session's expected minutes filled in (study.session_time)
     instructions_text: str
     strength_scale: bool
     is_open: bool
+    contact: str = ""  # the researcher's contact, shown with consent and after a decline
+    decline_text: str = ""  # shown when a rater does not agree
 
 
 @dataclass(frozen=True)
@@ -176,8 +180,10 @@ def _participant(session: Session, token: str, lock: bool = False) -> Participan
 
 def _info(study: Study) -> StudyInfo:
     config = StudyConfig.from_dict(study.config)
-    return StudyInfo(study.public_key, config.title, config.consent_text, config.instructions_text,
-                     config.strength_scale, study.is_open)
+    durations = [st.duration_s for st in sorted(study.stimuli, key=lambda st: st.ordinal)]
+    consent_text = with_session_time(config.consent_text, session_time(DesignSpec.from_dict(study.design), durations))
+    return StudyInfo(study.public_key, config.title, consent_text, config.instructions_text,
+                     config.strength_scale, study.is_open, config.contact, config.decline_text)
 
 
 def _trials_of(session: Session, participant: Participant) -> list[Trial]:
@@ -375,16 +381,19 @@ def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: 
     """Store the participant's vote on their current trial and confirm it.
 
     ``listened_a_s``/``listened_b_s``: seconds of each soundtrack the page actually played (seeking
-    forward excluded), stored for screening. Idempotent: a resubmit or double click on a trial
-    already answered stores nothing new and returns an ack equal to the first one. Refuses another
-    participant's trial and trials out of order, and (:class:`TooSoon`) a vote sooner than the
-    study's ``min_listen_fraction`` of both soundtracks' lengths after the trial was served.
+    forward excluded), stored for screening. A strength goes only with a preference for A or B.
+    Idempotent: a resubmit or double click on a trial already answered stores nothing new and
+    returns an ack equal to the first one. Refuses another participant's trial and trials out of
+    order, and (:class:`TooSoon`) a vote sooner than the study's ``min_listen_fraction`` of both
+    soundtracks' lengths after the trial was served.
     Raises :class:`SaveFailed` whenever the database does not confirm the write.
     """
     if choice not in CHOICES:
         raise Refused(f"The answer must be one of {', '.join(CHOICES)}.")
     if strength is not None and (not isinstance(strength, int) or not 1 <= strength <= 5):
         raise Refused("The strength must be a whole number from 1 to 5, or left empty.")
+    if strength is not None and choice == "none":
+        raise Refused("A strength goes with a preference for A or B; leave it empty with no preference.")
     if response_ms is not None and (not isinstance(response_ms, int) or response_ms < 0):
         raise Refused("The response time must be a non-negative number of milliseconds.")
     try:

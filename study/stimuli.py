@@ -49,6 +49,7 @@ class ClipSource:
     name: str
     video: Path
     tracks: dict[str, TrackSource] = field(default_factory=dict)
+    practice: bool = False  # kept for the practice trial, out of every scored trial
 
 
 def opaque_media_name() -> str:

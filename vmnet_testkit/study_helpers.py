@@ -51,8 +51,12 @@ class Premuxed:
     media_dir: Path
 
 
-def premux_clips(folder: Path, n: int = 2, check_kind: str = "noise") -> Premuxed:
-    clips = make_clips(folder, n)
+def premux_clips(folder: Path, n: int = 2, check_kind: str = "noise", practice: bool = True) -> Premuxed:
+    """``n`` scored clips premuxed, plus (``practice``) one more marked for the practice trial (a
+    study without practice leaves it out)."""
+    clips = make_clips(folder, n + int(practice))
+    if practice:
+        clips[-1].practice = True
     media_dir = folder / "media"
     media = premux_all(clips, media_dir, check_kind=check_kind)
     return Premuxed(clips, [clip_duration(c.video) for c in clips], media, media_dir)
