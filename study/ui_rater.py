@@ -263,7 +263,9 @@ def heard_enough(report: Any, trial_id: int) -> tuple[float, float] | None:
 
 def build_rater_page(db: Database, limiter: JoinLimiter | None = None) -> gr.Blocks:
     """The rater's Blocks over the app's one ``db`` (mount at ``/study`` with the studies' media
-    folders in ``allowed_paths``); the busy timeout a rater's write waits for is ``db``'s."""
+    folders in ``allowed_paths``); the busy timeout a rater's write waits for is ``db``'s. New joins
+    count against the studies' per-client limits in ``limiter`` (default: a fresh one)."""
+    limiter = limiter if limiter is not None else JoinLimiter()
 
     with gr.Blocks(title="Soundtrack study", analytics_enabled=False) as page:
         token = gr.BrowserState(None, storage_key=TOKEN_STORAGE_KEY, secret=_storage_secret(db.url))

@@ -69,7 +69,7 @@ class ApiRater:
         return self.client.predict(token, params or {}, join_key, api_name="/consent")
 
     def vote(self, token: str, trial_id: int, choice: str, strength: int | None = None) -> dict:
-        return self.client.predict(token, trial_id, choice, strength, True, True, 1200, api_name="/vote")
+        return self.client.predict(token, trial_id, choice, strength, True, True, 1200, None, None, api_name="/vote")
 
     def code(self, token: str) -> str:
         return self.client.predict(token, api_name="/completion_code")

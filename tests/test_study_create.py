@@ -67,6 +67,7 @@ def csv_study(tmp_path_factory):
     candidates = write_candidates_csv(folder, clips)
     config = folder / "study.toml"
     config.write_text('name = "cli-study"\nseed = 3\nswapped_repeats = 1\nparticipants = 4\n'
+                      'min_listen_fraction = 0\n'  # the scripted raters below answer at once
                       '[attention]\ncount = 1\nkind = "silence"\n', encoding="utf-8")
     url = f"sqlite:///{folder / 'study.db'}"
     assert run_cli("study", "create", "--candidates", str(candidates), "--config", str(config), "--db", url,

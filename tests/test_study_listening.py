@@ -208,11 +208,11 @@ def test_through_the_public_api_an_early_vote_is_refused_a_patient_one_stored_an
         token = client.predict("", {"study": long}, "", api_name="/consent")
         view = client.predict(token, api_name="/trial")
         with pytest.raises(AppError, match="Please listen to both soundtracks before answering"):
-            client.predict(token, view["trial_id"], "A", None, True, True, 100, api_name="/vote")
+            client.predict(token, view["trial_id"], "A", None, True, True, 100, None, None, api_name="/vote")
 
         token = client.predict("", {"study": listen}, "", api_name="/consent")
         view = client.predict(token, api_name="/trial")
-        ack, _ = _vote_after_wait(lambda: client.predict(token, view["trial_id"], "A", None, True, True, 3000,
+        ack, _ = _vote_after_wait(lambda: client.predict(token, view["trial_id"], "A", None, True, True, 3000, 1.5, 1.5,
                                                          api_name="/vote"), _needed_s(premuxed))
         assert ack["trial_id"] == view["trial_id"] and not ack["next"]["done"]
 

@@ -18,7 +18,7 @@ from study.config import load_config
 from study.db import open_database
 from study.models import Trial
 from vmnet_core.cli.main import main as run_cli
-from vmnet_testkit.study_helpers import make_clips, write_candidates_csv
+from vmnet_testkit.study_helpers import as_if_listened, make_clips, write_candidates_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "study.toml"
@@ -95,7 +95,9 @@ def _vote_all(url: str, raters: int = 10, careless: int = 1, seed: int = 0) -> N
                     p_a = 1 / (1 + math.exp(TRUTH[b] - TRUTH[a]))
                     choice = "A" if rng.random() < p_a else "B"
                 strength = None if choice == "none" else int(rng.integers(1, 6))
-                service.record_vote(db, token, view.trial_id, choice, strength, 4000, True, True)
+                as_if_listened(db, view.trial_id)  # the example config's wait before a vote, simulated
+                service.record_vote(db, token, view.trial_id, choice, strength, 4000, True, True,
+                                    listened_a_s=1.2, listened_b_s=1.2)
                 view = service.current_trial(db, token)
     finally:
         db.dispose()

@@ -163,7 +163,7 @@ def test_votes_on_foreign_or_out_of_order_trials_are_refused(any_db, premuxed):
         service.record_vote(any_db, alice, alice_view.trial_id, "A", strength=9)
     with pytest.raises(service.Refused, match="strength goes with a preference for A or B"):
         service.record_vote(any_db, alice, alice_view.trial_id, "none", strength=2)
-    with pytest.raises(service.Refused, match="listening times must be non-negative"):
+    with pytest.raises(service.Refused, match="listening time of soundtrack A must be a number of seconds from 0"):
         service.record_vote(any_db, alice, alice_view.trial_id, "A", listened_a_s=-1.0, listened_b_s=3.0)
     with any_db.read() as s:
         assert s.scalar(select(func.count(Vote.id))) == 0

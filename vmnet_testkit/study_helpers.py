@@ -94,3 +94,15 @@ def open_test_database(kind: str, tmp_path: Path, **kwargs) -> Database:
         skip_or_fail(str(exc))
     return Database(server.fresh_database(), **kwargs)
 
+
+def as_if_listened(db: Database, trial_id: int, seconds: float = 600.0) -> None:
+    """Move a served trial's ``served_at`` ``seconds`` into the past: a simulated rater who answers at once
+    is then as patient as one who listened (the server's wait before a vote, study/listening.py)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from study.models import Trial, utcnow
+
+    with db.write() as s:
+        s.execute(update(Trial).where(Trial.id == trial_id).values(served_at=utcnow() - timedelta(seconds=seconds)))

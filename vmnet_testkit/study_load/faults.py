@@ -29,7 +29,7 @@ def vote_through_fault(app: AppProcess, db_url: str, fault) -> dict:
     with fault:
         started = time.monotonic()
         try:
-            ack = client.predict(token, view["trial_id"], "A", None, True, True, 900, api_name="/vote")
+            ack = client.predict(token, view["trial_id"], "A", None, True, True, 900, None, None, api_name="/vote")
             result["problems"].append(f"a vote during the fault was acknowledged: {ack}")
         except AppError as exc:
             result["error_shown"] = str(exc)
@@ -41,8 +41,8 @@ def vote_through_fault(app: AppProcess, db_url: str, fault) -> dict:
         except AppError as exc:
             result["reload_during_fault"] = str(exc)
     result["stored_during_fault"] = len(stored_votes(db_url))
-    ack = client.predict(token, view["trial_id"], "B", None, True, True, 900, api_name="/vote")
-    again = client.predict(token, view["trial_id"], "A", None, True, True, 900, api_name="/vote")
+    ack = client.predict(token, view["trial_id"], "B", None, True, True, 900, None, None, api_name="/vote")
+    again = client.predict(token, view["trial_id"], "A", None, True, True, 900, None, None, api_name="/vote")
     votes = stored_votes(db_url)
     result.update({"retry_ack_choice": ack["choice"], "resubmit_ack_choice": again["choice"],
                    "stored_after_retry": len(votes)})

@@ -145,7 +145,7 @@ def scenario_pg_vote_outage(server, work: Path, premuxed) -> dict:
             pass
         try:
             view = client.predict(token, api_name="/trial")
-            ack = client.predict(token, view["trial_id"], "A", None, True, True, 900, api_name="/vote")
+            ack = client.predict(token, view["trial_id"], "A", None, True, True, 900, None, None, api_name="/vote")
             result["first_vote_after_silent_restart"] = ack["choice"]
         except AppError as exc:
             result["first_vote_after_silent_restart"] = str(exc)
