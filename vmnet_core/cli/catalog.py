@@ -56,9 +56,10 @@ def register(subparsers: Any) -> None:
         description="Print the catalog items that fit the query file best, with cosine scores.")
     query.add_argument("--bundle", required=True, type=Path, help="bundle directory")
     which = query.add_mutually_exclusive_group(required=True)
-    which.add_argument("--video", type=Path, metavar="FILE", help="find music for this video")
+    which.add_argument("--video", type=Path, metavar="FILE", help="find music for this video (a folder or "
+                       ".txt list of videos: one JSON line per file)")
     which.add_argument("--music", type=Path, metavar="FILE",
-                       help="find videos for this audio file (or this video's soundtrack)")
+                       help="find videos for this audio file (or this video's soundtrack; a folder or .txt list: one JSON line per file)")
     query.add_argument("-k", "--top", type=int, default=10, metavar="K", help="number of results (default 10)")
     query.add_argument("--json", action="store_true",
                        help='print a JSON list of {"rank", "id", "title", "score", "path", "tags", "explain"} '
@@ -145,10 +146,13 @@ def run_query(args: argparse.Namespace) -> int:
     from vmnet_core.bundle.files import load_bundle  # torch: only when the command runs
     from vmnet_core.bundle.retrieval import Retriever
     from vmnet_core.bundle.track_cues import QUERY_SIDE, cues_or_none, explain_hits, explained_records
+    from vmnet_core.cli.batch_query import is_batch_query, run_batch_query
 
     if args.top < 1:
         raise VmnetError("-k must be at least 1.")
     query_path = args.video if args.video is not None else args.music
+    if is_batch_query(query_path):
+        return run_batch_query(args)
     check_query_file(query_path)
     retriever = Retriever(load_bundle(args.bundle), device=args.device)
     try:
@@ -187,9 +191,8 @@ def analysed_part_note(sampling: VideoSampling, video: Path) -> str | None:
 
 
 def check_query_file(path: Path) -> None:
-    """One sentence naming ``path`` as the user typed it when it is a folder, a broken link or missing."""
-    if path.is_dir():
-        raise VmnetError(f"{path} is a folder, not a media file; pass a video or audio file inside it.")
+    """One sentence naming ``path`` as the user typed it when it is a broken link or missing (folders
+    and lists are batch queries: :mod:`vmnet_core.cli.batch_query`)."""
     if path.is_symlink() and not path.exists():
         raise VmnetError(f"{path} is a link to a file that does not exist; fix the link or pass the file itself.")
     if not path.is_file():
