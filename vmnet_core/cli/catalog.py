@@ -145,8 +145,8 @@ def run_query(args: argparse.Namespace) -> int:
     """``vmnet query``: print ranked catalog items for the query file."""
     from vmnet_core.bundle.files import load_bundle  # torch: only when the command runs
     from vmnet_core.bundle.retrieval import Retriever
-    from vmnet_core.bundle.track_cues import QUERY_SIDE, cues_or_none, explain_hits, explained_records
-    from vmnet_core.cli.batch_query import is_batch_query, run_batch_query
+    from vmnet_core.bundle.track_cues import explained_records
+    from vmnet_core.cli.batch_query import explanations, is_batch_query, run_batch_query
 
     if args.top < 1:
         raise VmnetError("-k must be at least 1.")
@@ -168,7 +168,7 @@ def run_query(args: argparse.Namespace) -> int:
         if note:
             print(f"vmnet: note: {note}", file=sys.stderr)
     side = "music" if args.video is not None else "video"
-    why = explain_hits(retriever.bundle.catalog, side, hits, cues_or_none(query_path, QUERY_SIDE[side]))
+    why = explanations(retriever, side, hits, query_path)
     if args.json:
         print(json.dumps(explained_records(hits, why), indent=2, ensure_ascii=False))
         return 0
