@@ -77,3 +77,15 @@ def test_a_music_folder_ranks_videos_and_an_empty_folder_says_so(indexed, tmp_pa
     empty.mkdir()
     assert main(["query", "--bundle", str(bundle), "--video", str(empty)]) == 2
     assert "No media files" in capsys.readouterr().err
+
+
+def test_a_video_query_loads_no_music_analysis_and_no_web_stack():
+    """What `vmnet query --video` imports before its work: no librosa/numba (music only), no Gradio or SQLAlchemy."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import vmnet_core.cli.main as m; m.build_parser(); "
+            "from vmnet_core.bundle.retrieval import Retriever; import vmnet_core.cli.batch_query; "
+            "print(sorted(n for n in ('librosa', 'numba', 'gradio', 'sqlalchemy') if n in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert result.stdout.strip() == "[]"

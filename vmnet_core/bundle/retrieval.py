@@ -22,7 +22,6 @@ from vmnet_core.bundle.catalog import CatalogItem, Hit
 from vmnet_core.bundle.files import Bundle
 from vmnet_core.bundle.track_cues import cues_or_none
 from vmnet_core.errors import VmnetError
-from vmnet_core.features.music_descriptor import music_descriptor_from_file
 from vmnet_core.features.store import FRAME_DIM
 from vmnet_core.features.video_descriptor import FrameEncoder, video_frame_features
 from vmnet_core.learn.model import embed_arrays
@@ -80,6 +79,9 @@ class Retriever:
     # ---- files → embeddings
     def music_descriptor_file(self, path: str | Path) -> np.ndarray:
         """(1140,) music descriptor of an audio file or of a video's soundtrack."""
+        # librosa and numba load here, on the first music query: a video query never needs them
+        from vmnet_core.features.music_descriptor import music_descriptor_from_file
+
         return music_descriptor_from_file(_existing(path), config=self.bundle.config.descriptors.music)
 
     def video_frames_file(self, path: str | Path, max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S
