@@ -133,7 +133,7 @@ def test_approximate_index_covers_segments_and_keeps_finding_the_moment(tmp_path
     queries = np.stack([segs[i, w] for i, w in picks])
     approx = catalog.search(queries, "music", k=10)
     exact = catalog.search(queries, "music", k=10, exact=True)
-    for (item, window), a, e in zip(picks, approx, exact, strict=True):
+    for (item, window), a in zip(picks, approx, strict=True):
         assert (a[0].id, a[0].start_s) == (f"t{item}", pytest.approx(window * 14.56, abs=1e-3))
         assert len({h.id for h in a}) == len(a) == 10  # one row per item
     overlap = np.mean([len({h.id for h in a} & {h.id for h in e}) / 10 for a, e in zip(approx, exact, strict=True)])

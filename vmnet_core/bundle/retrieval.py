@@ -199,14 +199,27 @@ def index_store(bundle: Bundle, store: Any, split: str | None = None,
     if not rows:
         return {side: 0 for side in sides}
     if "music" in sides:
-        bundle.catalog.add("music", retriever.embed_music_descriptors(np.asarray(store.music(mmap=True))[take]),
-                           items)
+        embeddings = retriever.embed_music_descriptors(np.asarray(store.music(mmap=True))[take])
+        bundle.catalog.add("music", embeddings, items,
+                           segments=_centre_clip_spans(embeddings, items, bundle.config.descriptors.music.clip_s))
         added["music"] = len(rows)
     if "video" in sides and "video" in store.modalities:
         bundle.catalog.add("video", retriever.embed_video_vectors(np.asarray(store.video(mmap=True))[take]),
                            items)
         added["video"] = len(rows)
     return added
+
+
+def _centre_clip_spans(embeddings: np.ndarray, items: list[CatalogItem], clip_s: float) -> list[ItemSegments | None]:
+    """Each store item's one window: the centre clip its descriptor was taken from (None: duration unknown)."""
+    spans: list[ItemSegments | None] = []
+    for embedding, item in zip(embeddings, items, strict=True):
+        if not item.duration_s:
+            spans.append(None)
+            continue
+        start = max(0.0, (item.duration_s - clip_s) / 2.0)
+        spans.append(ItemSegments(embedding[None, :], [start], [min(item.duration_s, start + clip_s)]))
+    return spans
 
 
 def _store_item(row: dict[str, str]) -> CatalogItem:

@@ -61,8 +61,10 @@ def register(subparsers: Any) -> None:
                        help="find videos for this audio file (or this video's soundtrack)")
     query.add_argument("-k", "--top", type=int, default=10, metavar="K", help="number of results (default 10)")
     query.add_argument("--json", action="store_true",
-                       help='print a JSON list of {"rank", "id", "title", "score", "path", "tags", "explain"} '
-                            '("explain": the named cues that make the item fit, e.g. "fast cuts ↔ 132 BPM")')
+                       help='print a JSON list of {"rank", "id", "title", "score", "path", "tags", "start_s", "end_s", '
+                            '"explain"} ("start_s"/"end_s": the part of the item that fits best, null for items '
+                            'indexed as one piece; "explain": the named cues that make it fit, e.g. '
+                            '"fast cuts ↔ 132 BPM")')
     query.add_argument("--device", default="cpu", help="torch device for the frame CNN (cpu or cuda)")
     query.add_argument("--exact", action="store_true", help="search exactly even if the catalog side is approximate")
     query.set_defaults(func=run_query)
@@ -121,10 +123,10 @@ def set_search_mode(bundle: Any, sides: list[str], approximate: bool, target_rec
     """
     catalog = bundle.catalog
     if approximate and len(sides) > 1:
-        big = [side for side in sides if catalog.size(side) >= MIN_ROWS]
+        big = [side for side in sides if catalog.search_rows(side) >= MIN_ROWS]
         for side in sides:
             if side not in big and catalog.size(side):
-                print(f"{side}: {catalog.size(side):,} items, fewer than the {MIN_ROWS:,} approximate search "
+                print(f"{side}: {catalog.search_rows(side):,} rows, fewer than the {MIN_ROWS:,} approximate search "
                       "needs; it stays exact.")
         sides = big or sides[:1]
     for side in sides:
@@ -170,7 +172,8 @@ def run_query(args: argparse.Namespace) -> int:
         return 0
     print(f"{found} for {query_path.name} (best first; score = cosine similarity):")
     for hit, phrases in zip(hits, why, strict=True):
-        print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]  {hit.path}")
+        moment = f"  {hit.start_s:.1f}–{hit.end_s:.1f} s" if hit.start_s is not None and hit.end_s is not None else ""
+        print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]{moment}  {hit.path}")
         if phrases:
             print(f"        why: {'; '.join(phrases)}")
     return 0
