@@ -12,7 +12,7 @@ size and query time are measured on a catalog of 1,000 tracks × the measured wi
 whose rows are jittered copies of the real window embeddings (same geometry as trained ones),
 exact and approximate (IVF over segment rows, recall@10 of tracks against exact).
 
-    python bench/bench_segments.py --bundle BUNDLE [--tracks 3] [--queries 12] [--out DIR]
+    python bench/bench_segments.py --bundle BUNDLE [--tracks 3] [--queries 12] [--hops 7.28 14.56 29.12] [--out DIR]
 
 Prints one JSON object (also written to OUT/segments.json).
 """
@@ -34,7 +34,7 @@ from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.datasets.music_library import load_music_library
 from vmnet_core.features.music_descriptor import music_descriptor
-from vmnet_core.features.windows import DEFAULT_WINDOW_S
+from vmnet_core.features.windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S
 from vmnet_core.media import decode_audio
 from vmnet_testkit.long_tracks import join_tracks
 
@@ -62,12 +62,12 @@ def query_clips(tracks: list[tuple[Path, list[float]]], per_track: int, sr: int,
     return clips
 
 
-def hop_study(retriever: Retriever, tracks, clips) -> tuple[list[dict], dict]:
+def hop_study(retriever: Retriever, tracks, clips, hops=HOPS) -> tuple[list[dict], dict]:
     config = retriever.bundle.config.descriptors.music
     queries = retriever.embed_media_music_descriptors(np.stack([music_descriptor(c, config.sr, config)
                                                                 for _, _, c in clips]))
-    rows, timing = [], {}
-    for hop in HOPS:
+    rows, timing, windows_by_hop = [], {}, {}
+    for hop in hops:
         catalog = Catalog()
         started = time.perf_counter()
         windows_of = []
@@ -75,6 +75,7 @@ def hop_study(retriever: Retriever, tracks, clips) -> tuple[list[dict], dict]:
             centre, windows = retriever.music_windows_file(path, hop_s=hop)
             catalog.add("music", centre, [{"id": f"long-{i}"}], segments=[windows])
             windows_of.append(windows)
+        windows_by_hop[hop] = windows_of
         timing[hop] = (time.perf_counter() - started) / len(tracks)
         hits = catalog.search(queries, "music", k=1)
         errors = [abs(h[0].start_s - start) for h, (t, start, _) in zip(hits, clips, strict=True)
@@ -86,7 +87,7 @@ def hop_study(retriever: Retriever, tracks, clips) -> tuple[list[dict], dict]:
                      "start_error_max_s": round(max(errors), 2) if errors else None,
                      "within_5s": round(np.mean([e <= 5.0 for e in errors]), 3) if errors else None,
                      "index_s_per_track": round(timing[hop], 1)})
-    return rows, {"windows": windows_of}
+    return rows, windows_by_hop
 
 
 def scale_study(window_embeddings: np.ndarray, windows_per_track: float, tracks: int, seed: int = 0) -> dict:
@@ -97,7 +98,7 @@ def scale_study(window_embeddings: np.ndarray, windows_per_track: float, tracks:
     x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32).reshape(tracks, per, -1)
     from vmnet_core.bundle.segments import ItemSegments
 
-    starts = 14.56 * np.arange(per)
+    starts = DEFAULT_HOP_S * np.arange(per)
     catalog = Catalog()
     started = time.perf_counter()
     catalog.add("music", x[:, per // 2], [{"id": f"t{i}", "duration_s": 240.0} for i in range(tracks)],
@@ -142,6 +143,7 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=3, help="joined long tracks to measure on")
     parser.add_argument("--queries", type=int, default=12, help="query clips per long track")
     parser.add_argument("--scale", type=int, default=1000, help="tracks in the scale catalog")
+    parser.add_argument("--hops", type=float, nargs="+", default=list(HOPS), help="hops to compare (s)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench-segments")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -149,9 +151,9 @@ def main() -> None:
     tracks = make_long_tracks(args.tracks, args.out)
     durations = [len(decode_audio(p, sr=12000)) / 12000 for p, _ in tracks]
     clips = query_clips(tracks, args.queries, retriever.bundle.config.descriptors.music.sr)
-    hops, extra = hop_study(retriever, tracks, clips)
-    chosen = next(r for r in hops if r["hop_s"] == 14.56)
-    windows = np.concatenate([w.embeddings for w in extra["windows"]])
+    hops, windows_by_hop = hop_study(retriever, tracks, clips, args.hops)
+    chosen = next(r for r in hops if r["hop_s"] == DEFAULT_HOP_S)
+    windows = np.concatenate([w.embeddings for w in windows_by_hop[DEFAULT_HOP_S]])
     scale = scale_study(windows, chosen["rows_per_track"], args.scale)
     scale["index_s_per_track_measured"] = chosen["index_s_per_track"]
     scale["index_hours_extrapolated_one_process"] = round(args.scale * chosen["index_s_per_track"] / 3600, 2)

@@ -201,7 +201,7 @@ def index_store(bundle: Bundle, store: Any, split: str | None = None,
     if "music" in sides:
         embeddings = retriever.embed_music_descriptors(np.asarray(store.music(mmap=True))[take])
         bundle.catalog.add("music", embeddings, items,
-                           segments=_centre_clip_spans(embeddings, items, bundle.config.descriptors.music.clip_s))
+                           segments=centre_clip_spans(embeddings, items, bundle.config.descriptors.music.clip_s))
         added["music"] = len(rows)
     if "video" in sides and "video" in store.modalities:
         bundle.catalog.add("video", retriever.embed_video_vectors(np.asarray(store.video(mmap=True))[take]),
@@ -210,7 +210,7 @@ def index_store(bundle: Bundle, store: Any, split: str | None = None,
     return added
 
 
-def _centre_clip_spans(embeddings: np.ndarray, items: list[CatalogItem], clip_s: float) -> list[ItemSegments | None]:
+def centre_clip_spans(embeddings: np.ndarray, items: list[CatalogItem], clip_s: float) -> list[ItemSegments | None]:
     """Each store item's one window: the centre clip its descriptor was taken from (None: duration unknown)."""
     spans: list[ItemSegments | None] = []
     for embedding, item in zip(embeddings, items, strict=True):

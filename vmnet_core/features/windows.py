@@ -20,7 +20,7 @@ from vmnet_core.features.music_descriptor import music_descriptor
 from vmnet_core.media import decode_audio, probe
 
 DEFAULT_WINDOW_S = 29.12  # the paper's clip (349,440 samples at 12 kHz)
-DEFAULT_HOP_S = 14.56     # half a window: see docs/benchmarks.md ("Segments") for the measurement
+DEFAULT_HOP_S = 7.28      # a quarter window: see docs/benchmarks.md ("Segments") for the measurement
 
 
 def window_starts(duration_s: float, window_s: float = DEFAULT_WINDOW_S, hop_s: float = DEFAULT_HOP_S) -> np.ndarray:
