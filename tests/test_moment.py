@@ -51,7 +51,7 @@ def test_a_clip_of_part_k_is_found_at_part_ks_start(long_catalog):
     item = catalog.item("music", "long-0")
     assert item.duration_s > 3.5 * DEFAULT_WINDOW_S
     assert len(catalog.segments("music").starts[catalog.segments("music").rows == catalog.row("music", "long-0")]) \
-        >= int(item.duration_s // DEFAULT_HOP_S) - 1
+        >= int((item.duration_s - DEFAULT_WINDOW_S) // DEFAULT_HOP_S)
     long_ids = {"long-0", "long-1"}
     for name, k in (("long-0", 1), ("long-0", 3), ("long-1", 2)):
         path, starts = tracks[name]
@@ -89,3 +89,15 @@ def test_query_json_and_preview_carry_the_moment(long_catalog):
     bad = run_vmnet("preview", "--bundle", str(bundle_dir), "--video", str(video), "--track", "nope",
                     "--out", str(root / "x.mp4"))
     assert bad.returncode == 2 and "not in the catalog" in bad.stderr
+
+
+def test_music_to_video_finds_the_part_of_a_long_video(long_catalog):
+    retriever, _, _, root = long_catalog
+    video = cut_video(root / "videos" / "two-shots.mp4", seconds=70.0, cut_s=35.0, fps=5)
+    summary = index_media_files(retriever, "video", discover_inputs(root / "videos", "both"), progress=False,
+                                with_cues=False)
+    assert summary.added == 1 and not summary.failed
+    frames = retriever.video_frames_file(video)  # (70, 1280) at 1 fps
+    hits = retriever.bundle.catalog.search(retriever.embed_video_frames(frames[40:]), "video", k=50)
+    hit = next(h for h in hits if h.id == "two-shots")
+    assert hit.start_s >= 35.0 - 0.01 and hit.end_s <= 70.0 + 0.01  # a window inside the second shot
