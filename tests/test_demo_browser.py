@@ -7,7 +7,6 @@ folder from the UI, and saves screenshots to tests/out/ (gitignored) for a perso
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -56,9 +55,6 @@ def test_upload_a_video_get_music_and_play_a_preview(page, tmp_path):
     _status_says(page, "music-status", "analysed in", "from cache")
     rows = page.locator("#music-results tbody tr")
     assert rows.count() >= 1
-    headers = [h.strip() for h in page.locator("#music-results thead th").all_inner_texts()]
-    moment = rows.first.locator("td").nth(headers.index("moment")).inner_text().strip()
-    assert re.fullmatch(r"\d+:\d\d–\d+:\d\d", moment), moment  # where in the track the fit is
     page.wait_for_function("() => document.querySelector('#track-player audio, #track-player [src]') !== null",
                            timeout=WAIT_MS)
 
