@@ -23,9 +23,10 @@ import numpy as np
 from demo.query_cache import CachedQuery, QueryCache, file_sha256, files_digest
 from vmnet_core.bundle.catalog import Catalog, CatalogItem, Hit
 from vmnet_core.bundle.files import CATALOG_DIR, CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
-from vmnet_core.bundle.filtered_search import count_visible, search_visible
+from vmnet_core.bundle.filtered_search import count_visible
 from vmnet_core.bundle.preview import catalog_track as preview_track
 from vmnet_core.bundle.preview import preview_for_track
+from vmnet_core.bundle.ranked_search import ranked_search
 from vmnet_core.bundle.retrieval import Retriever, index_media_files
 from vmnet_core.bundle.track_cues import cues_or_none, explain_hits
 from vmnet_core.errors import VmnetError
@@ -222,7 +223,8 @@ def _search_catalog(ctx: DemoContext, query: CachedQuery, side: str, k: int, sta
     searched = count_visible(catalog, side, hidden)
     if on_step:
         on_step(0.95, f"Searching {searched} {'tracks' if side == 'music' else 'videos'}")
-    hits = search_visible(catalog, query.embedding, side, k, hidden)
+    hits = ranked_search(catalog, query.embedding, side, k, hidden=hidden, query_cues=query.facts.get("cues"),
+                         cue_weight=ctx.retriever.cue_weight)
     took = "from cache" if query.from_cache else f"analysed in {time.perf_counter() - started:.1f} s"
     return CatalogSearch(catalog, hits, searched, catalog.size(side) - searched, took)
 
@@ -307,7 +309,8 @@ def music_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
         require_audio(info, "there is no music to search with, so upload an audio file or a video with sound")
         step(0.3, "Listening (music descriptor)")
         embedding = ctx.retriever.embed_music_file(p)
-        return embedding, {"duration_s": info.duration_s, "has_video": info.has_video}
+        cues = cues_or_none(p, "music") if ctx.retriever.cue_weight > 0 else None  # only ranking needs them
+        return embedding, {"duration_s": info.duration_s, "has_video": info.has_video, "cues": cues}
 
     return _embed_upload(ctx, path, "an audio file (or a video with sound)", "music", "Reading your track", compute,
                          on_step)

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from vmnet_core import media
 from vmnet_core.bundle.catalog import CatalogItem, Hit
 from vmnet_core.bundle.files import Bundle
+from vmnet_core.bundle.ranked_search import ranked_search
 from vmnet_core.bundle.segments import ItemSegments
 from vmnet_core.bundle.track_cues import cues_or_none
 from vmnet_core.errors import VmnetError
@@ -47,12 +48,15 @@ class Retriever:
     bundle : Bundle from :func:`vmnet_core.bundle.files.load_bundle`
     encoder : FrameEncoder, optional — shared CNN; created on the first video query otherwise
     device : torch device for the CNN when it is created here
+    cue_weight : weight of the named-cue fit in the ranking (None: the bundle's ``ranking.cue_weight``)
     """
 
-    def __init__(self, bundle: Bundle, encoder: Any = None, device: str = "cpu") -> None:
+    def __init__(self, bundle: Bundle, encoder: Any = None, device: str = "cpu",
+                 cue_weight: float | None = None) -> None:
         self.bundle = bundle
         self.device = device
         self._encoder = encoder
+        self.cue_weight = bundle.config.ranking.cue_weight if cue_weight is None else float(cue_weight)
 
     @property
     def encoder(self) -> Any:
@@ -134,15 +138,25 @@ class Retriever:
 
     # ---- search
     def music_for_video(self, path: str | Path, k: int = 10,
-                        max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S, exact: bool = False) -> list[Hit]:
-        """The ``k`` catalog tracks that fit the video at ``path`` best, best first (``exact``: skip an ANN index)."""
+                        max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S, exact: bool = False,
+                        query_cues: dict[str, Any] | None = None) -> list[Hit]:
+        """The ``k`` catalog tracks that fit the video at ``path`` best, best first (``exact``: skip an
+        ANN index; ``query_cues``: the video's named cues, fused into the order by ``cue_weight``)."""
         self._require_side("music")
-        return self.bundle.catalog.search(self.embed_video_file(path, max_duration_s), side="music", k=k, exact=exact)
+        return self.rank(self.embed_video_file(path, max_duration_s), "music", k, exact=exact, query_cues=query_cues)
 
-    def videos_for_music(self, path: str | Path, k: int = 10, exact: bool = False) -> list[Hit]:
+    def videos_for_music(self, path: str | Path, k: int = 10, exact: bool = False,
+                         query_cues: dict[str, Any] | None = None) -> list[Hit]:
         """The ``k`` catalog videos that fit the music at ``path`` (audio, or a video's soundtrack) best."""
         self._require_side("video")
-        return self.bundle.catalog.search(self.embed_music_file(path), side="video", k=k, exact=exact)
+        return self.rank(self.embed_music_file(path), "video", k, exact=exact, query_cues=query_cues)
+
+    def rank(self, embedding: np.ndarray, side: str, k: int, *, exact: bool = False,
+             query_cues: dict[str, Any] | None = None, hidden: Any = None) -> list[Hit]:
+        """The ``k`` best visible items of ``side`` for a ``(512,)`` query embedding
+        (:func:`~vmnet_core.bundle.ranked_search.ranked_search` with this retriever's ``cue_weight``)."""
+        return ranked_search(self.bundle.catalog, embedding, side, k, hidden=hidden, exact=exact,
+                             query_cues=query_cues, cue_weight=self.cue_weight)
 
     def _require_side(self, side: str) -> None:
         if self.bundle.catalog.size(side) == 0:
