@@ -1,5 +1,9 @@
 """The one entry point: ``python app.py`` serves the retrieval demo at ``/``, the preference study's
-rater flow at ``/study`` and its admin at ``/admin`` on one server.
+rater flow at ``/study`` and its admin at ``/admin`` on one server; ``--study-only`` serves the
+study alone (``/`` leads to ``/study/``), ``--no-study`` the demo alone. The demo can tell a rater
+which soundtrack a model picked, so a server with the demo refuses to start while the study
+database holds an open study other than the built-in default one, unless
+``--allow-demo-with-open-study`` says so.
 
 With no ``--bundle`` it serves the built-in default: a VM-NET bundle trained on the procedural
 starter corpus, built once into the cache directory (``$VMNET_CACHE`` or ``~/.cache/vmnet``).
@@ -41,7 +45,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--upload-max-gb", type=float, default=5.0,
                         help="keep the upload/temp folder under this size, oldest files first (default 5)")
     parser.add_argument("--no-study", action="store_true", help="serve the demo only")
-    return parser.parse_args(argv)
+    parser.add_argument("--study-only", action="store_true",
+                        help="serve the study (/study, /admin) without the retrieval demo: the way to run a live study")
+    parser.add_argument("--allow-demo-with-open-study", action="store_true",
+                        help="serve the demo even though a study is open to raters (the demo can de-blind its trials)")
+    args = parser.parse_args(argv)
+    if args.no_study and args.study_only:
+        parser.error("--no-study and --study-only exclude each other; pass one of them")
+    return args
 
 
 def default_bundle() -> Path:
@@ -67,24 +78,51 @@ def build_server(args: argparse.Namespace, bundle_dir: Path):
     server = FastAPI(title="vmnet", docs_url=None, redoc_url=None, openapi_url=None)
     upload_limit = f"{args.max_upload_mb}mb"
     work_dir = cache_dir() / "work"
-    demo_blocks = build_demo(bundle_dir, work_dir=work_dir / "demo", music_dir=args.music_dir,
-                             max_video_s=args.max_video_s)
     password = args.admin_password or secrets.token_urlsafe(12)
     if not args.admin_password:
         print(f"vmnet: /admin login is admin / {password} (set VMNET_ADMIN_PASSWORD to choose one)", flush=True)
-    from demo.operator import build_music_folder_page
-
-    gr.mount_gradio_app(server, build_music_folder_page(demo_blocks.vmnet_context, args.music_root),
-                        path="/admin-music", auth=("admin", password), max_file_size=upload_limit)
     if not args.no_study:
         from study.pages import mount_study
 
         db_url = args.db or f"sqlite:///{cache_dir() / 'study.sqlite'}"
-        mount_study(server, db_url, bundle_dir, work_dir / "study", password, upload_limit,
-                    busy_timeout_ms=args.db_busy_timeout_ms)
-    gr.mount_gradio_app(server, demo_blocks, path="", max_file_size=upload_limit)
+        mounted = mount_study(server, db_url, bundle_dir, work_dir / "study", password, upload_limit,
+                              busy_timeout_ms=args.db_busy_timeout_ms)
+        if not args.study_only:
+            refuse_live_study_beside_demo(mounted.db, args.allow_demo_with_open_study)
+    if args.study_only:
+        from fastapi.responses import RedirectResponse
+
+        server.add_api_route("/", lambda: RedirectResponse("/study/"), include_in_schema=False)
+    else:
+        from demo.operator import build_music_folder_page
+
+        demo_blocks = build_demo(bundle_dir, work_dir=work_dir / "demo", music_dir=args.music_dir,
+                                 max_video_s=args.max_video_s)
+        gr.mount_gradio_app(server, build_music_folder_page(demo_blocks.vmnet_context, args.music_root),
+                            path="/admin-music", auth=("admin", password), max_file_size=upload_limit)
+        gr.mount_gradio_app(server, demo_blocks, path="", max_file_size=upload_limit)
     guard_server(server, args, bundle_dir)
     return server
+
+
+def refuse_live_study_beside_demo(db, allowed: bool) -> None:
+    """Refuse (``VmnetError``) to serve the demo next to a study open to raters, other than the
+    built-in default study; with ``allowed``, print a warning instead."""
+    from study.pages import DEFAULT_STUDY_NAME
+    from study.service import open_studies
+
+    live = [name for name in open_studies(db) if name != DEFAULT_STUDY_NAME]
+    if not live:
+        return
+    sentence = (f"the study database has {len(live)} open stud{'y' if len(live) == 1 else 'ies'} "
+                f"({', '.join(live)}) and this server would also serve the retrieval demo at /, which can tell a "
+                "rater which soundtrack a model picked")
+    if allowed:
+        print(f"vmnet: WARNING: {sentence}; serving both because of --allow-demo-with-open-study.",
+              file=sys.stderr, flush=True)
+        return
+    raise VmnetError(f"{sentence[0].upper()}{sentence[1:]}. Serve the study alone with --study-only (and the demo "
+                     "on another server), close the study in /admin first, or pass --allow-demo-with-open-study.")
 
 
 ADMIN_MOUNTS = ("/admin", "/admin-music")  # behind the login: the operator sees real server paths there
@@ -154,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
-    print(f"vmnet: serving on http://{args.host}:{args.port}/ (study at /study, admin at /admin)", flush=True)
+    where = ("the study at /study, admin at /admin" if args.study_only else "the demo only" if args.no_study
+             else "study at /study, admin at /admin")
+    print(f"vmnet: serving on http://{args.host}:{args.port}/ ({where})", flush=True)
     uvicorn.run(server, host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -8,7 +8,8 @@ three levels; test 1,000 / val 500 / train the rest), then trains and scores on 
 
 - ``default``: ``train_bundle`` with every default (data-aware preprocessing, early stopping);
 - ``plain``: the plain recipe (z-scored inputs, the paper's towers and losses, 200 steps);
-- ``cca``: regularised CCA on the z-scored inputs, ridge chosen on validation;
+- ``cca`` / ``cca_auto``: regularised CCA on the z-scored inputs / on the default's data-aware inputs,
+  ridge chosen on validation;
 - ``paper``: the paper's preprocessing (1,024-component whitening PCA) with the default schedule.
 
 Prints one JSON line per recipe (R@10 both directions, steps, wall seconds) and the load average.
@@ -21,6 +22,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from vmnet_core.bundle.files import load_bundle
@@ -28,6 +30,7 @@ from vmnet_core.bundle.recipes import train_bundle
 from vmnet_core.features.store import FeatureStore
 from vmnet_core.learn.baselines import fit_cca_on_validation
 from vmnet_core.learn.metrics import evaluate_embeddings
+from vmnet_core.learn.model import ModelConfig
 from vmnet_core.learn.preprocess import PreprocessConfig, Preprocessor
 from vmnet_core.learn.train import RunConfig, TrainConfig, paired_inputs, plain_recipe, resolve_splits
 from vmnet_testkit.synthetic import write_realistic_store
@@ -41,16 +44,19 @@ def run_recipe(name: str, store_dir: Path, out_root: Path, threads: int) -> dict
     """Train/fit recipe ``name`` on the store; its test R@10, steps and wall seconds."""
     started = time.perf_counter()
     base = RunConfig(train=TrainConfig(num_threads=threads, progress=False))
-    if name == "cca":
+    if name in ("cca", "cca_auto"):  # on z-scores, or on the default's data-aware inputs
         store = FeatureStore.open(store_dir)
         splits = resolve_splits(store, base.train)
-        pre = Preprocessor.fit_store(store, splits.train, PreprocessConfig(mode="zscore"))
+        pre = Preprocessor.fit_store(store, splits.train, PreprocessConfig(mode="zscore" if name == "cca" else "auto"))
         cca = fit_cca_on_validation(paired_inputs(store, pre, splits.train), paired_inputs(store, pre, splits.val))
         test = paired_inputs(store, pre, splits.test)
         result = evaluate_embeddings(cca.encode_music(test.music), cca.encode_video(test.video))
         return {"recipe": name, "R@10": _r10(result), "ridge": cca.ridge, "wall_s": round(time.perf_counter() - started)}
     runs = {"default": base, "plain": plain_recipe(base),
-            "paper": RunConfig(train=base.train, preprocess=PreprocessConfig(mode="paper"))}
+            "paper": RunConfig(train=base.train, preprocess=PreprocessConfig(mode="paper")),
+            "small": replace(base, model=ModelConfig(music_hidden=(512,), video_hidden=(512,), embed_dim=128,
+                                                     dropout=0.3)),
+            "linear": replace(base, model=ModelConfig(activation="linear"))}
     bundle = load_bundle(train_bundle(store_dir, out_root / name, runs[name]))
     return {"recipe": name, "R@10": _r10(bundle.metrics["test"]), "steps": bundle.config.training.steps,
             "best_step": bundle.config.training.best_step, "inputs": [bundle.config.model.music_dim,
@@ -64,10 +70,13 @@ def main() -> None:
     parser.add_argument("--recipes", default="default,plain,cca")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val", type=int, default=500, help="validation pairs")
+    parser.add_argument("--test", type=int, default=1000, help="test pairs (the gallery)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vmnet-recipes-") as tmp:
         root = Path(tmp)
-        store = write_realistic_store(root / "store", n=args.pairs, seed=args.seed)
+        store = write_realistic_store(root / "store", n=args.pairs, n_val=args.val, n_test=args.test,
+                                      seed=args.seed)
         print(json.dumps({"pairs": args.pairs, "load_before": os.getloadavg()[0]}), flush=True)
         for name in args.recipes.split(","):
             print(json.dumps({**run_recipe(name, store, root, args.threads), "load": round(os.getloadavg()[0], 2)}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,30 @@ def register(subparsers: Any) -> None:
                           description="Votes (and raters) one condition pair needs for the given power.")
     plan.add_argument("--rate", type=float, nargs="+", default=[0.55, 0.6, 0.65, 0.7, 0.75],
                       help="true preference rate(s) to plan for")
-    plan.add_argument("--votes-per-rater", type=float, default=1.0, metavar="M",
-                      help="votes each rater gives on this pair (for the design effect)")
-    plan.add_argument("--icc", type=float, default=0.0, help="intra-rater correlation (design effect 1+(m-1)·ICC)")
+    plan.add_argument("--votes-per-rater", type=float, default=None, metavar="M",
+                      help="votes each rater gives on this pair (for the design effect; default 1, or the "
+                           "study's own with --db)")
+    plan.add_argument("--icc", type=float, default=None,
+                      help="intra-rater correlation (design effect 1+(m-1)·ICC; default 0, or the study's with --db)")
+    plan.add_argument("--design-effect", type=float, default=None, metavar="D",
+                      help="use this design effect instead of 1+(m-1)·ICC")
+    plan.add_argument("--db", help="estimate the ICC and votes per rater from this study database's votes")
+    plan.add_argument("--study", help="study name (with --db, needed when the database holds several)")
     plan.add_argument("--power", type=float, default=0.8)
     plan.add_argument("--tie-share", type=float, default=0.0, help="expected share of 'no preference' votes")
     plan.add_argument("--json", action="store_true")
     plan.set_defaults(func=run_plan)
+
+    report = sub.add_parser("report", help="one self-contained HTML file with the tables and plots of the analysis",
+                            description="Write the analysis as a single HTML file (inline CSS and SVG plots, "
+                                        "no external resources) for a paper's supplement.")
+    report.add_argument("--db", required=True, help=DB_HELP)
+    report.add_argument("--out", required=True, type=Path, help="HTML file to write")
+    report.add_argument("--study", help="study name (needed when the database holds several)")
+    report.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                        help="bootstrap resamples over raters (default 1000)")
+    report.add_argument("--json", type=Path, metavar="FILE", help="also write the analysis JSON the report shows")
+    report.set_defaults(func=run_report)
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -107,32 +125,65 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_analyze(args: argparse.Namespace) -> int:
+def _analysis(db_url: str, study: str | None, n_boot: int):
+    """The stored study's analysis (refuses a negative bootstrap count)."""
     from study.db import open_database
     from study.service import analyze
 
-    if args.bootstrap < 0:
+    if n_boot < 0:
         raise VmnetError("--bootstrap cannot be negative.")
-    db = open_database(args.db, must_exist=True)
+    db = open_database(db_url, must_exist=True)
     try:
-        analysis = analyze(db, args.study, n_boot=args.bootstrap)
+        return analyze(db, study, n_boot=n_boot)
     finally:
         db.dispose()
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    analysis = _analysis(args.db, args.study, args.bootstrap)
     print(json.dumps(analysis.to_dict(), indent=2) if args.json else analysis.to_text())
     return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from study.report_html import write_report
+
+    analysis = _analysis(args.db, args.study, args.bootstrap)
+    print(f"wrote {write_report(analysis, args.out)}")
+    if args.json:
+        args.json.write_text(json.dumps(analysis.to_dict(), indent=2), encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _estimated_clustering(args: argparse.Namespace) -> tuple[float, float]:
+    """(ICC, votes per rater) from the study's votes; refuses when the votes do not define them."""
+    analysis = _analysis(args.db, args.study, 0)
+    if math.isnan(analysis.icc):
+        reasons = sorted({c.icc.reason for c in analysis.clustering if c.icc.reason}) or ["no votes"]
+        raise VmnetError(f"The study's votes do not define an ICC yet ({'; '.join(reasons)}); give --icc instead.")
+    return analysis.icc, analysis.votes_per_rater
 
 
 def run_plan(args: argparse.Namespace) -> int:
     from study.stats import plan_votes
 
-    rows = []
-    for rate in args.rate:
-        if not 0 < rate < 1 or rate == 0.5:
-            raise VmnetError(f"--rate {rate} must lie between 0 and 1 and differ from 0.5.")
-        rows.append(plan_votes(rate, args.votes_per_rater, args.icc, args.power, tie_share=args.tie_share))
+    icc, per_rater, source = 0.0, 1.0, "given"
+    if args.db:
+        icc, per_rater = _estimated_clustering(args)
+        source = f"estimated from {args.study or 'the study'}: ICC {icc:+.3f}, {per_rater:.2f} votes per rater"
+        icc = max(icc, 0.0)
+    icc = args.icc if args.icc is not None else icc
+    per_rater = args.votes_per_rater if args.votes_per_rater is not None else per_rater
+    rows = [plan_votes(rate, per_rater, icc, args.power, tie_share=args.tie_share, deff=args.design_effect)
+            for rate in args.rate]
+    for row in rows:
+        row.update({"icc": icc, "votes_per_rater": per_rater, "clustering": source})
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
+        if args.db:
+            print(source)
         print("true rate  independent votes  design effect  votes to collect  raters")
         for r in rows:
             print(f"{r['rate']:9.2f}  {r['independent_votes']:17d}  {r['design_effect']:13.2f}  "

@@ -8,22 +8,32 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from study.design import CHECK_CONDITION
 from vmnet_core.errors import VmnetError
 
 DEFAULT_CONSENT = (
     "You are invited to a short study on music for video. You will watch short clips, each with two "
-    "different soundtracks, and say which soundtrack fits the video better. It takes about 10 minutes. "
-    "We store your answers and response times, but no name or contact details. Taking part is voluntary; "
-    "you may stop at any time by closing the page."
+    "different soundtracks, and say which soundtrack fits the video better. It takes about {minutes} "
+    "minutes (the clips alone play for about {play_minutes} minutes). We store your answers, listening and "
+    "response times, but no name or contact details. Taking part is voluntary; you may stop at any time by "
+    "closing the page."
 )
 DEFAULT_INSTRUCTIONS = (
-    "Each trial shows the same clip twice: first with soundtrack A, then with soundtrack B. Play both to "
-    "the end (the answer buttons unlock then), and choose the soundtrack that fits the video better, or "
-    "'no preference'. Please use headphones or speakers at a comfortable volume. The first trial is practice."
+    "Each trial shows one clip with two soundtracks, A and B. Press Play (or the space bar) and switch "
+    "between the soundtracks with the A and B buttons (or the A and B keys): the clip goes on at the same "
+    "moment with the other soundtrack. Listen to almost all of each soundtrack (the answer unlocks then; "
+    "jumping ahead does not count), then choose the one that fits the video better, or 'no preference'. "
+    "Please use headphones or speakers at a comfortable volume. The first trial is practice, on a clip of "
+    "its own."
 )
+DEFAULT_DECLINE = ("You chose not to take part. Nothing about you was stored. You may close this page; "
+                   "if you came from a crowd platform, please return the study there.")
 DEFAULT_INSTRUCTION_CHECK = "Attention check: for this clip, please choose soundtrack {side}, whatever you think."
 ATTENTION_KINDS = ("noise", "silence", "instructed")
 TIE_RULES = ("drop", "half")
+# names the vote table already uses: "none" is the winner of a tie, CHECK_CONDITION the wrong
+# soundtrack of an attention check
+RESERVED_CONDITIONS = ("none", CHECK_CONDITION)
 
 
 @dataclass
@@ -57,6 +67,10 @@ class Screening:
 
     max_attention_failure_rate: float = 0.15  # exclude when failures / checks is above this
     min_repeat_consistency: float = 0.0  # exclude when agreeing swapped repeats / repeats is below this
+    # exclude when the seconds played (as the page reports them, seeking forward excluded) add up to
+    # less than this share of both soundtracks' lengths over the rater's trials (votes without a report are not judged)
+    min_listened_fraction: float = 0.5
+    min_response_ms: int = 0  # exclude when the rater's median response time is below this (0: off)
 
 
 @dataclass
@@ -81,12 +95,20 @@ class StudyConfig:
     participants: int = 0  # planned raters whose plans are stored up front; 0 = one balanced replicate
     close_when_full: bool = False  # refuse joins beyond ``participants`` instead of extending the plan
     swapped_repeats: int = 1
-    practice: bool = True
+    practice: bool = True  # one practice trial first, on a clip of its own that no scored trial uses
+    practice_clip: str = ""  # the clip (by name) kept for practice; empty: an extra clip drawn, or the last one
     strength_scale: bool = True  # ask for an optional 1-5 strength
     tie_rule: str = "drop"
     seed: int = 0
     completion_code: str = ""  # a fixed code (e.g. the crowd platform's); empty = a random code per rater
-    consent_text: str = DEFAULT_CONSENT
+    completion_url: str = ""  # where to send a finished rater (e.g. Prolific's); "{code}" is replaced by the code
+    # a vote comes no sooner than this share of both soundtracks' lengths after the trial was served
+    min_listen_fraction: float = 0.8
+    joins_per_client: int = 10  # joins one client (IP address) may make within joins_window_s; 0 = no limit
+    joins_window_s: float = 3600.0
+    consent_text: str = DEFAULT_CONSENT  # {minutes} and {play_minutes} are filled in from the clips' lengths
+    contact: str = ""  # the researcher's contact (name, institution, e-mail), shown with consent and on decline
+    decline_text: str = DEFAULT_DECLINE  # shown when a rater does not agree
     instructions_text: str = DEFAULT_INSTRUCTIONS
     models: dict[str, str] = field(default_factory=dict)  # condition -> bundle dir, for model conditions
     videos: VideoSelection = field(default_factory=VideoSelection)
@@ -119,6 +141,12 @@ class StudyConfig:
             raise VmnetError("The study config needs a non-empty name.")
         if len(self.conditions) < 2 or len(set(self.conditions)) != len(self.conditions):
             raise VmnetError("The study config needs at least two different conditions.")
+        for condition in self.conditions:
+            if not isinstance(condition, str) or not condition.strip():
+                raise VmnetError(f"Condition names must be non-empty text, not {condition!r}.")
+            if condition.strip().lower() in RESERVED_CONDITIONS:
+                raise VmnetError(f"The condition name {condition!r} is reserved (\"none\" marks a tie and "
+                                 f"{CHECK_CONDITION!r} an attention check's wrong soundtrack); rename it.")
         for pair in self.pairs:
             if len(pair) != 2 or pair[0] == pair[1] or any(c not in self.conditions for c in pair):
                 raise VmnetError(f"The pair {pair} must name two different conditions from {self.conditions}.")
@@ -141,8 +169,14 @@ class StudyConfig:
                 raise VmnetError(f"{name} cannot be negative.")
         if self.videos.source not in ("split", "folder"):
             raise VmnetError(f"videos.source must be 'split' or 'folder', not {self.videos.source!r}.")
-        if not 0 <= self.screening.max_attention_failure_rate <= 1 or not 0 <= self.screening.min_repeat_consistency <= 1:
-            raise VmnetError("The screening rates must lie between 0 and 1.")
+        if not all(0 <= rate <= 1 for rate in (self.screening.max_attention_failure_rate,
+                                                self.screening.min_repeat_consistency,
+                                                self.screening.min_listened_fraction, self.min_listen_fraction)):
+            raise VmnetError("The screening rates and min_listen_fraction must lie between 0 and 1.")
+        if self.screening.min_response_ms < 0 or self.joins_per_client < 0 or not self.joins_window_s > 0:
+            raise VmnetError("screening.min_response_ms and joins_per_client cannot be negative, "
+                             "and joins_window_s must be above 0.")
+        check_completion_url(self.completion_url)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,6 +200,16 @@ class StudyConfig:
             return cls(**data)
         except TypeError as exc:
             raise VmnetError(f"The study config has a value of the wrong type: {exc}.") from exc
+
+
+def check_completion_url(url: str) -> None:
+    """Refuse a completion URL that is not empty or http(s), or holds a placeholder other than ``{code}``."""
+    if not url:
+        return
+    if not url.startswith(("https://", "http://")) or any(c.isspace() for c in url):
+        raise VmnetError(f"completion_url must be an http(s) address without spaces, not {url!r}.")
+    if "{" in url.replace("{code}", "") or "}" in url.replace("{code}", ""):
+        raise VmnetError("completion_url may hold only the placeholder {code} (the rater's completion code).")
 
 
 def _refuse_unknown(cls, data: dict[str, Any], prefix: str) -> None:

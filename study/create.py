@@ -123,31 +123,46 @@ def _pick_clips(bundle, config: StudyConfig, rng: np.random.Generator):
     """[(ClipSource without tracks, catalog video id or None, own music item or None)]."""
     catalog = bundle.catalog
     music_by_pair = {m.pair_id or m.id: m for m in catalog.items("music")}
+    extra = 1 if config.practice and not config.practice_clip else 0  # a clip of its own for the practice trial
     if config.videos.source == "folder":
         folder = Path(config.videos.folder).expanduser()
         if not folder.is_dir():
             raise VmnetError(f"videos.folder {folder} is not a folder.")
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-        if config.videos.count and config.videos.count < len(files):
-            files = sorted(rng.choice(files, size=config.videos.count, replace=False).tolist())
         if not files:
             raise VmnetError(f"videos.folder {folder} holds no video files.")
-        return [(ClipSource(f.stem, f.resolve()), None, None) for f in files]
+        drawn = bool(config.videos.count) and config.videos.count + extra <= len(files)
+        if drawn:  # else every file, and the practice clip is the last (study.create.practice_last)
+            files = _with_practice(sorted(rng.choice(files, size=config.videos.count + extra, replace=False).tolist()),
+                                   extra, rng)
+        return [(ClipSource(f.stem, f.resolve(), practice=drawn and bool(extra) and i == len(files) - 1), None, None)
+                for i, f in enumerate(files)]
     videos = [v for v in catalog.items("video") if v.split == config.videos.split and v.path]
     if not videos:
         raise VmnetError(f"The bundle's video catalog has no {config.videos.split!r} items with a file path.")
-    count = config.videos.count or len(videos)
-    if count > len(videos):
-        raise VmnetError(f"videos.count is {count} but the {config.videos.split!r} split has only {len(videos)} videos.")
-    picked = sorted(rng.choice(len(videos), size=count, replace=False).tolist())
+    count = config.videos.count or len(videos) - extra
+    if count + extra > len(videos):
+        more = " and one more for the practice trial" if extra else ""
+        raise VmnetError(f"videos.count is {count}{more}, but the {config.videos.split!r} split has only "
+                         f"{len(videos)} videos; lower videos.count{' or set practice = false' if extra else ''}.")
+    picked = _with_practice(sorted(rng.choice(len(videos), size=count + extra, replace=False).tolist()), extra, rng)
     out = []
-    for i in picked:
+    for n, i in enumerate(picked):
         v = videos[i]
         own = music_by_pair.get(v.pair_id or v.id)
         if "ground_truth" in config.conditions and own is None:
             raise VmnetError(f"The video {v.id} has no paired music item in the catalog for ground_truth.")
-        out.append((ClipSource(v.id, Path(v.path)), v.id, own))
+        out.append((ClipSource(v.id, Path(v.path), practice=bool(extra) and n == len(picked) - 1), v.id, own))
     return out
+
+
+def _with_practice(picked: list, extra: int, rng: np.random.Generator) -> list:
+    """``picked`` (sorted) with, when ``extra``, one item drawn at random moved to the end: the
+    practice clip."""
+    if not extra or not picked:
+        return picked
+    k = int(rng.integers(len(picked)))
+    return [*picked[:k], *picked[k + 1:], picked[k]]
 
 
 def _model_hits(condition: str, bundle, models: dict[str, Path], retrievers: dict[str, object], clip: ClipSource,
@@ -169,12 +184,34 @@ def _model_hits(condition: str, bundle, models: dict[str, Path], retrievers: dic
 
 # ---------------------------------------------------------------------------------------- create
 def design_for(config: StudyConfig, n_clips: int) -> DesignSpec:
-    """The trial-plan spec a config gives for ``n_clips`` clips."""
+    """The trial-plan spec a config gives for ``n_clips`` scored clips (plus, with ``practice``,
+    the practice clip after them)."""
     return DesignSpec(
         n_stimuli=n_clips, pairs=tuple(config.condition_pairs), trials_per_participant=config.trials_per_participant,
         attention_checks=config.attention.count, attention_kind=config.attention.kind,
         attention_reference=config.attention_reference, swapped_repeats=config.swapped_repeats,
-        practice=config.practice, seed=config.seed)
+        practice=config.practice, seed=config.seed, practice_clip=config.practice)
+
+
+def practice_last(config: StudyConfig, clips: list[ClipSource]) -> list[ClipSource]:
+    """``clips`` in the order a study stores them: the scored clips, then (when ``config.practice``)
+    the one practice clip, marked ``practice``. The practice clip is the one named
+    ``config.practice_clip``, else one marked ``practice`` (``clips_from_bundle`` draws an extra
+    clip for it), else the last clip; without practice, clips marked ``practice`` are left out."""
+    if not config.practice:
+        return [c for c in clips if not c.practice]
+    if config.practice_clip:
+        named = [c for c in clips if c.name == config.practice_clip]
+        if not named:
+            raise VmnetError(f"practice_clip {config.practice_clip!r} is not one of the study's clips.")
+        chosen = named[0]
+    else:
+        chosen = next((c for c in clips if c.practice), clips[-1] if clips else None)
+    scored = [c for c in clips if c is not chosen and not c.practice]
+    if chosen is None or not scored:
+        raise VmnetError("The practice trial needs a clip of its own, kept out of the scored trials: give at "
+                         "least two clips, or set practice = false.")
+    return [*scored, ClipSource(chosen.name, chosen.video, dict(chosen.tracks), practice=True)]
 
 
 def _check_clips(config: StudyConfig, clips: list[ClipSource]) -> None:
@@ -200,20 +237,25 @@ def create_study(db: Database, config: StudyConfig, clips: list[ClipSource], med
     """Premux every candidate into a fresh opaque folder under ``media_root``, store the study, its
     clips, candidates and the first planned slots; returns the study's name."""
     _check_clips(config, clips)
-    clips = [ClipSource(c.name, c.video, {k: c.tracks[k] for k in config.conditions}) for c in clips]
-    spec = design_for(config, len(clips))
+    clips = [ClipSource(c.name, c.video, {k: c.tracks[k] for k in config.conditions}, c.practice)
+             for c in practice_last(config, clips)]
+    spec = design_for(config, sum(not c.practice for c in clips))
     _ensure_new_name(db, config.name)
     media_dir = (Path(media_root).expanduser() / secrets.token_hex(8)).resolve()
     durations = [clip_duration(c.video, config.media) for c in clips]
     check_kind = config.attention.kind if config.attention.count else None
-    media = premux_all(clips, media_dir, config.media, check_kind, progress)
+    media = premux_all(clips, media_dir, config.media, check_kind, progress, seed=config.seed)
     return store_study(db, config, clips, durations, media, media_dir, spec)
 
 
 def store_study(db: Database, config: StudyConfig, clips: list[ClipSource], durations: list[float],
                 media: dict[tuple[str, str], str], media_dir: Path, spec: DesignSpec | None = None) -> str:
-    """Write the study rows for already-premuxed media (``{(clip name, condition): file name}``)."""
-    spec = spec or design_for(config, len(clips))
+    """Write the study rows for already-premuxed media (``{(clip name, condition): file name}``);
+    ``durations`` go with ``clips``. The practice clip (see :func:`practice_last`) is stored last."""
+    by_name = dict(zip((c.name for c in clips), durations, strict=True))
+    clips = practice_last(config, clips)
+    durations = [by_name[c.name] for c in clips]
+    spec = spec or design_for(config, sum(not c.practice for c in clips))
     with db.write() as s:
         if s.scalar(select(Study.id).where(Study.name == config.name)) is not None:
             raise VmnetError(f"A study named {config.name!r} already exists in this database; choose another name.")

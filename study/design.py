@@ -14,7 +14,8 @@ counting both sides, ``L = lcm(M, T)``):
   rows for even ``T``, ``2T`` for odd), so over one *block* of ``S · W`` slots every comparison sits
   at every normal-trial position equally often and every trial follows every other trial of its
   sheet equally often.
-* **Extras** per slot: a practice trial first, swapped-side repeats of earlier trials, and attention
+* **Extras** per slot: a practice trial first (on its own clip, index ``n_stimuli``, that no scored
+  trial uses), swapped-side repeats of earlier trials, and attention
   checks spread over the session with the correct side alternating across slots.
 """
 
@@ -45,6 +46,9 @@ class DesignSpec:
     swapped_repeats: int = 0
     practice: bool = True
     seed: int = 0
+    # the practice trial uses clip ``n_stimuli``, one kept out of every scored trial (False: a
+    # study stored before practice clips existed, whose practice trial reuses a scored clip)
+    practice_clip: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pairs", tuple((str(a), str(b)) for a, b in self.pairs))
@@ -229,7 +233,8 @@ def plan_slot(spec: DesignSpec, slot: int) -> list[PlannedTrial]:
 
     if spec.practice:
         a, b = spec.pairs[0] if slot % 2 == 0 else spec.pairs[0][::-1]
-        sequence.insert(0, PlannedTrial(position=-1, stimulus=slot % spec.n_stimuli, condition_a=a,
+        stimulus = spec.n_stimuli if spec.practice_clip else slot % spec.n_stimuli
+        sequence.insert(0, PlannedTrial(position=-1, stimulus=stimulus, condition_a=a,
                                         condition_b=b, kind="practice"))
 
     for pos, trial in enumerate(sequence):

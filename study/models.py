@@ -143,6 +143,9 @@ class Trial(Base):
     repeat_of: Mapped[int | None] = mapped_column(Integer, nullable=True)  # position of the original trial
     expected_choice: Mapped[str | None] = mapped_column(String(1), nullable=True)  # attention checks
     instruction: Mapped[str | None] = mapped_column(Text, nullable=True)  # instructed-response checks
+    # when the trial (its two media) was first handed to its participant: a vote sooner than the
+    # listening time after this is refused (study.listening)
+    served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     assignment: Mapped[Assignment] = relationship(back_populates="trials")
     stimulus: Mapped[Stimulus] = relationship()
@@ -167,6 +170,9 @@ class Vote(Base):
     response_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     played_a_to_end: Mapped[bool] = mapped_column(Boolean, default=False)
     played_b_to_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    # seconds of each soundtrack the page reports as actually played (seeking forward excluded)
+    listened_a_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    listened_b_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     trial: Mapped[Trial] = relationship()

@@ -24,14 +24,15 @@ DEFAULT_STUDY_NAME = "default-study"
 DEFAULT_CLIPS = 3
 
 
-def default_study_config(n_clips: int = DEFAULT_CLIPS):
+def default_study_config(n_clips: int = DEFAULT_CLIPS, practice: bool = True):
     """The built-in study: ``n_clips`` test-split clips, ground truth vs VM-NET vs a random track,
-    every (clip, pair) once, one noise attention check, one swapped repeat, one practice trial."""
+    every (clip, pair) once, one noise attention check, one swapped repeat, one practice trial (on
+    one more clip of its own, when ``practice``)."""
     from study.config import StudyConfig
 
     return StudyConfig.from_dict({
         "name": DEFAULT_STUDY_NAME, "conditions": ["ground_truth", "vmnet", "random"], "seed": 0,
-        "swapped_repeats": 1, "practice": True, "attention": {"count": 1, "kind": "noise"},
+        "swapped_repeats": 1, "practice": practice, "attention": {"count": 1, "kind": "noise"},
         "videos": {"source": "split", "split": "test", "count": n_clips},
     })
 
@@ -53,11 +54,13 @@ def prepare_default_study(db: Database, bundle_dir: str | Path, work_dir: str | 
     from study.create import clips_from_bundle, create_study
 
     if not list_studies(db):
-        n_clips = min(DEFAULT_CLIPS, _test_split_size(Path(bundle_dir)))
+        size = _test_split_size(Path(bundle_dir))
+        practice = size >= 2  # the practice trial takes a clip of its own
+        n_clips = min(DEFAULT_CLIPS, size - int(practice))
         try:
             if n_clips < 1:
                 raise VmnetError(f"The bundle {bundle_dir} has no test-split clips with a file.")
-            config = default_study_config(n_clips)
+            config = default_study_config(n_clips, practice)
             create_study(db, config, clips_from_bundle(bundle_dir, config), Path(work_dir) / "media")
             print(f"vmnet: created the default study ({n_clips} clips) in the study database", flush=True)
         except VmnetError as exc:

@@ -16,14 +16,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from study.config import StudyConfig
 from study.db import Database
+from study.design import DesignSpec
+from study.join_limit import JoinLimiter, too_many_joins
+from study.listening import checked_listened, min_answer_s, seconds_left, too_soon
 from study.models import CHOICES, Assignment, Candidate, Participant, Stimulus, Study, Trial, Vote, utcnow
+from study.provenance import analysis_provenance
+from study.session_time import session_time, with_session_time
 from study.slots import add_slots, next_slot
 from study.stats import Analysis, RaterScreening, analyze_votes, screen_raters
 from study.vote_row import VoteRow
@@ -40,6 +46,15 @@ class NotFound(StudyError):
 
 class Refused(StudyError):
     """A request that is understood but not allowed (closed study, not your trial, out of order...)."""
+
+
+class TooSoon(Refused):
+    """A vote sooner than both soundtracks can be played after the trial was served; ``wait_s`` says
+    how many seconds are left."""
+
+    def __init__(self, wait_s: float):
+        super().__init__(too_soon(wait_s))
+        self.wait_s = wait_s
 
 
 class SaveFailed(StudyError):
@@ -59,10 +74,12 @@ class StudyInfo:
 
     key: str  # the study's public key (safe in URLs)
     title: str
-    consent_text: str
+    consent_text: str  # with the session's expected minutes filled in (study.session_time)
     instructions_text: str
     strength_scale: bool
     is_open: bool
+    contact: str = ""  # the researcher's contact, shown with consent and after a decline
+    decline_text: str = ""  # shown when a rater does not agree
 
 
 @dataclass(frozen=True)
@@ -163,8 +180,10 @@ def _participant(session: Session, token: str, lock: bool = False) -> Participan
 
 def _info(study: Study) -> StudyInfo:
     config = StudyConfig.from_dict(study.config)
-    return StudyInfo(study.public_key, config.title, config.consent_text, config.instructions_text,
-                     config.strength_scale, study.is_open)
+    durations = [st.duration_s for st in sorted(study.stimuli, key=lambda st: st.ordinal)]
+    consent_text = with_session_time(config.consent_text, session_time(DesignSpec.from_dict(study.design), durations))
+    return StudyInfo(study.public_key, config.title, consent_text, config.instructions_text,
+                     config.strength_scale, study.is_open, config.contact, config.decline_text)
 
 
 def _trials_of(session: Session, participant: Participant) -> list[Trial]:
@@ -172,7 +191,7 @@ def _trials_of(session: Session, participant: Participant) -> list[Trial]:
     return list(session.scalars(
         select(Trial).join(Assignment, Trial.assignment_id == Assignment.id)
         .where(Assignment.participant_id == participant.id).order_by(Trial.position)
-        .options(joinedload(Trial.candidate_a), joinedload(Trial.candidate_b))))
+        .options(joinedload(Trial.candidate_a), joinedload(Trial.candidate_b), selectinload(Trial.stimulus))))
 
 
 def _first_unanswered(session: Session, participant: Participant, trials: list[Trial],
@@ -187,6 +206,23 @@ def _first_unanswered(session: Session, participant: Participant, trials: list[T
     return None
 
 
+def _mark_served(session: Session, view: TrialView | None) -> None:
+    """Record now as the time ``view``'s trial was first served (kept if it already has one)."""
+    if view is not None:
+        session.execute(update(Trial).where(Trial.id == view.trial_id, Trial.served_at.is_(None))
+                        .values(served_at=utcnow()))
+
+
+def _listening_wait_s(trial: Trial, config: StudyConfig) -> float:
+    """Seconds still to wait before ``trial`` may be answered (0 for the practice trial, which is not
+    analysed). A trial never served counts as served now."""
+    if trial.kind == "practice":
+        return 0.0
+    duration = float(trial.stimulus.duration_s)
+    needed = min_answer_s(duration, duration, config.min_listen_fraction)
+    return seconds_left(trial.served_at or utcnow(), utcnow(), needed)
+
+
 def _voted_trial_ids(session: Session, participant: Participant) -> set[int]:
     return set(session.scalars(select(Vote.trial_id).where(Vote.participant_id == participant.id)))
 
@@ -194,8 +230,9 @@ def _voted_trial_ids(session: Session, participant: Participant) -> set[int]:
 def _screening(config: StudyConfig, rows: list[VoteRow]) -> dict[int, RaterScreening]:
     """{participant: screening} of the raters in ``rows`` by the study's thresholds: the one
     screening path behind the stored status, the progress, the participants export and the analysis."""
-    return {s.participant: s for s in screen_raters(rows, config.screening.max_attention_failure_rate,
-                                                    config.screening.min_repeat_consistency)}
+    rules = config.screening
+    return {s.participant: s for s in screen_raters(rows, rules.max_attention_failure_rate, rules.min_repeat_consistency,
+                                                    rules.min_listened_fraction, rules.min_response_ms)}
 
 
 def screening_status(participant: Participant, screening: RaterScreening | None) -> str:
@@ -230,7 +267,7 @@ def _checked_join_key(join_key: str | None) -> str | None:
 
 
 def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] | None = None,
-         join_key: str | None = None) -> str:
+         join_key: str | None = None, client: str | None = None, limiter: JoinLimiter | None = None) -> str:
     """Start a new participant in the study (None: the newest open study) and give them the next
     planned slot; returns their secret token. ``url_params`` (e.g. ``PROLIFIC_PID``) are stored.
 
@@ -238,9 +275,15 @@ def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] 
     with every attempt; a join retried with the same key (say after a time-out whose answer was
     lost) returns the participant the first attempt made, with the same token. The database holds
     one participant per (study, join key).
+
+    ``client`` (the caller's IP address) and ``limiter``: a new participant counts against the
+    study's ``joins_per_client`` per ``joins_window_s`` for that client; past it, :class:`Refused`
+    (a retry with a known join key is not a new participant and always passes).
     """
     params = {str(k)[:100]: str(v)[:500] for k, v in (url_params or {}).items()}
     key = _checked_join_key(join_key)
+    if client and limiter is not None:
+        _count_join(db, study_key, key, client, limiter)
     for _ in range(JOIN_ATTEMPTS):
         try:
             with _database_errors("Starting the study failed; please reload the page."), db.write() as s:
@@ -276,6 +319,19 @@ def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] 
     raise SaveFailed("Starting the study failed; please reload the page.")
 
 
+def _count_join(db: Database, study_key: str | None, key: str | None, client: str, limiter: JoinLimiter) -> None:
+    """Count a new participant from ``client`` against the study's join limit, or refuse it."""
+    with _database_errors("Starting the study failed; please reload the page."), db.read() as s:
+        study = _study_by_key(s, study_key)
+        if not study.is_open or (key is not None and s.scalar(select(Participant.id).where(
+                Participant.study_id == study.id, Participant.join_key == key)) is not None):
+            return  # refused as closed, or a retry of a join already counted
+        config = StudyConfig.from_dict(study.config)
+    wait = limiter.take(study.id, client, config.joins_per_client, config.joins_window_s)
+    if wait > 0:
+        raise Refused(too_many_joins(wait))
+
+
 def consent(db: Database, token: str) -> None:
     """Record the participant's consent (idempotent: the first time is kept)."""
     with _database_errors(SAVE_FAILED), db.write() as s:
@@ -290,7 +346,12 @@ def current_trial(db: Database, token: str) -> TrialView | None:
         participant = _participant(s, token)
         if participant.consented_at is None:
             raise Refused("Please read and accept the consent form first.")
-        return _first_unanswered(s, participant, _trials_of(s, participant), _voted_trial_ids(s, participant))
+        view = _first_unanswered(s, participant, _trials_of(s, participant), _voted_trial_ids(s, participant))
+        served = view is None or s.scalar(select(Trial.served_at).where(Trial.id == view.trial_id)) is not None
+    if not served:
+        with _database_errors(), db.write() as s:
+            _mark_served(s, view)
+    return view
 
 
 def _ack(session: Session, participant: Participant, trial: Trial, trials: list[Trial], choice: str,
@@ -315,19 +376,30 @@ def _choices_of(session: Session, participant: Participant) -> dict[int, str]:
 
 
 def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: int | None = None,
-                response_ms: int | None = None, played_a: bool = False, played_b: bool = False) -> VoteAck:
+                response_ms: int | None = None, played_a: bool = False, played_b: bool = False,
+                listened_a_s: float | None = None, listened_b_s: float | None = None) -> VoteAck:
     """Store the participant's vote on their current trial and confirm it.
 
+    ``listened_a_s``/``listened_b_s``: seconds of each soundtrack the page actually played (seeking
+    forward excluded), stored for screening. A strength goes only with a preference for A or B.
     Idempotent: a resubmit or double click on a trial already answered stores nothing new and
     returns an ack equal to the first one. Refuses another participant's trial and trials out of
-    order. Raises :class:`SaveFailed` whenever the database does not confirm the write.
+    order, and (:class:`TooSoon`) a vote sooner than the study's ``min_listen_fraction`` of both
+    soundtracks' lengths after the trial was served.
+    Raises :class:`SaveFailed` whenever the database does not confirm the write.
     """
     if choice not in CHOICES:
         raise Refused(f"The answer must be one of {', '.join(CHOICES)}.")
     if strength is not None and (not isinstance(strength, int) or not 1 <= strength <= 5):
         raise Refused("The strength must be a whole number from 1 to 5, or left empty.")
+    if strength is not None and choice == "none":
+        raise Refused("A strength goes with a preference for A or B; leave it empty with no preference.")
     if response_ms is not None and (not isinstance(response_ms, int) or response_ms < 0):
         raise Refused("The response time must be a non-negative number of milliseconds.")
+    try:
+        listened = (checked_listened(listened_a_s, "A"), checked_listened(listened_b_s, "B"))
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
     try:
         trial_id = int(trial_id)
     except (TypeError, ValueError):
@@ -341,20 +413,32 @@ def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: 
             trial = _own_trial(trials, trial_id)
             votes = _choices_of(s, participant)
             if trial.id in votes:
-                return _ack(s, participant, trial, trials, votes[trial.id], set(votes))
+                ack = _ack(s, participant, trial, trials, votes[trial.id], set(votes))
+                _mark_served(s, ack.next_trial)
+                return ack
             if participant.consented_at is None:
                 raise Refused("Please read and accept the consent form first.")
             current = next((t for t in trials if t.id not in votes), None)
             if current is None or current.id != trial.id:
                 raise Refused("Please answer the trials in order; reload the page to continue where you left off.")
-            vote = Vote(study_id=trial.study_id, trial_id=trial.id, participant_id=participant.id, choice=choice,
-                        strength=strength, response_ms=response_ms, played_a_to_end=bool(played_a),
-                        played_b_to_end=bool(played_b))
-            s.add(vote)
-            s.flush()
-            if len(votes) + 1 == len(trials):
-                _finish(s, participant)
-            return _ack(s, participant, trial, trials, choice, {*votes, trial.id})
+            wait_s = _listening_wait_s(trial, StudyConfig.from_dict(s.get(Study, trial.study_id).config))
+            if trial.served_at is None:
+                trial.served_at = utcnow()  # kept: the wait starts now
+            if wait_s > 0:
+                early = TooSoon(wait_s)
+            else:
+                vote = Vote(study_id=trial.study_id, trial_id=trial.id, participant_id=participant.id,
+                            choice=choice, strength=strength, response_ms=response_ms,
+                            played_a_to_end=bool(played_a), played_b_to_end=bool(played_b),
+                            listened_a_s=listened[0], listened_b_s=listened[1])
+                s.add(vote)
+                s.flush()
+                if len(votes) + 1 == len(trials):
+                    _finish(s, participant)
+                ack = _ack(s, participant, trial, trials, choice, {*votes, trial.id})
+                _mark_served(s, ack.next_trial)
+                return ack
+        raise early  # after the commit, so a first serving recorded above is kept
     except IntegrityError:
         pass  # a concurrent submit of the same vote won; report what it stored
     with _database_errors(SAVE_FAILED), db.read() as s:
@@ -388,6 +472,16 @@ def completion_code(db: Database, token: str) -> str:
         return participant.completion_code
 
 
+def completion_url(db: Database, token: str) -> str:
+    """Where to send the finished rater (the study's ``completion_url`` with ``{code}`` replaced by
+    their completion code, URL-quoted); ``""`` when the study names none. Refused, like
+    :func:`completion_code`, until every vote is stored."""
+    code = completion_code(db, token)
+    with _database_errors(), db.read() as s:
+        url = StudyConfig.from_dict(s.get(Study, _participant(s, token).study_id).config).completion_url
+    return url.replace("{code}", quote(code, safe="")) if url else ""
+
+
 def media_path(db: Database, media_file: str) -> Path:
     """The file behind an opaque media name a TrialView gave out (for the UI's file route)."""
     if not MEDIA_NAME.match(str(media_file)):
@@ -405,6 +499,12 @@ def list_studies(db: Database) -> list[str]:
     """Names of the studies in the database, oldest first."""
     with _database_errors(), db.read() as s:
         return list(s.scalars(select(Study.name).order_by(Study.id)))
+
+
+def open_studies(db: Database) -> list[str]:
+    """Names of the studies open to new raters, oldest first."""
+    with _database_errors(), db.read() as s:
+        return list(s.scalars(select(Study.name).where(Study.is_open.is_(True)).order_by(Study.id)))
 
 
 def media_dirs(db: Database) -> list[Path]:
@@ -449,7 +549,7 @@ def _iso(value: datetime | None) -> str:
 def _vote_rows(session: Session, study: Study, participant_id: int | None = None,
                include_practice: bool = False) -> list[VoteRow]:
     cand_a, cand_b = aliased(Candidate), aliased(Candidate)
-    query = (select(Vote, Trial, Stimulus.name, cand_a, cand_b)
+    query = (select(Vote, Trial, Stimulus.name, Stimulus.duration_s, cand_a, cand_b)
              .join(Trial, Vote.trial_id == Trial.id).join(Stimulus, Trial.stimulus_id == Stimulus.id)
              .join(cand_a, Trial.candidate_a_id == cand_a.id).join(cand_b, Trial.candidate_b_id == cand_b.id)
              .where(Vote.study_id == study.id).order_by(Vote.participant_id, Trial.position))
@@ -458,7 +558,7 @@ def _vote_rows(session: Session, study: Study, participant_id: int | None = None
     if not include_practice:
         query = query.where(Trial.kind != "practice")
     rows = []
-    for vote, trial, stimulus, a, b in session.execute(query):
+    for vote, trial, stimulus, duration_s, a, b in session.execute(query):
         winner = a.condition if vote.choice == "A" else b.condition if vote.choice == "B" else "none"
         rows.append(VoteRow(
             study=study.name, participant=vote.participant_id, trial=trial.id, position=trial.position,
@@ -466,7 +566,9 @@ def _vote_rows(session: Session, study: Study, participant_id: int | None = None
             track_a=a.track_title, track_b=b.track_title, choice=vote.choice, winner=winner,
             strength=vote.strength, response_ms=vote.response_ms, played_a_to_end=vote.played_a_to_end,
             played_b_to_end=vote.played_b_to_end, both_played=vote.played_a_to_end and vote.played_b_to_end,
-            expected_choice=trial.expected_choice, repeat_of=trial.repeat_of, voted_at=_iso(vote.created_at)))
+            expected_choice=trial.expected_choice, repeat_of=trial.repeat_of, voted_at=_iso(vote.created_at),
+            listened_a_s=vote.listened_a_s, listened_b_s=vote.listened_b_s, duration_s=duration_s,
+            served_at=_iso(trial.served_at)))
     return rows
 
 
@@ -505,6 +607,8 @@ def analyze(db: Database, study: str | None = None, n_boot: int = 1000) -> Analy
         st = _study_by_name(s, study)
         rows = _vote_rows(s, st)
     config = StudyConfig.from_dict(st.config)
+    provenance = analysis_provenance(st.name, config.seed, n_boot, config.screening, config.tie_rule)
     return analyze_votes(rows, config.conditions, config.condition_pairs, config.headline_pair, config.tie_rule,
                          config.screening.max_attention_failure_rate, config.screening.min_repeat_consistency,
-                         n_boot=n_boot, seed=config.seed)
+                         n_boot=n_boot, seed=config.seed, min_listened_fraction=config.screening.min_listened_fraction,
+                         min_response_ms=config.screening.min_response_ms, provenance=provenance)

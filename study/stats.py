@@ -23,12 +23,30 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom, binomtest
+from scipy.stats import binomtest
 
+from study.bradley_terry import BradleyTerry, Strength, WinProbability, bradley_terry
+from study.bradley_terry import bt_fit as _bt_fit
+from study.clustered import PairClustering, pair_clustering, pooled_icc, rater_order, rater_weights
+from study.effects import (
+    ClipResult,
+    PairOdds,
+    PairPosition,
+    StrengthRatings,
+    clip_results,
+    pair_odds,
+    pair_position,
+    pair_votes,
+    strength_ratings,
+)
+from study.listening import listening_reasons
+from study.planner import ALPHA, Z95, design_effect, plan_votes, sign_test_power, votes_for_power
 from study.vote_row import VOTE_COLUMNS, VoteRow
 
-ALPHA = 0.05
-Z95 = 1.959963984540054
+__all__ = ["ALPHA", "Z95", "Analysis", "BradleyTerry", "ClipResult", "PairClustering", "PairOdds", "PairPosition",
+           "PairResult", "SignTest", "Strength", "StrengthRatings", "WinProbability", "_bt_fit", "analyze_votes",
+           "bradley_terry", "design_effect", "plan_votes", "screen_raters", "sign_test", "sign_test_power",
+           "votes_for_power", "votes_frame"]
 
 
 # ----------------------------------------------------------------------------------------- sign test
@@ -67,13 +85,16 @@ def apply_tie_rule(wins: int, losses: int, ties: int, tie_rule: str) -> tuple[in
     raise ValueError(f"unknown tie rule {tie_rule!r}")
 
 
-def holm(p_values: list[float]) -> list[float]:
-    """Holm-adjusted p-values (statsmodels ``multipletests(method='holm')``)."""
+def holm(p_values: list[float], family: int | None = None) -> list[float]:
+    """Holm-adjusted p-values (statsmodels ``multipletests(method='holm')``) over a family of
+    ``family`` tests (default: the p-values given); the tests without data count as p = 1, which
+    is Holm over the whole family."""
     if not p_values:
         return []
     from statsmodels.stats.multitest import multipletests
 
-    return [float(p) for p in multipletests(p_values, alpha=ALPHA, method="holm")[1]]
+    padded = list(p_values) + [1.0] * max(0, (family or 0) - len(p_values))
+    return [float(p) for p in multipletests(padded, alpha=ALPHA, method="holm")[1][:len(p_values)]]
 
 
 @dataclass
@@ -98,80 +119,21 @@ class PairResult:
 
 
 def pair_results(votes: pd.DataFrame, pairs: list[tuple[str, str]], tie_rule: str = "drop") -> list[PairResult]:
-    """Per condition pair: counts, sign test, intervals and Holm-adjusted p-values across pairs."""
+    """Per condition pair: counts, sign test, intervals and Holm-adjusted p-values over all the
+    given (configured) pairs, those without decisive votes counting as p = 1."""
     out = []
     for first, second in pairs:
-        sub = _pair_votes(votes, first, second)
+        sub = pair_votes(votes, first, second)
         wins = int((sub["winner"] == first).sum())
         losses = int((sub["winner"] == second).sum())
         ties = int((sub["choice"] == "none").sum())
         k, n = apply_tie_rule(wins, losses, ties, tie_rule)
         out.append(PairResult(first, second, len(sub), wins, losses, ties, tie_rule, sign_test(k, n)))
     tested = [r for r in out if r.test.trials > 0]
-    for r, p in zip(tested, holm([r.test.p_value for r in tested]), strict=True):
+    for r, p in zip(tested, holm([r.test.p_value for r in tested], family=len(pairs)), strict=True):
         r.p_holm = p
         r.significant_holm = p <= ALPHA
     return out
-
-
-def _pair_votes(votes: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
-    a, b = votes["condition_a"], votes["condition_b"]
-    return votes[((a == first) & (b == second)) | ((a == second) & (b == first))]
-
-
-# ------------------------------------------------------------------------------------ Bradley–Terry
-@dataclass
-class Strength:
-    condition: str
-    strength: float  # log-strength, centred to mean 0 over conditions
-    low: float
-    high: float
-
-
-def _win_counts(votes: pd.DataFrame, index: dict[str, int], tie_rule: str) -> np.ndarray:
-    """(K, K) matrix: entry [i, j] counts votes where condition i beat condition j. Under the ``half``
-    tie rule a tie adds 0.5 each way."""
-    counts = np.zeros((len(index), len(index)))
-    for a, b, w in zip(votes["condition_a"], votes["condition_b"], votes["winner"], strict=True):
-        if a not in index or b not in index:
-            continue
-        if w in (a, b):
-            counts[index[w], index[b if w == a else a]] += 1
-        elif tie_rule == "half":
-            counts[index[a], index[b]] += 0.5
-            counts[index[b], index[a]] += 0.5
-    return counts
-
-
-def _bt_fit(counts: np.ndarray, alpha: float) -> np.ndarray:
-    import choix
-
-    if not counts.any():
-        return np.zeros(len(counts))
-    params = np.asarray(choix.ilsr_pairwise_dense(counts, alpha=alpha), dtype=float)
-    return params - params.mean()
-
-
-def bradley_terry(votes: pd.DataFrame, conditions: list[str], tie_rule: str = "drop", n_boot: int = 1000,
-                  seed: int = 0, alpha: float = 0.01) -> list[Strength]:
-    """Bradley–Terry log-strengths (choix's ILSR, regularisation ``alpha``; ``ilsr_pairwise_dense`` on
-    win counts gives the same fit as ``ilsr_pairwise`` on the vote list) with 95% percentile
-    intervals from ``n_boot`` bootstrap resamples of whole raters."""
-    index = {c: i for i, c in enumerate(conditions)}
-    raters = list(votes["participant"].unique())
-    per_rater = np.stack([_win_counts(g, index, tie_rule) for _, g in votes.groupby("participant", sort=False)]) \
-        if raters else np.zeros((0, len(index), len(index)))
-    point = _bt_fit(per_rater.sum(axis=0), alpha)
-    if len(raters) < 2 or n_boot <= 0:
-        nan = float("nan")
-        return [Strength(c, float(point[i]), nan, nan) for c, i in index.items()]
-    rng = np.random.default_rng(seed)
-    boots = np.empty((n_boot, len(index)))
-    for b in range(n_boot):
-        weights = np.bincount(rng.integers(len(raters), size=len(raters)), minlength=len(raters))
-        boots[b] = _bt_fit(np.tensordot(weights, per_rater, axes=1), alpha)
-    low, high = np.percentile(boots, [2.5, 97.5], axis=0)
-    return [Strength(c, float(point[i]), float(low[i]), float(high[i])) for c, i in index.items()]
 
 
 # --------------------------------------------------------------------------------- diagnostics
@@ -210,12 +172,14 @@ class RaterScreening:
 
 
 def screen_rater(participant: Any, votes: list[VoteRow] | list[dict[str, Any]], max_attention_failure_rate: float = 0.15,
-                 min_repeat_consistency: float = 0.0) -> RaterScreening:
+                 min_repeat_consistency: float = 0.0, min_listened_fraction: float = 0.0,
+                 min_response_ms: float = 0.0) -> RaterScreening:
     """One rater's screening from their votes (dicts with ``kind``, ``choice``, ``expected_choice``,
     ``position``, ``winner``, ``repeat_of``): attention checks failed (a choice other than the
     expected side, 'none' included) and swapped repeats answered consistently (the same condition,
     or 'none' both times). Excluded when the failure rate is above ``max_attention_failure_rate``
-    or the consistency below ``min_repeat_consistency``. Plain Python: cheap enough to run inside
+    or the consistency below ``min_repeat_consistency``, or the listening rules of
+    :func:`study.listening.listening_reasons` fail (played time, median response time). Plain Python: cheap enough to run inside
     the transaction that stores a rater's last vote."""
     votes = [v.as_dict() if isinstance(v, VoteRow) else v for v in votes]
     checks = [v for v in votes if v["kind"] == "attention"]
@@ -230,6 +194,7 @@ def screen_rater(participant: Any, votes: list[VoteRow] | list[dict[str, Any]], 
         reasons.append(f"failed {failed} of {row.attention_checks} attention checks")
     if row.repeats and row.repeat_consistency < min_repeat_consistency:
         reasons.append(f"consistent on {consistent} of {row.repeats} swapped repeats")
+    reasons += listening_reasons(votes, min_listened_fraction, min_response_ms)
     row.excluded, row.reason = bool(reasons), "; ".join(reasons)
     return row
 
@@ -240,7 +205,8 @@ def _missing(value: Any) -> bool:
 
 
 def screen_raters(votes: Votes, max_attention_failure_rate: float = 0.15,
-                  min_repeat_consistency: float = 0.0) -> list[RaterScreening]:
+                  min_repeat_consistency: float = 0.0, min_listened_fraction: float = 0.0,
+                  min_response_ms: float = 0.0) -> list[RaterScreening]:
     """:func:`screen_rater` for every rater in the vote table, in participant order. The one
     screening path: the analysis, the admin's progress, the participants export and the status
     stored when a rater finishes all come from here (see ``study.service``)."""
@@ -249,7 +215,8 @@ def screen_raters(votes: Votes, max_attention_failure_rate: float = 0.15,
     by_rater: dict[Any, list[dict[str, Any]]] = {}
     for v in records:
         by_rater.setdefault(v["participant"], []).append(v)
-    return [screen_rater(participant, by_rater[participant], max_attention_failure_rate, min_repeat_consistency)
+    return [screen_rater(participant, by_rater[participant], max_attention_failure_rate, min_repeat_consistency,
+                         min_listened_fraction, min_response_ms)
             for participant in sorted(by_rater)]
 
 
@@ -312,7 +279,7 @@ def mixed_model(votes: pd.DataFrame, first: str, second: str) -> MixedModelResul
     intervals are posterior mean ± 1.96 sd. None when fewer than 10 non-tie votes."""
     from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
-    sub = _pair_votes(votes, first, second)
+    sub = pair_votes(votes, first, second)
     sub = sub[sub["winner"].isin([first, second])]
     if len(sub) < 10:
         return None
@@ -345,53 +312,6 @@ def mixed_model(votes: pd.DataFrame, first: str, second: str) -> MixedModelResul
         float(vc_sd["clip"]) if "clip" in vc_sd else None)
 
 
-# ------------------------------------------------------------------------------------ planner
-def sign_test_power(n: int | np.ndarray, rate: float, alpha: float = ALPHA) -> np.ndarray | float:
-    """Exact power of the two-sided sign test with ``n`` non-tie votes (scalar or array) when the
-    true rate is ``rate``: P(k >= c) + P(k <= n - c), with ``c`` the smallest count whose two-sided
-    p-value under 1/2 is at most ``alpha``."""
-    n_arr = np.atleast_1d(np.asarray(n, dtype=np.int64))
-    c = binom.isf(alpha / 2, n_arr, 0.5) + 1  # reject when k >= c (or k <= n - c)
-    power = binom.sf(c - 1, n_arr, rate) + binom.cdf(n_arr - c, n_arr, rate)
-    power = np.where(n_arr > 0, power, 0.0)
-    return float(power[0]) if np.ndim(n) == 0 else power
-
-
-def votes_for_power(rate: float, power: float = 0.8, alpha: float = ALPHA, rule: str = "stable") -> int:
-    """Independent non-tie votes the exact sign test needs to reach ``power`` at true rate ``rate``.
-
-    Exact power is saw-toothed in ``n``. ``rule="stable"`` (default) gives the smallest ``n`` from
-    which every larger ``n`` reaches ``power`` too; ``rule="first"`` the smallest ``n`` that reaches it.
-    """
-    if not 0 < rate < 1 or rate == 0.5:
-        raise ValueError("rate must lie in (0, 1) and differ from 0.5")
-    if rule not in ("stable", "first"):
-        raise ValueError("rule must be 'stable' or 'first'")
-    approx = ((Z95 * 0.5 + 0.8416 * math.sqrt(rate * (1 - rate))) / abs(rate - 0.5)) ** 2  # normal approx.
-    horizon = int(4 * approx) + 200  # the saw-tooth's dips shrink as n grows; far past any crossing
-    n = np.arange(1, horizon + 1)
-    reached = sign_test_power(n, rate, alpha) >= power
-    if rule == "first":
-        return int(n[np.argmax(reached)])
-    failing = np.flatnonzero(~reached)
-    return int(n[failing[-1] + 1]) if failing.size else 1
-
-
-def design_effect(votes_per_rater: float, icc: float) -> float:
-    """1 + (m − 1) · ICC: how much clustering of ``m`` votes per rater inflates the votes needed."""
-    return 1.0 + (max(votes_per_rater, 1.0) - 1.0) * icc
-
-
-def plan_votes(rate: float, votes_per_rater: float = 1.0, icc: float = 0.0, power: float = 0.8,
-               alpha: float = ALPHA, tie_share: float = 0.0) -> dict[str, float]:
-    """Votes to collect for one pair: exact sign-test votes × design effect ÷ (1 − expected tie share)."""
-    independent = votes_for_power(rate, power, alpha)
-    deff = design_effect(votes_per_rater, icc)
-    total = math.ceil(independent * deff / max(1e-9, 1.0 - tie_share))
-    return {"rate": rate, "independent_votes": independent, "design_effect": deff, "votes": total,
-            "raters": math.ceil(total / max(votes_per_rater, 1.0))}
-
-
 # --------------------------------------------------------------------------------- the analysis
 @dataclass
 class Analysis:
@@ -408,12 +328,24 @@ class Analysis:
     agreement_units: int
     headline: MixedModelResult | None
     notes: list[str] = field(default_factory=list)
+    clustering: list[PairClustering] = field(default_factory=list)  # rater bootstrap, ICC, design effect
+    icc: float = float("nan")  # pooled over pairs (study.clustered.pooled_icc): what the planner reads
+    votes_per_rater: float = float("nan")  # non-tie votes per rater per pair, pooled the same way
+    odds: list[PairOdds] = field(default_factory=list)
+    win_probabilities: list[WinProbability] = field(default_factory=list)
+    bt_excluded: list[str] = field(default_factory=list)  # conditions without comparisons, not fitted
+    position_by_pair: list[PairPosition] = field(default_factory=list)
+    per_clip: list[ClipResult] = field(default_factory=list)
+    strength_ratings: list[StrengthRatings] = field(default_factory=list)
+    holm_family: int = 0  # configured pairs Holm corrects over
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (NaN becomes None)."""
+        """A JSON-ready dict (NaN and infinities become None)."""
         d = asdict(self)
         for pair, obj in zip(d["pairs"], self.pairs, strict=True):
             pair["win_rate"] = obj.win_rate
+            pair["decisive"] = obj.test.trials > 0
         for row, obj in zip(d["screening"], self.screening, strict=True):
             row["attention_failure_rate"] = obj.attention_failure_rate
             row["repeat_consistency"] = obj.repeat_consistency
@@ -423,33 +355,10 @@ class Analysis:
         return _json_ready(d)
 
     def to_text(self) -> str:
-        """A plain-text report for the terminal."""
-        lines = [f"raters: {self.raters} ({self.raters_included} included), normal votes analysed: {self.votes}, "
-                 f"tie rule: {self.tie_rule}", "", "pair                               votes  wins-losses-ties  "
-                 "win rate  p (exact)  p (Holm)  Wilson 95%        Clopper-Pearson 95%"]
-        for r in self.pairs:
-            t = r.test
-            lines.append(f"{r.first + ' vs ' + r.second:34s} {r.votes:5d}  {r.wins:4d}-{r.losses:<4d}-{r.ties:<4d}     "
-                         f"{t.rate:7.3f}  {t.p_value:9.4f}  {r.p_holm:8.4f}  [{t.wilson[0]:.3f}, {t.wilson[1]:.3f}]"
-                         f"    [{t.clopper_pearson[0]:.3f}, {t.clopper_pearson[1]:.3f}]")
-        lines += ["", "Bradley-Terry log-strength (95% bootstrap over raters):"]
-        lines += [f"  {s.condition:20s} {s.strength:+.3f}  [{s.low:+.3f}, {s.high:+.3f}]" for s in self.strengths]
-        p = self.position
-        lines += ["", f"position bias: A chosen in {p.first_chosen} of {p.non_tie_votes} non-tie votes "
-                      f"(rate {p.test.rate:.3f}, p {p.test.p_value:.4f})",
-                  f"Krippendorff's alpha (nominal): {self.krippendorff_alpha:.3f} over {self.agreement_units} shared units"]
-        h = self.headline
-        if h is not None:
-            lo, hi = h.preference_probability_interval
-            lines.append(f"mixed model {h.first} vs {h.second}: P({h.first} preferred) {h.preference_probability:.3f} "
-                         f"[{lo:.3f}, {hi:.3f}], position logit {h.position_logit:+.3f} "
-                         f"[{h.position_interval[0]:+.3f}, {h.position_interval[1]:+.3f}] "
-                         f"({h.votes} votes, {h.raters} raters, {h.clips} clips)")
-        excluded = [s for s in self.screening if s.excluded]
-        lines.append(f"screened out: {len(excluded)} rater(s)")
-        lines += [f"  rater {s.participant}: {s.reason}" for s in excluded]
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        """A plain-text report for the terminal (no ``nan``: undefined figures read "n/a (why)")."""
+        from study.report_text import analysis_text
+
+        return analysis_text(self)
 
 
 def _json_ready(x: Any) -> Any:
@@ -494,11 +403,14 @@ def votes_frame(rows: Votes) -> pd.DataFrame:
 def analyze_votes(rows: Votes, conditions: list[str],
                   pairs: list[tuple[str, str]], headline: tuple[str, str] | None = None, tie_rule: str = "drop",
                   max_attention_failure_rate: float = 0.15, min_repeat_consistency: float = 0.0,
-                  n_boot: int = 1000, seed: int = 0) -> Analysis:
+                  n_boot: int = 1000, seed: int = 0, min_listened_fraction: float = 0.0,
+                  min_response_ms: float = 0.0, provenance: dict[str, Any] | None = None) -> Analysis:
     """The full analysis of a vote table: screening first (:func:`screen_raters`), then everything
-    on included raters' normal votes."""
+    on included raters' normal votes. Every rater-clustered interval uses the same ``n_boot``
+    resamples of raters drawn with ``seed``."""
     df = votes_frame(rows)
-    screening = screen_raters(df, max_attention_failure_rate, min_repeat_consistency)
+    screening = screen_raters(df, max_attention_failure_rate, min_repeat_consistency, min_listened_fraction,
+                              min_response_ms)
     excluded = {s.participant for s in screening if s.excluded}
     normal = df[(df["kind"] == "normal") & ~df["participant"].isin(excluded)]
     notes = []
@@ -509,11 +421,28 @@ def analyze_votes(rows: Votes, conditions: list[str],
     mm = mixed_model(normal, *headline) if headline and not normal.empty else None
     if headline and mm is None:
         notes.append(f"the mixed model for {headline[0]} vs {headline[1]} needs at least 10 non-tie votes")
+    results = pair_results(normal, pairs, tie_rule)
+    undecided = [f"{r.first} vs {r.second}" for r in results if r.test.trials == 0]
+    if undecided and len(undecided) < len(results):
+        notes.append(f"Holm corrects over all {len(pairs)} configured pairs; {len(undecided)} of them "
+                     f"({', '.join(undecided)}) have no decisive votes and count as p = 1")
+    raters = rater_order(normal)
+    weights = rater_weights(len(raters), n_boot, seed) if len(raters) >= 2 else np.zeros((0, len(raters)))
+    clustering = [pair_clustering(normal, raters, weights, a, b, tie_rule) for a, b in pairs]
+    icc, per_rater = pooled_icc(clustering)
+    bt = bradley_terry(normal, list(conditions), list(pairs), tie_rule, n_boot=n_boot, seed=seed)
+    if bt.excluded and not normal.empty:
+        notes.append(f"Bradley-Terry leaves out {', '.join(bt.excluded)}: no comparisons")
     return Analysis(
         conditions=list(conditions), tie_rule=tie_rule, raters=int(df["participant"].nunique()),
         raters_included=int(df["participant"].nunique()) - len(excluded), votes=len(normal),
-        pairs=pair_results(normal, pairs, tie_rule),
-        strengths=bradley_terry(normal, list(conditions), tie_rule, n_boot=n_boot, seed=seed)
-        if not normal.empty else [Strength(c, 0.0, float("nan"), float("nan")) for c in conditions],
-        position=position_bias(normal), screening=screening, krippendorff_alpha=alpha, agreement_units=shared,
-        headline=mm, notes=notes)
+        pairs=results, strengths=bt.strengths, position=position_bias(normal), screening=screening,
+        krippendorff_alpha=alpha, agreement_units=shared, headline=mm, notes=notes, clustering=clustering,
+        icc=icc, votes_per_rater=per_rater,
+        odds=[pair_odds(r.first, r.second, r.test.rate, r.test.clopper_pearson, c.rater_interval)
+              for r, c in zip(results, clustering, strict=True)],
+        win_probabilities=bt.win_probabilities, bt_excluded=bt.excluded,
+        position_by_pair=[pair_position(normal, a, b, sign_test) for a, b in pairs],
+        per_clip=clip_results(normal, pairs, sign_test),
+        strength_ratings=[strength_ratings(normal, a, b, raters, weights) for a, b in pairs],
+        holm_family=len(pairs), provenance=dict(provenance or {}))

@@ -3,10 +3,17 @@
 The name (``secrets.token_hex``) says nothing about the clip, the track or the condition; only the
 database knows what is behind it. Attention checks get a generated wrong soundtrack (noise or
 silence) muxed the same way, so nothing in the file format tells them apart either.
+
+Blind by construction: the files are built in a seeded random order (not clip by clip, condition
+by condition), all get one fixed modification time (``FIXED_MTIME``), every candidate of a clip
+is cut to the clip's length and loudness-normalised, and a trailing ``free`` box makes every file
+of a clip exactly as large as its largest one. Size, time, duration and loudness then say nothing
+about the condition.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import tempfile
 import wave
@@ -19,8 +26,10 @@ import numpy as np
 from study.config import MediaSettings
 from study.design import CHECK_CONDITION
 from vmnet_core.media import mux_music_onto_video, probe
+from vmnet_core.media.mp4 import FREE_BOX_HEADER, pad_mp4
 
 CHECK_TRACK_SR = 44100
+FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z: every stimulus file's access and modification time
 
 
 @dataclass
@@ -40,6 +49,7 @@ class ClipSource:
     name: str
     video: Path
     tracks: dict[str, TrackSource] = field(default_factory=dict)
+    practice: bool = False  # kept for the practice trial, out of every scored trial
 
 
 def opaque_media_name() -> str:
@@ -80,26 +90,42 @@ def clip_duration(video: str | Path, settings: MediaSettings | None = None) -> f
 
 
 def premux_all(clips: list[ClipSource], media_dir: str | Path, settings: MediaSettings | None = None,
-               check_kind: str | None = None,
-               progress: Callable[[int, int], None] | None = None) -> dict[tuple[str, str], str]:
+               check_kind: str | None = None, progress: Callable[[int, int], None] | None = None,
+               seed: int = 0) -> dict[tuple[str, str], str]:
     """Premux every (clip, condition) pair, plus one attention-check clip per video when
-    ``check_kind`` is ``noise`` or ``silence``; returns ``{(clip name, condition): media name}``
-    (the check's condition is ``study.design.CHECK_CONDITION``). ``progress(done, total)`` is called
-    after each file."""
+    ``check_kind`` is ``noise`` or ``silence``, in an order shuffled with ``seed``; then give every
+    clip's files one size and every file ``FIXED_MTIME`` (see the module docstring). Returns
+    ``{(clip name, condition): media name}`` (the check's condition is
+    ``study.design.CHECK_CONDITION``). ``progress(done, total)`` is called after each file."""
     settings = settings or MediaSettings()
     media_dir = Path(media_dir)
     media_dir.mkdir(parents=True, exist_ok=True)
-    with_check = check_kind in ("noise", "silence")
-    total = sum(len(c.tracks) for c in clips) + (len(clips) if with_check else 0)
     names: dict[tuple[str, str], str] = {}
     with tempfile.TemporaryDirectory(prefix="vmnet-study-") as tmp:
+        jobs = []
         for i, clip in enumerate(clips):
-            jobs = [(cond, track.path) for cond, track in clip.tracks.items()]
-            if with_check:
+            jobs += [(clip, cond, track.path) for cond, track in clip.tracks.items()]
+            if check_kind in ("noise", "silence"):
                 seconds = clip_duration(clip.video, settings)
-                jobs.append((CHECK_CONDITION, write_check_track(check_kind, seconds, Path(tmp) / f"check{i}.wav", i)))
-            for condition, music in jobs:
-                names[(clip.name, condition)] = premux_candidate(clip.video, music, media_dir, settings)
-                if progress is not None:
-                    progress(len(names), total)
+                jobs.append((clip, CHECK_CONDITION,
+                             write_check_track(check_kind, seconds, Path(tmp) / f"check{i}.wav", i)))
+        for k in np.random.default_rng(seed).permutation(len(jobs)):
+            clip, condition, music = jobs[k]
+            names[(clip.name, condition)] = premux_candidate(clip.video, music, media_dir, settings)
+            if progress is not None:
+                progress(len(names), len(jobs))
+    for clip in clips:
+        equalise_files([media_dir / name for (clip_name, _), name in names.items() if clip_name == clip.name])
     return names
+
+
+def equalise_files(paths: list[Path]) -> None:
+    """Pad the mp4 files ``paths`` to one size (their largest, plus a free box's header when they
+    differ) and give them all ``FIXED_MTIME``."""
+    sizes = [p.stat().st_size for p in paths]
+    if sizes and len(set(sizes)) > 1:
+        target = max(sizes) + FREE_BOX_HEADER
+        for path in paths:
+            pad_mp4(path, target)
+    for path in paths:
+        os.utime(path, (FIXED_MTIME, FIXED_MTIME))

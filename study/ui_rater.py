@@ -1,14 +1,19 @@
-"""The rater's page (``/study``): consent → instructions → practice → trials → completion code.
+"""The rater's page (``/study``): consent (agree or decline) → instructions → practice → trials →
+completion code.
 
-One clip per trial, one player at a time: "Soundtrack A" or "Soundtrack B" shows the premuxed mp4
-of that side. The answer unlocks once both were played to the end (the players' ``end`` events).
+One clip per trial in one A/B player (``rater_player.js``): a muted video and soundtrack A and B as
+two audio elements from the trial's premuxed files; the A and B buttons (or keys) switch the audible
+soundtrack at the same playback position, without a reload; space plays and pauses; loop. The
+player counts the seconds each soundtrack was heard during normal playback (seeking ahead does not
+count) and unlocks the answer once both reach ``LISTEN_FRACTION`` of their length; the vote carries
+``listened_a_s`` / ``listened_b_s``. The strength appears only with a preference for A or B.
 The participant's secret token lives in ``gr.BrowserState``; everything else is in the database,
 so a reload resumes at the first unanswered trial.
 
 Blindness: the browser only ever receives the study's public texts, trial ids, positions and
-opaque media names (copied by Gradio into its cache under the same opaque name). The page's own
-event handlers are private; the public API (for scripted raters and the tests) is the small set of
-``gr.api`` endpoints below, each scoped by the caller's token.
+opaque media names (served from the study's media folder, which the web guard shows as a token).
+The page's own event handlers are private; the public API (for scripted raters and the tests) is
+the small set of ``gr.api`` endpoints below, each scoped by the caller's token.
 """
 
 from __future__ import annotations
@@ -16,17 +21,21 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
+import math
 import os
 import secrets
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import gradio as gr
 from gradio.data_classes import FileData
 
 from study import service
 from study.db import Database
-from study.service import NotFound, Refused, SaveFailed, StudyError, TrialView, VoteAck
+from study.join_limit import JoinLimiter
+from study.service import NotFound, Refused, SaveFailed, StudyError, StudyInfo, TrialView, VoteAck
 
 TOKEN_STORAGE_KEY = "vmnet_study_participant"
 JOIN_KEY_STORAGE_KEY = "vmnet_study_join_key"
@@ -34,9 +43,18 @@ SAVE_FAILED_TEXT = "Saving failed — please try again."
 NO_STUDY_TEXT = "No study is open at this address right now. Thank you for your interest."
 CHOICES = [("Soundtrack A fits better", "A"), ("Soundtrack B fits better", "B"), ("No preference", "none")]
 STRENGTHS = [("1 · barely", 1), ("2", 2), ("3 · clearly", 3), ("4", 4), ("5 · very clearly", 5)]
-PLAY_BOTH_TEXT = "Play **both** soundtracks to the end; the answer unlocks then."
-PAUSE_PLAYERS_JS = ("() => { document.querySelectorAll('#study-trial video').forEach(v => v.pause()); "
-                    "return []; }")
+LISTEN_FRACTION = 0.9  # of each soundtrack's length, heard during normal playback, before the answer unlocks
+PLAY_BOTH_TEXT = ("Listen to **both** soundtracks, almost to the end (skipping ahead does not count); "
+                  "the answer unlocks then.")
+HEARD_TEXT = "Both soundtracks heard — switch back and forth as you like, then choose."
+LISTEN_FIRST_TEXT = "Please play both soundtracks first (at least 90 % of each)."
+HOW_TO_TEXT = ("**▶ Play** (or the space bar) starts the clip. **A** and **B** (buttons or keys) switch the "
+               "soundtrack at the same moment of the clip; *Loop* starts it again at the end.")
+PLAYER_JS = (Path(__file__).with_name("rater_player.js")).read_text(encoding="utf-8")
+PLAYER_CSS = (Path(__file__).with_name("rater_player.css")).read_text(encoding="utf-8")
+# the Save button hands the player's listening report to the handler in place of the player's value
+REPORT_JS = ("(...args) => { const p = window.vmnetStudyPlayer; "
+             "args[args.length - 1] = p && p.report ? p.report() : null; return args; }")
 PRIVATE = "private"
 # one INFO line per public API call, "<endpoint> <handler ms>": the server-side cost of a call,
 # apart from Gradio's queue and the network (bench/serve_study.py --timing-log writes it to a file)
@@ -68,12 +86,14 @@ def _known(db: Database, token: str | None) -> bool:
     return True
 
 
-def join_and_consent(db: Database, token: str | None, url_params: dict[str, Any], join_key: str | None = None) -> str:
+def join_and_consent(db: Database, token: str | None, url_params: dict[str, Any], join_key: str | None = None,
+                     client: str | None = None, limiter: JoinLimiter | None = None) -> str:
     """The rater's "I agree": join the linked study (unless ``token`` is already a participant),
     store ``url_params`` (e.g. ``PROLIFIC_PID``), record consent; returns the token. A retry with
-    the same ``join_key`` (see :func:`study.service.join`) returns the same token."""
+    the same ``join_key`` (see :func:`study.service.join`) returns the same token. A new join from
+    ``client`` counts against the study's per-client join limit in ``limiter``."""
     if not _known(db, token):
-        token = service.join(db, _study_key(url_params), url_params, join_key)
+        token = service.join(db, _study_key(url_params), url_params, join_key, client, limiter)
     service.consent(db, token)
     return token
 
@@ -106,19 +126,27 @@ def _storage_secret(db_url: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ public API
-def add_rater_api(db: Database) -> None:
+def client_of(request: gr.Request | None) -> str | None:
+    """The caller's IP address as the server sees it (behind a reverse proxy: the forwarded one
+    uvicorn trusts), for the join limit."""
+    client = getattr(request, "client", None) if request is not None else None
+    return getattr(client, "host", None) or None
+
+
+def add_rater_api(db: Database, limiter: JoinLimiter | None = None) -> None:
     """The rater's public API (inside a Blocks context). Every call is scoped by the caller's token;
     nothing returned names a condition, track or source file."""
 
     def _fail(exc: StudyError) -> gr.Error:
         return gr.Error(str(exc), print_exception=False)
 
-    def consent(token: str, url_params: dict, join_key: str = "") -> str:
+    def consent(token: str, url_params: dict, join_key: str = "", request: gr.Request = None) -> str:
         """Join the study (or continue as ``token``), store URL parameters, record consent; returns the
         token. ``join_key``: an unguessable key of 16-64 letters, digits, - or _ that the client makes once
         and resends with every retry, so a retried join returns the same token, not a second participant."""
         try:
-            return join_and_consent(db, token or None, dict(url_params or {}), join_key or None)
+            return join_and_consent(db, token or None, dict(url_params or {}), join_key or None,
+                                    client_of(request), limiter)
         except StudyError as exc:
             raise _fail(exc) from None
 
@@ -135,13 +163,17 @@ def add_rater_api(db: Database) -> None:
         return trial_payload(view)
 
     def vote(token: str, trial_id: int, choice: str, strength: int | None = None, played_a: bool = False,
-             played_b: bool = False, response_ms: int | None = None) -> dict:
-        """Store the answer to the current trial (``choice``: A, B or none); resubmitting returns the
-        same confirmation and stores nothing new. ``next`` is the trial to answer now, as ``/trial``
-        would return it (so a client needs one call per trial)."""
+             played_b: bool = False, response_ms: int | None = None, listened_a_s: float | None = None,
+             listened_b_s: float | None = None) -> dict:
+        """Store the answer to the current trial (``choice``: A, B or none; ``strength`` 1-5 only with
+        A or B; ``listened_a_s``/``listened_b_s``: seconds of each soundtrack actually played, for
+        screening). Refused sooner than the study's listening time after the trial was served;
+        resubmitting returns the same confirmation and stores nothing new. ``next`` is the
+        trial to answer now, as ``/trial`` would return it (so a client needs one call per trial)."""
         started = time.perf_counter()
         try:
-            ack = service.record_vote(db, token, trial_id, choice, strength, response_ms, played_a, played_b)
+            ack = service.record_vote(db, token, trial_id, choice, strength, response_ms, played_a, played_b,
+                                      listened_a_s=listened_a_s, listened_b_s=listened_b_s)
         except StudyError as exc:
             raise _fail(exc) from None
         finally:
@@ -163,14 +195,73 @@ def add_rater_api(db: Database) -> None:
         except StudyError as exc:
             raise _fail(exc) from None
         return {"title": info.title, "consent": info.consent_text, "instructions": info.instructions_text,
-                "strength_scale": info.strength_scale, "open": info.is_open}
+                "strength_scale": info.strength_scale, "open": info.is_open, "contact": info.contact,
+                "decline": info.decline_text}
 
-    for fn in (consent, trial, vote, completion_code, texts):
+    def completion_url(token: str) -> str:
+        """Where to go once finished (the crowd platform's completion link with the code), "" when the
+        study names none; like ``/completion_code``, only once every answer is stored."""
+        try:
+            return service.completion_url(db, token)
+        except StudyError as exc:
+            raise _fail(exc) from None
+
+    for fn in (consent, trial, vote, completion_code, completion_url, texts):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)
 
 
 # ---------------------------------------------------------------------------------------- page
-def build_rater_page(db: Database) -> gr.Blocks:
+def player_html(view: TrialView) -> str:
+    """The A/B player of one trial (driven by ``rater_player.js``): one muted video and soundtrack
+    A and B as two audio elements, all three from the trial's opaque premuxed files through the
+    page's file route (the web guard shows the media folder as a token)."""
+    url_a, url_b = (html.escape(media_url(p)) for p in view.media_paths())
+    return (f'<div class="vmp" data-trial="{int(view.trial_id)}" data-fraction="{LISTEN_FRACTION}">'
+            f'<div class="vmp-stage"><video class="vmp-video" src="{url_a}" muted playsinline preload="auto" '
+            'disablepictureinpicture></video></div>'
+            f'<audio data-side="A" src="{url_a}" preload="auto"></audio>'
+            f'<audio data-side="B" src="{url_b}" preload="auto" muted></audio>'
+            '<div class="vmp-controls">'
+            '<button type="button" class="vmp-play" aria-keyshortcuts="Space">▶ Play</button>'
+            '<span class="vmp-sides" role="group" aria-label="Soundtrack">'
+            '<button type="button" class="vmp-side" data-side="A" aria-pressed="true" aria-keyshortcuts="A">A</button>'
+            '<button type="button" class="vmp-side" data-side="B" aria-pressed="false" aria-keyshortcuts="B">B</button>'
+            '</span>'
+            '<input type="range" class="vmp-seek" min="0" max="1000" step="1" value="0" aria-label="Position in the clip">'
+            '<span class="vmp-time">0:00 / 0:00</span>'
+            '<label class="vmp-looplabel"><input type="checkbox" class="vmp-loop" checked> Loop</label>'
+            '</div>'
+            '<div class="vmp-status"><span class="vmp-now">Soundtrack A</span> · heard '
+            '<span class="vmp-heard" data-side="A">A: 0:00</span> · <span class="vmp-heard" data-side="B">B: 0:00</span>'
+            '</div></div>')
+
+
+def media_url(path) -> str:
+    """The page-relative URL of a study media file: the mount's file route, which serves the study's
+    media folders (``allowed_paths``); the web guard masks the folder in every answer."""
+    return "gradio_api/file=" + quote(str(path), safe="/")
+
+
+def heard_enough(report: Any, trial_id: int) -> tuple[float, float] | None:
+    """``(seconds heard of A, of B)`` from the player's ``report`` on ``trial_id`` when both reach
+    ``LISTEN_FRACTION`` of their length; None otherwise (no report, another trial, too little)."""
+    if not isinstance(report, dict):
+        return None
+    try:
+        if int(report.get("trial")) != int(trial_id):
+            return None
+        heard = float(report["a"]), float(report["b"])
+        lengths = float(report["duration_a"]), float(report["duration_b"])
+    except (TypeError, ValueError, KeyError):
+        return None
+    if not all(math.isfinite(x) and x >= 0 for x in (*heard, *lengths)) or min(lengths) <= 0:
+        return None
+    if heard[0] < LISTEN_FRACTION * lengths[0] or heard[1] < LISTEN_FRACTION * lengths[1]:
+        return None
+    return heard
+
+
+def build_rater_page(db: Database, limiter: JoinLimiter | None = None) -> gr.Blocks:
     """The rater's Blocks over the app's one ``db`` (mount at ``/study`` with the studies' media
     folders in ``allowed_paths``); the busy timeout a rater's write waits for is ``db``'s."""
 
@@ -179,40 +270,47 @@ def build_rater_page(db: Database) -> gr.Blocks:
         # made on the first visit and kept in the browser: a second "I agree" (after a lost answer,
         # or a reload before the token arrived) joins as the same participant
         join_key = gr.BrowserState(None, storage_key=JOIN_KEY_STORAGE_KEY, secret=_storage_secret(db.url))
-        trial_state = gr.State(None)  # {trial_id, media_a, media_b, shown_at} of the trial on screen
-        played_state = gr.State(None)  # {trial_id, A: bool, B: bool}: played to the end
+        trial_state = gr.State(None)  # {trial_id, shown_at, strength_scale} of the trial on screen
+        heard_state = gr.State(None)  # the player's report once both soundtracks were heard enough
 
         title = gr.Markdown("# Soundtrack study", elem_id="study-title")
         notice = gr.Markdown("", visible=False, elem_id="study-notice")
 
         with gr.Column(visible=False, elem_id="study-consent") as consent_box:
             consent_text = gr.Markdown()
-            agree_btn = gr.Button("I agree and want to take part", variant="primary", elem_id="study-agree")
+            contact_text = gr.Markdown(elem_id="study-contact")
+            with gr.Row():
+                agree_btn = gr.Button("I agree and want to take part", variant="primary", elem_id="study-agree")
+                decline_btn = gr.Button("I do not want to take part", variant="secondary", elem_id="study-decline")
+        with gr.Column(visible=False, elem_id="study-declined") as declined_box:
+            declined_text = gr.Markdown(elem_id="study-declined-text")
         with gr.Column(visible=False, elem_id="study-instructions") as intro_box:
             intro_text = gr.Markdown()
             start_btn = gr.Button("Start", variant="primary", elem_id="study-start")
         with gr.Column(visible=False, elem_id="study-trial") as trial_box:
             progress = gr.HTML()
+            gr.Markdown(HOW_TO_TEXT, elem_id="study-howto")
             instruction = gr.Markdown(visible=False, elem_id="study-instruction")
-            with gr.Row():
-                side_a_btn = gr.Button("Soundtrack A", variant="primary", elem_id="study-side-a")
-                side_b_btn = gr.Button("Soundtrack B", variant="secondary", elem_id="study-side-b")
-            player_a = gr.Video(label="Soundtrack A", interactive=False, buttons=[], elem_id="study-player-a")
-            player_b = gr.Video(label="Soundtrack B", interactive=False, buttons=[], visible=False,
-                                elem_id="study-player-b")
-            played_text = gr.Markdown(PLAY_BOTH_TEXT, elem_id="study-played")
-            choice = gr.Radio(CHOICES, label="Which soundtrack fits the video better?", interactive=False,
-                              elem_id="study-choice")
-            strength = gr.Radio(STRENGTHS, label="How clearly? (optional)", interactive=False,
-                                elem_id="study-strength")
-            next_btn = gr.Button("Save and continue", variant="primary", interactive=False, elem_id="study-next")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=320):
+                    player = gr.HTML("", elem_id="study-player", js_on_load=PLAYER_JS, css_template=PLAYER_CSS,
+                                     apply_default_css=False)
+                with gr.Column(scale=2, min_width=280):
+                    played_text = gr.Markdown(PLAY_BOTH_TEXT, elem_id="study-played")
+                    choice = gr.Radio(CHOICES, label="Which soundtrack fits the video better?", interactive=False,
+                                      elem_id="study-choice")
+                    strength = gr.Radio(STRENGTHS, label="How clearly? (optional)", interactive=False, visible=False,
+                                        elem_id="study-strength")
+                    next_btn = gr.Button("Save and continue", variant="primary", interactive=False,
+                                         elem_id="study-next")
         with gr.Column(visible=False, elem_id="study-done") as done_box:
             done_text = gr.Markdown(elem_id="study-code")
 
-        screens = [consent_box, intro_box, trial_box, done_box]
-        trial_outputs = [trial_state, played_state, progress, instruction, side_a_btn, side_b_btn, player_a,
-                         player_b, played_text, choice, strength, next_btn]
-        everything = [token, title, notice, consent_text, intro_text, done_text, *screens, *trial_outputs]
+        screens = [consent_box, declined_box, intro_box, trial_box, done_box]
+        trial_outputs = [trial_state, heard_state, progress, instruction, player, played_text, choice, strength,
+                         next_btn]
+        everything = [token, title, notice, consent_text, contact_text, declined_text, intro_text, done_text, *screens,
+                      *trial_outputs]
 
         def show(screen: gr.Column | None, extra: dict | None = None) -> dict:
             """Show one screen (None: none), clear the notice, plus the ``extra`` updates."""
@@ -224,21 +322,21 @@ def build_rater_page(db: Database) -> gr.Blocks:
             """Keep the screen as it is and show ``message`` above it."""
             return {notice: gr.update(value=f"**{message}**", visible=True), **(extra or {})}
 
+        def texts(info: StudyInfo) -> dict:
+            return {title: f"# {info.title}", consent_text: info.consent_text, intro_text: info.instructions_text,
+                    contact_text: contact_markdown(info)}
+
         def trial_screen(view: TrialView, strength_scale: bool) -> dict:
-            path_a, path_b = view.media_paths()
             return show(trial_box, {
-                trial_state: {"trial_id": view.trial_id, "media_a": view.media_a, "media_b": view.media_b,
-                              "shown_at": time.time()},
-                played_state: {"trial_id": view.trial_id, "A": False, "B": False},
+                trial_state: {"trial_id": view.trial_id, "shown_at": time.time(), "strength_scale": strength_scale},
+                heard_state: None,
                 progress: progress_html(view),
                 instruction: gr.update(value=f"**{view.instruction}**" if view.instruction else "",
                                        visible=bool(view.instruction)),
-                side_a_btn: gr.update(variant="primary"), side_b_btn: gr.update(variant="secondary"),
-                player_a: gr.update(value=str(path_a), visible=True),
-                player_b: gr.update(value=str(path_b), visible=False),
+                player: player_html(view),
                 played_text: PLAY_BOTH_TEXT,
                 choice: gr.update(value=None, interactive=False),
-                strength: gr.update(value=None, interactive=False, visible=strength_scale),
+                strength: gr.update(value=None, interactive=False, visible=False),
                 next_btn: gr.update(interactive=False),
             })
 
@@ -249,9 +347,8 @@ def build_rater_page(db: Database) -> gr.Blocks:
             view = ack.next_trial if ack is not None else service.current_trial(db, tok)
             if view is not None:
                 return trial_screen(view, info.strength_scale)
-            code = service.completion_code(db, tok)
-            return show(done_box, {done_text: "## Thank you!\n\nAll your answers are saved. "
-                                                f"Your completion code is:\n\n# `{code}`"})
+            return show(done_box, {done_text: done_markdown(service.completion_code(db, tok),
+                                                            service.completion_url(db, tok))})
 
         def on_load(tok: str | None, key: str | None, request: gr.Request) -> dict:
             return {**_on_load(tok, request), join_key: key or secrets.token_urlsafe(24)}
@@ -261,12 +358,10 @@ def build_rater_page(db: Database) -> gr.Blocks:
             try:
                 if _known(db, tok):
                     info = service.study_info_for(db, tok)
-                    base = {title: f"# {info.title}", consent_text: info.consent_text,
-                            intro_text: info.instructions_text}
                     try:
-                        return {**next_screen(tok), **base}
+                        return {**next_screen(tok), **texts(info)}
                     except Refused:  # joined but not consented yet
-                        return {**show(consent_box), **base}
+                        return {**show(consent_box), **texts(info)}
                 info = service.study_info(db, _study_key(params))
             except NotFound:
                 return {**show(None), token: None, notice: gr.update(value=NO_STUDY_TEXT, visible=True)}
@@ -274,16 +369,24 @@ def build_rater_page(db: Database) -> gr.Blocks:
                 return {**show(None), **problem(str(exc))}
             if not info.is_open:
                 return {**show(None), token: None, notice: gr.update(value=NO_STUDY_TEXT, visible=True)}
-            return {**show(consent_box), token: None, title: f"# {info.title}", consent_text: info.consent_text,
-                    intro_text: info.instructions_text}
+            return {**show(consent_box), token: None, **texts(info)}
 
         def on_agree(tok: str | None, key: str | None, request: gr.Request) -> dict:
             params = dict(request.query_params) if request is not None else {}
             try:
-                tok = join_and_consent(db, tok, params, key)
+                tok = join_and_consent(db, tok, params, key, client_of(request), limiter)
             except StudyError as exc:
                 return problem(str(exc))
             return {**show(intro_box), token: tok}
+
+        def on_decline(request: gr.Request) -> dict:
+            """The rater does not agree: nothing is stored; the decline text and the contact."""
+            params = dict(request.query_params) if request is not None else {}
+            try:
+                info = service.study_info(db, _study_key(params))
+            except StudyError as exc:
+                return problem(str(exc))
+            return show(declined_box, {declined_text: declined_markdown(info)})
 
         def on_start(tok: str | None) -> dict:
             try:
@@ -291,45 +394,38 @@ def build_rater_page(db: Database) -> gr.Blocks:
             except StudyError as exc:
                 return problem(str(exc))
 
-        def on_side(side: str) -> dict:
-            return {player_a: gr.update(visible=side == "A"), player_b: gr.update(visible=side == "B"),
-                    side_a_btn: gr.update(variant="primary" if side == "A" else "secondary"),
-                    side_b_btn: gr.update(variant="primary" if side == "B" else "secondary")}
+        def on_heard(current: dict | None, evt: gr.EventData) -> dict:
+            """The player says both soundtracks were heard enough: unlock the answer."""
+            report = getattr(evt, "_data", None)
+            if not current or heard_enough(report, current["trial_id"]) is None:
+                return {played_text: gr.update()}  # a stale or short report unlocks nothing
+            return {heard_state: report, played_text: HEARD_TEXT, choice: gr.update(interactive=True),
+                    next_btn: gr.update(interactive=True)}
 
-        def on_end(side: str, current: dict | None, played: dict | None) -> dict:
-            if not current:
-                return {}
-            if not played or played.get("trial_id") != current["trial_id"]:
-                played = {"trial_id": current["trial_id"], "A": False, "B": False}
-            played = {**played, side: True}
-            both = played["A"] and played["B"]
-            other = "B" if side == "A" else "A"
-            text = ("Both soundtracks played — choose below." if both else
-                    f"Soundtrack {side} played. Now play soundtrack {other} to the end.")
-            out = {played_state: played, played_text: text}
-            if both:
-                out.update({choice: gr.update(interactive=True), strength: gr.update(interactive=True),
-                            next_btn: gr.update(interactive=True)})
-            return out
+        def on_choice(picked: str | None, current: dict | None) -> dict:
+            """The strength goes with A or B only: shown then, hidden and cleared with no preference."""
+            show_it = bool(current and current.get("strength_scale")) and picked in ("A", "B")
+            return {strength: gr.update(visible=show_it, interactive=show_it, **({} if show_it else {"value": None}))}
 
         def on_lock() -> dict:
             return {next_btn: gr.update(interactive=False, value="Saving…")}
 
-        def on_submit(tok: str | None, current: dict | None, played: dict | None, picked: str | None,
-                      how_clear: int | None) -> dict:
+        def on_submit(tok: str | None, current: dict | None, heard: dict | None, picked: str | None,
+                      how_clear: int | None, report: Any = None) -> dict:
             unlock = {next_btn: gr.update(interactive=True, value="Save and continue")}
             if not current:
                 return on_start(tok)
-            played = played if played and played.get("trial_id") == current["trial_id"] else {}
-            if not (played.get("A") and played.get("B")):
-                return problem("Please play both soundtracks to the end first.", unlock)
+            listened = heard_enough(report, current["trial_id"]) or heard_enough(heard, current["trial_id"])
+            if listened is None:
+                return problem(LISTEN_FIRST_TEXT, unlock)
             if picked not in ("A", "B", "none"):
                 return problem("Please choose soundtrack A, soundtrack B or no preference.", unlock)
             response_ms = int(max(0.0, time.time() - current["shown_at"]) * 1000)
             try:
                 ack = service.record_vote(db, tok, current["trial_id"], picked,
                                           int(how_clear) if how_clear and picked != "none" else None,
-                                          response_ms, True, True)
+                                          response_ms, True, True,
+                                          listened_a_s=round(listened[0], 3), listened_b_s=round(listened[1], 3))
             except SaveFailed:
                 return problem(SAVE_FAILED_TEXT, unlock)
             except StudyError as exc:
@@ -343,23 +439,38 @@ def build_rater_page(db: Database) -> gr.Blocks:
 
         page.load(on_load, [token, join_key], [*everything, join_key], api_visibility=PRIVATE)
         agree_btn.click(on_agree, [token, join_key], everything, api_visibility=PRIVATE)
+        decline_btn.click(on_decline, None, everything, api_visibility=PRIVATE)
         start_btn.click(on_start, [token], everything, api_visibility=PRIVATE)
-        side_a_btn.click(lambda: on_side("A"), None, [player_a, player_b, side_a_btn, side_b_btn],
-                         js=PAUSE_PLAYERS_JS, api_visibility=PRIVATE)
-        side_b_btn.click(lambda: on_side("B"), None, [player_a, player_b, side_a_btn, side_b_btn],
-                         js=PAUSE_PLAYERS_JS, api_visibility=PRIVATE)
-        end_outputs = [played_state, played_text, choice, strength, next_btn]
-        player_a.end(lambda cur, pl: on_end("A", cur, pl), [trial_state, played_state], end_outputs,
-                     api_visibility=PRIVATE)
-        player_b.end(lambda cur, pl: on_end("B", cur, pl), [trial_state, played_state], end_outputs,
-                     api_visibility=PRIVATE)
+        player.submit(on_heard, [trial_state], [heard_state, played_text, choice, next_btn], api_visibility=PRIVATE)
+        choice.input(on_choice, [choice, trial_state], [strength], queue=False, api_visibility=PRIVATE)
         next_btn.click(on_lock, None, [next_btn], queue=False, api_visibility=PRIVATE).then(
-            on_submit, [token, trial_state, played_state, choice, strength], everything, api_visibility=PRIVATE)
-        add_rater_api(db)
+            on_submit, [token, trial_state, heard_state, choice, strength, player], everything,
+            js=REPORT_JS, api_visibility=PRIVATE)
+        add_rater_api(db, limiter)
 
     page.queue(default_concurrency_limit=16)
     _limit_queue_analytics(page)
     return page
+
+
+def done_markdown(code: str, url: str) -> str:
+    """The last screen: thanks, the completion code and, when the study has one, the link back to
+    the crowd platform (its completion URL, which carries the code)."""
+    text = f"## Thank you!\n\nAll your answers are saved. Your completion code is:\n\n# `{code}`"
+    if url:
+        text += f"\n\n[Return to the study platform to finish]({url}) (the link carries your code)."
+    return text
+
+
+def contact_markdown(info: StudyInfo) -> str:
+    """The researcher's contact under the consent text (empty when the study gives none)."""
+    return f"**Contact:** {info.contact}" if info.contact else ""
+
+
+def declined_markdown(info: StudyInfo) -> str:
+    """What a rater who does not agree reads: the decline text and the researcher's contact."""
+    return "## You did not take part\n\n" + info.decline_text + (
+        f"\n\n**Questions?** {info.contact}" if info.contact else "")
 
 
 def _limit_queue_analytics(page: gr.Blocks) -> None:

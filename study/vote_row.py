@@ -34,6 +34,10 @@ class VoteRow:
     expected_choice: str | None  # an attention check's correct side, else None
     repeat_of: int | None  # a swapped repeat's original position, else None
     voted_at: str  # ISO 8601 time the vote was stored
+    listened_a_s: float | None = None  # seconds of soundtrack A the page reports as played (seeking excluded)
+    listened_b_s: float | None = None
+    duration_s: float | None = None  # the clip's length: each soundtrack's length
+    served_at: str = ""  # ISO 8601 time the trial was first served to the rater
 
     def as_dict(self) -> dict[str, Any]:
         """The row as {column: value}, in ``VOTE_COLUMNS`` order."""

@@ -72,16 +72,17 @@ def test_only_the_deliberate_endpoints_are_public(client):
     assert not api["unnamed_endpoints"]
 
 
-def test_music_for_a_corpus_clip_puts_its_own_track_first(client, served):
+def test_music_for_a_corpus_clip_gives_its_own_track_the_best_cosine(client, served):
     path, clip_id, catalog_score = _best_fitting_corpus_clip(served.bundle)
     table, status = client.predict(handle_file(path), 100, True, api_name="/music_for_video")  # with training tracks
     rows = _rows(table)
     assert len(rows) > 28  # the corpus tracks, the 28 library tracks and the two from --music-dir
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
-    scores = [r["score"] for r in rows]
-    assert scores == sorted(scores, reverse=True)
-    assert rows[0]["id"] == clip_id  # its own soundtrack, found through the same extraction code
-    assert rows[0]["score"] == pytest.approx(catalog_score, abs=0.02)
+    # its own soundtrack, found through the same extraction code: the highest cosine of all, equal to the
+    # catalog's (the rank may be lower: the default order adds the named-cue fit, tests/test_cue_ranking.py)
+    own = next(r for r in rows if r["id"] == clip_id)
+    assert own["score"] == max(r["score"] for r in rows)
+    assert own["score"] == pytest.approx(catalog_score, abs=0.02)
     titles = {r["title"] for r in rows}
     assert {"calm-tone", "bright-tone"} <= titles  # indexed at start by --music-dir
     library = [r for r in rows if r["mood"]]

@@ -10,6 +10,7 @@ import re
 import sqlite3
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from vmnet_testkit.study_helpers import premux_clips
 from vmnet_testkit.study_server import ADMIN_PASSWORD, PageRater, PageSession, app_subprocess, study_in_thread
 
 STUDY_NAME = "hidden-admin-study-name"
+COMPLETION_URL = "https://app.prolific.com/submissions/complete?cc={code}"
 TRIALS = 9  # 2 clips x 3 pairs + 1 attention check + 1 swapped repeat + 1 practice
 
 
@@ -34,7 +36,7 @@ def served(tmp_path_factory):
     premuxed = premux_clips(folder, n=2)
     db_url = f"sqlite:///{folder / 'study.db'}"
     db = Database(db_url)
-    new_study(db, premuxed, STUDY_NAME)
+    new_study(db, premuxed, STUDY_NAME, contact="Dr. Ada Researcher, ada@example.org", completion_url=COMPLETION_URL)
     with study_in_thread(db_url, folder / "work") as srv:
         srv.db = db
         srv.premuxed = premuxed
@@ -93,7 +95,7 @@ def _vote_count(db: Database, token: str) -> int:
 def test_raters_complete_sessions_and_get_their_code_only_at_the_end(served):
     rater = ApiRater(_client(served))
     assert set(rater.client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
-        "/consent", "/trial", "/vote", "/completion_code", "/texts"}
+        "/consent", "/trial", "/vote", "/completion_code", "/completion_url", "/texts"}
     tokens = [rater.consent("", {"PROLIFIC_PID": f"pid-{i}", "study": ""}) for i in range(3)]
     assert len(set(tokens)) == 3
     with pytest.raises(Exception, match="not finished yet"):
@@ -115,6 +117,8 @@ def test_raters_complete_sessions_and_get_their_code_only_at_the_end(served):
         assert stored.url_params["PROLIFIC_PID"] == f"pid-{i}"
         assert stored.finished_at is not None and _vote_count(served.db, token) == TRIALS
         assert rater.code(token) == stored.completion_code
+        assert rater.client.predict(token, api_name="/completion_url") == COMPLETION_URL.format(
+            code=quote(stored.completion_code, safe=""))
         assert rater(token) == {"done": True}
 
 
@@ -243,10 +247,70 @@ def test_the_page_walks_consent_trials_and_code_and_survives_a_failed_save(serve
     done = rater.save("none")
     code = _participant(served.db, rater.token).completion_code
     assert code and code in _html_with(done, "completion code")
+    assert COMPLETION_URL.format(code=quote(code, safe="")) in _html_with(done, "completion code")  # back to the platform
     assert _vote_count(served.db, rater.token) == TRIALS
     reload = PageRater(PageSession(served.study))
     reload.token = rater.token
     assert code in _html_with(reload.load(), "completion code")  # a reload after the end shows the code again
+
+
+def test_the_answer_unlocks_only_when_both_soundtracks_were_heard_long_enough(served):
+    rater = PageRater(PageSession(served.study))
+    rater.load()
+    rater.agree()
+    rater.start()
+    next_btn, played = rater.page.component_id("study-next"), rater.page.component_id("study-played")
+    short = rater.play_both(heard_s=8.0, duration_s=10.0)  # 80 % of each: not enough
+    assert short[next_btn].get("interactive") is None and "Both soundtracks heard" not in str(short[played])
+    assert "play both" in rater.notice(rater.save("A")).lower()
+    real_trial, rater.trial_id = rater.trial_id, rater.trial_id + 10_000  # a report about another trial
+    assert rater.play_both()[next_btn].get("interactive") is None
+    assert "play both" in rater.notice(rater.save("A")).lower()
+    rater.trial_id = real_trial
+    heard = rater.play_both(heard_s=9.0, duration_s=10.0)  # 90 %: unlocked
+    assert heard[next_btn]["interactive"] is True and "Both soundtracks heard" in str(heard[played])
+    assert "Trial 2 of" in _html_with(rater.save("A"), "study-progress")
+    assert _vote_count(served.db, rater.token) == 1
+
+
+def test_the_strength_goes_only_with_a_preference_and_a_tie_with_one_is_refused(served):
+    rater = PageRater(PageSession(served.study))
+    rater.load()
+    rater.agree()
+    rater.start()
+    strength = rater.page.component_id("study-strength")
+    assert rater.choose("B")[strength]["visible"] is True
+    hidden = rater.choose("none")[strength]
+    assert hidden["visible"] is False and hidden["value"] is None
+    rater.play_both()
+    rater.save("none", 4)  # a stale strength from the page is dropped with no preference
+    with served.db.read() as s:
+        vote = s.scalar(select(Vote).join(Participant).where(Participant.token == rater.token))
+    assert (vote.choice, vote.strength) == ("none", None)
+    api = ApiRater(_client(served))
+    token = api.consent()
+    view = api(token)
+    with pytest.raises(Exception, match="strength goes with a preference for A or B"):
+        api.vote(token, view["trial_id"], "none", 3)
+    assert api.vote(token, view["trial_id"], "B", 3)["choice"] == "B"
+
+
+def test_decline_ends_the_session_with_the_contact_and_stores_nothing(served):
+    with served.db.read() as s:
+        before = s.scalar(select(func.count(Participant.id)))
+    rater = PageRater(PageSession(served.study))
+    shown = rater.load()
+    assert "Dr. Ada Researcher" in str(shown[rater.page.component_id("study-contact")])
+    consent = str(shown)
+    assert re.search(r"It takes about \d+ minutes \(the clips alone play for about \d+ minutes\)", consent)
+    out = rater.decline()
+    page = rater.page
+    assert _visible(out, page.component_id("study-declined")) is True
+    assert _visible(out, page.component_id("study-consent")) is False
+    text = str(out[page.component_id("study-declined-text")])
+    assert "You chose not to take part" in text and "ada@example.org" in text
+    with served.db.read() as s:
+        assert s.scalar(select(func.count(Participant.id))) == before
 
 
 def test_a_second_agree_on_the_page_joins_as_the_same_participant(served):

@@ -17,13 +17,14 @@ from sqlalchemy import func, select
 from study import service
 from study.cli import register
 from study.config import StudyConfig
-from study.create import clips_from_bundle, clips_from_csv, create_study
+from study.create import clips_from_bundle, clips_from_csv, create_study, practice_last
 from study.db import open_database
 from study.design import CHECK_CONDITION, DesignSpec, plan_slot
 from study.models import Assignment, Candidate, Stimulus, Study
+from study.stimuli import ClipSource
 from vmnet_core.errors import VmnetError
 from vmnet_core.media import probe
-from vmnet_testkit.study_helpers import CONDITIONS, make_clips
+from vmnet_testkit.study_helpers import CONDITIONS, make_clips, write_candidates_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 OPAQUE = re.compile(r"^[0-9a-f]{32}\.mp4$")
@@ -59,22 +60,11 @@ def test_bad_configs_are_refused_with_a_sentence(change, message):
         StudyConfig.from_dict({"name": "s", **change})
 
 
-def _write_candidates_csv(folder: Path, clips) -> Path:
-    path = folder / "candidates.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["video", "condition", "track", "title"])
-        for clip in clips:
-            for condition, track in clip.tracks.items():
-                writer.writerow([clip.video.name, condition, track.path.name, track.title])
-    return path
-
-
 @pytest.fixture(scope="module")
 def csv_study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("create")
-    clips = make_clips(folder, n=2, seconds=1.2)
-    candidates = _write_candidates_csv(folder, clips)
+    clips = make_clips(folder, n=3, seconds=1.2)  # the last one is kept for the practice trial
+    candidates = write_candidates_csv(folder, clips)
     config = folder / "study.toml"
     config.write_text('name = "cli-study"\nseed = 3\nswapped_repeats = 1\nparticipants = 4\n'
                       '[attention]\ncount = 1\nkind = "silence"\n', encoding="utf-8")
@@ -95,16 +85,18 @@ def test_create_premuxes_opaque_browser_ready_files_and_stores_the_plan(csv_stud
             assignments = s.scalars(select(Assignment).order_by(Assignment.slot)).all()
             plans = [[(t.position, t.kind, t.candidate_a.condition, t.candidate_b.condition) for t in a.trials]
                      for a in assignments]
+            practice_clips = {t.stimulus_id for a in assignments for t in a.trials if t.kind == "practice"}
+            scored_clips = {t.stimulus_id for a in assignments for t in a.trials if t.kind != "practice"}
         media_dir = Path(study.media_dir)
         assert media_dir.parent == (folder / "media").resolve() and re.fullmatch(r"[0-9a-f]{16}", media_dir.name)
-        assert sorted(c.condition for c in candidates) == sorted([*CONDITIONS, CHECK_CONDITION] * 2)
+        assert sorted(c.condition for c in candidates) == sorted([*CONDITIONS, CHECK_CONDITION] * 3)
         assert sorted(p.name for p in media_dir.iterdir()) == sorted(c.media_file for c in candidates)
         for c in candidates:
             assert OPAQUE.match(c.media_file)
             info = probe(media_dir / c.media_file)
             assert (info.video_codec, info.audio_codec) == ("h264", "aac")
             assert info.duration_s == pytest.approx(1.2, abs=0.1)
-        assert [s.name for s in stimuli] == ["clip0", "clip1"] and all(s.duration_s == pytest.approx(1.2, abs=0.1)
+        assert [s.name for s in stimuli] == ["clip0", "clip1", "clip2"] and all(s.duration_s == pytest.approx(1.2, abs=0.1)
                                                                        for s in stimuli)
         # the stored plan is the design's plan, slot by slot
         spec = DesignSpec.from_dict(study.design)
@@ -112,6 +104,9 @@ def test_create_premuxes_opaque_browser_ready_files_and_stores_the_plan(csv_stud
         for a, plan in zip(assignments, plans, strict=True):
             expected = [(t.position, t.kind, t.condition_a, t.condition_b) for t in plan_slot(spec, a.slot)]
             assert plan == expected and a.plan == [t.to_dict() for t in plan_slot(spec, a.slot)]
+        # the practice trial plays the last clip, which no scored trial uses
+        assert spec.n_stimuli == 2 and spec.practice_clip
+        assert practice_clips == {stimuli[2].id} and scored_clips == {stimuli[0].id, stimuli[1].id}
     finally:
         db.dispose()
 
@@ -216,7 +211,9 @@ def test_bundle_route_picks_ground_truth_model_best_other_and_random(tmp_path):
     bundle = _tiny_bundle(tmp_path)
     config = StudyConfig.from_dict({"name": "b", "seed": 1, "videos": {"count": 2}})
     clips = clips_from_bundle(bundle, config)
-    assert len(clips) == 2 and all(c.name in {"v0", "v1", "v2"} for c in clips)
+    # two scored clips and one more, drawn too, for the practice trial
+    assert len(clips) == 3 and {c.name for c in clips} == {"v0", "v1", "v2"}
+    assert [c.practice for c in clips] == [False, False, True]
     for clip in clips:
         i = clip.name[1:]
         assert clip.tracks["ground_truth"].track_id == f"v{i}"
@@ -229,3 +226,26 @@ def test_bundle_route_picks_ground_truth_model_best_other_and_random(tmp_path):
                                                        "videos": {"count": 2}}))
     with pytest.raises(VmnetError, match="only 3"):
         clips_from_bundle(bundle, StudyConfig.from_dict({"name": "b", "videos": {"count": 5}}))
+    with pytest.raises(VmnetError, match="one more for the practice trial.*practice = false"):
+        clips_from_bundle(bundle, StudyConfig.from_dict({"name": "b", "videos": {"count": 3}}))
+    no_practice = clips_from_bundle(bundle, StudyConfig.from_dict({"name": "b", "practice": False,
+                                                                   "videos": {"count": 3}}))
+    assert len(no_practice) == 3 and not any(c.practice for c in no_practice)
+
+
+def test_the_practice_clip_is_named_marked_or_the_last_and_never_scored():
+    clips = [ClipSource(f"c{i}", Path(f"/x/c{i}.mp4")) for i in range(3)]
+    config = StudyConfig.from_dict({"name": "p"})
+    assert [(c.name, c.practice) for c in practice_last(config, clips)] == [("c0", False), ("c1", False),
+                                                                            ("c2", True)]
+    named = StudyConfig.from_dict({"name": "p", "practice_clip": "c0"})
+    assert [(c.name, c.practice) for c in practice_last(named, clips)] == [("c1", False), ("c2", False),
+                                                                           ("c0", True)]
+    marked = [clips[0], ClipSource("c1", Path("/x/c1.mp4"), practice=True), clips[2]]
+    assert [c.name for c in practice_last(config, marked)] == ["c0", "c2", "c1"]
+    assert [c.name for c in practice_last(StudyConfig.from_dict({"name": "p", "practice": False}), marked)] == [
+        "c0", "c2"]
+    with pytest.raises(VmnetError, match="practice_clip 'c9' is not one of"):
+        practice_last(StudyConfig.from_dict({"name": "p", "practice_clip": "c9"}), clips)
+    with pytest.raises(VmnetError, match="clip of its own.*practice = false"):
+        practice_last(config, clips[:1])

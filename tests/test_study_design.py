@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from study.design import CHECK_CONDITION, DesignSpec, plan_slot, williams_rows
+from study.session_time import session_time, with_session_time
 from vmnet_core.errors import VmnetError
 
 PAIRS = (("ground_truth", "vmnet"), ("ground_truth", "random"), ("vmnet", "random"))
@@ -97,6 +98,28 @@ def test_extras_repeats_attention_and_practice():
             expected_sides[c.expected] += 1
             assert c.position > 0
     assert expected_sides["A"] == expected_sides["B"]
+
+
+def test_the_practice_trial_has_a_clip_of_its_own():
+    spec = DesignSpec(n_stimuli=3, pairs=PAIRS, seed=2, swapped_repeats=1, attention_checks=1,
+                      attention_reference="ground_truth", practice_clip=True)
+    for slot in range(12):
+        trials = plan_slot(spec, slot)
+        assert trials[0].kind == "practice" and trials[0].stimulus == 3  # the clip after the scored ones
+        assert all(t.stimulus < 3 for t in trials[1:])
+    legacy = DesignSpec.from_dict({k: v for k, v in spec.to_dict().items() if k != "practice_clip"})
+    assert not legacy.practice_clip and plan_slot(legacy, 4)[0].stimulus == 4 % 3  # studies stored before
+
+
+def test_the_consent_minutes_come_from_the_clips_lengths():
+    spec = DesignSpec(n_stimuli=2, pairs=PAIRS, swapped_repeats=1, attention_checks=1,
+                      attention_reference="ground_truth", practice_clip=True)
+    assert spec.trials_per_slot == 9  # 6 comparisons + repeat + check + practice
+    time = session_time(spec, [10.0, 20.0, 12.0])  # two scored clips (mean 15 s), the practice clip 12 s
+    assert time.play_s == 2 * (15.0 * 8 + 12.0) and time.total_s == time.play_s + 15.0 * 9 + 60.0
+    assert (time.play_minutes, time.minutes) == (5, 8)
+    text = with_session_time("About {minutes} min ({play_minutes} playing); {other} kept.", time)
+    assert text == "About 8 min (5 playing); {other} kept."
 
 
 def test_instructed_checks_use_real_pairs():

@@ -37,8 +37,8 @@ def _rater(db, key=None, params=None):
 
 
 def _answer(db, token, view, choice="A"):
-    return service.record_vote(db, token, view.trial_id, choice, strength=3, response_ms=1200,
-                               played_a=True, played_b=True)
+    return service.record_vote(db, token, view.trial_id, choice, strength=None if choice == "none" else 3,
+                               response_ms=1200, played_a=True, played_b=True)
 
 
 def test_migrations_match_the_models_and_rerun_cleanly(any_db):
@@ -49,7 +49,7 @@ def test_migrations_match_the_models_and_rerun_cleanly(any_db):
     with any_db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert diff == [] and version == "0002"
+    assert diff == [] and version == "0003"
 
 
 def test_the_join_key_migration_keeps_earlier_participants(tmp_path, premuxed):
@@ -161,6 +161,10 @@ def test_votes_on_foreign_or_out_of_order_trials_are_refused(any_db, premuxed):
         service.record_vote(any_db, alice, alice_view.trial_id, "maybe")
     with pytest.raises(service.Refused):
         service.record_vote(any_db, alice, alice_view.trial_id, "A", strength=9)
+    with pytest.raises(service.Refused, match="strength goes with a preference for A or B"):
+        service.record_vote(any_db, alice, alice_view.trial_id, "none", strength=2)
+    with pytest.raises(service.Refused, match="listening times must be non-negative"):
+        service.record_vote(any_db, alice, alice_view.trial_id, "A", listened_a_s=-1.0, listened_b_s=3.0)
     with any_db.read() as s:
         assert s.scalar(select(func.count(Vote.id))) == 0
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from vmnet_core.bundle.catalog import Catalog, CatalogItem
+from vmnet_core.bundle.cue_match import cue_fit, fuse
 from vmnet_core.bundle.filtered_search import count_visible, search_visible
 from vmnet_core.bundle.track_cues import (
     add_missing_cues,
@@ -115,3 +116,23 @@ def test_hidden_items_are_left_out_and_ranks_renumbered():
     assert count_visible(catalog, "music", hidden) == 10 and count_visible(catalog, "music") == 40
     assert len(search_visible(catalog, query, "music", 50, hidden)) == 10
     assert [h.id for h in search_visible(catalog, query, "music", 3)] == [h.id for h in catalog.search(query, k=3)]
+
+
+def test_the_cue_fit_prefers_the_track_whose_tempo_and_mode_match_the_pictures(query_cues, track_cues):
+    tracks = [track_cues["fast_major"], track_cues["slow_minor"]]
+    fast, slow = cue_fit(query_cues["fast_bright"], "video", tracks), cue_fit(query_cues["slow_dark"], "video", tracks)
+    assert fast[0] > 0 > fast[1] and slow[1] > 0 > slow[0]
+    videos = [query_cues["fast_bright"], query_cues["slow_dark"]]
+    assert cue_fit(track_cues["slow_minor"], "music", videos).argmax() == 1  # the reverse direction too
+    assert np.array_equal(cue_fit(None, "video", tracks), np.zeros(2))  # no query cues: no opinion
+    assert cue_fit(query_cues["fast_bright"], "video", [None])[0] == 0.0   # an item without cues: neutral
+
+
+def test_fusion_keeps_the_network_order_at_weight_zero_and_lets_cues_break_near_ties():
+    network = np.array([0.50, 0.49, 0.10])
+    cues = np.array([-0.8, 0.9, 0.0])
+    assert np.array_equal(fuse(network, cues, 0.0), network)
+    fused = fuse(network, cues, 1.0)
+    assert fused.argmax() == 1                       # a near tie goes to the track whose cues fit
+    assert fused[2] < fused[1]                       # a much weaker network score still loses
+    assert np.allclose(fuse(network, np.zeros(3), 1.0).argsort(), network.argsort())  # flat cues change nothing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -30,6 +31,18 @@ def make_clips(folder: Path, n: int = 2, seconds: float = 1.5, conditions=CONDIT
     return clips
 
 
+def write_candidates_csv(folder: Path, clips: list[ClipSource]) -> Path:
+    """``folder/candidates.csv`` for ``vmnet study create --candidates``: one row per (clip, condition)."""
+    path = folder / "candidates.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["video", "condition", "track", "title"])
+        for clip in clips:
+            for condition, track in clip.tracks.items():
+                writer.writerow([clip.video.name, condition, track.path.name, track.title])
+    return path
+
+
 @dataclass
 class Premuxed:
     clips: list[ClipSource]
@@ -38,16 +51,22 @@ class Premuxed:
     media_dir: Path
 
 
-def premux_clips(folder: Path, n: int = 2, check_kind: str = "noise") -> Premuxed:
-    clips = make_clips(folder, n)
+def premux_clips(folder: Path, n: int = 2, check_kind: str = "noise", practice: bool = True) -> Premuxed:
+    """``n`` scored clips premuxed, plus (``practice``) one more marked for the practice trial (a
+    study without practice leaves it out)."""
+    clips = make_clips(folder, n + int(practice))
+    if practice:
+        clips[-1].practice = True
     media_dir = folder / "media"
     media = premux_all(clips, media_dir, check_kind=check_kind)
     return Premuxed(clips, [clip_duration(c.video) for c in clips], media, media_dir)
 
 
 def make_config(name: str = "study-one", **overrides) -> StudyConfig:
+    # scripted test raters answer at once and all come from 127.0.0.1: the listening wait and the join
+    # limit are off here and tested on their own (tests/test_study_listening.py)
     values = {"name": name, "conditions": list(CONDITIONS), "swapped_repeats": 1, "seed": 7,
-              "attention": {"count": 1, "kind": "noise"}}
+              "attention": {"count": 1, "kind": "noise"}, "min_listen_fraction": 0.0, "joins_per_client": 0}
     values.update(overrides)
     return StudyConfig.from_dict(values)
 

@@ -3,8 +3,10 @@ in a subprocess; plus a raw caller of the page's own (private) event handlers, a
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -15,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urljoin
 
 import httpx
 
@@ -144,14 +147,15 @@ class PageSession:
         """The listener chained after ``dep`` with ``.then``."""
         return next(d for d in self.config["dependencies"] if d.get("trigger_after") == dep["id"])
 
-    def call(self, elem_id: str | None, event: str, data: list, chained: int = 0) -> list:
+    def call(self, elem_id: str | None, event: str, data: list, chained: int = 0, event_data: Any = None) -> list:
         """Run the handler of (component, event), or with ``chained`` = n the n-th one ``.then``-chained
-        after it (a chained step that runs outside the queue is skipped over)."""
+        after it (a chained step that runs outside the queue is skipped over); ``event_data``: what the
+        page's JavaScript sends with the event (``trigger(event, data)``)."""
         dep = self.dependency(elem_id, event)
         for _ in range(chained):
             dep = self.then_of(dep)
         trigger = None if elem_id is None else self.component_id(elem_id)
-        body = {"data": data, "fn_index": dep["id"], "session_hash": self.session_hash, "event_data": None,
+        body = {"data": data, "fn_index": dep["id"], "session_hash": self.session_hash, "event_data": event_data,
                 "trigger_id": trigger}
         joined = self.http.post(self.page_url + "gradio_api/queue/join", json=body)
         self.received.append(joined.text)
@@ -196,20 +200,46 @@ class PageSession:
         return payload[0] if isinstance(payload, list) and len(payload) == 1 else payload
 
 
+PLAYER_TRIAL = re.compile(r'data-trial="(\d+)"')
+PLAYER_MEDIA = re.compile(r'src="(gradio_api/file=[^"]+)"')
+
+
+def player_media(value: Any, page_url: str) -> list[dict]:
+    """The media files the rater page's A/B player plays, from any answer holding its markup: each
+    as a FileData-like dict (``path`` as the visitor sees it, absolute ``url``), the video first,
+    then soundtrack A and B."""
+    if isinstance(value, dict):
+        return [f for v in value.values() for f in player_media(v, page_url)]
+    if isinstance(value, list):
+        return [f for v in value for f in player_media(v, page_url)]
+    if not isinstance(value, str) or 'class="vmp"' not in value:
+        return []
+    return [{"path": unquote(html.unescape(src)).split("file=", 1)[1], "url": urljoin(page_url, html.unescape(src)),
+             "meta": {"_type": "gradio.FileData"}} for src in PLAYER_MEDIA.findall(value)]
+
+
 class PageRater:
-    """A rater clicking through the page: consent, start, play A and B to the end, choose, save."""
+    """A rater clicking through the page: consent, start, play A and B (the player reports both
+    heard), choose, save."""
 
     def __init__(self, page: PageSession):
         self.page = page
         self.token = None
         self.join_key = None  # the page's BrowserState pair: token and join key
+        self.trial_id = None  # the trial the player shows (from its markup)
+        self.report = None  # what the player would send with Save
 
-    def outputs(self, elem_id, event, data, chained=0) -> dict:
+    def outputs(self, elem_id, event, data, chained=0, event_data=None) -> dict:
         dep = self.page.dependency(elem_id, event)
         for _ in range(chained):
             dep = self.page.then_of(dep)
-        values = self.page.call(elem_id, event, data, chained)
-        return dict(zip(dep["outputs"], values, strict=True))
+        values = self.page.call(elem_id, event, data, chained, event_data)
+        out = dict(zip(dep["outputs"], values, strict=True))
+        player = out.get(self.page.component_id("study-player"))
+        shown = PLAYER_TRIAL.search(str(player.get("value") if isinstance(player, dict) else player))
+        if shown:
+            self.trial_id, self.report = int(shown.group(1)), None
+        return out
 
     def load(self) -> dict:
         out = self.outputs(None, "load", [self.token, self.join_key])
@@ -221,16 +251,24 @@ class PageRater:
         self.token = out[self.page.dependency(None, "load")["inputs"][0]]
         return out
 
+    def decline(self) -> dict:
+        return self.outputs("study-decline", "click", [])
+
     def start(self) -> dict:
         return self.outputs("study-start", "click", [self.token])
 
-    def play_both(self) -> dict:
-        self.outputs("study-player-a", "end", [None, None])  # inputs: the trial and played states
-        self.outputs("study-side-b", "click", [])
-        return self.outputs("study-player-b", "end", [None, None])
+    def play_both(self, heard_s: float = 10.0, duration_s: float = 10.0) -> dict:
+        """The player's report after hearing ``heard_s`` of each ``duration_s``-long soundtrack."""
+        self.report = {"trial": self.trial_id, "a": heard_s, "b": heard_s, "duration_a": duration_s,
+                       "duration_b": duration_s}
+        return self.outputs("study-player", "submit", [None], event_data=self.report)
+
+    def choose(self, choice: str) -> dict:
+        """Pick an answer (the page then shows or hides the strength)."""
+        return self.outputs("study-choice", "input", [choice, None])
 
     def save(self, choice: str | None, strength: int | None = None) -> dict:
-        return self.outputs("study-next", "click", [self.token, None, None, choice, strength], chained=1)
+        return self.outputs("study-next", "click", [self.token, None, None, choice, strength, self.report], chained=1)
 
     def notice(self, out: dict) -> str:
         value = out.get(self.page.component_id("study-notice"))

@@ -11,6 +11,9 @@ One pure-ASGI middleware that
   traversal string or URL with the same 404 that names nothing of the server;
 - marks every served file ``nosniff`` and, unless it is audio, video or a raster image, as an
   attachment under ``Content-Security-Policy: sandbox`` (an uploaded HTML/SVG never runs as a page);
+- drops a served file's ``Last-Modified`` and ``ETag`` (the time a file was built or last handed
+  out, and its size, would tell a study's stimuli apart) and the request's conditional headers that
+  would compare against them;
 - lets the by-name routes (``/gradio_api/call|call/v2|run|api/NAME``) run only the mount's public
   API (``MountRule.public_api``): Gradio answers them for private events too; the pages themselves
   call events by ``fn_index`` through ``queue/join`` and, for ``queue=False`` events, ``run/predict``;
@@ -45,6 +48,8 @@ NAMED_ROUTE = re.compile(r"^(?P<prefix>.*?)/gradio_api/(?P<kind>call/v2|call|run
 PAGE_CHANNEL = ("run", "predict")  # the page's own route, by fn_index, for its queue=False events
 INLINE_TYPES = ("audio/", "video/", "image/png", "image/jpeg", "image/gif", "image/webp")
 ASSET_SUFFIXES = (".js", ".mjs", ".css", ".woff", ".woff2", ".ttf", ".png", ".svg", ".ico", ".map", ".webp")
+VALIDATORS = (b"last-modified", b"etag")  # dropped from file answers
+CONDITIONAL = (b"if-range", b"if-modified-since", b"if-none-match", b"if-match", b"if-unmodified-since")
 NOT_FOUND = b'{"detail":"Not found."}'
 TOO_LARGE = b'{"detail":"The request is too large."}'
 
@@ -88,6 +93,7 @@ class WebGuard:
             rule = next((r for r in self.rules if r.prefix == prefix), None)
             if rule is None or not _allowed(rule, target):
                 return await _answer(send, 404, NOT_FOUND)
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() not in CONDITIONAL]}
             return await self.app(scope, receive, _file_headers(send))  # file bytes pass untouched
         if scope.get("method") == "POST" and path.rstrip("/") in self.login_paths:
             return await self._login(scope, receive, send)
@@ -144,7 +150,7 @@ def _allowed(rule: MountRule, target: str) -> bool:
 def _file_headers(send):
     async def with_headers(message):
         if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers", [])]
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in VALIDATORS]
             ctype = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")
             headers.append((b"x-content-type-options", b"nosniff"))
             if not ctype.startswith(INLINE_TYPES):

@@ -20,7 +20,7 @@ import pytest
 
 from demo.uploads import NOT_AN_UPLOAD
 from vmnet_testkit.mediagen import make_video
-from vmnet_testkit.study_server import ROOT, PageRater, PageSession, app_subprocess
+from vmnet_testkit.study_server import ROOT, PageRater, PageSession, app_subprocess, player_media
 
 OPAQUE = re.compile(r"/vm-[0-9a-f]{12}/")
 
@@ -46,8 +46,11 @@ def _leaks(text: str, srv) -> list[str]:
     return [name for name, folder in _server_folders(srv).items() if folder in text]
 
 
-def _files(value) -> list[dict]:
-    """Every FileData inside a JSON answer."""
+def _files(value, page_url: str = "") -> list[dict]:
+    """Every FileData inside a JSON answer, and (given the page's URL) every file the rater page's
+    A/B player plays."""
+    if page_url:
+        return _files(value) + player_media(value, page_url)
     if isinstance(value, dict):
         found = [value] if (value.get("meta") or {}).get("_type") == "gradio.FileData" else []
         return found + [f for v in value.values() for f in _files(v)]
@@ -56,9 +59,9 @@ def _files(value) -> list[dict]:
     return []
 
 
-def _fetch_all(http: httpx.Client, answer, received: list[str]) -> int:
+def _fetch_all(http: httpx.Client, answer, received: list[str], page_url: str = "") -> int:
     """Fetch every file ``answer`` names through its URL; each must be opaque and served. Returns how many."""
-    files = _files(answer)
+    files = _files(answer, page_url)
     for f in files:
         assert OPAQUE.match(f["path"]) and OPAQUE.search(f["url"]), f
         fetched = http.get(f["url"])
@@ -123,12 +126,12 @@ def test_the_rater_flow_works_and_names_no_server_folder(served):
     rater.load()
     rater.agree()
     shown = rater.start()
-    fetched = _fetch_all(http, shown, received)
+    fetched = _fetch_all(http, shown, received, base)
     rater.play_both()
     rater.save("A")
     view = rater.page.api("trial", rater.token)
     fetched += _fetch_all(http, view, received)
-    assert fetched == 4  # both players of the first trial, then A and B of the next one by the API
+    assert fetched == 5  # the first trial's video, soundtrack A and B, then A and B of the next one by the API
     rater.page.api("vote", rater.token, view["trial_id"], "B", None, True, True, 900)
     received += rater.page.received
     assert not _leaks("\n".join(received), served)
@@ -142,7 +145,7 @@ def test_a_token_opens_nothing_that_its_folder_would_not(served, tmp_path):
     rater = PageRater(PageSession(f"{served.url}/study/", http))
     rater.load()
     rater.agree()
-    stimulus = _files(rater.start())[0]
+    stimulus = _files(rater.start(), f"{served.url}/study/")[0]
     token = OPAQUE.match(stimulus["path"]).group(0)
     for target in (f"{token}../../../../etc/passwd", f"{token}..%2f..%2f..%2fetc%2fpasswd", stimulus["path"]):
         assert http.get(f"{served.url}/gradio_api/file={target}").status_code == 404, target  # not the demo's

@@ -105,6 +105,17 @@ class DescriptorRecord:
 
 
 @dataclass(frozen=True)
+class RankingConfig:
+    """How search results are ordered (``config.json``'s ``ranking`` section)."""
+
+    cue_weight: float = 0.0  # weight of the named-cue fit beside the network's score (0: the paper's ranking)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.cue_weight) <= 10.0:
+            raise ValueError(f"cue_weight must be between 0 and 10, not {self.cue_weight}")
+
+
+@dataclass(frozen=True)
 class BundleConfig:
     """The whole ``config.json``, typed."""
 
@@ -114,6 +125,7 @@ class BundleConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     descriptors: DescriptorRecord = field(default_factory=DescriptorRecord)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
     split: SplitRecord | None = None
     store: StoreRecord | None = None
     training: TrainingRecord | None = None
@@ -165,6 +177,7 @@ class BundleConfig:
             descriptors=DescriptorRecord(
                 music=build("descriptors.music", MusicDescriptorConfig, music if isinstance(music, dict) else None),
                 video=build("descriptors.video", VideoSampling, video if isinstance(video, dict) else None)),
+            ranking=build("ranking", RankingConfig, section("ranking")),
             split=None if optional["split"] is None else build("split", SplitRecord, optional["split"]),
             store=None if optional["store"] is None else build("store", StoreRecord, optional["store"]),
             training=None if optional["training"] is None else build("training", TrainingRecord,

@@ -25,7 +25,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from safetensors.torch import save as save_torch
 
 from vmnet_core.atomic_io import read_json_file, read_safetensors_arrays, write_file_atomic
 from vmnet_core.bundle.catalog import Catalog
-from vmnet_core.bundle.config import BundleConfig, BundleDims
+from vmnet_core.bundle.config import BundleConfig, BundleDims, RankingConfig
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import library_versions
 from vmnet_core.learn.model import ModelConfig, VMNet
@@ -79,6 +79,13 @@ class Bundle:
     def save_catalog(self) -> Path:
         """Write :attr:`catalog` into ``path/catalog`` (each file replaced atomically)."""
         return self.catalog.save(self.path / CATALOG_DIR)
+
+    def save_ranking(self, ranking: RankingConfig) -> Path:
+        """Set how results are ordered (``config.json``'s ``ranking``, rewritten atomically) and use it now."""
+        raw = read_json_file(self.path / CONFIG_FILE, "bundle config")
+        raw["ranking"] = asdict(ranking)
+        self.config = replace(self.config, ranking=ranking)
+        return write_file_atomic(self.path / CONFIG_FILE, json.dumps(raw, indent=2) + "\n")
 
     def save_preprocessor(self) -> Path:
         """Rewrite ``preprocess.safetensors`` from :attr:`preprocessor` (e.g. after fitting a media-music offset)."""

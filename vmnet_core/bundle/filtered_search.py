@@ -16,18 +16,18 @@ from vmnet_core.bundle.catalog import Catalog, CatalogItem, Hit
 
 
 def search_visible(catalog: Catalog, query: np.ndarray, side: str, k: int,
-                   hidden: Callable[[CatalogItem], bool] | None = None) -> list[Hit]:
+                   hidden: Callable[[CatalogItem], bool] | None = None, exact: bool = False) -> list[Hit]:
     """The ``k`` best hits of ``side`` for one ``(dim,)`` query among items for which ``hidden`` is false.
 
-    ``hidden=None`` hides nothing (a plain :meth:`Catalog.search`).
+    ``hidden=None`` hides nothing (a plain :meth:`Catalog.search`); ``exact`` skips an approximate index.
     """
     if hidden is None:
-        return catalog.search(query, side=side, k=k)
+        return catalog.search(query, side=side, k=k, exact=exact)
     hidden_ids = {item.id for item in catalog.items(side) if hidden(item)}
     visible = catalog.size(side) - len(hidden_ids)
     if visible <= 0:
         return []
-    hits = catalog.search(query, side=side, k=min(catalog.size(side), k + len(hidden_ids)))
+    hits = catalog.search(query, side=side, k=min(catalog.size(side), k + len(hidden_ids)), exact=exact)
     kept = [hit for hit in hits if hit.id not in hidden_ids][:k]
     return [dataclasses.replace(hit, rank=rank) for rank, hit in enumerate(kept, start=1)]
 

@@ -22,15 +22,27 @@ def is_batch_query(path: Path) -> bool:
     return path.is_dir() or (path.is_file() and path.suffix.lower() in LIST_EXTENSIONS)
 
 
-def explanations(retriever: Any, side: str, hits: list, query: Path) -> list[list[str]]:
-    """Per hit, why it fits the query file (``explain_hits``); the query's cues (another decode of
-    the file, about 0.7 s for a 30-s video) are computed only when some hit has stored cues."""
+def search_and_explain(retriever: Any, side: str, query: Path, k: int, exact: bool = False
+                       ) -> tuple[list, list[list[str]], bool]:
+    """``(hits, reasons per hit, fused)`` for one query file, ``side`` being the side searched.
+
+    The query's named cues (another decode of the file, about 0.7 s for a 30-s video) are computed
+    before the search when the retriever fuses them into the order (``cue_weight`` > 0), else
+    after it and only when some hit has stored cues to explain; ``fused`` says whether they ordered
+    the hits. The whole video is analysed, as in the web app (no duration cap).
+    """
     from vmnet_core.bundle.track_cues import QUERY_SIDE, cues_or_none, explain_hits
 
+    cues = cues_or_none(query, QUERY_SIDE[side]) if retriever.cue_weight > 0 else None
+    if side == "music":
+        hits = retriever.music_for_video(query, k=k, max_duration_s=None, exact=exact, query_cues=cues)
+    else:
+        hits = retriever.videos_for_music(query, k=k, exact=exact, query_cues=cues)
+    fused = cues is not None
     catalog = retriever.bundle.catalog
-    if not any(catalog.has(side, h.id) and catalog.item(side, h.id).cues for h in hits):
-        return [[] for _ in hits]
-    return explain_hits(catalog, side, hits, cues_or_none(query, QUERY_SIDE[side]))
+    if cues is None and any(catalog.has(side, h.id) and catalog.item(side, h.id).cues for h in hits):
+        cues = cues_or_none(query, QUERY_SIDE[side])
+    return hits, explain_hits(catalog, side, hits, cues) if cues else [[] for _ in hits], fused
 
 
 def run_batch_query(args: argparse.Namespace) -> int:
@@ -42,17 +54,13 @@ def run_batch_query(args: argparse.Namespace) -> int:
     by_video = args.video is not None
     source = args.video if by_video else args.music
     items = discover_inputs(source, "both" if by_video else "music")
-    retriever = Retriever(load_bundle(args.bundle), device=args.device)
+    retriever = Retriever(load_bundle(args.bundle), device=args.device, cue_weight=args.cue_weight)
     side = "music" if by_video else "video"
     failures = 0
     for item in items:
         record: dict = {"query": str(item.path), "id": item.id}
         try:
-            if by_video:
-                hits = retriever.music_for_video(item.path, k=args.top, max_duration_s=None, exact=args.exact)
-            else:
-                hits = retriever.videos_for_music(item.path, k=args.top, exact=args.exact)
-            why = explanations(retriever, side, hits, item.path)
+            hits, why, _ = search_and_explain(retriever, side, item.path, args.top, args.exact)
             record["results"] = explained_records(hits, why)
         except VmnetError as exc:
             record["error"] = str(exc)

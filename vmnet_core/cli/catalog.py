@@ -13,6 +13,7 @@ from vmnet_core.bundle.ann_index import MIN_ROWS
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import discover_inputs
 from vmnet_core.media import probe
+from vmnet_core.starter.settings import DEFAULT_CUE_WEIGHT
 
 if TYPE_CHECKING:  # the command modules load at every `vmnet` start: heavy imports wait for their command
     from vmnet_core.bundle.config import VideoSampling
@@ -49,6 +50,10 @@ def register(subparsers: Any) -> None:
     index.add_argument("--cues", action="store_true",
                        help="compute the named cues (tempo, key, cuts, grading) of catalog items indexed without "
                             "them (catalogs from before cues), so their results get a 'why this track' explanation")
+    index.add_argument("--cue-weight", type=float, default=None, metavar="W",
+                       help="store how results are ordered: the weight of the named-cue fit beside the network's "
+                            "cosine (0: the paper's order; the default bundle uses "
+                            f"{DEFAULT_CUE_WEIGHT:g}); needs cues in the catalog (--cues)")
     index.set_defaults(func=run_index)
 
     query = subparsers.add_parser(
@@ -62,10 +67,15 @@ def register(subparsers: Any) -> None:
                        help="find videos for this audio file (or this video's soundtrack; a folder or .txt list: one JSON line per file)")
     query.add_argument("-k", "--top", type=int, default=10, metavar="K", help="number of results (default 10)")
     query.add_argument("--json", action="store_true",
-                       help='print a JSON list of {"rank", "id", "title", "score", "path", "tags", "explain"} '
-                            '("explain": the named cues that make the item fit, e.g. "fast cuts ↔ 132 BPM")')
+                       help='print a JSON list of {"rank", "id", "title", "score", "path", "tags", "start_s", "end_s", '
+                            '"explain"} ("start_s"/"end_s": the part of the item that fits best, null for items '
+                            'indexed as one piece; "explain": the named cues that make it fit, e.g. '
+                            '"fast cuts ↔ 132 BPM")')
     query.add_argument("--device", default="cpu", help="torch device for the frame CNN (cpu or cuda)")
     query.add_argument("--exact", action="store_true", help="search exactly even if the catalog side is approximate")
+    query.add_argument("--cue-weight", type=float, default=None, metavar="W",
+                       help="weight of the named-cue fit in the order (default: the bundle's ranking.cue_weight; "
+                            "0: the paper's cosine order)")
     query.set_defaults(func=run_query)
 
 
@@ -75,8 +85,11 @@ def run_index(args: argparse.Namespace) -> int:
     from vmnet_core.bundle.retrieval import Retriever, index_media_files
 
     switching = args.approximate or args.exact
-    if args.music is None and args.videos is None and not switching and not args.cues:
-        raise VmnetError("Say what to index: --music DIR and/or --videos DIR (or --approximate / --exact / --cues).")
+    if args.music is None and args.videos is None and not switching and not args.cues and args.cue_weight is None:
+        raise VmnetError("Say what to index: --music DIR and/or --videos DIR (or --approximate / --exact / --cues "
+                         "/ --cue-weight W).")
+    if args.cue_weight is not None and not 0.0 <= args.cue_weight <= 10.0:
+        raise VmnetError("--cue-weight must be between 0 (cosine order only) and 10.")
     if args.save_every < 1:
         raise VmnetError("--save-every must be at least 1.")
     tags = read_tags_file(args.tags) if args.tags else {}
@@ -98,6 +111,13 @@ def run_index(args: argparse.Namespace) -> int:
               f"the catalog now holds {retriever.bundle.catalog.size(side)} {side} items.")
     if args.cues:
         fill_missing_cues(retriever.bundle, [side for side, _ in jobs] or ["music", "video"])
+    if args.cue_weight is not None:
+        from vmnet_core.bundle.config import RankingConfig
+
+        retriever.bundle.save_ranking(RankingConfig(cue_weight=args.cue_weight))
+        order = (f"the cosine and the cue fit (weight {args.cue_weight:g})" if args.cue_weight
+                 else "the cosine alone (the paper's order)")
+        print(f"results are now ordered by {order}.")
     if switching:
         sides = [side for side, _ in jobs] or ["music", "video"]
         set_search_mode(retriever.bundle, sides, approximate=args.approximate, target_recall=args.target_recall)
@@ -122,10 +142,10 @@ def set_search_mode(bundle: Any, sides: list[str], approximate: bool, target_rec
     """
     catalog = bundle.catalog
     if approximate and len(sides) > 1:
-        big = [side for side in sides if catalog.size(side) >= MIN_ROWS]
+        big = [side for side in sides if catalog.search_rows(side) >= MIN_ROWS]
         for side in sides:
             if side not in big and catalog.size(side):
-                print(f"{side}: {catalog.size(side):,} items, fewer than the {MIN_ROWS:,} approximate search "
+                print(f"{side}: {catalog.search_rows(side):,} rows, fewer than the {MIN_ROWS:,} approximate search "
                       "needs; it stays exact.")
         sides = big or sides[:1]
     for side in sides:
@@ -146,35 +166,34 @@ def run_query(args: argparse.Namespace) -> int:
     from vmnet_core.bundle.files import load_bundle  # torch: only when the command runs
     from vmnet_core.bundle.retrieval import Retriever
     from vmnet_core.bundle.track_cues import explained_records
-    from vmnet_core.cli.batch_query import explanations, is_batch_query, run_batch_query
+    from vmnet_core.cli.batch_query import is_batch_query, run_batch_query, search_and_explain
 
     if args.top < 1:
         raise VmnetError("-k must be at least 1.")
+    if args.cue_weight is not None and not 0.0 <= args.cue_weight <= 10.0:
+        raise VmnetError("--cue-weight must be between 0 (cosine order only) and 10.")
     query_path = args.video if args.video is not None else args.music
     if is_batch_query(query_path):
         return run_batch_query(args)
     check_query_file(query_path)
-    retriever = Retriever(load_bundle(args.bundle), device=args.device)
+    retriever = Retriever(load_bundle(args.bundle), device=args.device, cue_weight=args.cue_weight)
+    side, found = ("music", "music") if args.video is not None else ("video", "videos")
     try:
-        if args.video is not None:  # like the web app: the frames the model uses, however long the video
-            hits, found = retriever.music_for_video(args.video, k=args.top, max_duration_s=None,
-                                                    exact=args.exact), "music"
-        else:
-            hits, found = retriever.videos_for_music(args.music, k=args.top, exact=args.exact), "videos"
+        hits, why, fused = search_and_explain(retriever, side, query_path, args.top, args.exact)
     except VmnetError as exc:
         raise VmnetError(as_typed(str(exc), query_path)) from None
     if args.video is not None:
         note = analysed_part_note(retriever.bundle.config.descriptors.video, query_path)
         if note:
             print(f"vmnet: note: {note}", file=sys.stderr)
-    side = "music" if args.video is not None else "video"
-    why = explanations(retriever, side, hits, query_path)
     if args.json:
         print(json.dumps(explained_records(hits, why), indent=2, ensure_ascii=False))
         return 0
-    print(f"{found} for {query_path.name} (best first; score = cosine similarity):")
+    order = "cosine and cue fit" if fused else "cosine"
+    print(f"{found} for {query_path.name} (best first by {order}; score = cosine similarity):")
     for hit, phrases in zip(hits, why, strict=True):
-        print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]  {hit.path}")
+        moment = f"  {hit.start_s:.1f}–{hit.end_s:.1f} s" if hit.start_s is not None and hit.end_s is not None else ""
+        print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]{moment}  {hit.path}")
         if phrases:
             print(f"        why: {'; '.join(phrases)}")
     return 0

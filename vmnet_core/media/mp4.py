@@ -53,3 +53,19 @@ def _mp4_declared_end(path: Path) -> int | None:
     except OSError:
         return None
     return None
+
+
+FREE_BOX_HEADER = 8  # 32-bit size + b"free"
+
+
+def pad_mp4(path: str | Path, size: int) -> None:
+    """Grow the ISO-BMFF file at ``path`` to exactly ``size`` bytes with a trailing top-level ``free``
+    box (ignored by every player). ``size`` must be the file's size, or at least 8 bytes more."""
+    path = Path(path)
+    extra = size - path.stat().st_size
+    if extra == 0:
+        return
+    if extra < FREE_BOX_HEADER or size >= 2**32:
+        raise ValueError(f"cannot pad {path.name} by {extra} bytes with a free box")
+    with open(path, "ab") as f:
+        f.write(extra.to_bytes(4, "big") + b"free" + bytes(extra - FREE_BOX_HEADER))

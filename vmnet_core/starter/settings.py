@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The default bundle's ranking: network cosine + this × the named-cue fit, both standardised
+# (vmnet_core/bundle/cue_match.py). Chosen on the tuning set of the real-content check (docs/cues.md).
+DEFAULT_CUE_WEIGHT = 2.0
+
 
 @dataclass(frozen=True)
 class StarterSettings:
@@ -24,3 +28,4 @@ class StarterSettings:
     batch_size: int = 1000  # the paper's; clamped to the train split's size
     video_components: int | None = None  # video input width (None: the data-aware default; paper: 1024)
     index_real_library: bool = True  # add the 28 tracks of immich-memories-music to the catalog
+    cue_weight: float = DEFAULT_CUE_WEIGHT  # ranking: weight of the named-cue fit (0: the paper's cosine order)
