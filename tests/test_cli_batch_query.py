@@ -44,7 +44,7 @@ def test_a_folder_gives_one_json_line_per_video(indexed, capsys):
     for record in good:
         assert [h["rank"] for h in record["results"]] == [1, 2]
         assert {h["id"] for h in record["results"]} == {"low", "high"}
-        assert all(set(h) == {"rank", "id", "title", "score", "path", "tags", "explain"} for h in record["results"])
+        assert all(set(h) == {"rank", "id", "title", "score", "path", "tags", "start_s", "end_s", "explain"} for h in record["results"])
     broken = next(r for r in records if r["id"] == "c_broken")
     assert broken["query"].endswith("c_broken.mp4") and "results" not in broken
     assert "c_broken.mp4" in broken["error"] and "Traceback" not in captured.err

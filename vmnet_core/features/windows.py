@@ -16,7 +16,6 @@ import numpy as np
 
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.music_config import MusicDescriptorConfig
-from vmnet_core.features.music_descriptor import music_descriptor
 from vmnet_core.media import decode_audio, probe
 
 DEFAULT_WINDOW_S = 29.12  # the paper's clip (349,440 samples at 12 kHz)
@@ -66,6 +65,8 @@ def music_window_descriptors(path: str | Path, config: MusicDescriptorConfig | N
     descriptors : (W, 1140) float32
     duration_s : the file's duration in seconds
     """
+    from vmnet_core.features.music_descriptor import music_descriptor  # librosa: only when music is described
+
     cfg = config or MusicDescriptorConfig()
     info = probe(path)
     y = decode_audio(path, sr=cfg.sr)
