@@ -12,10 +12,14 @@ warm-up run (oneDNN builds its kernels on the first batch of each shape), every 
   decodes the next, one torch thread fewer) plus the pooling.
 
 Wall seconds (median over ``--runs``) and CPU seconds (this process plus ffmpeg children) per stage
-are printed with the load average, because the machine may be shared.
+are printed with the load average, because the machine may be shared. With several ``--engines``
+(the CNN's: ``torch`` eager, the reference, and ``onnx``, ONNX Runtime) the runs interleave the
+engines and the ratio of each streamed median to the first engine's is printed, with the per-clip
+cosine of the pooled descriptors against the first engine's.
 
     python bench/bench_video_descriptor.py                  # all cores, 5 runs
     python bench/bench_video_descriptor.py --threads 1 --runs 3 --clip my_clip.mp4
+    python bench/bench_video_descriptor.py --engines torch,onnx --runs 7   # reference vs candidate
 
 Target: ≤ 2 s per 30-s 1280×720 clip on 2 CPU cores. Record results in docs/benchmarks.md.
 """
@@ -74,8 +78,8 @@ def panning_frames(seconds: float, fps: float, width: int, height: int) -> Itera
         yield np.ascontiguousarray(strip[:, left:left + width])
 
 
-def describe_clip(path: Path, encoder: FrameEncoder, pca: WhiteningPCA) -> tuple[dict, dict, int]:
-    """One end-to-end run: wall and CPU seconds per stage, and the number of frames."""
+def describe_clip(path: Path, encoder: FrameEncoder, pca: WhiteningPCA) -> tuple[dict, dict, int, np.ndarray]:
+    """One end-to-end run: wall and CPU seconds per stage, the number of frames, the streamed descriptor."""
     wall, cpu = {}, {}
     t0, c0 = time.perf_counter(), _cpu_seconds()
     frames = sample_frames(path, fps=1.0, max_frames=360, size=224)
@@ -90,7 +94,7 @@ def describe_clip(path: Path, encoder: FrameEncoder, pca: WhiteningPCA) -> tuple
     assert streamed.shape == descriptor.shape
     wall.update(decode=t1 - t0, cnn=t2 - t1, pool=t3 - t2, total=t3 - t0, streamed=t4 - t3)
     cpu.update(decode=c1 - c0, cnn=c2 - c1, pool=c3 - c2, total=c3 - c0, streamed=c4 - c3)
-    return wall, cpu, len(frames)
+    return wall, cpu, len(frames), streamed
 
 
 def main() -> None:
@@ -103,6 +107,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: every core)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--clip", type=Path, default=None, help="time this video instead of a generated one")
+    parser.add_argument("--engines", default="auto", help="comma-separated CNN engines, the first is the reference")
     args = parser.parse_args()
 
     import torch
@@ -121,29 +126,40 @@ def main() -> None:
             print(f"clip: {args.seconds:g} s {args.width}x{args.height} at {args.source_fps:g} fps, "
                   f"{path.stat().st_size / 1e6:.1f} MB, written in {time.perf_counter() - start:.1f} s")
 
-        start = time.perf_counter()
-        encoder = FrameEncoder(batch_size=args.batch_size, num_threads=args.threads)
-        print(f"encoder: loaded in {time.perf_counter() - start:.2f} s, torch threads {torch.get_num_threads()}, "
-              f"batch {args.batch_size}")
+        engines = args.engines.split(",")
+        encoders = {}
+        for engine in engines:
+            start = time.perf_counter()
+            encoders[engine] = FrameEncoder(batch_size=args.batch_size, num_threads=args.threads, engine=engine)
+            print(f"encoder {engine} ({encoders[engine].engine}): loaded in {time.perf_counter() - start:.2f} s, "
+                  f"threads {encoders[engine].num_threads}, batch {args.batch_size}")
         pca = WhiteningPCA(n_components=1024).fit(np.random.default_rng(0).normal(size=(1500, 1280)))
 
-        warm_wall, _, frames = describe_clip(path, encoder, pca)
-        print(f"warm-up run: {warm_wall['total']:.2f} s for {frames} frames")
-        walls, cpus = [], []
+        descriptors = {}
+        for engine, encoder in encoders.items():
+            warm_wall, _, frames, descriptors[engine] = describe_clip(path, encoder, pca)
+            print(f"warm-up run {engine}: {warm_wall['total']:.2f} s for {frames} frames")
+        walls, cpus = {e: [] for e in engines}, {e: [] for e in engines}
         for _ in range(args.runs):
-            wall, cpu, _ = describe_clip(path, encoder, pca)
-            walls.append(wall)
-            cpus.append(cpu)
+            for engine, encoder in encoders.items():
+                wall, cpu, _, _ = describe_clip(path, encoder, pca)
+                walls[engine].append(wall)
+                cpus[engine].append(cpu)
 
-    print(f"\n{'stage':<8}{'wall median s':>14}{'wall min s':>12}{'cpu median s':>14}")
-    for stage in STAGES:
-        values = [w[stage] for w in walls]
-        print(f"{stage:<8}{statistics.median(values):>14.3f}{min(values):>12.3f}"
-              f"{statistics.median(c[stage] for c in cpus):>14.3f}")
-    total = statistics.median(w["streamed"] for w in walls)
-    print(f"\nseconds per clip, streamed (median of {args.runs}): {total:.2f} "
-          f"({frames} frames; {1e3 * statistics.median(w['cnn'] for w in walls) / frames:.0f} ms/frame CNN); "
-          f"load average at end {os.getloadavg()}")
+    reference = statistics.median(w["streamed"] for w in walls[engines[0]])
+    for engine in engines:
+        print(f"\nengine {engine}\n{'stage':<8}{'wall median s':>14}{'wall min s':>12}{'cpu median s':>14}")
+        for stage in STAGES:
+            values = [w[stage] for w in walls[engine]]
+            print(f"{stage:<8}{statistics.median(values):>14.3f}{min(values):>12.3f}"
+                  f"{statistics.median(c[stage] for c in cpus[engine]):>14.3f}")
+        total = statistics.median(w["streamed"] for w in walls[engine])
+        a, b = descriptors[engine], descriptors[engines[0]]
+        cosine = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+        print(f"seconds per clip, streamed (median of {args.runs}): {total:.2f} "
+              f"({frames} frames; {1e3 * statistics.median(w['cnn'] for w in walls[engine]) / frames:.0f} ms/frame CNN); "
+              f"speed-up vs {engines[0]}: {reference / total:.2f}x; descriptor cosine vs {engines[0]}: {cosine:.6f}")
+    print(f"load average at end {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -136,10 +136,10 @@ def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -
         with gr.Column(scale=3):
             status = gr.Markdown("Upload a video: the best-fitting tracks appear here.", elem_id="music-status")
             table = gr.Dataframe(headers=RESULT_HEADERS, datatype=["number", "number", "str", "str", "str", "str",
-                                                                   "str", "str", "str"],
+                                                                   "str", "str", "str", "str"],
                                  value=_table(RESULT_HEADERS, []), interactive=False, label="Tracks, best first", elem_id="music-results",
                                  wrap=True, max_height=420,
-                                 column_widths=["5%", "8%", "17%", "7%", "9%", "8%", "9%", "25%", "12%"])
+                                 column_widths=["5%", "7%", "15%", "10%", "7%", "8%", "7%", "8%", "22%", "11%"])
             with gr.Row():
                 track = gr.Dropdown(label="Listen to / preview", choices=[], allow_custom_value=True, scale=3)
                 preview_button = gr.Button("Preview on my video", variant="secondary", scale=1, elem_id="preview-button")
@@ -163,7 +163,8 @@ def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -
         if rows is None or len(rows) == 0 or "id" not in rows:
             return gr.update(choices=[], value=None), None
         hits = list(rows.itertuples(index=False))
-        choices = [(f"{h.rank} · {h.title} ({float(h.score):.3f})", str(h.id)) for h in hits]
+        choices = [(f"{h.rank} · {h.title} ({float(h.score):.3f})" + (f" · {h.moment}" if h.moment else ""), str(h.id))
+                   for h in hits]
         first = str(hits[0].id)
         return gr.update(choices=choices, value=first), _track_path(first)
 
@@ -225,9 +226,9 @@ def _videos_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) 
             gallery = gr.Gallery(label="Videos, best first (click to play)", columns=3, height=360,
                                  allow_preview=True, buttons=[], elem_id="video-results")
             table = gr.Dataframe(headers=VIDEO_RESULT_HEADERS, value=_table(VIDEO_RESULT_HEADERS, []),
-                                 datatype=["number", "number", "str", "str", "str", "str"], interactive=False,
+                                 datatype=["number", "number", "str", "str", "str", "str", "str"], interactive=False,
                                  label="Details", wrap=True, max_height=300,
-                                 column_widths=["7%", "9%", "20%", "9%", "40%", "15%"])
+                                 column_widths=["7%", "8%", "18%", "11%", "8%", "34%", "14%"])
 
     @_user_errors
     def videos_for_music(track: str | None, k: float, progress=PROGRESS) -> tuple[pd.DataFrame, str]:

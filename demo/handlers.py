@@ -24,20 +24,22 @@ from demo.query_cache import CachedQuery, QueryCache, file_sha256, files_digest
 from vmnet_core.bundle.catalog import Catalog, CatalogItem, Hit
 from vmnet_core.bundle.files import CATALOG_DIR, CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
 from vmnet_core.bundle.filtered_search import count_visible
+from vmnet_core.bundle.preview import catalog_track as preview_track
+from vmnet_core.bundle.preview import preview_for_track
 from vmnet_core.bundle.ranked_search import ranked_search
 from vmnet_core.bundle.retrieval import Retriever, index_media_files
 from vmnet_core.bundle.track_cues import cues_or_none, explain_hits
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import discover_inputs
 from vmnet_core.features.music_descriptor import music_descriptor
-from vmnet_core.media import mux_music_onto_video, probe, require_audio, require_video
+from vmnet_core.media import probe, require_audio, require_video
 from vmnet_core.starter.pipeline import is_synthetic_item
 
 DEFAULT_MAX_VIDEO_S = 600.0
 DEFAULT_K = 10
 MAX_K = 100
-RESULT_HEADERS = ["rank", "score", "title", "duration", "mood", "tempo", "key", "why this track", "id"]
-VIDEO_RESULT_HEADERS = ["rank", "score", "title", "duration", "tags", "id"]
+RESULT_HEADERS = ["rank", "score", "title", "moment", "duration", "mood", "tempo", "key", "why this track", "id"]
+VIDEO_RESULT_HEADERS = ["rank", "score", "title", "moment", "duration", "tags", "id"]
 ProgressCallback = Callable[[float, str], None]
 
 
@@ -104,6 +106,13 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def format_moment(hit: Hit) -> str:
+    """The span of the item that fits best, ``"1:12–1:41"``; ``""`` when the item was indexed as one piece."""
+    if hit.start_s is None or hit.end_s is None:
+        return ""
+    return f"{format_duration(hit.start_s)}–{format_duration(hit.end_s)}"
+
+
 def _tempo(tags: dict[str, Any]) -> str:
     value = tags.get("tempo_bpm", tags.get("tempo"))
     try:
@@ -121,7 +130,8 @@ def _key(tags: dict[str, Any]) -> str:
 def track_row(hit: Hit, why: list[str] = ()) -> list[Any]:
     """One row of the music results table (``RESULT_HEADERS``); ``why``: its "why this track" phrases."""
     tags = hit.tags
-    return [hit.rank, round(hit.score, 3), hit.title, format_duration(hit.duration_s), str(tags.get("mood", "") or ""),
+    return [hit.rank, round(hit.score, 3), hit.title, format_moment(hit), format_duration(hit.duration_s),
+            str(tags.get("mood", "") or ""),
             _tempo(tags), _key(tags), "; ".join(why), hit.id]
 
 
@@ -129,7 +139,7 @@ def video_row(hit: Hit) -> list[Any]:
     """One row of the video results table (``VIDEO_RESULT_HEADERS``)."""
     shown = {k: v for k, v in hit.tags.items() if k in ("tempo_bpm", "mode", "key", "mood", "timbre", "energy")}
     tags = ", ".join(f"{k}={_short(v)}" for k, v in shown.items())
-    return [hit.rank, round(hit.score, 3), hit.title, format_duration(hit.duration_s), tags, hit.id]
+    return [hit.rank, round(hit.score, 3), hit.title, format_moment(hit), format_duration(hit.duration_s), tags, hit.id]
 
 
 def _short(value: Any) -> str:
@@ -324,16 +334,7 @@ def videos_for_music(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT
 
 def catalog_track(ctx: DemoContext, track_id: str | None) -> CatalogItem:
     """The music item ``track_id``, with a sentence when it is unknown or its file is gone."""
-    if not track_id:
-        raise VmnetError("Pick a track from the results first.")
-    catalog = ctx.catalog
-    if not catalog.has("music", str(track_id)):
-        raise VmnetError(f"The track {track_id!r} is not in the catalog; search again and pick one from the results.")
-    item = catalog.item("music", str(track_id))
-    if not item.path or not Path(item.path).is_file():
-        raise VmnetError(f"The audio of {item.title!r} is not on this server any more ({item.path or 'no path'}); "
-                         "pick another track or re-index the music folder.")
-    return item
+    return preview_track(ctx.catalog, track_id)
 
 
 def _safe_name(text: str, limit: int = 60) -> str:
@@ -342,8 +343,9 @@ def _safe_name(text: str, limit: int = 60) -> str:
 
 
 def preview_on_video(ctx: DemoContext, video_path: str | Path | None, track_id: str | None) -> Path:
-    """An H.264/AAC mp4 of the uploaded video with the chosen track under it (trimmed, faded,
-    loudness-matched); made once per (video bytes, track) and reused."""
+    """An H.264/AAC mp4 of the uploaded video with the chosen track's best moment under it, a downbeat on
+    the video's first strong cut, trimmed, faded and loudness-matched (``vmnet_core.bundle.preview``,
+    as ``vmnet preview``); made once per (video bytes, track) and reused."""
     video = _require_file(video_path, "a video")
     item = catalog_track(ctx, track_id)
     try:
@@ -353,7 +355,8 @@ def preview_on_video(ctx: DemoContext, video_path: str | Path | None, track_id: 
     out = ctx.work_dir / "previews" / digest / f"{_safe_name(video.stem)}-with-{_safe_name(item.id)}.mp4"
     if out.is_file():
         return out
-    return mux_music_onto_video(video, item.path, out)
+    embedding = video_query(ctx, video).embedding  # from the query cache after a search
+    return preview_for_track(ctx.catalog, video, item.id, out, video_embedding=embedding).path
 
 
 # --------------------------------------------------------------------------- adding a music folder

@@ -274,7 +274,8 @@ def test_row_and_embedding_follow_additions_replacements_and_removals():
 
 def test_hit_json_record_has_the_cli_keys():
     hit = Hit(rank=1, id="a", title="A", score=0.5, path="/a.wav", tags={"x": 1}, duration_s=3.0)
-    assert hit.to_dict() == {"rank": 1, "id": "a", "title": "A", "score": 0.5, "path": "/a.wav", "tags": {"x": 1}}
+    assert hit.to_dict() == {"rank": 1, "id": "a", "title": "A", "score": 0.5, "path": "/a.wav", "tags": {"x": 1},
+                             "start_s": None, "end_s": None}
     assert CatalogItem("z").title == "z"
 
 

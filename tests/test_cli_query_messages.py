@@ -12,9 +12,9 @@ def _query(capsys, *args: str) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-def test_a_folder_is_called_a_folder(tmp_path, capsys):
-    code, err = _query(capsys, "--video", str(tmp_path))
-    assert code == 2 and f"{tmp_path} is a folder, not a media file" in err and "does not exist" not in err
+def test_a_folder_without_media_says_so(tmp_path, capsys):
+    code, err = _query(capsys, "--video", str(tmp_path))  # a folder is a batch query (one JSON line per file)
+    assert code == 2 and "No media files" in err and str(tmp_path) in err and "does not exist" not in err
 
 
 def test_a_broken_link_is_named_as_typed(tmp_path, capsys):

@@ -1,12 +1,14 @@
 """The demo in a real browser: Debian's chromium, headless, driven by Playwright (never `playwright install`).
 
-Uploads a generated video, waits for the results, previews the top track under the video and plays
-it, checks that a bad file and an oversized file each give one message in the page, adds a music
-folder from the UI, and saves screenshots to tests/out/ (gitignored) for a person to look at.
+Uploads a generated video, waits for the results (each real track with the moment of it that fits
+best), previews the top track's moment under the video and plays it, checks that a bad file and an
+oversized file each give one message in the page, adds a music folder from the UI, and saves
+screenshots to tests/out/ (gitignored) for a person to look at.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -55,6 +57,10 @@ def test_upload_a_video_get_music_and_play_a_preview(page, tmp_path):
     _status_says(page, "music-status", "analysed in", "from cache")
     rows = page.locator("#music-results tbody tr")
     assert rows.count() >= 1
+    headers = [h.strip().lower() for h in page.locator("#music-results thead th").all_inner_texts()]
+    assert "moment" in headers
+    moments = re.findall(r"\d+:\d\d–\d+:\d\d", page.locator("#music-results").inner_text())
+    assert moments, "no track shows the part of it that fits best"
     page.wait_for_function("() => document.querySelector('#track-player audio, #track-player [src]') !== null",
                            timeout=WAIT_MS)
 

@@ -34,11 +34,13 @@ from vmnet_core.atomic_io import read_safetensors_arrays, write_file_atomic
 from vmnet_core.bundle.ann_index import MIN_ROWS, IvfIndex, IvfStats, build_ivf, load_ann, save_ann
 from vmnet_core.bundle.catalog_items import CatalogItem, Hit, hits_for, read_items
 from vmnet_core.bundle.exact_search import top_k_inner_product
+from vmnet_core.bundle.segments import ItemSegments, SegmentMatch, SegmentTable, items_from_candidates
 from vmnet_core.errors import VmnetError
 
 SIDES = ("music", "video")
 EMBEDDING_KEY = "embeddings"
 DESCRIPTOR_KEY = "descriptors"
+SEGMENT_KEYS = ("segment_embeddings", "segment_rows", "segment_starts", "segment_ends")
 EXACT_CHUNK_BYTES = 256 * 2**20  # bound on the (queries × rows) score block of one exact search step
 MAX_PROBED_SHARE = 4  # an IVF index that must probe more than 1/4 of its cells is refused as no faster
 
@@ -67,6 +69,8 @@ class _Side:
 
     ``target_recall`` is set when the side searches approximately; ``ann`` is then its index, or
     ``None`` while it needs a (re)build (after rows were removed, or a stale file on load).
+    ``segments`` holds the side's windows once any item was added with them (the index then
+    covers segments, not items).
     """
 
     def __init__(self, dim: int) -> None:
@@ -76,6 +80,11 @@ class _Side:
         self.row_of: dict[str, int] = {}
         self.target_recall: float | None = None
         self.ann: IvfIndex | None = None
+        self.segments: SegmentTable | None = None
+
+    def search_matrix(self) -> np.ndarray:
+        """The rows a search scans: the segments when the side has them, else the items' embeddings."""
+        return self.embeddings if self.segments is None else self.segments.embeddings
 
 
 class Catalog:
@@ -135,9 +144,28 @@ class Catalog:
         """``(N, Dd)`` raw descriptors of ``side`` when they were stored, else ``None``."""
         return self._side(side).descriptors
 
+    def segments(self, side: str) -> SegmentTable | None:
+        """``side``'s segment rows (windows of long items), or ``None`` when it holds one row per item."""
+        return self._side(side).segments
+
+    def search_rows(self, side: str) -> int:
+        """Rows a search of ``side`` scans: its segments when it has them, else its items."""
+        return len(self._side(side).search_matrix())
+
+    def best_match(self, side: str, item_id: str, query: np.ndarray) -> SegmentMatch:
+        """The span of ``item_id``'s media that fits the ``(dim,)`` ``query`` best, with its score
+        (``KeyError`` when absent; an unknown span when the item has no windows)."""
+        data = self._side(side)
+        row = self.row(side, item_id)
+        q = _l2_normalise(np.asarray(query, dtype=np.float32).reshape(1, -1))[0]
+        if data.segments is None:
+            return SegmentMatch(float(data.embeddings[row] @ q), None, None)
+        return data.segments.best_match(q, row)
+
     # ---- changes
     def add(self, side: str, embeddings: np.ndarray, items: Sequence[CatalogItem | Mapping[str, Any]],
-            descriptors: np.ndarray | None = None, normalise: bool = True) -> None:
+            descriptors: np.ndarray | None = None, normalise: bool = True,
+            segments: Sequence[ItemSegments | None] | None = None) -> None:
         """Add (or replace, by id) items on ``side``.
 
         Parameters
@@ -150,6 +178,9 @@ class Catalog:
             Raw model inputs; a side either stores them for every row or for none.
         normalise : bool
             Scale rows to unit length (False only for rows known to be unit already, e.g. on load).
+        segments : sequence of N ItemSegments (or None), optional
+            The windows of each item (:mod:`vmnet_core.bundle.segments`); search then ranks items by
+            their best window and says where it is. An item without them is one window, itself.
         """
         data = self._side(side)
         records = _as_items(items)
@@ -176,6 +207,8 @@ class Catalog:
             if extra is not None and extra.shape[1] != data.descriptors.shape[1]:
                 raise ValueError(f"descriptor width {extra.shape[1]} != stored {data.descriptors.shape[1]}")
 
+        windows = self._windows_for(data, matrix, segments, normalise)
+
         new_rows: list[int] = []
         new_items: list[CatalogItem] = []
         fresh_index: dict[str, int] = {}  # duplicate ids within this call: the last one wins
@@ -199,6 +232,9 @@ class Catalog:
                 data.descriptors[rows] = extra[src]
             for row, i in replace_pos.items():
                 data.items[row] = records[i]
+            if data.segments is not None:
+                data.segments.replace_rows({row: windows[i] for row, i in replace_pos.items()})
+                data.ann = None  # segment numbers moved; an approximate side is rebuilt on save
             if data.ann is not None:
                 data.ann.replace(matrix[src], rows)
         if new_rows:
@@ -216,8 +252,36 @@ class Catalog:
             for record in new_items:
                 data.row_of[record.id] = len(data.items)
                 data.items.append(record)
-            if data.ann is not None:
+            if data.segments is not None:
+                segment_block, numbers = data.segments.append(first_new_row, [windows[i] for i in new_rows])
+                if data.ann is not None:
+                    data.ann.append(segment_block, numbers)
+            elif data.ann is not None:
                 data.ann.append(block, np.arange(first_new_row, len(data.items)))
+
+    def _windows_for(self, data: _Side, matrix: np.ndarray, segments: Sequence[ItemSegments | None] | None,
+                     normalise: bool) -> list[ItemSegments] | None:
+        """Each added row's windows (unit rows), starting the side's segment table when it has none yet;
+        ``None`` when the side stays one row per item."""
+        if segments is not None and len(segments) != len(matrix):
+            raise ValueError(f"{len(segments)} segment sets for {len(matrix)} items")
+        if data.segments is None and (segments is None or all(s is None for s in segments)):
+            return None
+        if data.segments is None:  # the first windows on this side: every earlier item becomes one window
+            data.segments = SegmentTable.one_per_row(data.embeddings) if data.items else \
+                SegmentTable.one_per_row(np.zeros((0, self.dim), np.float32))
+            data.ann = None  # it covered items; rebuilt over segments on save
+        nan = np.full(1, np.nan, np.float32)
+        out = []
+        for i, given in enumerate(segments if segments is not None else [None] * len(matrix)):
+            if given is None:
+                out.append(ItemSegments(matrix[i:i + 1], nan, nan))
+                continue
+            if given.embeddings.shape[1] != self.dim:
+                raise ValueError(f"segment embeddings must have width {self.dim}; got {given.embeddings.shape}")
+            emb = _l2_normalise(given.embeddings) if normalise else given.embeddings
+            out.append(ItemSegments(emb, given.starts, given.ends))
+        return out
 
     def remove(self, side: str, ids: Iterable[str]) -> int:
         """Remove the items with these ids from ``side``; returns how many were removed."""
@@ -229,6 +293,8 @@ class Catalog:
         data.embeddings = data.embeddings[keep]
         if data.descriptors is not None:
             data.descriptors = data.descriptors[keep]
+        if data.segments is not None:
+            data.segments.remove_rows(keep, len(data.items))
         data.items = [data.items[r] for r in keep]
         data.row_of = {item.id: r for r, item in enumerate(data.items)}
         data.ann = None  # rows were renumbered; an approximate side is rebuilt on save
@@ -267,13 +333,39 @@ class Catalog:
                              f"`vmnet index --bundle BUNDLE --{'music' if side == 'music' else 'videos'} DIR`.")
         q = np.ascontiguousarray(_l2_normalise(q))
         k = min(int(k), len(data.items))
-        if data.ann is not None and not exact:
-            scores, rows = data.ann.search(q, k)
+        if data.segments is not None:
+            results = self._search_segments(data, q, k, exact)
         else:
-            scores, rows = self._exact_top_k(data.embeddings, q, k)
-        results = [hits_for(data.items, row_list, score_list)
-                   for row_list, score_list in zip(rows.tolist(), scores.tolist(), strict=True)]
+            if data.ann is not None and not exact:
+                scores, rows = data.ann.search(q, k)
+            else:
+                scores, rows = self._exact_top_k(data.embeddings, q, k)
+            results = [hits_for(data.items, row_list, score_list)
+                       for row_list, score_list in zip(rows.tolist(), scores.tolist(), strict=True)]
         return results[0] if single else results
+
+    @staticmethod
+    def _search_segments(data: _Side, queries: np.ndarray, k: int, exact: bool) -> list[list[Hit]]:
+        """Items ranked by their best segment, each hit with that segment's span."""
+        table = data.segments
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        if data.ann is not None and not exact:
+            for q in queries:  # widen the candidate list until it holds k distinct items
+                m = min(len(table), 4 * k + 32)
+                while True:
+                    scores, segs = data.ann.search(q[None, :], m)
+                    picked = items_from_candidates(scores[0], segs[0], table.rows, k)
+                    if len(picked[1]) == k or m >= len(table):
+                        break
+                    m = min(len(table), 4 * m)
+                found.append(picked)
+        else:
+            step = max(1, EXACT_CHUNK_BYTES // (4 * max(1, len(table))))
+            for i in range(0, len(queries), step):
+                scores, rows, segs = table.top_items(queries[i:i + step], k)
+                found.extend(zip(scores, rows, segs, strict=True))
+        return [hits_for(data.items, rows.tolist(), scores.tolist(), [table.match(s) for s in segs.tolist()])
+                for scores, rows, segs in found]
 
     @staticmethod
     def _exact_top_k(embeddings: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -291,7 +383,7 @@ class Catalog:
         reaches ``target_recall``; the returned stats hold the measured figure.
         """
         data = self._side(side)
-        ann = build_ivf(data.embeddings, target_recall=target_recall, nlist=nlist, seed=seed)
+        ann = build_ivf(data.search_matrix(), target_recall=target_recall, nlist=nlist, seed=seed)
         stats = ann.stats
         if stats.nprobe > stats.nlist // MAX_PROBED_SHARE:
             raise VmnetError(f"Approximate search does not pay off on this {side} catalog: reaching recall "
@@ -303,8 +395,8 @@ class Catalog:
     def _rebuild_approximate(self, side: str) -> None:
         """Rebuild a dropped approximate index, or fall back to exact when the side became too small."""
         data = self._side(side)
-        if len(data.items) < MIN_ROWS:
-            warnings.warn(f"The {side} side now holds {len(data.items):,} items, fewer than the {MIN_ROWS:,} "
+        if self.search_rows(side) < MIN_ROWS:
+            warnings.warn(f"The {side} side now holds {self.search_rows(side):,} rows, fewer than the {MIN_ROWS:,} "
                           "approximate search needs; it searches exactly from now on.", stacklevel=3)
             self.make_exact(side)
             return
@@ -338,6 +430,9 @@ class Catalog:
             arrays = {EMBEDDING_KEY: np.ascontiguousarray(data.embeddings, dtype=np.float32)}
             if data.descriptors is not None:
                 arrays[DESCRIPTOR_KEY] = np.ascontiguousarray(data.descriptors, dtype=np.float32)
+            if data.segments is not None:
+                table = data.segments
+                arrays.update(zip(SEGMENT_KEYS, (table.embeddings, table.rows, table.starts, table.ends), strict=True))
             ids = [item.id for item in data.items]
             revision = os.urandom(8).hex()  # ties an approximate index to this exact write
             metadata = {"count": str(len(ids)), "ids_sha256": _ids_digest(ids), "revision": revision}
@@ -380,5 +475,23 @@ class Catalog:
             if len(items):
                 catalog.add(side, embeddings, items, descriptors=arrays.get(DESCRIPTOR_KEY), normalise=False)
             data = catalog._side(side)
-            data.target_recall, data.ann = load_ann(directory, side, metadata.get("revision"), dim, len(items))
+            data.segments = _loaded_segments(arrays, len(items), dim, tensor_path)
+            data.target_recall, data.ann = load_ann(directory, side, metadata.get("revision"), dim,
+                                                    len(data.search_matrix()))
         return catalog
+
+
+def _loaded_segments(arrays: dict[str, np.ndarray], n_items: int, dim: int, path: Path) -> SegmentTable | None:
+    """The segment table stored in a side's safetensors file (``None`` in catalogs without windows)."""
+    if not any(key in arrays for key in SEGMENT_KEYS):
+        return None
+    parts = [arrays.get(key) for key in SEGMENT_KEYS]
+    if any(part is None for part in parts) or parts[0].ndim != 2 or parts[0].shape[1] != dim or \
+            not len(parts[0]) == len(parts[1]) == len(parts[2]) == len(parts[3]):
+        raise VmnetError(f"The segment arrays in {path} are incomplete or mis-shaped; rebuild the catalog "
+                         "with `vmnet index`.")
+    table = SegmentTable(*parts)
+    if not table.check_covers(n_items):
+        raise VmnetError(f"The segments in {path} do not match its items (every item needs at least one); "
+                         "rebuild the catalog with `vmnet index`.")
+    return table

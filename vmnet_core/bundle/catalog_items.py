@@ -73,7 +73,11 @@ class CatalogItem:
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: ``rank`` is 1-based, ``score`` the cosine similarity in [-1, 1]."""
+    """One search result: ``rank`` is 1-based, ``score`` the cosine similarity in [-1, 1].
+
+    ``start_s`` / ``end_s``: the span of the item's media that matched best (its best segment), in
+    seconds; ``None`` when the item was indexed as one piece (catalogs from before segments).
+    """
 
     rank: int
     id: str
@@ -82,19 +86,27 @@ class Hit:
     path: str
     tags: dict[str, Any]
     duration_s: float | None
+    start_s: float | None = None
+    end_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``vmnet query --json`` record: rank, id, title, score, path, tags."""
+        """The ``vmnet query --json`` record: rank, id, title, score, path, tags, start_s, end_s."""
         return {"rank": self.rank, "id": self.id, "title": self.title, "score": self.score,
-                "path": self.path, "tags": dict(self.tags)}
+                "path": self.path, "tags": dict(self.tags), "start_s": self.start_s, "end_s": self.end_s}
 
 
-def hits_for(items: list[CatalogItem], rows: list[int], scores: list[float]) -> list[Hit]:
-    """Hits for one query's ranked ``rows`` (``-1`` = an approximate index found fewer than k)."""
-    ranked = [(row, score) for row, score in zip(rows, scores, strict=True) if row >= 0]
+Span = tuple[float | None, float | None]
+
+
+def hits_for(items: list[CatalogItem], rows: list[int], scores: list[float],
+             spans: list[Span] | None = None) -> list[Hit]:
+    """Hits for one query's ranked ``rows`` (``-1`` = an approximate index found fewer than k);
+    ``spans``: each row's best ``(start_s, end_s)`` when the side has segments."""
+    spans = spans if spans is not None else [(None, None)] * len(rows)
+    ranked = [(row, score, span) for row, score, span in zip(rows, scores, spans, strict=True) if row >= 0]
     return [Hit(rank=rank, id=items[row].id, title=items[row].title, score=float(score), path=items[row].path,
-                tags=dict(items[row].tags), duration_s=items[row].duration_s)
-            for rank, (row, score) in enumerate(ranked, start=1)]
+                tags=dict(items[row].tags), duration_s=items[row].duration_s, start_s=span[0], end_s=span[1])
+            for rank, (row, score, span) in enumerate(ranked, start=1)]
 
 
 def read_items(path: Path, side: str) -> list[CatalogItem]:

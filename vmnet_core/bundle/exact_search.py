@@ -19,7 +19,12 @@ def top_k_inner_product(embeddings: np.ndarray, queries: np.ndarray, k: int) -> 
     scores : (Q, k) float32, descending per row (ties broken by lower row index)
     rows : (Q, k) int64 row indices into ``embeddings``
     """
-    sims = queries @ embeddings.T  # (Q, N)
+    return top_k_of_scores(queries @ embeddings.T, k)  # (Q, N) scores
+
+
+def top_k_of_scores(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` highest entries of each row of ``sims`` ``(Q, N)``: ``(Q, k)`` scores and int64
+    columns, descending per row (ties broken by lower column), ``1 <= k <= N``."""
     n = sims.shape[1]
     if k < n:
         part = np.argpartition(-sims, k - 1, axis=1)[:, :k]  # (Q, k) unordered top-k

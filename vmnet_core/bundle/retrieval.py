@@ -21,11 +21,18 @@ from vmnet_core import media
 from vmnet_core.bundle.catalog import CatalogItem, Hit
 from vmnet_core.bundle.files import Bundle
 from vmnet_core.bundle.ranked_search import ranked_search
+from vmnet_core.bundle.segments import ItemSegments
 from vmnet_core.bundle.track_cues import cues_or_none
 from vmnet_core.errors import VmnetError
-from vmnet_core.features.music_descriptor import music_descriptor_from_file
 from vmnet_core.features.store import FRAME_DIM
 from vmnet_core.features.video_descriptor import FrameEncoder, video_frame_features
+from vmnet_core.features.windows import (
+    DEFAULT_HOP_S,
+    DEFAULT_WINDOW_S,
+    centre_window,
+    frame_window_means,
+    music_window_descriptors,
+)
 from vmnet_core.learn.model import embed_arrays
 
 DEFAULT_MAX_QUERY_DURATION_S = 600.0
@@ -84,6 +91,9 @@ class Retriever:
     # ---- files → embeddings
     def music_descriptor_file(self, path: str | Path) -> np.ndarray:
         """(1140,) music descriptor of an audio file or of a video's soundtrack."""
+        # librosa and numba load here, on the first music query: a video query never needs them
+        from vmnet_core.features.music_descriptor import music_descriptor_from_file
+
         return music_descriptor_from_file(_existing(path), config=self.bundle.config.descriptors.music)
 
     def video_frames_file(self, path: str | Path, max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S
@@ -108,6 +118,25 @@ class Retriever:
                          ) -> np.ndarray:
         """(512,) embedding of a video file's pictures (longer than ``max_duration_s`` seconds is refused)."""
         return self.embed_video_frames(self.video_frames_file(path, max_duration_s))
+
+    # ---- files → windows (segments of long media)
+    def music_windows_file(self, path: str | Path, hop_s: float = DEFAULT_HOP_S) -> tuple[np.ndarray, ItemSegments]:
+        """The windows of a track (or a video's soundtrack): ``(512,)`` embedding of the centre window
+        (the paper's clip, the item's own embedding) and every window's embedding and span."""
+        config = self.bundle.config.descriptors.music
+        starts, descriptors, duration_s = music_window_descriptors(_existing(path), config, hop_s)
+        embeddings = self.embed_media_music_descriptors(descriptors)  # (W, 512)
+        ends = np.minimum(starts + config.clip_s, duration_s)
+        return embeddings[centre_window(starts)], ItemSegments(embeddings, starts, ends)
+
+    def video_windows_frames(self, frames: np.ndarray, hop_s: float = DEFAULT_HOP_S
+                             ) -> tuple[np.ndarray, ItemSegments]:
+        """The windows of a video's ``(T, 1280)`` frame features: ``(512,)`` embedding of all of them (the
+        item's own) and each 29.12-s window's embedding and span (the frames sampled as the store's)."""
+        fps = self.bundle.config.descriptors.video.fps
+        starts, means = frame_window_means(frames, fps, hop_s=hop_s)  # (W,), (W, 1280)
+        ends = np.minimum(starts + max(1, round(DEFAULT_WINDOW_S * fps)) / fps, len(frames) / fps)
+        return self.embed_video_frames(frames), ItemSegments(self.embed_video_vectors(means), starts, ends)
 
     # ---- search
     def music_for_video(self, path: str | Path, k: int = 10,
@@ -186,14 +215,27 @@ def index_store(bundle: Bundle, store: Any, split: str | None = None,
     if not rows:
         return {side: 0 for side in sides}
     if "music" in sides:
-        bundle.catalog.add("music", retriever.embed_music_descriptors(np.asarray(store.music(mmap=True))[take]),
-                           items)
+        embeddings = retriever.embed_music_descriptors(np.asarray(store.music(mmap=True))[take])
+        bundle.catalog.add("music", embeddings, items,
+                           segments=centre_clip_spans(embeddings, items, bundle.config.descriptors.music.clip_s))
         added["music"] = len(rows)
     if "video" in sides and "video" in store.modalities:
         bundle.catalog.add("video", retriever.embed_video_vectors(np.asarray(store.video(mmap=True))[take]),
                            items)
         added["video"] = len(rows)
     return added
+
+
+def centre_clip_spans(embeddings: np.ndarray, items: list[CatalogItem], clip_s: float) -> list[ItemSegments | None]:
+    """Each store item's one window: the centre clip its descriptor was taken from (None: duration unknown)."""
+    spans: list[ItemSegments | None] = []
+    for embedding, item in zip(embeddings, items, strict=True):
+        if not item.duration_s:
+            spans.append(None)
+            continue
+        start = max(0.0, (item.duration_s - clip_s) / 2.0)
+        spans.append(ItemSegments(embedding[None, :], [start], [min(item.duration_s, start + clip_s)]))
+    return spans
 
 
 def _store_item(row: dict[str, str]) -> CatalogItem:
@@ -219,7 +261,8 @@ class IndexSummary:
 def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
                       tags: Mapping[str, Mapping[str, Any]] | None = None, save_every: int = 20,
                       max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S, progress: bool = True,
-                      on_error: Callable[[str, str], None] | None = None, with_cues: bool = True) -> IndexSummary:
+                      on_error: Callable[[str, str], None] | None = None, with_cues: bool = True,
+                      hop_s: float | None = DEFAULT_HOP_S) -> IndexSummary:
     """Embed media files into one side of the retriever's bundle catalog, resumably.
 
     Files already in the catalog (same path) are skipped, so an interrupted run picks up where it
@@ -238,6 +281,8 @@ def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
     on_error : called with (path, sentence) for each failed file
     with_cues : also store each item's named cues (tempo, key, cuts, grading; ``bundle.track_cues``)
         for "why this track" explanations
+    hop_s : describe each file as 29.12-s windows this far apart (``vmnet_core.features.windows``), so a
+        search says which part fits; ``None``: one embedding per file (the paper's centre clip)
     """
     if side not in ("music", "video"):
         raise ValueError(f"side must be 'music' or 'video', not {side!r}")
@@ -255,12 +300,7 @@ def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
                 continue
             try:
                 info = media.probe(path, max_duration_s=max_duration_s if side == "video" else None)
-                if side == "music":
-                    media.require_audio(info, "there is no music to index")
-                    embedding = retriever.embed_music_file(path)
-                else:
-                    media.require_video(info, "index it with --music instead")
-                    embedding = retriever.embed_video_file(path, max_duration_s=max_duration_s)
+                embedding, windows = _embedded_file(retriever, side, path, info, max_duration_s, hop_s)
                 cues = cues_or_none(path, side, max_duration_s) if with_cues else None
             except VmnetError as exc:
                 summary.failed.append((str(path), str(exc)))
@@ -271,7 +311,8 @@ def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
             extra = _tags_for(tags or {}, item_id, path)
             title = str(extra.pop("title", "") or path.stem)
             catalog.add(side, embedding[None, :], [CatalogItem(id=item_id, title=title, path=str(path),
-                                                               duration_s=info.duration_s, tags=extra, cues=cues)])
+                                                               duration_s=info.duration_s, tags=extra, cues=cues)],
+                        segments=None if windows is None else [windows])
             taken.add(item_id.lower())
             known_paths.add(str(path))
             summary.added += 1
@@ -284,6 +325,20 @@ def index_media_files(retriever: Retriever, side: str, inputs: Sequence[Any],
         if unsaved:
             retriever.bundle.save_catalog()
     return summary
+
+
+def _embedded_file(retriever: Retriever, side: str, path: Path, info: Any, max_duration_s: float | None,
+                   hop_s: float | None) -> tuple[np.ndarray, ItemSegments | None]:
+    """One file's ``(512,)`` item embedding and, with ``hop_s``, its windows (VmnetError when unusable)."""
+    if side == "music":
+        media.require_audio(info, "there is no music to index")
+        if hop_s is None:
+            return retriever.embed_music_file(path), None
+        return retriever.music_windows_file(path, hop_s)
+    media.require_video(info, "index it with --music instead")
+    if hop_s is None:
+        return retriever.embed_video_file(path, max_duration_s=max_duration_s), None
+    return retriever.video_windows_frames(retriever.video_frames_file(path, max_duration_s), hop_s)
 
 
 def _free_id(base: str, taken: set[str]) -> str:

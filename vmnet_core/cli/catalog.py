@@ -61,13 +61,16 @@ def register(subparsers: Any) -> None:
         description="Print the catalog items that fit the query file best, with cosine scores.")
     query.add_argument("--bundle", required=True, type=Path, help="bundle directory")
     which = query.add_mutually_exclusive_group(required=True)
-    which.add_argument("--video", type=Path, metavar="FILE", help="find music for this video")
+    which.add_argument("--video", type=Path, metavar="FILE", help="find music for this video (a folder or "
+                       ".txt list of videos: one JSON line per file)")
     which.add_argument("--music", type=Path, metavar="FILE",
-                       help="find videos for this audio file (or this video's soundtrack)")
+                       help="find videos for this audio file (or this video's soundtrack; a folder or .txt list: one JSON line per file)")
     query.add_argument("-k", "--top", type=int, default=10, metavar="K", help="number of results (default 10)")
     query.add_argument("--json", action="store_true",
-                       help='print a JSON list of {"rank", "id", "title", "score", "path", "tags", "explain"} '
-                            '("explain": the named cues that make the item fit, e.g. "fast cuts ↔ 132 BPM")')
+                       help='print a JSON list of {"rank", "id", "title", "score", "path", "tags", "start_s", "end_s", '
+                            '"explain"} ("start_s"/"end_s": the part of the item that fits best, null for items '
+                            'indexed as one piece; "explain": the named cues that make it fit, e.g. '
+                            '"fast cuts ↔ 132 BPM")')
     query.add_argument("--device", default="cpu", help="torch device for the frame CNN (cpu or cuda)")
     query.add_argument("--exact", action="store_true", help="search exactly even if the catalog side is approximate")
     query.add_argument("--cue-weight", type=float, default=None, metavar="W",
@@ -139,10 +142,10 @@ def set_search_mode(bundle: Any, sides: list[str], approximate: bool, target_rec
     """
     catalog = bundle.catalog
     if approximate and len(sides) > 1:
-        big = [side for side in sides if catalog.size(side) >= MIN_ROWS]
+        big = [side for side in sides if catalog.search_rows(side) >= MIN_ROWS]
         for side in sides:
             if side not in big and catalog.size(side):
-                print(f"{side}: {catalog.size(side):,} items, fewer than the {MIN_ROWS:,} approximate search "
+                print(f"{side}: {catalog.search_rows(side):,} rows, fewer than the {MIN_ROWS:,} approximate search "
                       "needs; it stays exact.")
         sides = big or sides[:1]
     for side in sides:
@@ -162,38 +165,35 @@ def run_query(args: argparse.Namespace) -> int:
     """``vmnet query``: print ranked catalog items for the query file."""
     from vmnet_core.bundle.files import load_bundle  # torch: only when the command runs
     from vmnet_core.bundle.retrieval import Retriever
-    from vmnet_core.bundle.track_cues import QUERY_SIDE, cues_or_none, explain_hits, explained_records
+    from vmnet_core.bundle.track_cues import explained_records
+    from vmnet_core.cli.batch_query import is_batch_query, run_batch_query, search_and_explain
 
     if args.top < 1:
         raise VmnetError("-k must be at least 1.")
     if args.cue_weight is not None and not 0.0 <= args.cue_weight <= 10.0:
         raise VmnetError("--cue-weight must be between 0 (cosine order only) and 10.")
     query_path = args.video if args.video is not None else args.music
+    if is_batch_query(query_path):
+        return run_batch_query(args)
     check_query_file(query_path)
     retriever = Retriever(load_bundle(args.bundle), device=args.device, cue_weight=args.cue_weight)
-    side = "music" if args.video is not None else "video"
-    query_cues = cues_or_none(query_path, QUERY_SIDE[side])  # ranks (with a cue weight) and explains
+    side, found = ("music", "music") if args.video is not None else ("video", "videos")
     try:
-        if args.video is not None:  # like the web app: the frames the model uses, however long the video
-            hits, found = retriever.music_for_video(args.video, k=args.top, max_duration_s=None,
-                                                    exact=args.exact, query_cues=query_cues), "music"
-        else:
-            hits, found = retriever.videos_for_music(args.music, k=args.top, exact=args.exact,
-                                                     query_cues=query_cues), "videos"
+        hits, why, fused = search_and_explain(retriever, side, query_path, args.top, args.exact)
     except VmnetError as exc:
         raise VmnetError(as_typed(str(exc), query_path)) from None
     if args.video is not None:
         note = analysed_part_note(retriever.bundle.config.descriptors.video, query_path)
         if note:
             print(f"vmnet: note: {note}", file=sys.stderr)
-    why = explain_hits(retriever.bundle.catalog, side, hits, query_cues)
     if args.json:
         print(json.dumps(explained_records(hits, why), indent=2, ensure_ascii=False))
         return 0
-    order = "cosine and cue fit" if retriever.cue_weight > 0 and query_cues else "cosine"
+    order = "cosine and cue fit" if fused else "cosine"
     print(f"{found} for {query_path.name} (best first by {order}; score = cosine similarity):")
     for hit, phrases in zip(hits, why, strict=True):
-        print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]  {hit.path}")
+        moment = f"  {hit.start_s:.1f}–{hit.end_s:.1f} s" if hit.start_s is not None and hit.end_s is not None else ""
+        print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]{moment}  {hit.path}")
         if phrases:
             print(f"        why: {'; '.join(phrases)}")
     return 0
@@ -210,9 +210,8 @@ def analysed_part_note(sampling: VideoSampling, video: Path) -> str | None:
 
 
 def check_query_file(path: Path) -> None:
-    """One sentence naming ``path`` as the user typed it when it is a folder, a broken link or missing."""
-    if path.is_dir():
-        raise VmnetError(f"{path} is a folder, not a media file; pass a video or audio file inside it.")
+    """One sentence naming ``path`` as the user typed it when it is a broken link or missing (folders
+    and lists are batch queries: :mod:`vmnet_core.cli.batch_query`)."""
     if path.is_symlink() and not path.exists():
         raise VmnetError(f"{path} is a link to a file that does not exist; fix the link or pass the file itself.")
     if not path.is_file():

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "vmnet_core.cli.model",       # train, evaluate
     "vmnet_core.cli.catalog",     # index, query
     "vmnet_core.cli.starter",     # starter
+    "vmnet_core.cli.preview",     # preview
 ]
 # Packages outside vmnet_core (the study) add commands through this entry-point group, so the
 # core never imports them: ``[project.entry-points."vmnet.commands"] study = "study.cli"``.

@@ -52,11 +52,22 @@ class MusicCues:
 def estimate_tempo(y: np.ndarray, sr: int) -> float:
     """Beats per minute of mono audio ``y`` ``(S,)`` at ``sr`` Hz by ``librosa.beat.beat_track``;
     0.0 when no beat is found (silence, a single note)."""
+    return tracked_beats(y, sr)[0]
+
+
+def tracked_beats(y: np.ndarray, sr: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """The beat tracker behind :func:`estimate_tempo` with its beats.
+
+    Returns ``(tempo_bpm, beat_frames (B,) int, envelope (F,))``: frames of hop :data:`HOP` at ``sr``,
+    the onset-strength envelope they were tracked on; ``(0.0, [], envelope)`` when no beat is found.
+    """
     envelope = librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP)
     if not np.any(envelope > 0):
-        return 0.0
+        return 0.0, np.zeros(0, np.int64), envelope
     tempo, beats = librosa.beat.beat_track(onset_envelope=envelope, sr=sr, hop_length=HOP)
-    return float(np.atleast_1d(tempo)[0]) if len(beats) >= 2 else 0.0
+    if len(beats) < 2:
+        return 0.0, np.zeros(0, np.int64), envelope
+    return float(np.atleast_1d(tempo)[0]), np.asarray(beats, np.int64), envelope
 
 
 def onset_rate(y: np.ndarray, sr: int) -> float:

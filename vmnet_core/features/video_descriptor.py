@@ -35,6 +35,8 @@ FEATURE_DIM = 1280  # pooled width of EfficientNet-Lite0's head (before the clas
 INPUT_SIZE = 224  # the resolution the Lite0 weights (and their static "same" padding) expect
 MODEL_NAME = "efficientnet-lite0"
 POOLINGS = ("mean", "std", "max")
+ENGINES = ("auto", "onnx", "torch")
+ONNX_CHUNK = 8  # frames per ONNX Runtime call; calls run in parallel, one per CNN thread
 
 
 # --------------------------------------------------------------------------------------------------
@@ -139,12 +141,18 @@ class FrameEncoder:
     device : torch device string, "cpu" or "cuda[:n]".
     batch_size : frames per forward pass (on CPU, 8-16 cost less per frame than 32: the activations
         stay in cache).
-    num_threads : torch CPU threads (set process-wide); None → every core this process may use.
+    num_threads : CPU threads for the CNN (torch's, set process-wide; or parallel ONNX Runtime
+        calls); None → every core this process may use.
+    engine : "auto" (ONNX Runtime on CPU when installed, else torch), "onnx" or "torch" (eager,
+        the reference). Both run the same folded float32 model; features agree to about 1e-5.
     """
 
-    def __init__(self, device: str = "cpu", batch_size: int = 16, num_threads: int | None = None) -> None:
+    def __init__(self, device: str = "cpu", batch_size: int = 16, num_threads: int | None = None,
+                 engine: str = "auto") -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1 (got {batch_size}).")
+        if engine not in ENGINES:
+            raise VmnetError(f"Unknown CNN engine '{engine}'; choose one of {', '.join(ENGINES)}.")
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise VmnetError(f"The device '{device}' was asked for but torch sees no CUDA GPU; use device='cpu'.")
@@ -154,6 +162,15 @@ class FrameEncoder:
             torch.set_num_threads(self.num_threads)
         model = fold_for_inference(load_efficientnet_lite0())
         self.model = model.to(self.device, memory_format=torch.channels_last)
+        self._onnx = None
+        if engine != "torch" and self.device.type == "cpu":
+            from vmnet_core.features.onnx_frames import onnx_frame_net
+
+            self._onnx = onnx_frame_net(model, lite0_weights_path(), INPUT_SIZE)
+        if engine == "onnx" and self._onnx is None:
+            raise VmnetError("The CNN engine 'onnx' needs onnxruntime and onnx on the CPU "
+                             "(pip install -r requirements.txt); use engine='torch'.")
+        self.engine = "onnx" if self._onnx is not None else "torch"
 
     def _model_input(self, frames: np.ndarray) -> torch.Tensor:
         """(B, H, W, 3) uint8 → (B, 3, 224, 224) float in [-1, 1], channels-last, on the device.
@@ -197,6 +214,8 @@ class FrameEncoder:
             classifier); (0, 1280) for no frames.
         """
         frames = self._check_frames(frames)
+        if self._onnx is not None:
+            return self._encode_onnx([frames], self.num_threads)
         features = np.empty((len(frames), FEATURE_DIM), np.float32)
         with torch.inference_mode():
             for start in range(0, len(frames), self.batch_size):
@@ -205,6 +224,28 @@ class FrameEncoder:
                 features[start:start + len(pooled)] = pooled.float().cpu().numpy()
         return features
 
+    def _onnx_chunk(self, frames: np.ndarray) -> np.ndarray:
+        """(B, H, W, 3) uint8 → (B, 1280) through ONNX Runtime (one thread)."""
+        if frames.shape[1:3] == (INPUT_SIZE, INPUT_SIZE):  # the usual case: no torch op, no torch thread pool
+            x = frames.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
+        else:
+            with torch.inference_mode():
+                x = self._model_input(frames).contiguous().numpy()
+        return self._onnx.run(x)
+
+    def _encode_onnx(self, batches: Iterable[np.ndarray], workers: int) -> np.ndarray:
+        """Chunks of every batch (as it arrives) run on ``workers`` threads; features in arrival order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="vmnet-cnn") as pool:
+            futures = []
+            for batch in batches:
+                batch = self._check_frames(batch)
+                chunk = max(1, min(self.batch_size, ONNX_CHUNK))
+                futures += [pool.submit(self._onnx_chunk, batch[i:i + chunk]) for i in range(0, len(batch), chunk)]
+            parts = [future.result() for future in futures]
+        return np.concatenate(parts) if parts else np.empty((0, FEATURE_DIM), np.float32)
+
     def encode_batches(self, batches: Iterable[np.ndarray], num_threads: int | None = None) -> np.ndarray:
         """Pooled CNN features of frames that arrive in batches (e.g. from
         :func:`vmnet_core.media.iter_frame_batches`), each batch encoded as soon as it arrives.
@@ -212,13 +253,16 @@ class FrameEncoder:
         Parameters
         ----------
         batches : iterable of (B, H, W, 3) uint8 RGB; batches larger than ``batch_size`` are split.
-        num_threads : torch CPU threads in this thread while encoding (restored afterwards);
-            None → this encoder's ``num_threads``.
+        num_threads : torch engine: torch CPU threads in this thread while encoding (restored
+            afterwards); None → this encoder's ``num_threads``. The ONNX engine ignores it and runs
+            up to ``num_threads`` one-thread calls at once, while the batches still arrive.
 
         Returns
         -------
         features : (T, 1280) float32 for all T frames in arrival order; (0, 1280) for none.
         """
+        if self._onnx is not None:  # no spinning threads: every core may run a CNN call beside ffmpeg
+            return self._encode_onnx(batches, self.num_threads)
         parts = []
         with _torch_threads(num_threads if self.device.type == "cpu" else None):
             for batch in batches:

@@ -73,10 +73,13 @@ def split_music_video(path: str | Path, out_dir: str | Path, sr: int = 12000, fp
     return audio_path, frames_dir
 
 
-def _music_filter(length_s: float, fade_s: float, loudness_lufs: float) -> str:
-    """Loudness-normalise (single-pass loudnorm), pad with silence to the video's length, fade out."""
+def _music_filter(length_s: float, fade_s: float, loudness_lufs: float, fade_in_s: float = 0.0) -> str:
+    """Loudness-normalise (single-pass loudnorm), pad with silence to the video's length, fade in and out."""
     chain = [f"loudnorm=I={loudness_lufs:g}:TP=-1.5:LRA=11", "aresample=48000",
              f"apad=whole_dur={length_s:.6f}", f"atrim=end={length_s:.6f}"]
+    fade_in = min(max(fade_in_s, 0.0), length_s / 2)
+    if fade_in > 0:
+        chain.append(f"afade=t=in:st=0:d={fade_in:.6f}")
     fade = min(max(fade_s, 0.0), length_s)
     if fade > 0:
         chain.append(f"afade=t=out:st={length_s - fade:.6f}:d={fade:.6f}")
@@ -85,12 +88,12 @@ def _music_filter(length_s: float, fade_s: float, loudness_lufs: float) -> str:
 
 def mux_music_onto_video(video: str | Path, music: str | Path, out: str | Path, fade_s: float = 2.0,
                          loudness_lufs: float = -16.0, music_offset_s: float = 0.0,
-                         max_duration_s: float | None = None) -> Path:
+                         max_duration_s: float | None = None, fade_in_s: float = 0.0) -> Path:
     """Lay a music track under a video: a browser-ready H.264/AAC mp4 with ``+faststart``.
 
     The music starts at ``music_offset_s`` into the track, is cut to the video's length,
-    loudness-normalised to ``loudness_lufs`` LUFS (ffmpeg ``loudnorm``, one pass) and faded out over
-    the last ``fade_s`` seconds. Music shorter than the video is padded with silence (never looped).
+    loudness-normalised to ``loudness_lufs`` LUFS (ffmpeg ``loudnorm``, one pass), faded in over the
+    first ``fade_in_s`` seconds and out over the last ``fade_s`` seconds. Music shorter than the video is padded with silence (never looped).
     The video stream is copied when it is already H.264 yuv420p, re-encoded otherwise; the video's
     own sound is dropped. The result is written under a temporary name and renamed on success.
     """
@@ -110,7 +113,7 @@ def mux_music_onto_video(video: str | Path, music: str | Path, out: str | Path, 
         _run(["-v", "error", "-y", *_input(video_info.path),
               *_input(music_info.path, music_offset_s, length),
               "-map", "0:v:0", "-map", "1:a:0", "-sn", "-dn", *video_codec,
-              "-af", _music_filter(length, fade_s, loudness_lufs), "-c:a", "aac", "-b:a", "192k", "-ac", "2",
+              "-af", _music_filter(length, fade_s, loudness_lufs, fade_in_s), "-c:a", "aac", "-b:a", "192k", "-ac", "2",
               "-t", f"{length:.6f}", "-movflags", "+faststart", "-f", "mp4", f"file:{partial}"],
              video_info.path, "laying music under", _decode_timeout_s(length))
     return out_path

@@ -33,7 +33,7 @@ from vmnet_core.bundle.config import RankingConfig
 from vmnet_core.bundle.evaluation import evaluate_bundle
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.recipes import train_bundle
-from vmnet_core.bundle.retrieval import Retriever, index_store
+from vmnet_core.bundle.retrieval import Retriever, centre_clip_spans, index_store
 from vmnet_core.bundle.track_cues import add_missing_cues, read_cues_file, write_cues_file
 from vmnet_core.datasets.music_library import load_music_library
 from vmnet_core.errors import VmnetError
@@ -321,7 +321,8 @@ def index_library_store(bundle, store, align: bool = True) -> int:
     cues = read_cues_file(Path(store.directory) / LIBRARY_CUES_FILE)  # absent in stores from before cues
     items = [CatalogItem(id=i, title=tracks[i].display_title, path=str(tracks[i].path),
                          duration_s=tracks[i].duration_s, tags=tags[i], cues=cues.get(i)) for i in ids]
-    bundle.catalog.add("music", embeddings, items)
+    bundle.catalog.add("music", embeddings, items,
+                       segments=centre_clip_spans(embeddings, items, bundle.config.descriptors.music.clip_s))
     return len(items)
 
 
