@@ -330,7 +330,7 @@ def test_index_and_query_commands(bundle_dir, media_dir, tmp_path, capsys):
     hits = json.loads(capsys.readouterr().out)
     assert [h["rank"] for h in hits] == [1, 2]
     assert {h["id"] for h in hits} == {"low", "high"}
-    assert all(set(h) == {"rank", "id", "title", "score", "path", "tags", "explain"} for h in hits)
+    assert all(set(h) == {"rank", "id", "title", "score", "path", "tags", "start_s", "end_s", "explain"} for h in hits)
     assert all(isinstance(h["explain"], list) for h in hits)
     assert hits[0]["score"] >= hits[1]["score"]
 

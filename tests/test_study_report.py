@@ -69,7 +69,7 @@ class Page(HTMLParser):
 
 
 def _candidates_csv(folder: Path) -> Path:
-    return write_candidates_csv(folder, make_clips(folder, n=2, seconds=1.2))
+    return write_candidates_csv(folder, make_clips(folder, n=3, seconds=1.2))  # 2 scored clips and 1 for practice
 
 
 def _vote_all(url: str, raters: int = 10, careless: int = 1, seed: int = 0) -> None:
@@ -146,7 +146,8 @@ def test_report_is_one_self_contained_html_file_matching_the_json(example_study,
     # provenance: in the JSON and in the page
     prov = d["provenance"]
     assert prov["study"] == "vmnet-vs-random-example" and prov["seed"] == 7 and prov["bootstrap_resamples"] == 200
-    assert prov["screening"] == {"max_attention_failure_rate": 0.15, "min_repeat_consistency": 0.0}
+    assert prov["screening"] == {"max_attention_failure_rate": 0.15, "min_repeat_consistency": 0.0,
+                                 "min_listened_fraction": 0.5, "min_response_ms": 0}
     assert prov["version"] and prov["generated_at"].endswith("Z")
     shown = dict(page.tables["provenance"][1:])
     assert shown["study"] == prov["study"] and shown["seed"] == "7" and shown["version"] == prov["version"]

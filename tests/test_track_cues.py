@@ -88,7 +88,7 @@ def test_records_carry_their_explanations(media, track_cues):
     hits = catalog.search(np.ones(8), side="music", k=2)
     records = explained_records(hits, explain_hits(catalog, "music", hits, None))
     assert [r["explain"] for r in records] == [[], []]  # no query cues: no reasons, but the field is there
-    assert set(records[0]) == {"rank", "id", "title", "score", "path", "tags", "explain"}
+    assert set(records[0]) == {"rank", "id", "title", "score", "path", "tags", "start_s", "end_s", "explain"}
 
 
 def test_the_cue_table_is_written_once_and_resumed(media, tmp_path):

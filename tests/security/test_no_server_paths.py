@@ -19,7 +19,9 @@ import httpx
 import pytest
 
 from demo.uploads import NOT_AN_UPLOAD
+from study.db import Database
 from vmnet_testkit.mediagen import make_video
+from vmnet_testkit.study_helpers import as_if_listened
 from vmnet_testkit.study_server import ROOT, PageRater, PageSession, app_subprocess, player_media
 
 OPAQUE = re.compile(r"/vm-[0-9a-f]{12}/")
@@ -132,7 +134,10 @@ def test_the_rater_flow_works_and_names_no_server_folder(served):
     view = rater.page.api("trial", rater.token)
     fetched += _fetch_all(http, view, received)
     assert fetched == 5  # the first trial's video, soundtrack A and B, then A and B of the next one by the API
-    rater.page.api("vote", rater.token, view["trial_id"], "B", None, True, True, 900)
+    db = Database(served.db_url)
+    as_if_listened(db, view["trial_id"])  # the study's wait before a vote (tests/test_study_listening.py)
+    db.dispose()
+    rater.page.api("vote", rater.token, view["trial_id"], "B", None, True, True, 900, None, None)
     received += rater.page.received
     assert not _leaks("\n".join(received), served)
 
