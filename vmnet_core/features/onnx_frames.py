@@ -14,6 +14,7 @@ waits for a spinning CNN thread.
 from __future__ import annotations
 
 import hashlib
+import threading
 import warnings
 from pathlib import Path
 
@@ -53,12 +54,20 @@ def _export_key(weights_path: Path) -> str:
     return f"lite0-f{EXPORT_FORMAT}-{digest}-torch{torch.__version__.split('+')[0]}"
 
 
+_EXPORT_LOCK = threading.Lock()  # torch's exporter keeps global state: one export at a time per process
+
+
 def exported_model_path(folded_model: nn.Module, weights_path: Path, input_size: int) -> Path | None:
     """The cached ONNX file of ``folded_model``; exported now if missing. ``None`` when it is missing
-    and cannot be made here (no ``onnx`` package)."""
+    and cannot be made here (no ``onnx`` package). Safe to call from several threads."""
     path = cache_dir() / "onnx" / f"{_export_key(weights_path)}.onnx"
     if path.is_file():
         return path
+    with _EXPORT_LOCK:
+        return path if path.is_file() else _export(folded_model, path, input_size)
+
+
+def _export(folded_model: nn.Module, path: Path, input_size: int) -> Path | None:
     try:
         import onnx  # noqa: F401  # torch's exporter needs it
     except ImportError:
