@@ -8,7 +8,9 @@ The catalog is a copy of the bundle's with synthetic unit embeddings added to it
     python bench/bench_demo_query.py [--bundle DIR] [--tracks 10000] [--runs 5] [--seconds 30]
 
 Prints the median of ``--runs`` end-to-end runs, the stage breakdown (medians) and the load average.
-Target (issue 5): at most 3 s for a 30-s 1280×720 clip on the 2-core machine.
+Targets: at most 3 s (issue 5), then 1.2 s median including the first query after start (issue 17),
+for a 30-s 1280×720 clip on the 2-core machine. Run 1 is that first query: the context is opened
+and warmed (``handlers.warm_up``) exactly as the app does before it serves.
 """
 
 from __future__ import annotations
@@ -166,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"demo query: {args.seconds:g}-s {width}x{height} clip → top 10 of {tracks} tracks, "
           f"{args.runs} cold runs, torch threads {args.threads}, cpu cores {os.cpu_count()}")
     print(f"  end to end (upload arrived → results): median {median('total', runs):.2f} s "
-          f"(min {min(r['total'] for r in runs):.2f}, max {max(r['total'] for r in runs):.2f}); target ≤ 3 s")
+          f"(min {min(r['total'] for r in runs):.2f}, max {max(r['total'] for r in runs):.2f})")
+    print(f"    first query after start (the model warmed as the app warms it): {runs[0]['total']:.2f} s; "
+          f"target ≤ 1.2 s median (issue 17)")
     print(f"    CPU time used per query: median {median('cpu', runs):.2f} CPU-s (all threads and ffmpeg; on an idle "
           f"2-core machine the wall time lies between CPU-s / 2 and CPU-s)")
     for key in ("hash", "probe", "frames+CNN", "model", "search+format"):

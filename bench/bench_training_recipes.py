@@ -1,12 +1,14 @@
 """Issue 18: the default ``vmnet train`` against the simplest things that could work, on a realistic store.
 
-Run: python bench/bench_training_recipes.py [--pairs 6000] [--recipes default,plain,cca,paper] [--threads 2]
+Run: python bench/bench_training_recipes.py [--pairs 6000] [--recipes default,plain,cca,cca_auto,full] [--threads 2]
 
 Builds a synthetic store that looks like real features (``vmnet_testkit.synthetic.realistic_pairs``:
 shared and private factors through nonlinear maps, per-feature units over two decades, noise at
 three levels; test 1,000 / val 500 / train the rest), then trains and scores on the test gallery:
 
-- ``default``: ``train_bundle`` with every default (data-aware preprocessing, early stopping);
+- ``default``: ``train_bundle`` with every default (data-aware preprocessing, the tower shape chosen
+  on validation, early stopping);
+- ``full`` / ``small`` / ``linear``: the default with one fixed tower shape (``[model] capacity``);
 - ``plain``: the plain recipe (z-scored inputs, the paper's towers and losses, 200 steps);
 - ``cca`` / ``cca_auto``: regularised CCA on the z-scored inputs / on the default's data-aware inputs,
   ridge chosen on validation;
@@ -53,14 +55,15 @@ def run_recipe(name: str, store_dir: Path, out_root: Path, threads: int) -> dict
         result = evaluate_embeddings(cca.encode_music(test.music), cca.encode_video(test.video))
         return {"recipe": name, "R@10": _r10(result), "ridge": cca.ridge, "wall_s": round(time.perf_counter() - started)}
     runs = {"default": base, "plain": plain_recipe(base),
-            "paper": RunConfig(train=base.train, preprocess=PreprocessConfig(mode="paper")),
-            "small": replace(base, model=ModelConfig(music_hidden=(512,), video_hidden=(512,), embed_dim=128,
-                                                     dropout=0.3)),
-            "linear": replace(base, model=ModelConfig(activation="linear"))}
+            "paper": RunConfig(train=base.train, model=ModelConfig(capacity="full"),
+                               preprocess=PreprocessConfig(mode="paper")),
+            **{name: replace(base, model=ModelConfig(capacity=name)) for name in ("full", "small", "linear")}}
     bundle = load_bundle(train_bundle(store_dir, out_root / name, runs[name]))
     return {"recipe": name, "R@10": _r10(bundle.metrics["test"]), "steps": bundle.config.training.steps,
             "best_step": bundle.config.training.best_step, "inputs": [bundle.config.model.music_dim,
                                                                        bundle.config.model.video_dim],
+            "towers": bundle.config.model.capacity,
+            "val_scores": json.loads((out_root / name / "config.json").read_text())["capacity"]["val_scores"],
             "wall_s": round(time.perf_counter() - started)}
 
 

@@ -26,6 +26,7 @@ from vmnet_core.features.music_descriptor import (
     poly_features,
     regression_delta,
 )
+from vmnet_core.features.tuning import estimate_tuning
 from vmnet_core.media import decode_audio
 from vmnet_testkit.naive_music_descriptor import naive_music_descriptor
 
@@ -311,6 +312,23 @@ def test_hpss_equals_librosa(real_clip):
         np.testing.assert_array_equal(got, want)
     for (part, _), want in zip(hpss_parts(y), librosa.effects.hpss(y), strict=True):
         np.testing.assert_allclose(part, want, atol=1e-5)
+
+
+def test_tuning_equals_librosa_exactly(library):
+    """The one-pass estimator returns librosa's tuning bit for bit, on each HPSS part of real tracks,
+    from the power spectrogram (as chroma_stft asks) and the 2048-point magnitude (as chroma_cens)."""
+    estimates = []
+    for track in library[::7]:
+        y = decode_audio(track.path, sr=SR, offset_s=5.0, duration_s=12.0)
+        for part, stft in hpss_parts(y):
+            for spectrogram in (np.abs(stft) ** 2, np.abs(librosa.stft(part, n_fft=2048))):
+                want = librosa.estimate_tuning(S=spectrogram, sr=SR, bins_per_octave=12)
+                assert estimate_tuning(spectrogram, SR, bins_per_octave=12) == want
+                estimates.append(want)
+    assert len(set(estimates)) > 3  # the tracks are tuned differently: a constant would not pass
+    silent = np.zeros((257, 40), np.float32)
+    with pytest.warns(UserWarning):
+        assert estimate_tuning(silent, SR) == 0.0
 
 
 def test_cqt_equals_librosa(real_clip):

@@ -1,7 +1,7 @@
 """Training end to end on synthetic stores: it works, it is deterministic, it resumes.
 
 The "show it works" test trains the paper's recipe (losses, weights, optimiser, validation and
-early stopping) with narrower towers (one 256-wide hidden layer), batch 200, 150 steps and a 32-component
+early stopping) with narrower towers (one 256-wide hidden layer, capacity fixed), batch 200, 150 steps and a 32-component
 video PCA (music: the data-aware default) so it runs in seconds; the synthetic data (tests/synthetic.py) is built so that a
 nonlinear model can match the pairs and linear CCA cannot.
 """
@@ -29,6 +29,7 @@ num_threads = 1
 progress = false
 
 [model]
+capacity = "full"
 music_hidden = [256]
 video_hidden = [256]
 
@@ -45,6 +46,7 @@ num_threads = 1
 progress = false
 
 [model]
+capacity = "full"
 music_hidden = [32]
 video_hidden = [32]
 embed_dim = 16

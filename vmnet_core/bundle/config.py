@@ -197,8 +197,8 @@ def _dims(values: dict[str, Any], where: Path) -> BundleDims:
 
 
 def _model(values: dict[str, Any], where: Path) -> ModelConfig:
-    try:
-        return ModelConfig.from_dict(values)
+    try:  # bundles from before issue 18's capacity choice trained exactly the towers they record
+        return ModelConfig.from_dict({"capacity": "full", **values})
     except (TypeError, ValueError) as exc:
         raise VmnetError(f"The model section of {where} is not valid ({exc}); "
                          "the bundle was made by another vmnet version or edited by hand.") from None

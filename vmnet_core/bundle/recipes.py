@@ -6,6 +6,7 @@ bundle layer: the bundle's config record, its metrics, its model card and the ab
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import torch
 from vmnet_core.bundle.files import save_bundle
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import FeatureStore
+from vmnet_core.learn.capacity import fit_capacity, unfinished_checkpoints
 from vmnet_core.learn.hubness import hubness_line, hubness_report
 from vmnet_core.learn.metrics import evaluate_embeddings, structure_report
 from vmnet_core.learn.model import embed_arrays
@@ -22,7 +24,6 @@ from vmnet_core.learn.plots import plot_training_curves
 from vmnet_core.learn.preprocess import Preprocessor
 from vmnet_core.learn.train import (
     ABLATION_DIR,
-    CHECKPOINT_FILE,
     CURVES_FILE,
     LOG_FILE,
     TRAINING_DIR,
@@ -30,11 +31,9 @@ from vmnet_core.learn.train import (
     Splits,
     TrainResult,
     baseline_runs,
-    fit,
     paired_inputs,
     read_log,
     resolve_splits,
-    run_fingerprint,
     store_fingerprint,
 )
 
@@ -65,25 +64,28 @@ def train_bundle(
     if "video" not in store.modalities:
         raise VmnetError(f"The store {store_dir} holds music only; training needs music and video features.")
     work_dir = out / TRAINING_DIR
-    checkpoint_path = work_dir / CHECKPOINT_FILE
+    unfinished = unfinished_checkpoints(work_dir)
     others = [p for p in out.iterdir() if p.name != TRAINING_DIR] if out.is_dir() else []
-    if others and not checkpoint_path.exists():
+    if others and not unfinished:
         raise VmnetError(f"{out} already exists and holds no unfinished training; choose a new --out directory.")
     splits = resolve_splits(store, run.train)
 
-    if preprocessor is None and checkpoint_path.exists():
-        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True).get("preprocessor")
+    if preprocessor is None and unfinished:
+        saved = torch.load(unfinished[0], map_location="cpu", weights_only=True).get("preprocessor")
         if saved:
             preprocessor = Preprocessor.from_arrays({k: v.numpy() for k, v in saved.items()})
     if preprocessor is None:
         preprocessor = Preprocessor.fit_store(store, splits.train, run.preprocess)
-    model_config = replace(run.model, music_dim=preprocessor.music_dim, video_dim=preprocessor.video_dim)
-    run = replace(run, model=model_config)
-    fingerprint = run_fingerprint(run, store_fingerprint(store, splits))
+    asked = run.model.capacity
+    run = replace(run, model=replace(run.model, music_dim=preprocessor.music_dim, video_dim=preprocessor.video_dim))
 
     train_data = paired_inputs(store, preprocessor, splits.train)
     val_data = paired_inputs(store, preprocessor, splits.val)
-    result = fit(train_data, val_data, run, work_dir, fingerprint, preprocessor.to_arrays())
+    choice = fit_capacity(train_data, val_data, run, work_dir, store_fingerprint(store, splits),
+                          preprocessor.to_arrays())
+    result, run = choice.result, choice.run
+    if choice.work_dir != work_dir:  # the kept candidate's log is the bundle's training log
+        shutil.copyfile(choice.work_dir / LOG_FILE, work_dir / LOG_FILE)
 
     metrics = final_metrics(result, store, preprocessor, splits)
     metrics["val_curve"] = validation_curve(read_log(work_dir / LOG_FILE))
@@ -94,6 +96,7 @@ def train_bundle(
         "store": {"path": str(Path(store_dir).absolute()), "n_items": len(store.ids),
                   "video_space": store.video_space, "dims": store.info.get("dims", {})},
         "descriptors": store.info.get("descriptors", {}),
+        "capacity": choice.record(asked),
         "training": {"steps": result.state.step, "best_step": result.state.best_step,
                      "batch_size": result.batch_size, "steps_per_epoch": result.steps_per_epoch,
                      "stopped_early": result.state.stopped_early},
@@ -149,6 +152,16 @@ def _preprocess_line(pre: dict) -> str:
     return f"mode {mode}, {how}): {widths}"
 
 
+def _capacity_line(capacity: dict) -> str:
+    chosen = capacity["chosen"] + (" (regularised CCA in closed form as linear towers, no training steps)"
+                                   if capacity["chosen"] == "cca" else "")
+    if capacity["asked"] != "auto":
+        return f"- towers: {chosen}, as configured"
+    scores = ", ".join(f"{name} {100 * score:.1f}%" if score >= 0 else f"{name} not scored"
+                       for name, score in capacity["val_scores"].items())
+    return f"- towers: {chosen}, chosen on validation (mean R@10: {scores})"
+
+
 def model_card(config: dict, metrics: dict, store_dir: str | Path) -> str:
     """The bundle's ``card.md``: what it was trained on, its numbers, its limits."""
     counts = config["split"]["counts"]
@@ -167,6 +180,7 @@ def model_card(config: dict, metrics: dict, store_dir: str | Path) -> str:
         f"- steps: {config['training']['steps']} (best at {config['training']['best_step']}), batch "
         f"{config['training']['batch_size']}, structure constraint {'on' if config['train']['structure'] else 'off'}",
         f"- inputs ({_preprocess_line(config['preprocess'])})",
+        *([_capacity_line(config["capacity"])] if config.get("capacity") else []),
         "",
         f"## Test numbers (gallery of {gallery} pairs)",
         f"- video → music: {_metric_line(test, 'video_to_music')}",

@@ -1,8 +1,8 @@
 """``vmnet tune``: a small, seeded, budgeted search over the training choices that matter (issue 18).
 
 Trial 0 is the given settings (the defaults unless a config says otherwise); each later trial
-draws, with a seeded generator, one value per choice in :data:`SEARCH_SPACE` (input widths,
-whitening, dropout, learning rate, step cap) over those settings. Every trial trains a bundle under
+draws, with a seeded generator, one value per choice in :data:`SEARCH_SPACE` (tower shape, input
+widths, whitening, dropout, learning rate, step cap) over those settings. Every trial trains a bundle under
 ``OUT.trials/trial-NN`` and is scored on the **validation** split only (mean R@10 of both
 directions); the test split stays untouched for the final report. The best trial's bundle is
 copied to ``OUT``. A time budget stops new trials from starting once it is spent.
@@ -22,11 +22,13 @@ import numpy as np
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.recipes import train_bundle
 from vmnet_core.errors import VmnetError
+from vmnet_core.learn.capacity import sized_model
 from vmnet_core.learn.metrics import selection_score
 from vmnet_core.learn.train import RunConfig
 
 # choice → values; None = the data-aware default of that setting
 SEARCH_SPACE: dict[str, tuple[Any, ...]] = {
+    "capacity": ("cca", "linear", "small", "full"),  # tower shape (vmnet_core.learn.capacity)
     "components": (None, 16, 64, 256),  # music and video input widths
     "whiten": (False, True),
     "dropout": (0.1, 0.3, 0.5),
@@ -58,7 +60,8 @@ def apply_choices(run: RunConfig, choices: dict[str, Any]) -> RunConfig:
         return run
     preprocess = replace(run.preprocess, music_components=choices["components"],
                          video_components=choices["components"], whiten=choices["whiten"])
-    return replace(run, preprocess=preprocess, model=replace(run.model, dropout=choices["dropout"]),
+    model = replace(sized_model(run.model, choices["capacity"]), dropout=choices["dropout"])
+    return replace(run, preprocess=preprocess, model=model,
                    train=replace(run.train, lr=choices["lr"], max_steps=choices["max_steps"]))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from vmnet_core.learn.metrics import DIRECTIONS
@@ -23,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default cpu)")
     p.add_argument("--steps", type=int, default=None, help="maximum optimisation steps")
     p.add_argument("--no-structure", action="store_true", help="train the ablation without the structure constraint")
+    p.add_argument("--capacity", choices=("auto", "cca", "linear", "small", "full"), default=None,
+                   help="tower shape: auto (default) climbs cca, linear, small, full while validation improves; "
+                        "full = the configured towers only (the paper's by default)")
     p.add_argument("--with-ablation", action="store_true",
                    help="also train the baselines evaluate --compare uses: the no-structure ablation into "
                    "OUT/ablation and the plain recipe into OUT/plain")
@@ -67,11 +71,14 @@ def run_train(args: argparse.Namespace) -> int:
     run = load_run_config(args.config, seed=args.seed, device=args.device, max_steps=args.steps,
                           structure=False if args.no_structure else None,
                           progress=False if args.quiet else None)
+    if args.capacity:
+        run = replace(run, model=replace(run.model, capacity=args.capacity))
     out = train_bundle(args.store, args.out, run, with_ablation=args.with_ablation)
 
-    metrics = load_bundle(out).metrics
+    bundle = load_bundle(out)
+    metrics = bundle.metrics
     test = metrics.get("test")
-    print(f"bundle written to {out}")
+    print(f"bundle written to {out} (towers: {bundle.config.model.capacity})")
     if test:
         print(format_table({"VM-NET": test}, test["gallery"]))
     return 0

@@ -12,7 +12,8 @@ percussive rows inside each statistic; :func:`music_descriptor_names` spells eve
 Shared intermediates are computed once (see ``docs/music-descriptor.md`` for every deliberate
 difference from the official code): one 2048-point STFT of the mix for HPSS (exactly as
 ``librosa.effects.hpss``), then per part one 512-point spectrogram feeds every spectral feature;
-only chroma_cens (constant-Q) and the zero-crossing rate use the part's samples.
+only chroma_cens (constant-Q) and the zero-crossing rate use the part's samples. Tuning is
+estimated by :mod:`vmnet_core.features.tuning` (librosa's result, bit for bit, in one pass).
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.music_config import MusicDescriptorConfig
+from vmnet_core.features.tuning import estimate_tuning
 from vmnet_core.media import decode_audio, probe
 
 PARTS = ("harmonic", "percussive")
+TUNING_N_FFT = 2048  # librosa.estimate_tuning(y=...)'s spectrogram for chroma_cens (hop n_fft / 4)
 MIN_SAMPLES = 4096  # shortest analysed audio (0.34 s at 12 kHz): shorter audio is zero-padded up to it
 STATS = ("mean", "var", "max")
 
@@ -161,7 +164,7 @@ def median_filter_1d(x: np.ndarray, size: int, axis: int) -> np.ndarray:
 
     Equal to ``scipy.ndimage.median_filter`` with a 1-D ``size`` along ``axis`` and
     ``mode="reflect"`` (as ``librosa.decompose.hpss`` calls it), several times faster: a sorted
-    window slides along each row, so each step moves one value instead of re-sorting the window.
+    window slides along each row, so each step moves a few values instead of re-sorting the window.
     """
     if size % 2 == 0:
         raise ValueError(f"median size must be odd, got {size}")
@@ -174,7 +177,12 @@ def median_filter_1d(x: np.ndarray, size: int, axis: int) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _sliding_median_rows(padded: np.ndarray, size: int) -> np.ndarray:  # pragma: no cover - compiled
-    """Median of every ``size``-long window along each row of ``padded`` (R, n + size - 1) → (R, n)."""
+    """Median of every ``size``-long window along each row of ``padded`` (R, n + size - 1) → (R, n).
+
+    The window is kept sorted; each step finds where the leaving and the entering value go by
+    counting the smaller values (branch-free compares the compiler vectorises), then shifts the
+    values between those two places by one.
+    """
     half = size // 2
     n = padded.shape[1] - size + 1
     out = np.empty((padded.shape[0], n), dtype=padded.dtype)
@@ -186,23 +194,19 @@ def _sliding_median_rows(padded: np.ndarray, size: int) -> np.ndarray:  # pragma
         out[r, 0] = window[half]
         for i in range(1, n):
             leaving, entering = row[i - 1], row[i - 1 + size]
-            lo, hi = 0, size - 1  # binary search for the leaving value
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if window[mid] < leaving:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            j = lo  # overwrite it with the entering value, shifting neighbours to keep order
-            if entering >= leaving:
-                while j + 1 < size and window[j + 1] < entering:
+            at_leaving = 0  # index of (the first copy of) the leaving value
+            at_entering = 0  # index the entering value would take with the leaving one still there
+            for j in range(size):
+                at_leaving += window[j] < leaving
+                at_entering += window[j] < entering
+            if at_entering > at_leaving:
+                for j in range(at_leaving, at_entering - 1):
                     window[j] = window[j + 1]
-                    j += 1
+                window[at_entering - 1] = entering
             else:
-                while j > 0 and window[j - 1] > entering:
+                for j in range(at_leaving, at_entering, -1):
                     window[j] = window[j - 1]
-                    j -= 1
-            window[j] = entering
+                window[at_entering] = entering
             out[r, i] = window[half]
     return out
 
@@ -273,7 +277,8 @@ def _part_rows(y: np.ndarray, stft: np.ndarray, cfg: MusicDescriptorConfig) -> n
     power = magnitude ** 2
     with warnings.catch_warnings():  # tuning estimates on silent parts warn about empty pitch sets
         warnings.simplefilter("ignore", UserWarning)
-        chroma_stft = librosa.feature.chroma_stft(S=power, sr=sr, n_chroma=cfg.n_chroma)
+        chroma_stft = librosa.feature.chroma_stft(S=power, sr=sr, n_chroma=cfg.n_chroma,
+                                                  tuning=estimate_tuning(power, sr, bins_per_octave=cfg.n_chroma))
         chroma_cens = _chroma_cens(y, cfg)
     mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=cfg.n_mels)
     if cfg.mfcc_own_stft:
@@ -380,7 +385,7 @@ def db_relative_to_max(block: np.ndarray, config: MusicDescriptorConfig | None =
 def _chroma_cens(y: np.ndarray, cfg: MusicDescriptorConfig) -> np.ndarray:
     """``librosa.feature.chroma_cens(y=y, ...)`` with the CQT from :func:`cqt_magnitude`; ``(12, T)``."""
     bins_per_octave = cfg.cqt_bins_per_octave
-    tuning = librosa.estimate_tuning(y=y, sr=cfg.sr, bins_per_octave=bins_per_octave)
+    tuning = estimate_tuning(np.abs(librosa.stft(y, n_fft=TUNING_N_FFT)), cfg.sr, bins_per_octave=bins_per_octave)
     cqt = cqt_magnitude(y, cfg.sr, cfg.hop_length, cfg.cqt_fmin_hz, cfg.cqt_n_octaves * bins_per_octave,
                         bins_per_octave, float(tuning))
     return librosa.feature.chroma_cens(

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+CAPACITIES = ("auto", "cca", "linear", "small", "full")  # see vmnet_core.learn.capacity
+
 
 @dataclass
 class ModelConfig:
@@ -32,6 +34,8 @@ class ModelConfig:
     embed_dim: int = 512  # shared embedding width
     dropout: float = 0.1  # drop probability after every hidden ReLU (paper: keep 0.9)
     activation: str = "relu"  # "relu" (paper) or "linear" (the official script's is_linear)
+    capacity: str = "auto"  # "auto": tower shape chosen on validation (learn/capacity.py); "cca",
+    #                         "linear", "small" or "full" (the widths above): that shape only
     batch_norm_eps: float = 1e-3
     batch_norm_momentum: float = 0.01
 
@@ -40,6 +44,8 @@ class ModelConfig:
         self.video_hidden = tuple(int(w) for w in self.video_hidden)
         if self.activation not in ("relu", "linear"):
             raise ValueError(f"activation must be 'relu' or 'linear', not {self.activation!r}")
+        if self.capacity not in CAPACITIES:
+            raise ValueError(f"capacity must be one of {', '.join(CAPACITIES)}, not {self.capacity!r}")
 
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists)."""

@@ -111,7 +111,7 @@ def plain_recipe(run: RunConfig) -> RunConfig:
     """The simplest recipe that could work, as a baseline: z-scored inputs, the paper's towers and
     losses, ``PLAIN_STEPS`` steps, no PCA, no early stopping (same seed, split and batch as ``run``)."""
     train = replace(run.train, max_steps=PLAIN_STEPS, val_every=PLAIN_STEPS, patience=0, epochs=None)
-    return RunConfig(train=train, model=ModelConfig(), preprocess=PreprocessConfig(mode="zscore"))
+    return RunConfig(train=train, model=ModelConfig(capacity="full"), preprocess=PreprocessConfig(mode="zscore"))
 
 
 def baseline_runs(run: RunConfig) -> dict[str, RunConfig]:
@@ -390,9 +390,11 @@ def fit(
     work_dir: str | Path,
     fingerprint: str,
     preprocessor_arrays: dict[str, np.ndarray] | None = None,
+    label: str = "train",
 ) -> TrainResult:
     """Train a VMNet on preprocessed pairs; checkpoints and logs go to ``work_dir``.
 
+    ``label`` names the run on the progress bar.
     Resumes from ``work_dir/checkpoint.pt`` when it exists and was made with the same
     ``fingerprint`` (settings, data); raises ``VmnetError`` when it belongs to another run.
     """
@@ -443,7 +445,7 @@ def fit(
         meter = _LossMeter()
         bar = None
         if cfg.progress:
-            bar = tqdm(total=max_steps, initial=min(state.step, max_steps), desc="train", unit="step",
+            bar = tqdm(total=max_steps, initial=min(state.step, max_steps), desc=label, unit="step",
                        dynamic_ncols=True)
         order, order_epoch = None, -1
         try:

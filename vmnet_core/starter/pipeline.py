@@ -40,12 +40,13 @@ from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import InputItem, extract_store
 from vmnet_core.features.music_descriptor import MusicDescriptorConfig, music_descriptor
 from vmnet_core.features.store import FeatureStore, read_manifest
+from vmnet_core.learn.capacity import unfinished_checkpoints
 from vmnet_core.learn.preprocess import PreprocessConfig
-from vmnet_core.learn.train import ABLATION_DIR, CHECKPOINT_FILE, TRAINING_DIR, RunConfig, TrainConfig
+from vmnet_core.learn.train import ABLATION_DIR, TRAINING_DIR, RunConfig, TrainConfig
 from vmnet_core.starter.corpus import generate_corpus
 from vmnet_core.starter.settings import StarterSettings
 
-DEFAULT_BUNDLE_NAME = "starter-bundle-v5"  # bumped when the corpus or the indexing changes: old caches rebuild
+DEFAULT_BUNDLE_NAME = "starter-bundle-v6"  # bumped when the corpus or the indexing changes: old caches rebuild
 LIBRARY_SOURCE = "immich-memories-music"
 LIBRARY_ID_PREFIX = "library-"
 CORPUS_ID_PREFIX = "starter-"  # ids of the procedural clips (starter.corpus.clip_id)
@@ -182,9 +183,9 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
         bundle.save_ranking(RankingConfig(cue_weight=settings.cue_weight))
 
     clock.run("index", "indexing the catalog", index)
-    for checkpoint in (bundle_dir / TRAINING_DIR / CHECKPOINT_FILE,
-                       bundle_dir / ABLATION_DIR / TRAINING_DIR / CHECKPOINT_FILE):
-        checkpoint.unlink(missing_ok=True)  # only needed to resume training: ~100 MB each
+    for training in (bundle_dir / TRAINING_DIR, bundle_dir / ABLATION_DIR / TRAINING_DIR):
+        for checkpoint in unfinished_checkpoints(training):
+            checkpoint.unlink()  # only needed to resume training: up to ~100 MB each
     _write_starter_record(bundle_dir, settings, evaluation, clock.record())
     if out.exists():
         shutil.rmtree(out)

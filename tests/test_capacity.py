@@ -1,0 +1,152 @@
+"""Issue 18: ``vmnet train`` chooses the tower shape on validation (capacity "auto"), records the
+choice, resumes inside the ladder, and keeps the configured towers one setting away."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from vmnet_core.bundle.files import load_bundle
+from vmnet_core.bundle.recipes import train_bundle
+from vmnet_core.bundle.retrieval import Retriever
+from vmnet_core.errors import VmnetError
+from vmnet_core.features.store import FeatureStore
+from vmnet_core.learn.baselines import fit_cca_on_validation
+from vmnet_core.learn.capacity import CAPACITY_DIR, candidate_models, sized_model
+from vmnet_core.learn.model import ModelConfig, VMNet, embed_arrays
+from vmnet_core.learn.train import load_run_config, paired_inputs, read_log, resolve_splits
+from vmnet_testkit.synthetic import write_realistic_store
+
+QUICK = """
+batch_size = 200
+max_steps = 30
+val_every = 10
+log_every = 10
+num_threads = 1
+progress = false
+"""
+
+
+def _parameters(config: ModelConfig) -> int:
+    return sum(p.numel() for p in VMNet(config).parameters())
+
+
+def test_the_ladder_runs_from_cca_to_the_configured_towers():
+    model = ModelConfig(music_dim=24, video_dim=17)
+    ladder = candidate_models(model)
+    assert list(ladder) == ["cca", "linear", "small", "full"]
+    assert ladder["cca"].music_hidden == () and ladder["cca"].embed_dim == 17
+    assert ladder["linear"].activation == "linear" and ladder["full"].activation == "relu"
+    assert ladder["full"].music_hidden == (2048, 1024) and ladder["full"].video_hidden == (2048,)
+    assert _parameters(ladder["small"]) < _parameters(ladder["full"]) / 5
+    assert all(c.capacity == name for name, c in ladder.items())
+    assert list(candidate_models(ModelConfig(capacity="small"))) == ["small"]
+    with pytest.raises(VmnetError, match="Unknown capacity"):
+        sized_model(model, "huge")
+
+
+def test_a_bad_capacity_in_a_config_is_one_sentence(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[model]\ncapacity = "huge"\n')
+    with pytest.raises(VmnetError, match=r"\[model\].*capacity must be one of auto, cca, linear, small, full"):
+        load_run_config(config)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("capacity")
+    config = root / "quick.toml"
+    config.write_text(QUICK)
+    return write_realistic_store(root / "store", n=700, n_val=150, n_test=150, seed=3), config
+
+
+def _weights(bundle_dir):
+    return load_file(str(bundle_dir / "model.safetensors"))
+
+
+def test_auto_trains_each_shape_and_keeps_the_best_on_validation(store, tmp_path):
+    store_dir, config = store
+    out = train_bundle(store_dir, tmp_path / "auto", load_run_config(config))
+    bundle = load_bundle(out)
+    record = json.loads((out / "config.json").read_text())["capacity"]
+    tried = list(record["val_scores"])
+    assert record["asked"] == "auto" and tried == ["cca", "linear", "small", "full"][:len(tried)] and len(tried) >= 2
+    # each score is that candidate's own best validation score, read back from its log
+    for name, score in record["val_scores"].items():
+        log = read_log(out / "training" / CAPACITY_DIR / name / "metrics.jsonl")
+        assert score == pytest.approx(max(r["score"] for r in log if r.get("split") == "val"), abs=1e-4)
+    chosen = record["chosen"]
+    assert record["val_scores"][chosen] == max(record["val_scores"].values())
+    # it climbed while the larger shape won and stopped at the first that did not
+    assert tried.index(chosen) in (len(tried) - 1, len(tried) - 2)
+    if tried[-1] != chosen:
+        assert record["val_scores"][tried[-1]] <= record["val_scores"][chosen]
+    # the bundle holds the kept candidate: its shape, its log, its best validation numbers
+    assert bundle.config.model.capacity == chosen
+    assert bundle.config.model == sized_model(bundle.config.model, chosen)
+    assert (out / "training" / "metrics.jsonl").read_text() == \
+        (out / "training" / CAPACITY_DIR / chosen / "metrics.jsonl").read_text()
+    assert bundle.metrics["val_curve"] and f"towers: {chosen}" in bundle.card and "chosen on validation" in bundle.card
+    em = Retriever(bundle).embed_music_descriptors(np.ones((1, bundle.preprocessor.music_in_dim), np.float32))
+    assert em.shape == (1, bundle.config.model.embed_dim) and np.isclose(np.linalg.norm(em), 1.0)
+
+
+def test_the_cca_step_is_the_cca_baseline_as_a_network(store, tmp_path):
+    """Closed form, no training: the bundle's embeddings are regularised CCA's (ridge chosen on
+    validation) on the same inputs, and evaluate scores it as it scores the CCA baseline."""
+    store_dir, config = store
+    run = load_run_config(config)
+    out = train_bundle(store_dir, tmp_path / "cca", run.__class__(
+        train=run.train, model=sized_model(run.model, "cca"), preprocess=run.preprocess))
+    bundle = load_bundle(out)
+    assert bundle.config.model.capacity == "cca" and bundle.config.training.steps == 0
+    store_ = FeatureStore.open(store_dir)
+    splits = resolve_splits(store_, run.train)
+    train, val, test = (paired_inputs(store_, bundle.preprocessor, ids) for ids in (splits.train, splits.val, splits.test))
+    cca = fit_cca_on_validation(train, val, n_components=bundle.config.model.embed_dim)
+    em, ev = embed_arrays(bundle.model, test.music, test.video)
+    np.testing.assert_allclose(em, cca.encode_music(test.music), atol=1e-5)
+    np.testing.assert_allclose(ev, cca.encode_video(test.video), atol=1e-5)
+    log = read_log(out / "training" / "metrics.jsonl")
+    assert len(log) == 1 and log[0]["ridge"] == cca.ridge and log[0]["score"] == pytest.approx(
+        bundle.metrics["val"]["video_to_music"]["R@10"] / 2 + bundle.metrics["val"]["music_to_video"]["R@10"] / 2)
+
+
+def test_a_named_capacity_trains_that_shape_only(store, tmp_path):
+    store_dir, config = store
+    run = load_run_config(config)
+    out = train_bundle(store_dir, tmp_path / "small", run.__class__(
+        train=run.train, model=sized_model(run.model, "small"), preprocess=run.preprocess))
+    record = json.loads((out / "config.json").read_text())["capacity"]
+    assert record["asked"] == "small" and list(record["val_scores"]) == ["small"]
+    assert not (out / "training" / CAPACITY_DIR).exists()
+    assert "towers: small, as configured" in load_bundle(out).card
+
+
+def test_an_interrupted_ladder_resumes_to_the_same_bundle(store, tmp_path, monkeypatch):
+    import vmnet_core.learn.train as train_module
+
+    store_dir, config = store
+    straight = train_bundle(store_dir, tmp_path / "straight", load_run_config(config))
+    out = tmp_path / "interrupted"
+    real_write = train_module.Logger.write
+
+    def stop_inside_the_trained_linear_step(self, record):
+        real_write(self, record)
+        if f"{CAPACITY_DIR}/linear" in str(self.path) and record.get("step") == 20 and "loss" in record:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module.Logger, "write", stop_inside_the_trained_linear_step)
+    with pytest.raises(KeyboardInterrupt):
+        train_bundle(store_dir, out, load_run_config(config))
+    monkeypatch.setattr(train_module.Logger, "write", real_write)
+    assert (out / "training" / CAPACITY_DIR / "linear" / "checkpoint.pt").exists()
+    assert not (out / "training" / CAPACITY_DIR / "small").exists() and not (out / "config.json").exists()
+    train_bundle(store_dir, out, load_run_config(config))
+    a, b = _weights(straight), _weights(out)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert json.loads((out / "config.json").read_text())["capacity"] == \
+        json.loads((straight / "config.json").read_text())["capacity"]
