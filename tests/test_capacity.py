@@ -16,6 +16,7 @@ from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import FeatureStore
 from vmnet_core.learn.baselines import fit_cca_on_validation
 from vmnet_core.learn.capacity import CAPACITY_DIR, candidate_models, sized_model
+from vmnet_core.learn.metrics import selection_noise
 from vmnet_core.learn.model import ModelConfig, VMNet, embed_arrays
 from vmnet_core.learn.train import load_run_config, paired_inputs, read_log, resolve_splits
 from vmnet_testkit.synthetic import write_realistic_store
@@ -78,12 +79,13 @@ def test_auto_trains_each_shape_and_keeps_the_best_on_validation(store, tmp_path
     for name, score in record["val_scores"].items():
         log = read_log(out / "training" / CAPACITY_DIR / name / "metrics.jsonl")
         assert score == pytest.approx(max(r["score"] for r in log if r.get("split") == "val"), abs=1e-4)
-    chosen = record["chosen"]
-    assert record["val_scores"][chosen] == max(record["val_scores"].values())
-    # it climbed while the larger shape won and stopped at the first that did not
-    assert tried.index(chosen) in (len(tried) - 1, len(tried) - 2)
+    chosen, scores = record["chosen"], record["val_scores"]
+    # it climbed while the larger shape won by more than noise and stopped at the first that did not
+    at = tried.index(chosen)
+    assert at in (len(tried) - 1, len(tried) - 2)
+    assert all(scores[tried[i + 1]] > scores[tried[i]] for i in range(at))
     if tried[-1] != chosen:
-        assert record["val_scores"][tried[-1]] <= record["val_scores"][chosen]
+        assert scores[tried[-1]] <= scores[chosen] + selection_noise(bundle.metrics["val"]) + 1e-4
     # the bundle holds the kept candidate: its shape, its log, its best validation numbers
     assert bundle.config.model.capacity == chosen
     assert bundle.config.model == sized_model(bundle.config.model, chosen)

@@ -306,6 +306,8 @@ def test_tune_tries_seeded_choices_scores_on_validation_and_keeps_the_best(tiny,
     first = draw_choices(np.random.default_rng(1))
     trial1 = load_bundle(out.with_name("best.trials") / "trial-01")
     assert trial1.config.model.dropout == first["dropout"] and trial1.config.train.lr == first["lr"]
-    assert trial1.config.preprocess.whiten == first["whiten"] and trial1.config.model.music_hidden == (32,)
+    assert trial1.config.preprocess.whiten == first["whiten"] and trial1.config.model.capacity == first["capacity"]
+    # the drawn tower shape over the config's towers ("full" keeps the config's 32-wide layer)
+    assert trial1.config.model.music_hidden == {"cca": (), "full": (32,)}.get(first["capacity"], (512,))
     assert _cli("tune", "--store", store, "--out", out, "--config", config) == 2  # never overwrites
     assert "already exists" in capsys.readouterr().err

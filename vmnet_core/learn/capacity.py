@@ -29,7 +29,7 @@ import torch
 
 from vmnet_core.errors import VmnetError
 from vmnet_core.learn.baselines import fit_cca_on_validation
-from vmnet_core.learn.metrics import DIRECTIONS, evaluate_embeddings, selection_score
+from vmnet_core.learn.metrics import DIRECTIONS, evaluate_embeddings, selection_noise, selection_score
 from vmnet_core.learn.model import CAPACITIES, ModelConfig, VMNet, embed_arrays
 from vmnet_core.learn.train import (
     CHECKPOINT_FILE,
@@ -94,8 +94,8 @@ def fit_capacity(train_data: PairedArrays, val_data: PairedArrays, run: RunConfi
 
     A named capacity trains once in ``work_dir``. ``auto`` climbs the ladder, each step in
     ``work_dir/capacity/<name>/`` (resumable), while a larger shape beats the smaller one on
-    validation (best mean R@10, then the lower mean rank); it keeps the last shape that did. When
-    the validation split is too small to score anything, it trains every step and keeps the
+    validation by more than noise (:func:`_beats`); it keeps the last shape that did. When the
+    validation split is too small to score anything, it trains every step and keeps the
     configured towers.
     """
     candidates = candidate_models(run.model)
@@ -111,7 +111,7 @@ def fit_capacity(train_data: PairedArrays, val_data: PairedArrays, run: RunConfi
             result = fit(train_data, val_data, candidate, where, run_fingerprint(candidate, store_digest),
                          preprocessor_arrays, label=f"train {name}" if several else "train")
         scores[name] = result.state.best_score
-        if best is not None and _choice_key(result) <= _choice_key(best.result) and best.result.state.best_val:
+        if best is not None and best.result.state.best_val and not _beats(result, best.result, run.train.min_delta):
             break  # a larger shape that does not beat the smaller one: the data supports no more
         best = CapacityChoice(name, candidate, result, where, scores)  # unscored: the last, full, is kept
     return best
@@ -149,12 +149,18 @@ def fit_cca_model(train_data: PairedArrays, val_data: PairedArrays, run: RunConf
     return TrainResult(model=model, state=state, steps_per_epoch=0, batch_size=0)
 
 
-def _choice_key(result: TrainResult) -> tuple[float, float]:
-    """Best validation score, then the lower mean rank (it still separates candidates when a small
-    validation gallery puts every R@10 at 1.0)."""
-    val = result.state.best_val
-    mean_rank = float(np.mean([val[d]["mean_rank"] for d in DIRECTIONS])) if val else float("inf")
-    return result.state.best_score, -mean_rank
+def _beats(larger: TrainResult, smaller: TrainResult, min_delta: float | None) -> bool:
+    """Whether the larger shape's best validation score beats the smaller's by more than
+    ``min_delta`` (None: one standard error of the smaller's score). When that error is 0 (a score
+    of 0 or 1, e.g. R@10 on a gallery of 10), an equal score is decided by the lower mean rank."""
+    a, b = larger.state, smaller.state
+    if a.best_val is None:
+        return False
+    margin = selection_noise(b.best_val) if min_delta is None else min_delta
+    if a.best_score > b.best_score + margin:
+        return True
+    mean_rank = {s: float(np.mean([v[d]["mean_rank"] for d in DIRECTIONS])) for s, v in (("a", a.best_val), ("b", b.best_val))}
+    return margin == 0 and a.best_score == b.best_score and mean_rank["a"] < mean_rank["b"]
 
 
 def unfinished_checkpoints(work_dir: Path) -> list[Path]:

@@ -99,6 +99,14 @@ def selection_score(result: dict) -> float:
     return float(np.mean([result[d][key] for d in DIRECTIONS]))
 
 
+def selection_noise(result: dict) -> float:
+    """One standard error of :func:`selection_score`: ``√(p(1 − p) / (2N))`` for score p over the
+    2N queries of a gallery of N pairs (0 when the score is 0 or 1). A score that moves by less
+    is indistinguishable from another draw of the validation pairs."""
+    p = selection_score(result)
+    return float(np.sqrt(p * (1.0 - p) / (2 * max(1, int(result["gallery"])))))
+
+
 def _cosine_distances(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     return -(unit[rows] @ unit.T)  # (A, N)

@@ -8,9 +8,10 @@ structure, margin 0.1, top-100 negatives, dropout keep 0.9. Around it:
   1,000-pair test gallery (the paper's protocol) when the data allows, 15 % otherwise;
 - validation Recall@K every ``val_every`` (50) steps (the same code as ``vmnet evaluate``); the
   best model by mean R@10 of both directions is kept; training stops after ``patience`` (6)
-  validations without improvement, at the latest after ``max_steps`` (3,000): on a few thousand
-  pairs the validation score peaks within a few hundred steps and the rest only memorises (issue
-  18). The official script's 700k steps are a ``max_steps``/``patience`` setting away;
+  validations that do not beat the score patience started from by ``min_delta`` (by default one
+  standard error of the validation score, so noise does not keep it going), at the latest after
+  ``max_steps`` (3,000): on a few thousand pairs the validation score peaks within a few hundred
+  steps and the rest only memorises (issue 18). The official script's 700k steps are a ``max_steps``/``patience`` setting away;
 - ``OUT/training/checkpoint.pt`` holds model, optimizer, step, best model and RNG states, written
   atomically at every validation: after an interruption, running the same command again continues
   from the last validation (losing at most ``val_every`` steps) and ends with the same weights as
@@ -38,7 +39,7 @@ from tqdm.auto import tqdm
 from vmnet_core.atomic_io import atomic_path
 from vmnet_core.errors import VmnetError
 from vmnet_core.learn.losses import ranking_terms, structure_loss
-from vmnet_core.learn.metrics import evaluate_embeddings, selection_score
+from vmnet_core.learn.metrics import evaluate_embeddings, selection_noise, selection_score
 from vmnet_core.learn.model import ModelConfig, VMNet, embed_arrays
 from vmnet_core.learn.preprocess import PreprocessConfig, Preprocessor
 
@@ -62,6 +63,8 @@ class TrainConfig:
     epochs: int | None = None  # optional bound in passes over the train split
     val_every: int = 50  # validate (and checkpoint) every this many steps
     patience: int = 6  # stop after this many validations without improvement (0 = never)
+    min_delta: float | None = None  # improvement that resets patience (None: one standard error of
+    #                                 the validation score, selection_noise; 0: any improvement)
     val_max_items: int = 4000  # validation gallery cap (the official script validates on 4,000)
     seed: int = 0
     device: str = "cpu"  # "cpu" or "cuda"
@@ -292,6 +295,7 @@ class TrainState:
     best_score: float = -1.0
     best_step: int = 0
     best_val: dict | None = None
+    patience_score: float = -1.0  # the score the patience count started from
     bad_validations: int = 0
     stopped_early: bool = False
 
@@ -476,10 +480,12 @@ def fit(
                             model, val_data.music[:n_val], val_data.video[:n_val], device))
                         score = selection_score(result)
                         logger.write({"step": state.step, "split": "val", "score": score, **result})
-                        if score > state.best_score:
+                        if score > state.best_score:  # the best model so far is kept, however small the gain
                             state.best_score, state.best_step, state.best_val = score, state.step, result
-                            state.bad_validations = 0
                             best_weights = _cpu_state(model)
+                        delta = selection_noise(result) if cfg.min_delta is None else cfg.min_delta
+                        if score > state.patience_score + delta:  # learning goes on: patience restarts
+                            state.patience_score, state.bad_validations = score, 0
                         else:
                             state.bad_validations += 1
                             if cfg.patience and state.bad_validations >= cfg.patience:
