@@ -15,10 +15,17 @@ from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import FeatureStore
 from vmnet_core.learn.baselines import fit_cca_on_validation
-from vmnet_core.learn.capacity import CAPACITY_DIR, candidate_models, sized_model
+from vmnet_core.learn.capacity import CAPACITY_DIR, candidate_models, sized_model, wins_beyond_noise
 from vmnet_core.learn.metrics import selection_noise
 from vmnet_core.learn.model import ModelConfig, VMNet, embed_arrays
-from vmnet_core.learn.train import load_run_config, paired_inputs, read_log, resolve_splits
+from vmnet_core.learn.train import (
+    TrainResult,
+    TrainState,
+    load_run_config,
+    paired_inputs,
+    read_log,
+    resolve_splits,
+)
 from vmnet_testkit.synthetic import write_realistic_store
 
 QUICK = """
@@ -47,6 +54,23 @@ def test_the_ladder_runs_from_cca_to_the_configured_towers():
     assert list(candidate_models(ModelConfig(capacity="small"))) == ["small"]
     with pytest.raises(VmnetError, match="Unknown capacity"):
         sized_model(model, "huge")
+
+
+def _validated(score: float, mean_rank: float, gallery: int) -> TrainResult:
+    row = {"R@10": score, "mean_rank": mean_rank}
+    val = {"gallery": gallery, "video_to_music": row, "music_to_video": row}
+    return TrainResult(model=None, state=TrainState(best_score=score, best_val=val), steps_per_epoch=1, batch_size=1)
+
+
+def test_a_larger_shape_must_win_by_more_than_noise():
+    # 500 validation pairs at R@10 0.18: one standard error is √(0.18 · 0.82 / 1000) ≈ 0.012
+    smaller = _validated(0.18, 90.0, 500)
+    assert not wins_beyond_noise(_validated(0.19, 80.0, 500), smaller, None)  # within noise, whatever the mean rank
+    assert wins_beyond_noise(_validated(0.20, 95.0, 500), smaller, None)
+    assert wins_beyond_noise(_validated(0.19, 95.0, 500), smaller, 0.005)  # an explicit min_delta
+    # a 10-pair gallery puts R@10 at 1.0 for everything: the mean rank decides
+    assert wins_beyond_noise(_validated(1.0, 2.0, 10), _validated(1.0, 2.5, 10), None)
+    assert not wins_beyond_noise(_validated(1.0, 2.5, 10), _validated(1.0, 2.5, 10), None)
 
 
 def test_a_bad_capacity_in_a_config_is_one_sentence(tmp_path):
@@ -80,6 +104,7 @@ def test_auto_trains_each_shape_and_keeps_the_best_on_validation(store, tmp_path
         log = read_log(out / "training" / CAPACITY_DIR / name / "metrics.jsonl")
         assert score == pytest.approx(max(r["score"] for r in log if r.get("split") == "val"), abs=1e-4)
     chosen, scores = record["chosen"], record["val_scores"]
+    assert list(record["val_mean_ranks"]) == tried and all(r >= 1 for r in record["val_mean_ranks"].values())
     # it climbed while the larger shape won by more than noise and stopped at the first that did not
     at = tried.index(chosen)
     assert at in (len(tried) - 1, len(tried) - 2)

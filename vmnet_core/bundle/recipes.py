@@ -157,9 +157,11 @@ def _capacity_line(capacity: dict) -> str:
                                    if capacity["chosen"] == "cca" else "")
     if capacity["asked"] != "auto":
         return f"- towers: {chosen}, as configured"
-    scores = ", ".join(f"{name} {100 * score:.1f}%" if score >= 0 else f"{name} not scored"
-                       for name, score in capacity["val_scores"].items())
-    return f"- towers: {chosen}, chosen on validation (mean R@10: {scores})"
+    ranks = capacity.get("val_mean_ranks", {})
+    scores = ", ".join((f"{name} {100 * score:.1f}%" + (f" (mean rank {ranks[name]:g})" if name in ranks else ""))
+                       if score >= 0 else f"{name} not scored" for name, score in capacity["val_scores"].items())
+    return (f"- towers: {chosen}, chosen on validation (mean R@10; a shape is kept over the simpler one "
+            f"only when it wins by more than one standard error, or by mean rank when R@10 is saturated: {scores})")
 
 
 def model_card(config: dict, metrics: dict, store_dir: str | Path) -> str:

@@ -82,10 +82,12 @@ class CapacityChoice:
     result: TrainResult  # its best model and training state
     work_dir: Path  # where its checkpoint and metrics.jsonl are
     val_scores: dict[str, float]  # every candidate's best validation score (mean R@10), -1 when unscored
+    val_mean_ranks: dict[str, float]  # and the mean rank (both directions) at that validation
 
     def record(self, asked: str) -> dict[str, Any]:
-        """What the bundle's config keeps: the asked capacity, the kept one and the scores."""
-        return {"asked": asked, "chosen": self.name, "val_scores": {k: round(v, 4) for k, v in self.val_scores.items()}}
+        """What the bundle's config keeps: the asked capacity, the kept one, the scores and mean ranks."""
+        return {"asked": asked, "chosen": self.name, "val_scores": {k: round(v, 4) for k, v in self.val_scores.items()},
+                "val_mean_ranks": {k: round(v, 2) for k, v in self.val_mean_ranks.items()}}
 
 
 def fit_capacity(train_data: PairedArrays, val_data: PairedArrays, run: RunConfig, work_dir: Path,
@@ -94,7 +96,7 @@ def fit_capacity(train_data: PairedArrays, val_data: PairedArrays, run: RunConfi
 
     A named capacity trains once in ``work_dir``. ``auto`` climbs the ladder, each step in
     ``work_dir/capacity/<name>/`` (resumable), while a larger shape beats the smaller one on
-    validation by more than noise (:func:`_beats`); it keeps the last shape that did. When the
+    validation by more than noise (:func:`wins_beyond_noise`); it keeps the last shape that did. When the
     validation split is too small to score anything, it trains every step and keeps the
     configured towers.
     """
@@ -102,6 +104,7 @@ def fit_capacity(train_data: PairedArrays, val_data: PairedArrays, run: RunConfi
     several = len(candidates) > 1
     best: CapacityChoice | None = None
     scores: dict[str, float] = {}
+    mean_ranks: dict[str, float] = {}
     for name, model in candidates.items():
         candidate = replace(run, model=model)
         where = work_dir / CAPACITY_DIR / name if several else work_dir
@@ -111,9 +114,11 @@ def fit_capacity(train_data: PairedArrays, val_data: PairedArrays, run: RunConfi
             result = fit(train_data, val_data, candidate, where, run_fingerprint(candidate, store_digest),
                          preprocessor_arrays, label=f"train {name}" if several else "train")
         scores[name] = result.state.best_score
-        if best is not None and best.result.state.best_val and not _beats(result, best.result, run.train.min_delta):
+        if result.state.best_val:
+            mean_ranks[name] = _mean_rank(result.state.best_val)
+        if best is not None and best.result.state.best_val and not wins_beyond_noise(result, best.result, run.train.min_delta):
             break  # a larger shape that does not beat the smaller one: the data supports no more
-        best = CapacityChoice(name, candidate, result, where, scores)  # unscored: the last, full, is kept
+        best = CapacityChoice(name, candidate, result, where, scores, mean_ranks)  # unscored: the last is kept
     return best
 
 
@@ -149,7 +154,7 @@ def fit_cca_model(train_data: PairedArrays, val_data: PairedArrays, run: RunConf
     return TrainResult(model=model, state=state, steps_per_epoch=0, batch_size=0)
 
 
-def _beats(larger: TrainResult, smaller: TrainResult, min_delta: float | None) -> bool:
+def wins_beyond_noise(larger: TrainResult, smaller: TrainResult, min_delta: float | None) -> bool:
     """Whether the larger shape's best validation score beats the smaller's by more than
     ``min_delta`` (None: one standard error of the smaller's score). When that error is 0 (a score
     of 0 or 1, e.g. R@10 on a gallery of 10), an equal score is decided by the lower mean rank."""
@@ -159,8 +164,12 @@ def _beats(larger: TrainResult, smaller: TrainResult, min_delta: float | None) -
     margin = selection_noise(b.best_val) if min_delta is None else min_delta
     if a.best_score > b.best_score + margin:
         return True
-    mean_rank = {s: float(np.mean([v[d]["mean_rank"] for d in DIRECTIONS])) for s, v in (("a", a.best_val), ("b", b.best_val))}
-    return margin == 0 and a.best_score == b.best_score and mean_rank["a"] < mean_rank["b"]
+    return margin == 0 and a.best_score == b.best_score and _mean_rank(a.best_val) < _mean_rank(b.best_val)
+
+
+def _mean_rank(val: dict) -> float:
+    """Mean rank of the true partner over both directions of a validation result."""
+    return float(np.mean([val[d]["mean_rank"] for d in DIRECTIONS]))
 
 
 def unfinished_checkpoints(work_dir: Path) -> list[Path]:
