@@ -144,13 +144,13 @@ class Retriever:
                         query_cues: dict[str, Any] | None = None) -> list[Hit]:
         """The ``k`` catalog tracks that fit the video at ``path`` best, best first (``exact``: skip an
         ANN index; ``query_cues``: the video's named cues, fused into the order by ``cue_weight``)."""
-        self._require_side("music")
+        self.require_side("music")
         return self.rank(self.embed_video_file(path, max_duration_s), "music", k, exact=exact, query_cues=query_cues)
 
     def videos_for_music(self, path: str | Path, k: int = 10, exact: bool = False,
                          query_cues: dict[str, Any] | None = None) -> list[Hit]:
         """The ``k`` catalog videos that fit the music at ``path`` (audio, or a video's soundtrack) best."""
-        self._require_side("video")
+        self.require_side("video")
         return self.rank(self.embed_music_file(path), "video", k, exact=exact, query_cues=query_cues)
 
     def rank(self, embedding: np.ndarray, side: str, k: int, *, exact: bool = False,
@@ -160,7 +160,8 @@ class Retriever:
         return ranked_search(self.bundle.catalog, embedding, side, k, hidden=hidden, exact=exact,
                              query_cues=query_cues, cue_weight=self.cue_weight)
 
-    def _require_side(self, side: str) -> None:
+    def require_side(self, side: str) -> None:
+        """Raise a :class:`VmnetError` saying how to fill the ``side`` catalog when it is empty."""
         if self.bundle.catalog.size(side) == 0:
             flag = "--music" if side == "music" else "--videos"
             raise VmnetError(f"The bundle's {side} catalog is empty; add items with "

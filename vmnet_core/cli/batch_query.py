@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +28,21 @@ def search_and_explain(retriever: Any, side: str, query: Path, k: int, exact: bo
     """``(hits, reasons per hit, fused)`` for one query file, ``side`` being the side searched.
 
     The query's named cues (another decode of the file, about 0.7 s for a 30-s video) are computed
-    before the search when the retriever fuses them into the order (``cue_weight`` > 0), else
-    after it and only when some hit has stored cues to explain; ``fused`` says whether they ordered
+    beside the embedding, in a thread, when the retriever fuses them into the order (``cue_weight``
+    > 0), else after the search and only when some hit has stored cues to explain; ``fused`` says whether they ordered
     the hits. The whole video is analysed, as in the web app (no duration cap).
     """
     from vmnet_core.bundle.track_cues import QUERY_SIDE, cues_or_none, explain_hits
 
-    cues = cues_or_none(query, QUERY_SIDE[side]) if retriever.cue_weight > 0 else None
-    if side == "music":
-        hits = retriever.music_for_video(query, k=k, max_duration_s=None, exact=exact, query_cues=cues)
-    else:
-        hits = retriever.videos_for_music(query, k=k, exact=exact, query_cues=cues)
+    retriever.require_side(side)
+    with ThreadPoolExecutor(1, thread_name_prefix="vmnet-query-cues") as beside:  # their own decode, meanwhile
+        pending = beside.submit(cues_or_none, query, QUERY_SIDE[side]) if retriever.cue_weight > 0 else None
+        if side == "music":
+            embedding = retriever.embed_video_file(query, max_duration_s=None)
+        else:
+            embedding = retriever.embed_music_file(query)
+        cues = pending.result() if pending is not None else None
+    hits = retriever.rank(embedding, side, k, exact=exact, query_cues=cues)
     fused = cues is not None
     catalog = retriever.bundle.catalog
     if cues is None and any(catalog.has(side, h.id) and catalog.item(side, h.id).cues for h in hits):
