@@ -23,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_demo_query import make_clip  # noqa: E402  (the same real H.264 clip as the demo benchmark)
+from vmnet_testkit.bench_clip import make_clip  # the same real H.264 clip as the demo benchmark
+
+OUT = Path(__file__).resolve().parent / "out"
 
 
 def timed(command: list[str]) -> tuple[float, float]:
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
         args.bundle = default_bundle()
     width, height = (int(v) for v in args.size.split("x"))
-    clip = make_clip(args.seconds, width, height)
+    clip = make_clip(args.seconds, width, height, OUT)
     vmnet = [sys.executable, "-m", "vmnet_core.cli.main"]
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:

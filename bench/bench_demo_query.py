@@ -30,36 +30,11 @@ from demo import handlers
 from demo.query_cache import QueryCache
 from vmnet_core.bundle.catalog import CatalogItem
 from vmnet_core.bundle.files import load_bundle
+from vmnet_testkit.bench_clip import make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "bench" / "out"
-
-
-def clip_frames(seconds: float, fps: int, width: int, height: int):
-    """(H, W, 3) uint8 frames: a gradient scene with a moving block and a cut every 5 s."""
-    yy, xx = np.mgrid[0:height, 0:width]
-    for i in range(int(seconds * fps)):
-        scene = i // (5 * fps)
-        frame = np.empty((height, width, 3), np.uint8)
-        frame[..., 0] = (xx * 255 // width + 40 * scene) % 256
-        frame[..., 1] = (yy * 255 // height + 70 * scene) % 256
-        frame[..., 2] = (3 * i) % 256
-        x0 = (i * 11) % (width - 160)
-        frame[200:360, x0:x0 + 160] = 255
-        yield frame
-
-
-def make_clip(seconds: float, width: int, height: int, fps: int = 25) -> Path:
-    """A real H.264/AAC mp4 (cached in bench/out/)."""
-    from vmnet_core.media import write_video
-
-    path = OUT / f"clip-{seconds:g}s-{width}x{height}.mp4"
-    if not path.exists():
-        t = np.arange(int(seconds * 44100)) / 44100
-        audio = (0.3 * np.sin(2 * np.pi * 220 * t) * np.exp(-3 * (t % 0.5))).astype(np.float32)
-        write_video(clip_frames(seconds, fps, width, height), path, fps=fps, audio=audio, preset="veryfast")
-    return path
 
 
 def bundle_with_tracks(bundle_dir: Path, tracks: int, into: Path) -> Path:
@@ -145,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     width, height = (int(v) for v in args.size.split("x"))
     OUT.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
-    clip = make_clip(args.seconds, width, height)
+    clip = make_clip(args.seconds, width, height, OUT)
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
         scratch = Path(tmp)
         bundle_dir = bundle_with_tracks(args.bundle, args.tracks, scratch / "bundle")

@@ -23,10 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_demo_query import make_clip  # noqa: E402
+from vmnet_testkit.bench_clip import make_clip  # the same real H.264 clip as the demo benchmark
 
 PAPER_VIDEOS = 200_000
+
+
+OUT = Path(__file__).resolve().parent / "out"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated")
     parser.add_argument("--cluster-cores", type=int, default=512, help="cores of the projected cluster")
     args = parser.parse_args(argv)
-    clip = make_clip(30.0, 1280, 720)
+    clip = make_clip(30.0, 1280, 720, OUT)
     print(f"vmnet extract throughput: {args.clips} × 30-s 1280×720 clips, both modalities, cpu cores {os.cpu_count()}")
     for workers in (int(w) for w in args.workers.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp:

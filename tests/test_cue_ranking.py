@@ -16,7 +16,6 @@ import shutil
 import numpy as np
 import pytest
 
-from vmnet_core.bundle.catalog import Catalog
 from vmnet_core.bundle.cue_match import axis_leans
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.cli.main import main
@@ -45,7 +44,7 @@ def _major_share(records: list[dict]) -> float:
 
 def _arousal(bundle, records: list[dict]) -> float:
     """Mean arousal lean (tempo, onset rate, loudness; −1 … +1) of the records' tracks, from their stored cues."""
-    catalog = Catalog.load(bundle / "catalog")
+    catalog = load_bundle(bundle).catalog
     return float(np.mean([axis_leans(catalog.item("music", r["id"]).cues, "music")[0] for r in records]))
 
 

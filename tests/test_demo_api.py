@@ -17,7 +17,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from demo.handlers import format_duration
-from vmnet_core.bundle.catalog import Catalog
+from vmnet_core.bundle.files import load_bundle
 from vmnet_core.media import probe
 from vmnet_testkit.cue_media import make_cue_media
 from vmnet_testkit.demo_server import UPLOAD_LIMIT_MB, VIDEO_LIMIT_S, ServedDemo, shared_demo
@@ -49,7 +49,7 @@ def _rows(table: dict) -> list[dict]:
 
 def _best_fitting_corpus_clip(bundle: Path) -> tuple[str, str, float]:
     """(video path, id, partner score) of the catalog clip whose own track wins by the widest margin."""
-    catalog = Catalog.load(bundle / "catalog")
+    catalog = load_bundle(bundle).catalog
     music, music_ids = catalog.embeddings("music"), catalog.ids("music")
     best = None
     for row, item in enumerate(catalog.items("video")):
@@ -96,7 +96,7 @@ def test_real_music_comes_first_and_each_track_says_why_it_fits(client, served, 
     rows = _rows(table)
     assert not [r for r in rows if r["id"].startswith("starter-")]  # synthetic training tracks only on request
     library = [r for r in rows if r["id"].startswith("library-")]
-    real = [i for i in Catalog.load(served.bundle / "catalog").items("music") if not i.id.startswith("starter-")]
+    real = [i for i in load_bundle(served.bundle).catalog.items("music") if not i.id.startswith("starter-")]
     assert len(library) == 28 and len(rows) == len(real) >= 30  # the real library, the --music-dir tracks
     assert all(r["title"][0].isupper() and "_" not in r["title"] for r in library)  # "Calm Acoustic 1"
     assert "synthetic training tracks left out" in status
@@ -125,7 +125,7 @@ def test_videos_for_a_track(client, served, tmp_path):
     rows = _rows(table)
     assert len(rows) == 4
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
-    catalog = Catalog.load(served.bundle / "catalog")
+    catalog = load_bundle(served.bundle).catalog
     assert all(catalog.has("video", r["id"]) for r in rows)
     assert "videos" in status
 

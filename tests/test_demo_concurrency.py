@@ -14,7 +14,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.utils import Status
 
-from vmnet_core.bundle.catalog import Catalog
+from vmnet_core.bundle.files import load_bundle
 from vmnet_testkit.demo_server import ServedDemo, shared_demo
 
 USERS = 10
@@ -28,7 +28,7 @@ def served(tiny_bundle: Path, tmp_path_factory) -> ServedDemo:
 
 def _corpus_clips(bundle: Path, n: int) -> list[str]:
     """The video files of the bundle catalog's first ``n`` clips."""
-    paths = [item.path for item in Catalog.load(bundle / "catalog").items("video")][:n]
+    paths = [item.path for item in load_bundle(bundle).catalog.items("video")][:n]
     assert len(paths) == n, f"the tiny bundle has only {len(paths)} clips"
     return paths
 

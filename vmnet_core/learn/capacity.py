@@ -3,7 +3,8 @@
 The paper's towers (music 1140 → 2048 → 1024 → 512, video 1024 → 2048 → 512, ReLU) were sized for
 YouTube-8M; on a few thousand pairs they memorise the train split within a few hundred steps. With
 ``capacity = "auto"`` (the default) ``vmnet train`` therefore climbs a short ladder of tower shapes,
-simplest first, while the next one beats the last on validation. The ladder:
+simplest first, while the next one beats the last on validation by more than one standard error
+of the validation score (:func:`wins_beyond_noise`). The ladder:
 
 - ``cca``: regularised CCA on the same inputs, in closed form (ridge chosen on validation), written
   as a VM-NET with one linear layer per tower (no training; the simplest thing that could work);
@@ -96,8 +97,8 @@ def fit_capacity(train_data: PairedArrays, val_data: PairedArrays, run: RunConfi
 
     A named capacity trains once in ``work_dir``. ``auto`` climbs the ladder, each step in
     ``work_dir/capacity/<name>/`` (resumable), while a larger shape beats the smaller one on
-    validation by more than noise (:func:`wins_beyond_noise`); it keeps the last shape that did. When the
-    validation split is too small to score anything, it trains every step and keeps the
+    validation by more than noise (:func:`wins_beyond_noise`); it keeps the last shape that did.
+    When the validation split is too small to score anything, it trains every step and keeps the
     configured towers.
     """
     candidates = candidate_models(run.model)
@@ -116,7 +117,8 @@ def fit_capacity(train_data: PairedArrays, val_data: PairedArrays, run: RunConfi
         scores[name] = result.state.best_score
         if result.state.best_val:
             mean_ranks[name] = _mean_rank(result.state.best_val)
-        if best is not None and best.result.state.best_val and not wins_beyond_noise(result, best.result, run.train.min_delta):
+        if best is not None and best.result.state.best_val and \
+                not wins_beyond_noise(result, best.result, run.train.min_delta):
             break  # a larger shape that does not beat the smaller one: the data supports no more
         best = CapacityChoice(name, candidate, result, where, scores, mean_ranks)  # unscored: the last is kept
     return best
