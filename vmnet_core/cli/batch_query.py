@@ -27,10 +27,11 @@ def search_and_explain(retriever: Any, side: str, query: Path, k: int, exact: bo
                        ) -> tuple[list, list[list[str]], bool]:
     """``(hits, reasons per hit, fused)`` for one query file, ``side`` being the side searched.
 
-    The query's named cues (another decode of the file, about 0.7 s for a 30-s video) are computed
-    beside the embedding, in a thread, when the retriever fuses them into the order (``cue_weight``
-    > 0), else after the search and only when some hit has stored cues to explain; ``fused`` says whether they ordered
-    the hits. The whole video is analysed, as in the web app (no duration cap).
+    The query's named cues (another decode of the file, about 1 s for a 30-s 720p video) are
+    computed beside the embedding, in a thread, when the retriever fuses them into the order
+    (``cue_weight`` > 0), else after the search and only when some hit has stored cues to explain;
+    ``fused`` says whether they ordered the hits. The whole video is analysed, as in the web app
+    (no duration cap).
     """
     from vmnet_core.bundle.track_cues import QUERY_SIDE, cues_or_none, explain_hits
 
