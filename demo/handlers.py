@@ -14,7 +14,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,16 +247,15 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
         info = probe(p)
         require_video(info, "there are no pictures to match, so use it in 'Find videos for a track' "
                             "instead, or upload a video")
-        with ThreadPoolExecutor(1, thread_name_prefix="vmnet-video-cues") as beside:  # their own decode, meanwhile
-            cues = beside.submit(cues_or_none, p, "video", ctx.max_video_s)
-            step(0.25, "Reading frames and looking at them (CNN)")
-            features = ctx.retriever.video_frames_file(p, max_duration_s=None)  # (T, 1280), from the start
-            fps = ctx.bundle.config.descriptors.video.fps
-            features = features[:max(1, math.ceil(ctx.max_video_s * fps - 1e-9))]  # frames inside the limit
-            step(0.85, "Embedding")
-            embedding = ctx.retriever.embed_video_frames(features)
-            return embedding, {"duration_s": info.duration_s, "frames": int(len(features)), "fps": fps,
-                               "width": info.width, "height": info.height, "cues": cues.result()}
+        step(0.25, "Reading frames and looking at them (CNN)")
+        # (T, 1280) from the start, and the cues from the same decode
+        features, cues = ctx.retriever.video_frames_and_cues(p, max_duration_s=None, cue_span_s=ctx.max_video_s)
+        fps = ctx.bundle.config.descriptors.video.fps
+        features = features[:max(1, math.ceil(ctx.max_video_s * fps - 1e-9))]  # frames inside the limit
+        step(0.85, "Embedding")
+        embedding = ctx.retriever.embed_video_frames(features)
+        return embedding, {"duration_s": info.duration_s, "frames": int(len(features)), "fps": fps,
+                           "width": info.width, "height": info.height, "cues": cues}
 
     return _embed_upload(ctx, path, "a video", f"video-first{ctx.max_video_s:g}s", "Reading your video", compute,
                          on_step)

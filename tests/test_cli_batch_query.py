@@ -89,3 +89,37 @@ def test_a_video_query_loads_no_music_analysis_and_no_web_stack():
             "print(sorted(n for n in ('librosa', 'numba', 'gradio', 'sqlalchemy') if n in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_video_query_from_a_fresh_process_runs_without_torch(indexed, tmp_path):
+    """With the CNN's ONNX file cached (the first start exports it), `vmnet query --video` never
+    imports torch (about 2 s of a fresh process): numpy towers, ONNX Runtime CNN. Its scores are
+    the torch model's."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.bundle.retrieval import Retriever
+    from vmnet_core.features.video_descriptor import default_frame_encoder
+    from vmnet_core.learn.model import embed_arrays
+
+    bundle, root = indexed
+    assert default_frame_encoder().engine == "onnx"  # exported into the cache, as at the first start
+    video = root / "videos" / "a.mp4"
+    code = ("import sys; from vmnet_core.cli.main import main; "
+            f"code = main(['query', '--bundle', {str(bundle)!r}, '--video', {str(video)!r}, '-k', '2', '--json']); "
+            "print('torch imported:', 'torch' in sys.modules, file=sys.stderr); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "torch imported: False" in result.stderr
+    hits = json.loads(result.stdout)
+    loaded = load_bundle(bundle)
+    frames = Retriever(loaded).video_frames_file(video)
+    reference = embed_arrays(loaded.model, None, loaded.preprocessor.transform_video_frames(frames)[None, :])[1][0]
+    cosines = {item.id: float(e @ reference) for item, e in
+               zip(loaded.catalog.items("music"), loaded.catalog.embeddings("music"), strict=True)}
+    assert [h["id"] for h in hits] == sorted(cosines, key=cosines.get, reverse=True)[:2]
+    assert [h["score"] for h in hits] == pytest.approx([cosines[h["id"]] for h in hits], abs=1e-5)
+    assert np.isfinite([h["score"] for h in hits]).all()

@@ -204,6 +204,66 @@ def test_leaving_iter_frame_batches_early_stops_ffmpeg(media_dir):
     assert not any(t.name == "vmnet-frame-reader" for t in threading.enumerate())
 
 
+def _rawvideo_runs(monkeypatch) -> list[list[str]]:
+    """Record every ffmpeg run that writes frames (the real ffmpeg still runs)."""
+    runs: list[list[str]] = []
+    real_popen = media_frames.subprocess.Popen
+
+    def recording(args, *rest, **kwargs):
+        if "rawvideo" in args:
+            runs.append(list(args))
+        return real_popen(args, *rest, **kwargs)
+
+    monkeypatch.setattr(media_frames.subprocess, "Popen", recording)
+    return runs
+
+
+@pytest.mark.parametrize(("main", "side", "decodes"), [
+    ((2.0, 40), (10.0, 32), 1),  # both shrink 128 px ≥ 3×: same decoder options, one shared decode
+    ((2.0, 64), (10.0, 32), 2),  # 64 px keeps deblocking, 32 px skips it: each its own decode
+])
+def test_frames_beside_are_exactly_those_of_their_own_sampling(media_dir, monkeypatch, main, side, decodes):
+    path = media_dir / "indexed.mp4"
+    runs = _rawvideo_runs(monkeypatch)
+    batches, side_frames = media.iter_frame_batches_beside(
+        path, media.FrameSampling(main[0], 360, main[1]), media.FrameSampling(side[0], 1000, side[1]), batch_frames=4)
+    main_frames = np.concatenate(list(batches))
+    beside = side_frames.result(timeout=60)
+    assert len(runs) == decodes
+    np.testing.assert_array_equal(main_frames, media.sample_frames(path, fps=main[0], size=main[1]))
+    np.testing.assert_array_equal(beside, media.sample_frames(path, fps=side[0], size=side[1]))
+    assert beside.shape == (120, side[1], side[1], 3)
+
+
+def test_frames_beside_a_seeking_sampling_come_from_their_own_decode(tmp_path):
+    path = make_indexed_video(tmp_path / "gop.mp4", seconds=12, fps=10, keyint=10)
+    batches, side_frames = media.iter_frame_batches_beside(path, media.FrameSampling(0.25, 360, 64),
+                                                           media.FrameSampling(2.0, 100, 32))
+    np.testing.assert_array_equal(np.concatenate(list(batches)), media.sample_frames(path, fps=0.25, size=64))
+    np.testing.assert_array_equal(side_frames.result(timeout=60), media.sample_frames(path, fps=2.0, size=32))
+
+
+def test_frames_beside_fail_with_the_main_decode_and_stop_with_it(media_dir, monkeypatch):
+    with pytest.raises(VmnetError, match="no video track"):
+        media.iter_frame_batches_beside(media_dir / "tone.wav", media.FrameSampling(1.0, 10, 32),
+                                        media.FrameSampling(8.0, 80, 32))
+    before = _live_children()
+    batches, side_frames = media.iter_frame_batches_beside(
+        media_dir / "indexed.mp4", media.FrameSampling(10.0, 360, 32), media.FrameSampling(10.0, 360, 32), batch_frames=2)
+    next(batches)
+    batches.close()  # the consumer leaves early: ffmpeg stops and the side frames say so
+    with pytest.raises(VmnetError, match="Stopped decoding frames"):
+        side_frames.result(timeout=60)
+    assert _live_children() <= before
+    monkeypatch.setattr(media_frames, "_decode_timeout_s", lambda seconds: 0.001)
+    batches, side_frames = media.iter_frame_batches_beside(
+        media_dir / "indexed.mp4", media.FrameSampling(10.0, 360, 32), media.FrameSampling(10.0, 360, 32))
+    with pytest.raises(VmnetError, match="Gave up"):
+        list(batches)
+    with pytest.raises(VmnetError, match="Gave up"):
+        side_frames.result(timeout=60)
+
+
 def test_frame_decoding_that_runs_too_long_is_a_plain_error(media_dir, monkeypatch):
     monkeypatch.setattr(media_frames, "_decode_timeout_s", lambda seconds: 0.001)
     with pytest.raises(VmnetError, match="Gave up") as err:

@@ -10,13 +10,13 @@ import torch
 
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.imagenet_labels import IMAGENET_LABELS
+from vmnet_core.features.lite0_torch import load_efficientnet_lite0
 from vmnet_core.features.video_descriptor import (
     FEATURE_DIM,
     WhiteningPCA,
     cnn_threads_beside_decoder,
     default_frame_encoder,
     lite0_weights_path,
-    load_efficientnet_lite0,
     pool_frames,
     video_frame_features,
 )

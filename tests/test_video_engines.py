@@ -57,7 +57,7 @@ def test_onnx_engine_handles_odd_sizes_batches_and_no_frames(encoders):
 
 
 def test_the_exported_model_is_cached_and_reused(encoders):
-    path = exported_model_path(encoders["torch"].model, lite0_weights_path(), INPUT_SIZE)
+    path = exported_model_path(lambda: encoders["torch"].model, lite0_weights_path(), INPUT_SIZE)
     assert path is not None and path.is_file() and path == encoders["onnx"]._onnx.path
     before = path.stat().st_mtime_ns
     assert FrameEncoder(engine="onnx")._onnx.path == path

@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import FRAME_FPS, MAX_FRAMES
 from vmnet_core.features.music_config import MusicDescriptorConfig
-from vmnet_core.learn.model import ModelConfig
+from vmnet_core.learn.model_config import ModelConfig
 from vmnet_core.learn.preprocess import PreprocessConfig
-from vmnet_core.learn.train import RunConfig, TrainConfig
+from vmnet_core.learn.run_config import RunConfig, TrainConfig
 
 T = TypeVar("T")
 

@@ -5,7 +5,7 @@
     BUNDLE/
       config.json             format, version, dims, every config (model, preprocess, training, ...),
                               library versions
-      model.safetensors       VMNet weights (safetensors.torch; never pickle)
+      model.safetensors       VMNet weights (safetensors; never pickle)
       preprocess.safetensors  Preprocessor arrays (safetensors.numpy)
       metrics.json            evaluation numbers
       card.md                 what it was trained on, its numbers, its limits
@@ -25,23 +25,25 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from safetensors.numpy import save as save_numpy
-from safetensors.torch import save as save_torch
 
 from vmnet_core.atomic_io import read_json_file, read_safetensors_arrays, write_file_atomic
 from vmnet_core.bundle.catalog import Catalog
 from vmnet_core.bundle.config import BundleConfig, BundleDims, RankingConfig
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import library_versions
-from vmnet_core.learn.model import ModelConfig, VMNet
+from vmnet_core.learn.model_config import ModelConfig
 from vmnet_core.learn.preprocess import Preprocessor
+from vmnet_core.learn.towers import NumpyTowers, check_state
+
+if TYPE_CHECKING:  # torch loads only when something asks for the torch model (training, evaluation)
+    from vmnet_core.learn.model import VMNet
 
 BUNDLE_FORMAT = "vmnet-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -59,22 +61,39 @@ class Bundle:
 
     Attributes
     ----------
-    model : VMNet in eval mode
+    towers : NumpyTowers — the model's eval-mode forward pass in numpy (queries need no torch)
     preprocessor : Preprocessor
     config : BundleConfig — ``config.json``, typed (:mod:`vmnet_core.bundle.config`)
     metrics : dict — ``metrics.json``
     card : str — ``card.md``
     catalog : Catalog — empty when the bundle has none yet
     path : Path — the bundle directory
+    device : torch device of :attr:`model`
     """
 
-    model: VMNet
+    towers: NumpyTowers
     preprocessor: Preprocessor
     config: BundleConfig
     metrics: dict[str, Any]
     card: str
     catalog: Catalog
     path: Path
+    device: str = "cpu"
+    _model: VMNet | None = field(default=None, repr=False)
+
+    @property
+    def model(self) -> VMNet:
+        """The torch VMNet in eval mode on :attr:`device` (built from the weights on first use)."""
+        if self._model is None:
+            import torch
+
+            from vmnet_core.learn.model import VMNet
+
+            model = VMNet(self.config.model)
+            model.load_state_dict({name: torch.from_numpy(np.array(a)) for name, a in self.towers.state.items()},
+                                  strict=True)
+            self._model = model.to(self.device).eval()
+        return self._model
 
     def save_catalog(self) -> Path:
         """Write :attr:`catalog` into ``path/catalog`` (each file replaced atomically)."""
@@ -98,24 +117,24 @@ def _preprocessor_bytes(preprocessor: Preprocessor) -> bytes:
                       metadata={"format": BUNDLE_FORMAT})
 
 
-def bundle_dims(model: VMNet, preprocessor: Preprocessor) -> BundleDims:
-    """The widths a bundle must agree on, read from its model and preprocessor."""
+def bundle_dims(model_config: ModelConfig, preprocessor: Preprocessor) -> BundleDims:
+    """The widths a bundle must agree on, read from its model's config and its preprocessor."""
     return BundleDims(
         music_descriptor=int(preprocessor.music_in_dim),
         video_descriptor=int(preprocessor.video_in_dim),
-        music_input=int(model.config.music_dim),
-        video_input=int(model.config.video_dim),
-        embedding=int(model.config.embed_dim),
+        music_input=int(model_config.music_dim),
+        video_input=int(model_config.video_dim),
+        embedding=int(model_config.embed_dim),
     )
 
 
-def _check_preprocessor_fits_model(model: VMNet, preprocessor: Preprocessor, where: str) -> None:
-    if int(preprocessor.music_dim) != int(model.config.music_dim):
+def _check_preprocessor_fits_model(model_config: ModelConfig, preprocessor: Preprocessor, where: str) -> None:
+    if int(preprocessor.music_dim) != int(model_config.music_dim):
         raise VmnetError(f"{where}: the preprocessor makes {preprocessor.music_dim}-d music inputs but the model "
-                         f"takes {model.config.music_dim}-d ones; the files come from different trainings.")
-    if int(preprocessor.video_dim) != int(model.config.video_dim):
+                         f"takes {model_config.music_dim}-d ones; the files come from different trainings.")
+    if int(preprocessor.video_dim) != int(model_config.video_dim):
         raise VmnetError(f"{where}: the preprocessor makes {preprocessor.video_dim}-d video inputs but the model "
-                         f"takes {model.config.video_dim}-d ones; the files come from different trainings.")
+                         f"takes {model_config.video_dim}-d ones; the files come from different trainings.")
 
 
 def save_bundle(out: str | Path, model: VMNet, preprocessor: Preprocessor, config: dict[str, Any],
@@ -138,8 +157,8 @@ def save_bundle(out: str | Path, model: VMNet, preprocessor: Preprocessor, confi
     Path of the bundle directory.
     """
     out = Path(out)
-    _check_preprocessor_fits_model(model, preprocessor, "Cannot save the bundle")
-    dims = bundle_dims(model, preprocessor)
+    _check_preprocessor_fits_model(model.config, preprocessor, "Cannot save the bundle")
+    dims = bundle_dims(model.config, preprocessor)
     catalog = catalog if catalog is not None else Catalog(dim=dims.embedding)
     if catalog.dim != dims.embedding:
         raise VmnetError(f"Cannot save the bundle: the catalog holds {catalog.dim}-d embeddings but the model "
@@ -154,10 +173,9 @@ def save_bundle(out: str | Path, model: VMNet, preprocessor: Preprocessor, confi
         "preprocess": {**full_config.get("preprocess", {}), **preprocessor.describe()},
         "versions": library_versions(),
     })
-    with torch.no_grad():
-        weights = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    weights = {name: t.detach().cpu().contiguous().numpy() for name, t in model.state_dict().items()}  # 0-d kept
     files: dict[str, bytes | str] = {
-        MODEL_FILE: save_torch(weights, metadata={"format": BUNDLE_FORMAT}),
+        MODEL_FILE: save_numpy(weights, metadata={"format": BUNDLE_FORMAT}),
         PREPROCESS_FILE: _preprocessor_bytes(preprocessor),
         METRICS_FILE: json.dumps(metrics, indent=2, default=_json_default) + "\n",
         CARD_FILE: card if card.endswith("\n") else card + "\n",
@@ -220,11 +238,12 @@ def load_bundle(directory: str | Path, device: str = "cpu") -> Bundle:
     Parameters
     ----------
     directory : a directory written by :func:`save_bundle`
-    device : torch device for the model
+    device : torch device for :attr:`Bundle.model` (built when first asked for; queries use the
+        numpy towers and never import torch)
 
     Returns
     -------
-    Bundle with the model in eval mode.
+    Bundle
 
     Raises
     ------
@@ -241,10 +260,10 @@ def load_bundle(directory: str | Path, device: str = "cpu") -> Bundle:
     raw_config = read_json_file(directory / CONFIG_FILE, "bundle config")
     _check_format(raw_config, directory)
     config = BundleConfig.from_json(raw_config, directory / CONFIG_FILE)
-    model = _load_model(directory / MODEL_FILE, config.model)
+    towers = _load_towers(directory / MODEL_FILE, config.model)
     preprocessor = _load_preprocessor(directory / PREPROCESS_FILE)
-    _check_preprocessor_fits_model(model, preprocessor, f"The bundle {directory} is inconsistent")
-    dims = bundle_dims(model, preprocessor)
+    _check_preprocessor_fits_model(config.model, preprocessor, f"The bundle {directory} is inconsistent")
+    dims = bundle_dims(config.model, preprocessor)
     for name, value in dims.to_dict().items():
         recorded = getattr(config.dims, name)
         if recorded != value:
@@ -258,10 +277,8 @@ def load_bundle(directory: str | Path, device: str = "cpu") -> Bundle:
         raise VmnetError(f"The bundle card is missing: {card_path} does not exist.")
     card = card_path.read_text(encoding="utf-8", errors="replace")
     catalog = Catalog.load(directory / CATALOG_DIR, dim=dims.embedding)
-    model.to(device)
-    model.eval()
-    return Bundle(model=model, preprocessor=preprocessor, config=config, metrics=metrics, card=card,
-                  catalog=catalog, path=directory)
+    return Bundle(towers=towers, preprocessor=preprocessor, config=config, metrics=metrics, card=card,
+                  catalog=catalog, path=directory, device=device)
 
 
 def _check_format(config: Any, directory: Path) -> None:
@@ -280,22 +297,10 @@ def _check_format(config: Any, directory: Path) -> None:
                          f"(it reads version {BUNDLE_FORMAT_VERSION}); re-save it with a matching vmnet.")
 
 
-def _load_model(path: Path, model_config: ModelConfig) -> VMNet:
+def _load_towers(path: Path, model_config: ModelConfig) -> NumpyTowers:
     arrays, _ = read_safetensors_arrays(path, "model weights file")
-    model = VMNet(model_config)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(arrays))
-    unexpected = sorted(set(arrays) - set(expected))
-    if missing or unexpected:
-        detail = f"lacks '{missing[0]}'" if missing else f"has an unknown weight '{unexpected[0]}'"
-        raise VmnetError(f"{path} does not match the network in config.json (it {detail}); "
-                         "the files come from different bundles.")
-    for name, tensor in expected.items():
-        if tuple(arrays[name].shape) != tuple(tensor.shape):
-            raise VmnetError(f"{path} does not match the network in config.json: weight '{name}' has shape "
-                             f"{tuple(arrays[name].shape)} but the config needs {tuple(tensor.shape)}.")
-    model.load_state_dict({name: torch.from_numpy(np.array(a)) for name, a in arrays.items()}, strict=True)
-    return model
+    check_state(arrays, model_config, str(path))
+    return NumpyTowers(arrays, model_config)
 
 
 def _load_preprocessor(path: Path) -> Preprocessor:

@@ -3,13 +3,15 @@
 A query file goes through exactly the code that built the training store: the paper's music
 descriptor (:func:`vmnet_core.features.music_descriptor.music_descriptor_from_file`) or EfficientNet-Lite0
 frame features (:func:`vmnet_core.features.video_descriptor.video_frame_features`), then the bundle's
-fitted :class:`~vmnet_core.learn.preprocess.Preprocessor`, then ``VMNet.encode_music`` /
-``encode_video`` into the 512-d space, then :meth:`Catalog.search`.
+fitted :class:`~vmnet_core.learn.preprocess.Preprocessor`, then the towers (``VMNet.encode_music`` /
+``encode_video`` in eval mode, run in numpy: :mod:`vmnet_core.learn.towers`) into the shared space,
+then :meth:`Catalog.search`. A query imports no torch when the CNN's ONNX file is cached.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,15 @@ from vmnet_core.bundle.catalog import CatalogItem, Hit
 from vmnet_core.bundle.files import Bundle
 from vmnet_core.bundle.ranked_search import ranked_search
 from vmnet_core.bundle.segments import ItemSegments
-from vmnet_core.bundle.track_cues import cues_or_none
+from vmnet_core.bundle.track_cues import cue_record, cues_or_none, video_cue_span_s
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import FRAME_DIM
-from vmnet_core.features.video_descriptor import FrameEncoder, video_frame_features
+from vmnet_core.features.video_descriptor import (
+    INPUT_SIZE,
+    FrameEncoder,
+    encode_frame_batches,
+    video_frame_features,
+)
 from vmnet_core.features.windows import (
     DEFAULT_HOP_S,
     DEFAULT_WINDOW_S,
@@ -33,7 +40,6 @@ from vmnet_core.features.windows import (
     frame_window_means,
     music_window_descriptors,
 )
-from vmnet_core.learn.model import embed_arrays
 
 DEFAULT_MAX_QUERY_DURATION_S = 600.0
 _STORE_BASE_COLUMNS = ("id", "path", "duration_s", "split", "status", "error", "title")
@@ -67,8 +73,7 @@ class Retriever:
     # ---- arrays → embeddings
     def embed_music_descriptors(self, descriptors: np.ndarray) -> np.ndarray:
         """(N, 1140) raw music descriptors → (N, 512) float32 unit embeddings."""
-        music = self.bundle.preprocessor.transform_music(np.atleast_2d(descriptors))
-        return embed_arrays(self.bundle.model, music, None, device=self._model_device())[0]
+        return self.bundle.towers.encode_music(self.bundle.preprocessor.transform_music(np.atleast_2d(descriptors)))
 
     def embed_media_music_descriptors(self, descriptors: np.ndarray) -> np.ndarray:
         """(N, 1140) descriptors of music files (not of the training store) → (N, 512) unit embeddings.
@@ -76,17 +81,16 @@ class Retriever:
         Applies the bundle's media-music offset when it has one (see ``Preprocessor.set_media_music_offset``).
         """
         music = self.bundle.preprocessor.transform_media_music(np.atleast_2d(descriptors))
-        return embed_arrays(self.bundle.model, music, None, device=self._model_device())[0]
+        return self.bundle.towers.encode_music(music)
 
     def embed_video_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """(N, Dv) pooled video vectors (store ``video.npy`` rows) → (N, 512) float32 unit embeddings."""
-        video = self.bundle.preprocessor.transform_video_vectors(np.atleast_2d(vectors))
-        return embed_arrays(self.bundle.model, None, video, device=self._model_device())[1]
+        return self.bundle.towers.encode_video(self.bundle.preprocessor.transform_video_vectors(np.atleast_2d(vectors)))
 
     def embed_video_frames(self, frames: np.ndarray) -> np.ndarray:
         """(T, 1280) per-frame CNN features → (512,) float32 unit embedding."""
         pooled = self.bundle.preprocessor.transform_video_frames(frames)[None, :]  # (1, K)
-        return embed_arrays(self.bundle.model, None, pooled, device=self._model_device())[1][0]
+        return self.bundle.towers.encode_video(pooled)[0]
 
     # ---- files → embeddings
     def music_descriptor_file(self, path: str | Path) -> np.ndarray:
@@ -99,16 +103,39 @@ class Retriever:
     def video_frames_file(self, path: str | Path, max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S
                           ) -> np.ndarray:
         """(T, 1280) frame features of a video file, sampled as the bundle's store was."""
-        if int(self.bundle.preprocessor.video_in_dim) != FRAME_DIM:
-            raise VmnetError(f"This bundle was trained on imported {self.bundle.preprocessor.video_in_dim}-d video "
-                             "features, so it cannot embed video files; query it with music or train on "
-                             "extracted videos.")
-        path = _existing(path)
-        info = media.probe(path, max_duration_s=max_duration_s)  # a bad file fails here, before the CNN loads
-        media.require_video(info, "it has no pictures to match, so use it as a music query instead")
+        path = self._checked_video_query(path, max_duration_s)
         sampling = self.bundle.config.descriptors.video
         return video_frame_features(path, encoder=self.encoder, fps=sampling.fps, max_frames=sampling.max_frames,
                                     max_duration_s=max_duration_s)
+
+    def video_frames_and_cues(self, path: str | Path, max_duration_s: float | None = DEFAULT_MAX_QUERY_DURATION_S,
+                              cue_span_s: float | None = None) -> tuple[np.ndarray, dict[str, Any] | None]:
+        """:meth:`video_frames_file` and the video's named cues (first ``cue_span_s`` s, at most 180; a
+        dict as :func:`~vmnet_core.bundle.track_cues.cues_of_file` gives, or ``None`` when they cannot
+        be computed), from one decode of the file where both samplings allow it.
+
+        The cues are computed in a thread while the CNN runs.
+        """
+        from vmnet_core.features.video_cues import cue_sampling, video_cues
+
+        path = self._checked_video_query(path, max_duration_s)
+        sampling = self.bundle.config.descriptors.video
+        batches, cue_frames = media.iter_frame_batches_beside(
+            path, media.FrameSampling(sampling.fps, sampling.max_frames, INPUT_SIZE),
+            cue_sampling(video_cue_span_s(cue_span_s)), max_duration_s=max_duration_s,
+            batch_frames=self.encoder.batch_size)
+
+        def cues_when_decoded() -> dict[str, Any] | None:
+            try:
+                frames = cue_frames.result()
+                return cue_record(video_cues(frames, cue_sampling().fps))
+            except VmnetError:
+                return None
+
+        with ThreadPoolExecutor(1, thread_name_prefix="vmnet-video-cues") as beside:
+            cues = beside.submit(cues_when_decoded)
+            features = encode_frame_batches(self.encoder, batches)  # no frame at all: VmnetError
+        return features, cues.result()
 
     def embed_music_file(self, path: str | Path) -> np.ndarray:
         """(512,) embedding of an audio file, or of a video file's soundtrack."""
@@ -160,15 +187,23 @@ class Retriever:
         return ranked_search(self.bundle.catalog, embedding, side, k, hidden=hidden, exact=exact,
                              query_cues=query_cues, cue_weight=self.cue_weight)
 
+    def _checked_video_query(self, path: str | Path, max_duration_s: float | None) -> Path:
+        """``path`` when this bundle can embed it as a video (a bad file fails here, before the CNN loads)."""
+        if int(self.bundle.preprocessor.video_in_dim) != FRAME_DIM:
+            raise VmnetError(f"This bundle was trained on imported {self.bundle.preprocessor.video_in_dim}-d video "
+                             "features, so it cannot embed video files; query it with music or train on "
+                             "extracted videos.")
+        path = _existing(path)
+        info = media.probe(path, max_duration_s=max_duration_s)
+        media.require_video(info, "it has no pictures to match, so use it as a music query instead")
+        return path
+
     def require_side(self, side: str) -> None:
         """Raise a :class:`VmnetError` saying how to fill the ``side`` catalog when it is empty."""
         if self.bundle.catalog.size(side) == 0:
             flag = "--music" if side == "music" else "--videos"
             raise VmnetError(f"The bundle's {side} catalog is empty; add items with "
                              f"`vmnet index --bundle {self.bundle.path} {flag} DIR`.")
-
-    def _model_device(self) -> Any:
-        return next(self.bundle.model.parameters()).device
 
 
 def _existing(path: str | Path) -> Path:

@@ -32,15 +32,24 @@ def cues_of_file(path: str | Path, side: str, max_duration_s: float | None = Non
     if side == "music":
         from vmnet_core.features.music_cues import music_cues_from_file
 
-        cues = music_cues_from_file(path).as_dict()
-    elif side == "video":
-        from vmnet_core.features.video_cues import CUE_MAX_S, video_cues_from_file
+        return cue_record(music_cues_from_file(path))
+    if side == "video":
+        from vmnet_core.features.video_cues import video_cues_from_file
 
-        span = CUE_MAX_S if max_duration_s is None else min(CUE_MAX_S, float(max_duration_s))
-        cues = video_cues_from_file(path, max_duration_s=span).as_dict()
-    else:
-        raise ValueError(f"side must be 'music' or 'video', not {side!r}")
-    return {name: round(value, 4) if isinstance(value, float) else value for name, value in cues.items()}
+        return cue_record(video_cues_from_file(path, max_duration_s=video_cue_span_s(max_duration_s)))
+    raise ValueError(f"side must be 'music' or 'video', not {side!r}")
+
+
+def video_cue_span_s(max_duration_s: float | None) -> float:
+    """Seconds of a video its cues look at: the first ``max_duration_s``, at most 180."""
+    from vmnet_core.features.video_cues import CUE_MAX_S
+
+    return CUE_MAX_S if max_duration_s is None else min(CUE_MAX_S, float(max_duration_s))
+
+
+def cue_record(cues: Any) -> dict[str, Any]:
+    """``MusicCues`` / ``VideoCues`` as the JSON-ready dict stored with items (floats to 4 decimals)."""
+    return {name: round(value, 4) if isinstance(value, float) else value for name, value in cues.as_dict().items()}
 
 
 def cues_or_none(path: str | Path, side: str, max_duration_s: float | None = None) -> dict[str, Any] | None:

@@ -27,27 +27,29 @@ def search_and_explain(retriever: Any, side: str, query: Path, k: int, exact: bo
                        ) -> tuple[list, list[list[str]], bool]:
     """``(hits, reasons per hit, fused)`` for one query file, ``side`` being the side searched.
 
-    The query's named cues (another decode of the file, about 1 s for a 30-s 720p video) are
-    computed beside the embedding, in a thread, when the retriever fuses them into the order
-    (``cue_weight`` > 0), else after the search and only when some hit has stored cues to explain;
-    ``fused`` says whether they ordered the hits. The whole video is analysed, as in the web app
-    (no duration cap).
+    A video query's named cues come from the decode that feeds the CNN (:meth:`Retriever.video_frames_and_cues`);
+    a music query's are computed beside its descriptor, in a thread, when the retriever fuses them
+    into the order (``cue_weight`` > 0), else after the search and only when some hit has stored cues
+    to explain. ``fused`` says whether they ordered the hits. The whole video is analysed, as in the
+    web app (no duration cap).
     """
-    from vmnet_core.bundle.track_cues import QUERY_SIDE, cues_or_none, explain_hits
+    from vmnet_core.bundle.track_cues import cues_or_none, explain_hits
 
     retriever.require_side(side)
-    with ThreadPoolExecutor(1, thread_name_prefix="vmnet-query-cues") as beside:  # their own decode, meanwhile
-        pending = beside.submit(cues_or_none, query, QUERY_SIDE[side]) if retriever.cue_weight > 0 else None
-        if side == "music":
-            embedding = retriever.embed_video_file(query, max_duration_s=None)
-        else:
-            embedding = retriever.embed_music_file(query)
-        cues = pending.result() if pending is not None else None
-    hits = retriever.rank(embedding, side, k, exact=exact, query_cues=cues)
-    fused = cues is not None
     catalog = retriever.bundle.catalog
-    if cues is None and any(catalog.has(side, h.id) and catalog.item(side, h.id).cues for h in hits):
-        cues = cues_or_none(query, QUERY_SIDE[side])
+    if side == "music":
+        frames, cues = retriever.video_frames_and_cues(query, max_duration_s=None)
+        embedding = retriever.embed_video_frames(frames)
+    else:
+        with ThreadPoolExecutor(1, thread_name_prefix="vmnet-query-cues") as beside:  # their own decode, meanwhile
+            pending = beside.submit(cues_or_none, query, "music") if retriever.cue_weight > 0 else None
+            embedding = retriever.embed_music_file(query)
+            cues = pending.result() if pending is not None else None
+    fused = cues is not None and retriever.cue_weight > 0
+    hits = retriever.rank(embedding, side, k, exact=exact, query_cues=cues if fused else None)
+    if cues is None and side == "video" and any(catalog.has(side, h.id) and catalog.item(side, h.id).cues
+                                                for h in hits):
+        cues = cues_or_none(query, "music")  # to explain the hits
     return hits, explain_hits(catalog, side, hits, cues) if cues else [[] for _ in hits], fused
 
 

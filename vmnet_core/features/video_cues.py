@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vmnet_core.errors import VmnetError
-from vmnet_core.media import sample_frames
+from vmnet_core.media import FrameSampling, sample_frames
 
 CUE_FPS = 8.0             # frames per second sampled for the cues
 CUE_FRAME_SIZE = 64       # square side (pixels) of the sampled frames
@@ -181,13 +181,19 @@ def video_cues(frames: np.ndarray, fps: float) -> VideoCues:
                      **colour_statistics(frames))
 
 
+def cue_sampling(max_duration_s: float = CUE_MAX_S, fps: float = CUE_FPS, size: int = CUE_FRAME_SIZE
+                 ) -> FrameSampling:
+    """The frames the cues look at: ``fps`` per second of the first ``max_duration_s`` seconds,
+    ``size``×``size`` pixels (centre square)."""
+    return FrameSampling(fps=fps, max_frames=int(np.ceil(max_duration_s * fps)), size=size)
+
+
 def video_cues_from_file(path: str | Path, fps: float = CUE_FPS, size: int = CUE_FRAME_SIZE,
                          max_duration_s: float = CUE_MAX_S) -> VideoCues:
-    """The cues of a video file: ``fps`` frames per second of the first ``max_duration_s`` seconds,
-    ``size``×``size`` pixels (centre square), decoded by ffmpeg. Raises :class:`VmnetError` when
-    the file has no decodable video."""
-    frames = sample_frames(path, fps=fps, max_frames=int(np.ceil(max_duration_s * fps)), size=size)
-    return video_cues(frames, fps)
+    """The cues of a video file, from the frames of :func:`cue_sampling` decoded by ffmpeg.
+    Raises :class:`VmnetError` when the file has no decodable video."""
+    sampling = cue_sampling(max_duration_s, fps, size)
+    return video_cues(sample_frames(path, fps=fps, max_frames=sampling.max_frames, size=size), fps)
 
 
 def _checked(frames: np.ndarray) -> np.ndarray:

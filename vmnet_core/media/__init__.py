@@ -16,7 +16,9 @@ from vmnet_core.media.frames import (
     SKIP_DEBLOCKING_ARGS,
     SKIP_DEBLOCKING_MIN_DOWNSCALE,
     VIDEO_DECODE_ARGS,
+    FrameSampling,
     iter_frame_batches,
+    iter_frame_batches_beside,
     sample_frames,
 )
 from vmnet_core.media.probing import (
@@ -32,7 +34,7 @@ from vmnet_core.media.write import mux_music_onto_video, split_music_video, writ
 
 __all__ = [
     "PROBE_TIMEOUT_S", "SKIP_DEBLOCKING_ARGS", "SKIP_DEBLOCKING_MIN_DOWNSCALE", "TAIL_CHECK_S",
-    "VIDEO_DECODE_ARGS", "MediaInfo", "check_start", "decode_audio", "ffmpeg_exe", "iter_frame_batches",
-    "mux_music_onto_video", "probe", "require_audio", "require_video", "sample_frames",
+    "VIDEO_DECODE_ARGS", "FrameSampling", "MediaInfo", "check_start", "decode_audio", "ffmpeg_exe", "iter_frame_batches",
+    "iter_frame_batches_beside", "mux_music_onto_video", "probe", "require_audio", "require_video", "sample_frames",
     "split_music_video", "write_video",
 ]

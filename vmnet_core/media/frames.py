@@ -10,7 +10,9 @@ pooled EfficientNet features keep a cosine above 0.995 with those of a filtered 
 x264 crf 36; at 480p and below they may not, so smaller videos are filtered as usual). For
 sparse sampling of MP4/MOV files, seeking to each sample time (first frame at or after it) is used
 instead when the keyframe index says it decodes fewer frames. :func:`iter_frame_batches` hands the
-frames over while ffmpeg is still decoding, so a consumer (the CNN) can work alongside it.
+frames over while ffmpeg is still decoding, so a consumer (the CNN) can work alongside it;
+:func:`iter_frame_batches_beside` also samples the same video a second way (e.g. the cues' 8 fps at
+64 px) from that one decode, through a second pipe.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,21 +70,76 @@ def _frames_from_pipe(raw: bytes, size: int) -> np.ndarray:
     return np.frombuffer(raw[:usable], np.uint8).reshape(-1, size, size, 3)
 
 
+@dataclass(frozen=True)
+class FrameSampling:
+    """One way of sampling a video's frames: ``fps`` per second, at most ``max_frames``, ``size`` px squares."""
+
+    fps: float
+    max_frames: int
+    size: int
+
+
+class _SidePipe:
+    """A second rawvideo output of the same ffmpeg run, read whole by a thread into a Future.
+
+    The Future's result is (T, size, size, 3) uint8; it holds a :class:`VmnetError` when ffmpeg
+    fails, is stopped early or gives no frame.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.frames: Future[np.ndarray] = Future()
+        self._read_fd, self.write_fd = os.pipe()
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, name="vmnet-side-frames", daemon=True)
+
+    def _read(self) -> None:
+        with os.fdopen(self._read_fd, "rb") as pipe:
+            while chunk := pipe.read(1 << 20):
+                self._chunks.append(chunk)
+
+    def started(self) -> None:
+        """The child holds the write end now: close ours (so EOF comes) and start reading."""
+        os.close(self.write_fd)
+        self._reader.start()
+
+    def failed_to_start(self) -> None:
+        os.close(self.write_fd)
+        os.close(self._read_fd)
+
+    def finish(self, error: BaseException | None, path: Path) -> None:
+        """Settle the Future once ffmpeg has ended: the frames, or ``error`` (or "no frame")."""
+        self._reader.join()
+        if error is not None:
+            self.frames.set_exception(error)
+            return
+        frames = _frames_from_pipe(b"".join(self._chunks), self.size)
+        self.frames.set_result(frames) if len(frames) else self.frames.set_exception(
+            VmnetError(f"No video frame could be decoded from {_quoted(path)}; the file may be damaged, so re-export it."))
+
+
 def _stream_frames(cmd: Sequence[str], path: Path, doing: str, timeout_s: float, size: int,
-                   count: int) -> Iterator[np.ndarray]:
+                   count: int, side: _SidePipe | None = None) -> Iterator[np.ndarray]:
     """Run ffmpeg writing raw RGB frames to stdout; yield each (size, size, 3) frame as it arrives.
 
     Like :func:`_run` (timeout, one-sentence :class:`VmnetError` on failure, raised after the frames
-    that did arrive), but streaming. Closing the generator early stops ffmpeg.
+    that did arrive), but streaming. Closing the generator early stops ffmpeg. With ``side``, the
+    command also writes a second output to ``pipe:{side.write_fd}``, settled when ffmpeg ends.
     """
     frame_bytes = size * size * 3
     full = [ffmpeg_exe(), "-nostdin", "-hide_banner", *cmd]
     with tempfile.TemporaryFile() as stderr:
         try:
-            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
+                                    pass_fds=() if side is None else (side.write_fd,))
         except OSError as err:
+            if side is not None:
+                side.failed_to_start()
             raise VmnetError(f"Could not start ffmpeg while {doing} {_quoted(path)}: {err.strerror}; "
                              "reinstall imageio-ffmpeg.") from err
+        if side is not None:
+            side.started()
+        error: BaseException | None = VmnetError(f"Stopped {doing} {_quoted(path)} before the end.")
         timed_out = threading.Event()
 
         def give_up() -> None:
@@ -100,17 +158,22 @@ def _stream_frames(cmd: Sequence[str], path: Path, doing: str, timeout_s: float,
                 yield np.frombuffer(raw, np.uint8).reshape(size, size, 3)
             proc.stdout.close()
             returncode = proc.wait()
+            error = None
+            if timed_out.is_set():
+                error = VmnetError(f"Gave up {doing} {_quoted(path)} after {timeout_s:.0f} s; the file may be "
+                                   "damaged or very long, so trim or re-encode it and try again.")
+            elif returncode != 0:
+                stderr.seek(0)
+                error = VmnetError(_failure_sentence(stderr.read().decode(errors="replace"), path, doing))
         finally:
             timer.cancel()
             if proc.poll() is None:  # closed early by the consumer, or an error
                 proc.kill()
                 proc.wait()
-        if timed_out.is_set():
-            raise VmnetError(f"Gave up {doing} {_quoted(path)} after {timeout_s:.0f} s; the file may be "
-                             "damaged or very long, so trim or re-encode it and try again.")
-        if returncode != 0:
-            stderr.seek(0)
-            raise VmnetError(_failure_sentence(stderr.read().decode(errors="replace"), path, doing))
+            if side is not None:
+                side.finish(error, path)
+        if error is not None:
+            raise error
 
 
 def _sampling_decode_args(info: MediaInfo, size: int) -> tuple[str, ...]:
@@ -129,6 +192,25 @@ def _frames_by_filter(info: MediaInfo, fps: float, count: int, size: int, start_
          "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", f"{_fps_filter(fps)},{_square_filter(size)}",
          "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
         info.path, "decoding frames of", _decode_timeout_s(window), size, count)
+
+
+def _rawvideo_output(label: str, count: int, target: str) -> list[str]:
+    return ["-map", label, "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", target]
+
+
+def _frames_by_filter_beside(info: MediaInfo, main: FrameSampling, count: int, side: FrameSampling,
+                             side_count: int, pipe: _SidePipe) -> Iterator[np.ndarray]:
+    """:func:`_frames_by_filter` for ``main`` that also writes ``side``'s frames to ``pipe``: one
+    decode, split before each sampling's own ``fps`` and square filters (so each gets exactly the
+    frames of its own decode)."""
+    window = max(count / main.fps, side_count / side.fps)
+    graph = (f"[0:v:0]split=2[a][b];[a]{_fps_filter(main.fps)},{_square_filter(main.size)}[main];"
+             f"[b]{_fps_filter(side.fps)},{_square_filter(side.size)}[side]")
+    return _stream_frames(
+        ["-v", "error", *_sampling_decode_args(info, main.size),
+         *_input(info.path, 0.0, window + max(1.0 / main.fps, 1.0 / side.fps)), "-filter_complex", graph,
+         *_rawvideo_output("[main]", count, "pipe:1"), *_rawvideo_output("[side]", side_count, f"pipe:{pipe.write_fd}")],
+        info.path, "decoding frames of", _decode_timeout_s(window), main.size, count, side=pipe)
 
 
 def _keyframe_times(info: MediaInfo, end_s: float) -> np.ndarray:
@@ -178,20 +260,40 @@ def _frames_by_seeking(info: MediaInfo, times: np.ndarray, size: int) -> Iterato
             yield from frame
 
 
-def _frame_source(path: str | Path, fps: float, max_frames: int, size: int, start_s: float,
-                  max_duration_s: float | None) -> tuple[MediaInfo, Iterator[np.ndarray]]:
-    """Check the request and the file now; return the file's info and a lazy iterator of frames."""
-    if fps <= 0 or max_frames < 1 or size < 1:
-        raise VmnetError(f"Frame sampling needs fps > 0, max_frames ≥ 1 and size ≥ 1 (got fps={fps:g}, "
-                         f"max_frames={max_frames}, size={size}).")
+def _checked_video(path: str | Path, start_s: float, max_duration_s: float | None) -> MediaInfo:
+    """Probe ``path`` and check it has pictures from ``start_s`` on (one-sentence VmnetError if not)."""
     info = probe(path, max_duration_s)
     require_video(info)
     check_start(info, start_s, "video")
-    count = _frame_count(info, fps, max_frames, start_s)
-    times = start_s + np.arange(count) / fps
-    if _seeking_is_cheaper(info, times):
-        return info, _frames_by_seeking(info, times, size)
-    return info, _frames_by_filter(info, fps, count, size, start_s)
+    return info
+
+
+def _check_request(fps: float, max_frames: int, size: int) -> None:
+    if fps <= 0 or max_frames < 1 or size < 1:
+        raise VmnetError(f"Frame sampling needs fps > 0, max_frames ≥ 1 and size ≥ 1 (got fps={fps:g}, "
+                         f"max_frames={max_frames}, size={size}).")
+
+
+def _sample_plan(info: MediaInfo, fps: float, max_frames: int, size: int, start_s: float) -> tuple[np.ndarray, bool]:
+    """``(sample times in s, whether seeking to each beats one pass)`` for one sampling of ``info``."""
+    _check_request(fps, max_frames, size)
+    times = start_s + np.arange(_frame_count(info, fps, max_frames, start_s)) / fps
+    return times, _seeking_is_cheaper(info, times)
+
+
+def _frame_source(path: str | Path, fps: float, max_frames: int, size: int, start_s: float,
+                  max_duration_s: float | None) -> tuple[MediaInfo, Iterator[np.ndarray]]:
+    """Check the request and the file now; return the file's info and a lazy iterator of frames."""
+    _check_request(fps, max_frames, size)  # before probing: a bad request fails first
+    info = _checked_video(path, start_s, max_duration_s)
+    return info, _planned_frames(info, fps, max_frames, size, start_s)
+
+
+def _planned_frames(info: MediaInfo, fps: float, max_frames: int, size: int, start_s: float) -> Iterator[np.ndarray]:
+    times, seek = _sample_plan(info, fps, max_frames, size, start_s)
+    if seek:
+        return _frames_by_seeking(info, times, size)
+    return _frames_by_filter(info, fps, len(times), size, start_s)
 
 
 def _no_frame(info: MediaInfo) -> VmnetError:
@@ -279,6 +381,41 @@ def iter_frame_batches(path: str | Path, fps: float = 1.0, max_frames: int = 360
     return _batches_in_background(frames, int(batch_frames), info)
 
 
+def iter_frame_batches_beside(path: str | Path, main: FrameSampling, side: FrameSampling,
+                              max_duration_s: float | None = None, batch_frames: int = 8
+                              ) -> tuple[Iterator[np.ndarray], Future[np.ndarray]]:
+    """:func:`iter_frame_batches` for ``main`` and, beside it, the frames of ``side``, from the start.
+
+    When both samplings decode the file the same way (one sequential pass with the same decoder
+    options: e.g. a 720p video sampled at 224 and at 64 px), ffmpeg decodes it once and writes both;
+    otherwise ``side`` is sampled by its own :func:`sample_frames` in a thread. Either way each gets
+    exactly the frames its own :func:`sample_frames` call would.
+
+    Returns
+    -------
+    batches : as :func:`iter_frame_batches` for ``main`` (consume them: the side frames of a shared
+        decode are complete only when the main ones are)
+    side_frames : Future of (T, side.size, side.size, 3) uint8; its exception is the
+        :class:`VmnetError` of a file it cannot sample
+    """
+    if batch_frames < 1:
+        raise VmnetError(f"batch_frames must be at least 1 (got {batch_frames}).")
+    _check_request(main.fps, main.max_frames, main.size)
+    _check_request(side.fps, side.max_frames, side.size)
+    info = _checked_video(path, 0.0, max_duration_s)
+    times, seek = _sample_plan(info, main.fps, main.max_frames, main.size, 0.0)
+    side_times, side_seek = _sample_plan(info, side.fps, side.max_frames, side.size, 0.0)
+    if seek or side_seek or _sampling_decode_args(info, main.size) != _sampling_decode_args(info, side.size):
+        own = ThreadPoolExecutor(1, thread_name_prefix="vmnet-side-frames")
+        side_frames = own.submit(_all_frames, info, _planned_frames(info, side.fps, side.max_frames, side.size, 0.0))
+        own.shutdown(wait=False)
+        main_frames = _planned_frames(info, main.fps, main.max_frames, main.size, 0.0)
+        return _batches_in_background(main_frames, int(batch_frames), info), side_frames
+    pipe = _SidePipe(side.size)
+    frames = _frames_by_filter_beside(info, main, len(times), side, len(side_times), pipe)
+    return _batches_in_background(frames, int(batch_frames), info), pipe.frames
+
+
 def sample_frames(path: str | Path, fps: float = 1.0, max_frames: int = 360, size: int = 224,
                   start_s: float = 0.0, max_duration_s: float | None = None) -> np.ndarray:
     """Frames at ``fps`` per second from ``start_s`` on (YouTube-8M style: 1 fps, up to 360).
@@ -292,7 +429,10 @@ def sample_frames(path: str | Path, fps: float = 1.0, max_frames: int = 360, siz
     frames : (T, size, size, 3) uint8 RGB, T = min(max_frames, ceil((duration - start_s) × fps)),
         fewer only if the video stream ends before the file does.
     """
-    info, source = _frame_source(path, fps, max_frames, size, start_s, max_duration_s)
+    return _all_frames(*_frame_source(path, fps, max_frames, size, start_s, max_duration_s))
+
+
+def _all_frames(info: MediaInfo, source: Iterator[np.ndarray]) -> np.ndarray:
     frames = list(source)
     if not frames:
         raise _no_frame(info)
