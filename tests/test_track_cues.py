@@ -136,3 +136,24 @@ def test_fusion_keeps_the_network_order_at_weight_zero_and_lets_cues_break_near_
     assert fused.argmax() == 1                       # a near tie goes to the track whose cues fit
     assert fused[2] < fused[1]                       # a much weaker network score still loses
     assert np.allclose(fuse(network, np.zeros(3), 1.0).argsort(), network.argsort())  # flat cues change nothing
+
+
+def test_a_video_querys_frames_and_cues_come_from_one_decode_and_equal_the_separate_ones(media, query_cues, tmp_path):
+    """``Retriever.video_frames_and_cues``: the CNN's frame features and the cues of
+    :func:`cues_of_file`, exactly, although the file is decoded once (small clips: their own decodes)."""
+    from test_bundle import write_bundle
+
+    from vmnet_core.bundle.files import load_bundle
+    from vmnet_core.bundle.retrieval import Retriever
+    from vmnet_testkit.mediagen import make_video
+
+    write_bundle(tmp_path / "bundle")
+    retriever = Retriever(load_bundle(tmp_path / "bundle"))
+    wide = make_video(tmp_path / "wide.mp4", seconds=4.0, size=(1280, 720), fps=10, seed=5)  # shared decode
+    for path, cues in ((media["fast_bright"], query_cues["fast_bright"]), (wide, cues_of_file(wide, "video"))):
+        frames, found = retriever.video_frames_and_cues(path)
+        np.testing.assert_allclose(frames, retriever.video_frames_file(path), atol=1e-6)
+        assert found == cues
+    frames, found = retriever.video_frames_and_cues(wide, cue_span_s=2.0)
+    assert found == cues_of_file(wide, "video", max_duration_s=2.0) and found["duration_s"] == 2.0
+    assert len(frames) == 4  # the CNN's frames are not cut by the cue span
