@@ -291,6 +291,18 @@ def test_catalog_keeps_its_own_copy_of_the_embeddings():
         np.testing.assert_allclose(catalog.embeddings("music")[1:], before[1:])
 
 
+def test_one_item_added_to_both_sides_stays_two_items():
+    """A store's music video goes into both sides as one object; cues set on one side stay there."""
+    catalog = Catalog()
+    shared = [CatalogItem(id=f"clip{i}", tags={"mood": "calm"}) for i in range(3)]
+    catalog.add("music", unit_rows(3, seed=1), shared)
+    catalog.add("video", unit_rows(3, seed=2), shared)
+    catalog.item("music", "clip0").cues = {"tempo_bpm": 120.0}
+    catalog.item("music", "clip0").tags["mood"] = "happy"
+    assert catalog.item("video", "clip0").cues is None and catalog.item("video", "clip0").tags == {"mood": "calm"}
+    assert shared[0].cues is None and shared[0].tags == {"mood": "calm"}  # the caller's items are untouched
+
+
 def test_approximate_search_is_refused_when_it_cannot_beat_exact():
     catalog = Catalog()
     catalog.add("music", unit_rows(10_000, seed=21), items("m", 10_000))  # uniform: no clusters to exploit

@@ -63,6 +63,9 @@ def test_tiny_bundle_catalog_holds_the_corpus_and_the_28_labelled_real_tracks(ti
     for item in videos:
         assert item.pair_id == item.id and Path(item.path).is_file() and item.path.endswith(".mp4")
         assert {"tempo_bpm", "mode", "valence", "energy", "timbre", "register"} <= set(item.tags)
+        assert {"cut_rate", "motion_energy", "brightness"} <= set(item.cues) and "tempo_bpm" not in item.cues
+    for item in corpus_music:  # each side its own cues: the picture's for a video, the sound's for a track
+        assert "tempo_bpm" in item.cues and "cut_rate" not in item.cues
     assert {item.split for item in videos} == {"train", "val", "test"}
     assert all(is_synthetic_item(item) for item in corpus_music)  # hidden from the demo unless asked
     assert not any(is_library_item(item) for item in videos)

@@ -24,6 +24,7 @@ import json
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,10 @@ def _ids_digest(ids: Iterable[str]) -> str:
 
 
 def _as_items(items: Sequence[CatalogItem | Mapping[str, Any]]) -> list[CatalogItem]:
-    return [it if isinstance(it, CatalogItem) else CatalogItem.from_mapping(it) for it in items]
+    """The catalog's own copies: one item object added to both sides (a store's music video) stays
+    two items, so cues stored on one side never show up on the other."""
+    return [replace(it, tags=dict(it.tags), cues=None if it.cues is None else dict(it.cues))
+            if isinstance(it, CatalogItem) else CatalogItem.from_mapping(it) for it in items]
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:

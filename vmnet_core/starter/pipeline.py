@@ -46,7 +46,7 @@ from vmnet_core.learn.train import ABLATION_DIR, TRAINING_DIR, RunConfig, TrainC
 from vmnet_core.starter.corpus import generate_corpus
 from vmnet_core.starter.settings import StarterSettings
 
-DEFAULT_BUNDLE_NAME = "starter-bundle-v6"  # bumped when the corpus or the indexing changes: old caches rebuild
+DEFAULT_BUNDLE_NAME = "starter-bundle-v7"  # bumped when the corpus or the indexing changes: old caches rebuild
 LIBRARY_SOURCE = "immich-memories-music"
 LIBRARY_ID_PREFIX = "library-"
 CORPUS_ID_PREFIX = "starter-"  # ids of the procedural clips (starter.corpus.clip_id)
@@ -177,8 +177,9 @@ def build_starter_bundle(out: str | Path, settings: StarterSettings | None = Non
         if settings.index_real_library:
             index_library_store(bundle, FeatureStore.open(library_dir))
             bundle.save_preprocessor()
-        if settings.cue_weight > 0:  # the corpus tracks' cues, so they compete fairly in the fused order
-            add_missing_cues(bundle.catalog, "music")
+        if settings.cue_weight > 0:  # the corpus items' cues, so they compete fairly in the fused order
+            for side in ("music", "video"):
+                add_missing_cues(bundle.catalog, side)
         bundle.save_catalog()
         bundle.save_ranking(RankingConfig(cue_weight=settings.cue_weight))
 
