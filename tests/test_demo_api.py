@@ -18,6 +18,8 @@ from gradio_client.exceptions import AppError
 
 from demo.handlers import format_duration
 from vmnet_core.bundle.files import load_bundle
+from vmnet_core.bundle.retrieval import Retriever
+from vmnet_core.bundle.track_cues import cues_of_file
 from vmnet_core.media import probe
 from vmnet_testkit.cue_media import make_cue_media
 from vmnet_testkit.demo_server import UPLOAD_LIMIT_MB, VIDEO_LIMIT_S, ServedDemo, shared_demo
@@ -124,9 +126,13 @@ def test_videos_for_a_track(client, served, tmp_path):
     table, status = client.predict(handle_file(track), 4, api_name="/videos_for_music")
     rows = _rows(table)
     assert len(rows) == 4
-    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
-    catalog = load_bundle(served.bundle).catalog
-    assert all(catalog.has("video", r["id"]) for r in rows)
+    bundle = load_bundle(served.bundle)
+    assert all(bundle.catalog.has("video", r["id"]) for r in rows)
+    assert all(bundle.catalog.item("video", r["id"]).cues.get("cut_rate") is not None for r in rows)  # picture cues
+    retriever = Retriever(bundle)  # the order: cosine and the cue fit, fused as the bundle says
+    expected = retriever.rank(retriever.embed_music_file(track), "video", 4, query_cues=cues_of_file(track, "music"))
+    assert [r["id"] for r in rows] == [h.id for h in expected]
+    assert [r["score"] for r in rows] == pytest.approx([round(h.score, 3) for h in expected], abs=1e-3)
     assert "videos" in status
 
 
