@@ -15,11 +15,16 @@ Wall seconds (median over ``--runs``) and CPU seconds (this process plus ffmpeg 
 are printed with the load average, because the machine may be shared. With several ``--engines``
 (the CNN's: ``torch`` eager, the reference, and ``onnx``, ONNX Runtime) the runs interleave the
 engines and the ratio of each streamed median to the first engine's is printed, with the per-clip
-cosine of the pooled descriptors against the first engine's.
+cosine of the pooled descriptors against the first engine's. ``--reference-tree DIR`` (an older
+checkout, ``git worktree add DIR REV``) adds that code's streamed path, run in a worker process
+between our runs (vmnet_testkit/reference_video_path.py), as the reference of every ratio and cosine:
+issue 17 measures against the streamed path of the day it was filed (7afafd3).
 
     python bench/bench_video_descriptor.py                  # all cores, 5 runs
     python bench/bench_video_descriptor.py --threads 1 --runs 3 --clip my_clip.mp4
     python bench/bench_video_descriptor.py --engines torch,onnx --runs 7   # reference vs candidate
+    git worktree add /tmp/ref17 7afafd3
+    python bench/bench_video_descriptor.py --engines torch,onnx --reference-tree /tmp/ref17 --runs 7
 
 Target: ≤ 2 s per 30-s 1280×720 clip on 2 CPU cores. Record results in docs/benchmarks.md.
 """
@@ -45,8 +50,10 @@ from vmnet_core.features.video_descriptor import (
     video_frame_features,
 )
 from vmnet_core.media import sample_frames, write_video
+from vmnet_testkit.reference_video_path import ReferenceVideoPath
 
 STAGES = ("decode", "cnn", "pool", "total", "streamed")
+REFERENCE = "reference"
 
 
 def _cpu_seconds() -> float:
@@ -108,6 +115,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--clip", type=Path, default=None, help="time this video instead of a generated one")
     parser.add_argument("--engines", default="auto", help="comma-separated CNN engines, the first is the reference")
+    parser.add_argument("--reference-tree", type=Path, default=None,
+                        help="an older checkout whose streamed path is the reference (e.g. 7afafd3 for issue 17)")
     args = parser.parse_args()
 
     import torch
@@ -135,18 +144,37 @@ def main() -> None:
                   f"threads {encoders[engine].num_threads}, batch {args.batch_size}")
         pca = WhiteningPCA(n_components=1024).fit(np.random.default_rng(0).normal(size=(1500, 1280)))
 
+        reference = ReferenceVideoPath(args.reference_tree) if args.reference_tree else None
         descriptors = {}
         for engine, encoder in encoders.items():
             warm_wall, _, frames, descriptors[engine] = describe_clip(path, encoder, pca)
             print(f"warm-up run {engine}: {warm_wall['total']:.2f} s for {frames} frames")
+        reference_runs = []
+        if reference is not None:
+            features, wall, _ = reference.features(path)
+            descriptors[REFERENCE] = pool_frames(pca.transform(features), how="mean")
+            print(f"warm-up run {REFERENCE} ({reference.tree}): {wall:.2f} s for {len(features)} frames")
         walls, cpus = {e: [] for e in engines}, {e: [] for e in engines}
         for _ in range(args.runs):
             for engine, encoder in encoders.items():
                 wall, cpu, _, _ = describe_clip(path, encoder, pca)
                 walls[engine].append(wall)
                 cpus[engine].append(cpu)
+            if reference is not None:
+                reference_runs.append(reference.features(path)[1:])
+        if reference is not None:
+            reference.close()
 
-    reference = statistics.median(w["streamed"] for w in walls[engines[0]])
+    if reference_runs:
+        base_name = REFERENCE
+        base_wall = statistics.median(w for w, _ in reference_runs)
+        base_cpu = statistics.median(c for _, c in reference_runs)
+        print(f"\nreference streamed path ({args.reference_tree}): wall median {base_wall:.3f} s "
+              f"(min {min(w for w, _ in reference_runs):.3f}), cpu median {base_cpu:.3f} s")
+    else:
+        base_name = engines[0]
+        base_wall = statistics.median(w["streamed"] for w in walls[engines[0]])
+        base_cpu = statistics.median(c["streamed"] for c in cpus[engines[0]])
     for engine in engines:
         print(f"\nengine {engine}\n{'stage':<8}{'wall median s':>14}{'wall min s':>12}{'cpu median s':>14}")
         for stage in STAGES:
@@ -154,11 +182,13 @@ def main() -> None:
             print(f"{stage:<8}{statistics.median(values):>14.3f}{min(values):>12.3f}"
                   f"{statistics.median(c[stage] for c in cpus[engine]):>14.3f}")
         total = statistics.median(w["streamed"] for w in walls[engine])
-        a, b = descriptors[engine], descriptors[engines[0]]
+        cpu_total = statistics.median(c["streamed"] for c in cpus[engine])
+        a, b = descriptors[engine], descriptors[base_name]
         cosine = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
         print(f"seconds per clip, streamed (median of {args.runs}): {total:.2f} "
               f"({frames} frames; {1e3 * statistics.median(w['cnn'] for w in walls[engine]) / frames:.0f} ms/frame CNN); "
-              f"speed-up vs {engines[0]}: {reference / total:.2f}x; descriptor cosine vs {engines[0]}: {cosine:.6f}")
+              f"speed-up vs {base_name}: {base_wall / total:.2f}x wall, {base_cpu / cpu_total:.2f}x CPU; "
+              f"descriptor cosine vs {base_name}: {cosine:.6f}")
     print(f"load average at end {os.getloadavg()}")
 
 
