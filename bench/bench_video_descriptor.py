@@ -32,6 +32,7 @@ Target: ≤ 2 s per 30-s 1280×720 clip on 2 CPU cores. Record results in docs/b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import resource
@@ -123,7 +124,7 @@ def main() -> None:
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"torch {torch.__version__}; load average at start {os.getloadavg()}")
-    with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp, contextlib.ExitStack() as stack:
         if args.clip is not None:
             path = args.clip
             print(f"clip: {path} ({path.stat().st_size / 1e6:.1f} MB)")
@@ -144,7 +145,7 @@ def main() -> None:
                   f"threads {encoders[engine].num_threads}, batch {args.batch_size}")
         pca = WhiteningPCA(n_components=1024).fit(np.random.default_rng(0).normal(size=(1500, 1280)))
 
-        reference = ReferenceVideoPath(args.reference_tree) if args.reference_tree else None
+        reference = stack.enter_context(ReferenceVideoPath(args.reference_tree)) if args.reference_tree else None
         descriptors = {}
         for engine, encoder in encoders.items():
             warm_wall, _, frames, descriptors[engine] = describe_clip(path, encoder, pca)
@@ -162,8 +163,6 @@ def main() -> None:
                 cpus[engine].append(cpu)
             if reference is not None:
                 reference_runs.append(reference.features(path)[1:])
-        if reference is not None:
-            reference.close()
 
     if reference_runs:
         base_name = REFERENCE
