@@ -27,6 +27,7 @@ from vmnet_testkit.mediagen import (
     make_video,
     remux_moov_at_end,
 )
+from vmnet_testkit.processes import live_children
 
 VIDEO_CONTAINERS = ["mp4", "mov", "mkv", "webm", "avi"]
 AUDIO_CONTAINERS = ["mp3", "wav", "ogg", "opus", "flac", "m4a"]
@@ -166,17 +167,6 @@ def test_sparse_sampling_seeks_and_finds_the_same_frames(tmp_path):
     assert not media_frames._seeking_is_cheaper(info, np.arange(24) * 1.0)  # dense sampling decodes once
 
 
-def _live_children() -> set[int]:
-    """Process ids of this process's children (from every thread), Linux only."""
-    kids: set[int] = set()
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        try:
-            kids.update(int(pid) for pid in (task / "children").read_text().split())
-        except OSError:  # the thread ended meanwhile
-            continue
-    return kids
-
-
 @pytest.mark.parametrize("fps", [2.0, 0.25])  # one decode through the fps filter; one seek per frame
 def test_iter_frame_batches_streams_the_frames_of_sample_frames(tmp_path, fps):
     path = make_indexed_video(tmp_path / "gop.mp4", seconds=12, fps=10, keyint=10)
@@ -195,12 +185,12 @@ def test_iter_frame_batches_checks_the_file_before_the_first_batch(media_dir):
 
 
 def test_leaving_iter_frame_batches_early_stops_ffmpeg(media_dir):
-    before = _live_children()
+    before = live_children()
     batches = media.iter_frame_batches(media_dir / "indexed.mp4", fps=10.0, size=32, batch_frames=2)
     first = next(batches)
     assert 1 <= len(first) <= 2
     batches.close()
-    assert _live_children() <= before
+    assert live_children() <= before
     assert not any(t.name == "vmnet-frame-reader" for t in threading.enumerate())
 
 
@@ -247,14 +237,14 @@ def test_frames_beside_fail_with_the_main_decode_and_stop_with_it(media_dir, mon
     with pytest.raises(VmnetError, match="no video track"):
         media.iter_frame_batches_beside(media_dir / "tone.wav", media.FrameSampling(1.0, 10, 32),
                                         media.FrameSampling(8.0, 80, 32))
-    before = _live_children()
+    before = live_children()
     batches, side_frames = media.iter_frame_batches_beside(
         media_dir / "indexed.mp4", media.FrameSampling(10.0, 360, 32), media.FrameSampling(10.0, 360, 32), batch_frames=2)
     next(batches)
     batches.close()  # the consumer leaves early: ffmpeg stops and the side frames say so
     with pytest.raises(VmnetError, match="Stopped decoding frames"):
         side_frames.result(timeout=60)
-    assert _live_children() <= before
+    assert live_children() <= before
     monkeypatch.setattr(media_frames, "_decode_timeout_s", lambda seconds: 0.001)
     batches, side_frames = media.iter_frame_batches_beside(
         media_dir / "indexed.mp4", media.FrameSampling(10.0, 360, 32), media.FrameSampling(10.0, 360, 32))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,19 @@ def make_indexed_video(path: str | Path, seconds: float, fps: float = 10, keyint
     subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
                     "-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-c:v", "libx264",
                     "-preset", "ultrafast", *gop, "-pix_fmt", "yuv420p", str(path)], input=raw, check=True)
+    return path
+
+
+def make_bframe_video(path: str | Path, seconds: float, rate: str = "25", keyint_s: float = 2.0,
+                      size: tuple[int, int] = (320, 180)) -> Path:
+    """Write an H.264 mp4 (no audio) with B-frames (x264 veryfast: 3, pyramid) of ffmpeg's moving
+    test pattern at an exact frame ``rate`` (e.g. ``"30000/1001"``), a keyframe every ``keyint_s``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keyint = max(1, round(keyint_s * float(Fraction(rate))))
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi",
+                    "-i", f"testsrc2=size={size[0]}x{size[1]}:rate={rate}", "-t", f"{seconds:g}", "-c:v", "libx264",
+                    "-preset", "veryfast", "-bf", "3", "-g", str(keyint), "-pix_fmt", "yuv420p", str(path)], check=True)
     return path
 
 

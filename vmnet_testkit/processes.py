@@ -1,9 +1,12 @@
-"""Server subprocesses of the tests and benchmarks: a free port, and a stop that always ends them."""
+"""Subprocesses of the tests and benchmarks: a free port, a stop that always ends a server, and
+this process's live children (to check that nothing outlives its work)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -23,3 +26,14 @@ def stop_process(proc: subprocess.Popen, grace_s: float = 20.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def live_children() -> set[int]:
+    """Process ids of this process's children (started from any thread), Linux only."""
+    kids: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            kids.update(int(pid) for pid in (task / "children").read_text().split())
+        except OSError:  # the thread ended meanwhile
+            continue
+    return kids

@@ -123,7 +123,7 @@ class Retriever:
         batches, cue_frames = media.iter_frame_batches_beside(
             path, media.FrameSampling(sampling.fps, sampling.max_frames, INPUT_SIZE),
             cue_sampling(video_cue_span_s(cue_span_s)), max_duration_s=max_duration_s,
-            batch_frames=self.encoder.batch_size)
+            batch_frames=self.encoder.batch_size, consumer_s_per_frame=self.encoder.cpu_s_per_frame)
 
         def cues_when_decoded() -> dict[str, Any] | None:
             try:

@@ -34,6 +34,8 @@ __all__ = ["FEATURE_DIM", "INPUT_SIZE", "MODEL_NAME", "FrameEncoder", "Whitening
 POOLINGS = ("mean", "std", "max")
 ENGINES = ("auto", "onnx", "torch")
 ONNX_CHUNK = 8  # frames per ONNX Runtime call; calls run in parallel, one per CNN thread
+CPU_S_PER_FRAME = {"onnx": 0.010, "torch": 0.012}
+"""One core's seconds per 224-px frame of each CPU engine (bench/bench_video_descriptor.py, 2026 x86)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -93,6 +95,11 @@ class FrameEncoder:
         self.engine = "onnx" if self._onnx is not None else "torch"
         if self._onnx is None:
             self.torch_net  # noqa: B018  # load now: a bad device or weights file fails here
+
+    @property
+    def cpu_s_per_frame(self) -> float:
+        """About how many CPU seconds one frame costs (0 on a GPU): tells the decoder how to share the cores."""
+        return CPU_S_PER_FRAME[self.engine] if self.on_cpu else 0.0
 
     @property
     def torch_net(self) -> TorchFrameNet:
@@ -227,7 +234,8 @@ def video_frame_features(path: str | Path, encoder: FrameEncoder | None = None, 
     """
     encoder = encoder or default_frame_encoder()
     batches = iter_frame_batches(path, fps=fps, max_frames=max_frames, size=INPUT_SIZE,
-                                 max_duration_s=max_duration_s, batch_frames=encoder.batch_size)
+                                 max_duration_s=max_duration_s, batch_frames=encoder.batch_size,
+                                 consumer_s_per_frame=encoder.cpu_s_per_frame)
     features = encode_frame_batches(encoder, batches)
     if len(features) == 0:  # iter_frame_batches raises first; kept as a guard
         raise VmnetError(f"No video frame could be read from {Path(path).name}; the file may be damaged.")

@@ -20,21 +20,28 @@ from __future__ import annotations
 import math
 import os
 import queue
-import re
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.media.decode_parts import (
+    DecodePart,
+    choose_decode,
+    frames_in_order,
+    joined_frames,
+    keyframe_index,
+)
 from vmnet_core.media.ffmpeg import _decode_timeout_s, _input, _run, ffmpeg_exe
 from vmnet_core.media.messages import _failure_sentence, _quoted
-from vmnet_core.media.probing import PROBE_TIMEOUT_S, MediaInfo, check_start, probe, require_video
+from vmnet_core.media.probing import MediaInfo, check_start, probe, require_video
 
 VIDEO_DECODE_ARGS = ("-skip_frame", "noref")
 """Decoder options for every frame read here: skip frames no other frame needs (none is damaged)."""
@@ -53,10 +60,10 @@ def _square_filter(size: int) -> str:
             f":flags=bilinear,crop={size}:{size}")
 
 
-def _fps_filter(fps: float) -> str:
-    """Frame k is the one on screen at k/fps s (the last frame at or before it); frames before the
-    first one repeat it."""
-    return f"fps={fps:.9g}:round=up:start_time=0"
+def _fps_filter(fps: float, start_s: float = 0.0) -> str:
+    """Frame k is the one on screen at start_s + k/fps s of the run's time (the last frame at or
+    before it); frames before the first one repeat it."""
+    return f"fps={fps:.9g}:round=up:start_time={start_s:.6f}"
 
 
 def _frame_count(info: MediaInfo, fps: float, max_frames: int, start_s: float) -> int:
@@ -184,52 +191,75 @@ def _sampling_decode_args(info: MediaInfo, size: int) -> tuple[str, ...]:
     return VIDEO_DECODE_ARGS
 
 
-def _frames_by_filter(info: MediaInfo, fps: float, count: int, size: int, start_s: float) -> Iterator[np.ndarray]:
-    """One sequential decode; the ``fps`` filter keeps a frame per 1/fps s before any scaling."""
-    window = count / fps
-    return _stream_frames(
-        ["-v", "error", *_sampling_decode_args(info, size), *_input(info.path, start_s, window + 1.0 / fps),
-         "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", f"{_fps_filter(fps)},{_square_filter(size)}",
-         "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
-        info.path, "decoding frames of", _decode_timeout_s(window), size, count)
+def _frames_by_filter(info: MediaInfo, fps: float, count: int, size: int, start_s: float,
+                      consumer_s_per_frame: float = 0.0) -> Iterator[np.ndarray]:
+    """One sequential decode, cut into keyframe-aligned parts decoded side by side where that is
+    exact and worth it (from the start only); the ``fps`` filter keeps a frame per 1/fps s before any scaling."""
+    if start_s > 0:
+        window = count / fps
+        return _stream_frames(
+            ["-v", "error", *_sampling_decode_args(info, size), *_input(info.path, start_s, window + 1.0 / fps),
+             "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", f"{_fps_filter(fps)},{_square_filter(size)}",
+             "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+            info.path, "decoding frames of", _decode_timeout_s(window), size, count)
+    fps_list = [Fraction(fps)]
+    parts, threads = choose_decode(info, fps_list, [count], consumer_s_per_frame, _SEEK_CONTAINERS)
+    runs = [_stream_frames(
+        ["-v", "error", *threads, *_sampling_decode_args(info, size), *_part_input(info, part, fps_list),
+         "-filter_complex", f"[0:v:0]{_fps_filter(fps, float(part.grid_start_s(fps_list[0], 0)))},{_square_filter(size)}[main]",
+         *_rawvideo_output("[main]", part.counts[0], "pipe:1")],
+        info.path, "decoding frames of", _decode_timeout_s(part.window_s(fps_list)), size, part.counts[0])
+        for part in parts]
+    return runs[0] if len(runs) == 1 else frames_in_order(runs)
+
+
+def _part_input(info: MediaInfo, part: DecodePart, fps_list: list[Fraction]) -> list[str]:
+    """Input options of one part: the start, or its keyframe with nothing trimmed and the file's timestamps."""
+    if part.seek_s == 0:
+        return _input(info.path, 0.0, part.window_s(fps_list))
+    return ["-noaccurate_seek", "-copyts", *_input(info.path, float(part.seek_s), part.window_s(fps_list))]
 
 
 def _rawvideo_output(label: str, count: int, target: str) -> list[str]:
-    return ["-map", label, "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", target]
+    """Raw RGB frames of filter output ``label`` as they leave the graph (the ``fps`` filter has
+    sampled them: the muxer must not add or drop any, e.g. before a part's shifted first sample)."""
+    return ["-map", label, "-fps_mode", "passthrough", "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24",
+            target]
 
 
 def _frames_by_filter_beside(info: MediaInfo, main: FrameSampling, count: int, side: FrameSampling,
-                             side_count: int, pipe: _SidePipe) -> Iterator[np.ndarray]:
-    """:func:`_frames_by_filter` for ``main`` that also writes ``side``'s frames to ``pipe``: one
-    decode, split before each sampling's own ``fps`` and square filters (so each gets exactly the
-    frames of its own decode)."""
-    window = max(count / main.fps, side_count / side.fps)
-    graph = (f"[0:v:0]split=2[a][b];[a]{_fps_filter(main.fps)},{_square_filter(main.size)}[main];"
-             f"[b]{_fps_filter(side.fps)},{_square_filter(side.size)}[side]")
-    return _stream_frames(
-        ["-v", "error", *_sampling_decode_args(info, main.size),
-         *_input(info.path, 0.0, window + max(1.0 / main.fps, 1.0 / side.fps)), "-filter_complex", graph,
-         *_rawvideo_output("[main]", count, "pipe:1"), *_rawvideo_output("[side]", side_count, f"pipe:{pipe.write_fd}")],
-        info.path, "decoding frames of", _decode_timeout_s(window), main.size, count, side=pipe)
+                             side_count: int, consumer_s_per_frame: float
+                             ) -> tuple[Iterator[np.ndarray], Future[np.ndarray]]:
+    """:func:`_frames_by_filter` for ``main`` that also writes ``side``'s frames to a second pipe:
+    one decode (in keyframe-aligned parts where that pays), split before each sampling's own
+    ``fps`` and square filters (so each gets exactly the frames of its own decode).
+
+    Returns the main frames and a Future of all the side frames."""
+    fps_list = [Fraction(main.fps), Fraction(side.fps)]
+    parts, threads = choose_decode(info, fps_list, [count, side_count], consumer_s_per_frame, _SEEK_CONTAINERS)
+    runs, pipes = [], []
+    for part in parts:
+        pipe = _SidePipe(side.size)
+        graph = (f"[0:v:0]split=2[a][b];[a]{_fps_filter(main.fps, float(part.grid_start_s(fps_list[0], 0)))},"
+                 f"{_square_filter(main.size)}[main];"
+                 f"[b]{_fps_filter(side.fps, float(part.grid_start_s(fps_list[1], 1)))},{_square_filter(side.size)}[side]")
+        runs.append(_stream_frames(
+            ["-v", "error", *threads, *_sampling_decode_args(info, main.size),
+             *_part_input(info, part, fps_list), "-filter_complex", graph,
+             *_rawvideo_output("[main]", part.counts[0], "pipe:1"),
+             *_rawvideo_output("[side]", part.counts[1], f"pipe:{pipe.write_fd}")],
+            info.path, "decoding frames of", _decode_timeout_s(part.window_s(fps_list)), main.size, part.counts[0],
+            side=pipe))
+        pipes.append(pipe)
+    if len(runs) == 1:
+        return runs[0], pipes[0].frames
+    return frames_in_order(runs), joined_frames([pipe.frames for pipe in pipes])
 
 
 def _keyframe_times(info: MediaInfo, end_s: float) -> np.ndarray:
     """Seconds of the video keyframes up to ``end_s``, from the packet index (nothing decoded)."""
-    proc = _run(["-v", "error", *_input(info.path, 0.0, end_s), "-map", "0:v:0", "-c", "copy",
-                 "-f", "framecrc", "pipe:1"], info.path, "indexing", PROBE_TIMEOUT_S, check=False)
-    text = proc.stdout.decode(errors="replace")
-    tb = re.search(r"^#tb 0: (\d+)/(\d+)", text, re.M)
-    if proc.returncode != 0 or tb is None:
-        return np.zeros(0)
-    keys = []
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        fields = [f.strip() for f in line.split(",")]
-        flags = next((f for f in fields[6:] if f.startswith("F=")), "F=0x1")
-        if len(fields) >= 6 and int(flags[2:], 16) & 1:
-            keys.append(int(fields[2]))
-    return np.sort(np.array(keys, dtype=np.float64)) * int(tb.group(1)) / int(tb.group(2))
+    index = keyframe_index(info, end_s)
+    return np.zeros(0) if index is None else np.array([float(key) for key in index[0]])
 
 
 def _seeking_is_cheaper(info: MediaInfo, times: np.ndarray) -> bool:
@@ -282,18 +312,20 @@ def _sample_plan(info: MediaInfo, fps: float, max_frames: int, size: int, start_
 
 
 def _frame_source(path: str | Path, fps: float, max_frames: int, size: int, start_s: float,
-                  max_duration_s: float | None) -> tuple[MediaInfo, Iterator[np.ndarray]]:
+                  max_duration_s: float | None, consumer_s_per_frame: float = 0.0
+                  ) -> tuple[MediaInfo, Iterator[np.ndarray]]:
     """Check the request and the file now; return the file's info and a lazy iterator of frames."""
     _check_request(fps, max_frames, size)  # before probing: a bad request fails first
     info = _checked_video(path, start_s, max_duration_s)
-    return info, _planned_frames(info, fps, max_frames, size, start_s)
+    return info, _planned_frames(info, fps, max_frames, size, start_s, consumer_s_per_frame)
 
 
-def _planned_frames(info: MediaInfo, fps: float, max_frames: int, size: int, start_s: float) -> Iterator[np.ndarray]:
+def _planned_frames(info: MediaInfo, fps: float, max_frames: int, size: int, start_s: float,
+                    consumer_s_per_frame: float = 0.0) -> Iterator[np.ndarray]:
     times, seek = _sample_plan(info, fps, max_frames, size, start_s)
     if seek:
         return _frames_by_seeking(info, times, size)
-    return _frames_by_filter(info, fps, len(times), size, start_s)
+    return _frames_by_filter(info, fps, len(times), size, start_s, consumer_s_per_frame)
 
 
 def _no_frame(info: MediaInfo) -> VmnetError:
@@ -359,11 +391,13 @@ def _batches_in_background(frames: Iterator[np.ndarray], batch_frames: int, info
 
 def iter_frame_batches(path: str | Path, fps: float = 1.0, max_frames: int = 360, size: int = 224,
                        start_s: float = 0.0, max_duration_s: float | None = None,
-                       batch_frames: int = 8) -> Iterator[np.ndarray]:
+                       batch_frames: int = 8, consumer_s_per_frame: float = 0.0) -> Iterator[np.ndarray]:
     """The frames of :func:`sample_frames`, in time order, handed over while ffmpeg still decodes.
 
     The request and the file are checked (and probed) when this is called; decoding starts then,
     in ffmpeg plus one reader thread, and runs ahead of the consumer by up to a few batches.
+    ``consumer_s_per_frame`` (CPU seconds the consumer spends per frame, e.g. a CNN's) decides how
+    the decode shares the cores with it (see :mod:`vmnet_core.media.decode_parts`).
 
     Yields
     ------
@@ -377,13 +411,13 @@ def iter_frame_batches(path: str | Path, fps: float = 1.0, max_frames: int = 360
     """
     if batch_frames < 1:
         raise VmnetError(f"batch_frames must be at least 1 (got {batch_frames}).")
-    info, frames = _frame_source(path, fps, max_frames, size, start_s, max_duration_s)
+    info, frames = _frame_source(path, fps, max_frames, size, start_s, max_duration_s, consumer_s_per_frame)
     return _batches_in_background(frames, int(batch_frames), info)
 
 
 def iter_frame_batches_beside(path: str | Path, main: FrameSampling, side: FrameSampling,
-                              max_duration_s: float | None = None, batch_frames: int = 8
-                              ) -> tuple[Iterator[np.ndarray], Future[np.ndarray]]:
+                              max_duration_s: float | None = None, batch_frames: int = 8,
+                              consumer_s_per_frame: float = 0.0) -> tuple[Iterator[np.ndarray], Future[np.ndarray]]:
     """:func:`iter_frame_batches` for ``main`` and, beside it, the frames of ``side``, from the start.
 
     When both samplings decode the file the same way (one sequential pass with the same decoder
@@ -409,11 +443,10 @@ def iter_frame_batches_beside(path: str | Path, main: FrameSampling, side: Frame
         own = ThreadPoolExecutor(1, thread_name_prefix="vmnet-side-frames")
         side_frames = own.submit(_all_frames, info, _planned_frames(info, side.fps, side.max_frames, side.size, 0.0))
         own.shutdown(wait=False)
-        main_frames = _planned_frames(info, main.fps, main.max_frames, main.size, 0.0)
+        main_frames = _planned_frames(info, main.fps, main.max_frames, main.size, 0.0, consumer_s_per_frame)
         return _batches_in_background(main_frames, int(batch_frames), info), side_frames
-    pipe = _SidePipe(side.size)
-    frames = _frames_by_filter_beside(info, main, len(times), side, len(side_times), pipe)
-    return _batches_in_background(frames, int(batch_frames), info), pipe.frames
+    frames, side_frames = _frames_by_filter_beside(info, main, len(times), side, len(side_times), consumer_s_per_frame)
+    return _batches_in_background(frames, int(batch_frames), info), side_frames
 
 
 def sample_frames(path: str | Path, fps: float = 1.0, max_frames: int = 360, size: int = 224,

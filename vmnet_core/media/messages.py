@@ -77,6 +77,7 @@ _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "downmix": 2, "2.1": 3, "3.0": 3, "3
 _STREAM_RE = re.compile(r"^\s*Stream #0:\d+\S*: (?P<kind>Video|Audio): (?P<desc>.*)$", re.M)
 _INPUT_RE = re.compile(r"^Input #0, (?P<container>.+?), from '", re.M)
 _DURATION_RE = re.compile(r"^\s*Duration: (?:(?P<h>\d+):(?P<m>\d+):(?P<s>\d+(?:\.\d+)?)|N/A)", re.M)
+_START_RE = re.compile(r"^\s*Duration: [^\n]*?, start: (?P<start>-?\d+(?:\.\d+)?)", re.M)
 _SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})\b")
 _RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)(k?) (fps|tbr)\b")
 
@@ -90,11 +91,12 @@ def _parse_rate(items: list[str], unit: str) -> float | None:
 
 
 def _parse_header(stderr: str) -> dict:
-    """Container, duration and the first real video/audio stream from ``ffmpeg -i`` output."""
+    """Container, duration, start time and the first real video/audio stream from ``ffmpeg -i`` output."""
     container = _INPUT_RE.search(stderr)
     duration = _DURATION_RE.search(stderr)
+    start = _START_RE.search(stderr)
     found: dict = {"container": container.group("container") if container else None, "duration_s": None,
-                   "video": None, "audio": None}
+                   "start_s": float(start.group("start")) if start else None, "video": None, "audio": None}
     if duration and duration.group("h") is not None:
         found["duration_s"] = (int(duration.group("h")) * 3600 + int(duration.group("m")) * 60
                                + float(duration.group("s")))

@@ -51,6 +51,8 @@ class MediaInfo:
     pix_fmt: str | None = None
     sample_rate: int | None = None
     channels: int | None = None
+    start_s: float | None = None
+    """The container's start time in s (what ffmpeg subtracts from every timestamp; usually 0)."""
 
 
 
@@ -164,7 +166,7 @@ def _probe_file(p: Path, size: int, mtime_ns: int) -> MediaInfo:
         width=video and video["width"], height=video and video["height"], fps=video and video["fps"],
         video_codec=video and video["codec"], audio_codec=audio and audio["codec"], container=container,
         pix_fmt=video and video["pix_fmt"], sample_rate=audio and audio["sample_rate"],
-        channels=audio and audio["channels"],
+        channels=audio and audio["channels"], start_s=header["start_s"],
     )
 
 
