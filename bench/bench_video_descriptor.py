@@ -1,7 +1,9 @@
 """Seconds per clip for the video descriptor, end to end: 1-fps frames → EfficientNet-Lite0 → WPCA → mean.
 
 The clip (default 30 s, 1280×720, 25 fps H.264) pans across scikit-image's photos, so the decoder
-and the CNN see real picture content. It is written once into a temporary folder. After one
+and the CNN see real picture content; it compresses to 0.2 Mbit/s, so it decodes far more cheaply than
+camera footage. ``--content camera`` times a clip that decodes like phone footage instead (moving
+pattern under per-frame sensor noise, about 3 Mbit/s at 720p30). It is written once into a temporary folder. After one
 warm-up run (oneDNN builds its kernels on the first batch of each shape), every run times:
 
 - decode: ``sample_frames(path, fps=1, size=224)`` (ffmpeg seeks or filters, scales, crops);
@@ -25,6 +27,7 @@ issue 17 measures against the streamed path of the day it was filed (7afafd3).
     python bench/bench_video_descriptor.py --engines torch,onnx --runs 7   # reference vs candidate
     git worktree add /tmp/ref17 7afafd3
     python bench/bench_video_descriptor.py --engines torch,onnx --reference-tree /tmp/ref17 --runs 7
+    python bench/bench_video_descriptor.py --engines onnx --reference-tree /tmp/ref17 --content camera --source-fps 30
 
 Target: ≤ 2 s per 30-s 1280×720 clip on 2 CPU cores. Record results in docs/benchmarks.md.
 """
@@ -51,6 +54,7 @@ from vmnet_core.features.video_descriptor import (
     video_frame_features,
 )
 from vmnet_core.media import sample_frames, write_video
+from vmnet_testkit.bench_clip import make_camera_like_clip
 from vmnet_testkit.reference_video_path import ReferenceVideoPath
 
 STAGES = ("decode", "cnn", "pool", "total", "streamed")
@@ -115,6 +119,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: every core)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--clip", type=Path, default=None, help="time this video instead of a generated one")
+    parser.add_argument("--content", choices=("pan", "camera"), default="pan",
+                        help="generated clip: a pan across photos (cheap to decode) or camera-like noisy footage")
     parser.add_argument("--engines", default="auto", help="comma-separated CNN engines, the first is the reference")
     parser.add_argument("--reference-tree", type=Path, default=None,
                         help="an older checkout whose streamed path is the reference (e.g. 7afafd3 for issue 17)")
@@ -131,9 +137,12 @@ def main() -> None:
         else:
             path = Path(tmp) / "clip.mp4"
             start = time.perf_counter()
-            write_video(panning_frames(args.seconds, args.source_fps, args.width, args.height), path,
-                        fps=args.source_fps)
-            print(f"clip: {args.seconds:g} s {args.width}x{args.height} at {args.source_fps:g} fps, "
+            if args.content == "camera":
+                make_camera_like_clip(path, args.seconds, args.width, args.height, round(args.source_fps))
+            else:
+                write_video(panning_frames(args.seconds, args.source_fps, args.width, args.height), path,
+                            fps=args.source_fps)
+            print(f"clip: {args.content}, {args.seconds:g} s {args.width}x{args.height} at {args.source_fps:g} fps, "
                   f"{path.stat().st_size / 1e6:.1f} MB, written in {time.perf_counter() - start:.1f} s")
 
         engines = args.engines.split(",")

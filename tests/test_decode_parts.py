@@ -133,3 +133,18 @@ def test_leaving_early_stops_every_part_and_errors_arrive_in_order(tmp_path, mon
         list(batches)
     with pytest.raises(VmnetError, match="Gave up"):
         side.result(timeout=60)
+
+
+def test_a_part_that_comes_back_short_gives_way_to_one_pass(tmp_path, monkeypatch, parts_always):
+    """A file whose parts decode fewer frames than its index promised (here: each run reads only
+    1.5 s) must not shift the later samples: the rest comes from one pass, main and side alike."""
+    path = make_bframe_video(tmp_path / "short-parts.mp4", seconds=14, keyint_s=2.3)
+    one_frames = _one_pass(monkeypatch, lambda: media.sample_frames(path, fps=1.0, size=48))
+    one_main, one_side = _one_pass(monkeypatch, lambda: _beside(path))
+    planned_window = DecodePart.window_s
+    monkeypatch.setattr(DecodePart, "window_s", lambda self, fps_list: (
+        planned_window(self, fps_list) if self.counts[0] >= len(one_frames) else 1.5))  # the one pass reads it all
+    np.testing.assert_array_equal(media.sample_frames(path, fps=1.0, size=48), one_frames)
+    main, side = _beside(path)
+    np.testing.assert_array_equal(main, one_main)
+    np.testing.assert_array_equal(side, one_side)

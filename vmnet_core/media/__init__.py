@@ -3,7 +3,8 @@
 Owns everything that touches a media file: locating ffmpeg and running it with a timeout
 (``ffmpeg``), turning its messages into one sentence a person can act on (``messages``), sniffing
 MP4 box headers (``mp4``), describing and checking a file (``probing``), decoding audio (``audio``),
-sampling frames with a background reader (``frames``) and writing, splitting and muxing (``write``).
+sampling frames with a background reader (``frames``, cut into keyframe-aligned parts decoded side
+by side by ``decode_parts``) and writing, splitting and muxing (``write``).
 Every failure a user can cause is a :class:`vmnet_core.errors.VmnetError` naming the file; every
 subprocess has a timeout; every file written is renamed into place on success. It may import only
 the foundation modules (``errors``, ``atomic_io``, ``paths``); the names below are its face, and

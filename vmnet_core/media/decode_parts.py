@@ -2,8 +2,8 @@
 
 One H.264 decode keeps about 1.3 cores busy at best: its frame threads wait on the frames they
 reference. A part that starts at a keyframe needs no frame before it, so cutting the sampled
-window at keyframes gives parts that run as independent single-threaded ffmpeg processes, one or
-one per core, with no frame decoded twice. Each later part seeks to its keyframe (``-noaccurate_seek``:
+window at keyframes gives parts that run as independent single-threaded ffmpeg processes, one per
+core, with no frame decoded twice. Each later part seeks to its keyframe (``-noaccurate_seek``:
 decoding starts there and nothing is trimmed), keeps the file's timestamps (``-copyts``) and starts
 its ``fps`` grid at its first sample's time, so every sample is the frame the single pass gives, the
 last one at the end of the file included (bit-identical: tests/test_decode_parts.py checks several
@@ -21,11 +21,12 @@ and :func:`joined_frames` put the parts' frames back in time order.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from fractions import Fraction
@@ -146,19 +147,31 @@ def plan_parts(keyframes_s: Sequence[Fraction], tick: Fraction, samplings: Seque
     return parts
 
 
-def frames_in_order(parts: Sequence[Iterator[np.ndarray]]) -> Iterator[np.ndarray]:
-    """The frames of consecutive ``parts``: the first streams, the later ones decode at the same time
-    into memory (one reader thread each) and follow in order.
+def frames_in_order(parts: Sequence[Iterator[np.ndarray]], counts: Sequence[int],
+                    one_pass: Callable[[], Iterator[np.ndarray]]) -> Iterator[np.ndarray]:
+    """The frames of consecutive ``parts`` (``counts[i]`` planned for part i): the first streams, the
+    later ones decode at the same time into memory (one reader thread each) and follow in order.
 
-    An error of a part is raised where its frames would be, after every frame before it. Closing
-    this generator early stops every part (each within one frame).
+    A part before the last that gives fewer frames than planned (a file whose timestamps or
+    keyframes are not what its index says) would shift every later sample, so the rest comes from
+    ``one_pass()`` (the frames of a single pass, from the first) instead, while the other parts
+    still finish (their side outputs settle). An error of a part is
+    raised where its frames would be, after every frame before it. Closing this generator early
+    stops every part (each within one frame).
     """
     stop = threading.Event()
     later = [_drained(part, stop) for part in parts[1:]]
+    given = 0
     try:
-        yield from parts[0]
-        for frames in later:
-            yield from frames.result()
+        for i, part in enumerate(parts):
+            frames = part if i == 0 else later[i - 1].result()
+            before = given
+            for frame in frames:
+                given += 1
+                yield frame
+            if i < len(parts) - 1 and given - before < counts[i]:
+                yield from itertools.islice(one_pass(), given, None)
+                return
     finally:
         stop.set()
         for frames in later:
@@ -187,22 +200,36 @@ def _drained(frames: Iterator[np.ndarray], stop: threading.Event) -> Future[list
     return result
 
 
-def joined_frames(parts: Sequence[Future[np.ndarray]]) -> Future[np.ndarray]:
-    """A Future of the parts' (T_i, H, W, 3) frames joined in order, or of the first part's error."""
+def joined_frames(parts: Sequence[Future[np.ndarray]], counts: Sequence[int],
+                  one_pass: Callable[[], np.ndarray]) -> Future[np.ndarray]:
+    """A Future of the parts' (T_i, H, W, 3) frames joined in order, or of the first part's error.
+
+    When a part before the last has fewer frames than its planned ``counts[i]``, the result is
+    ``one_pass()`` (run in a new thread) instead, as in :func:`frames_in_order`.
+    """
     joined: Future[np.ndarray] = Future()
     left = [len(parts)]
     lock = threading.Lock()
+
+    def settle(make: Callable[[], np.ndarray]) -> None:
+        try:
+            joined.set_result(make())
+        except BaseException as err:  # handed to the reader of the result
+            joined.set_exception(err)
 
     def one_done(_: Future[np.ndarray]) -> None:
         with lock:
             left[0] -= 1
             if left[0]:
                 return
-        error = next((part.exception() for part in parts if part.exception() is not None), None)
-        if error is not None:
-            joined.set_exception(error)
-        else:
-            joined.set_result(np.concatenate([part.result() for part in parts]))
+        for i, (part, count) in enumerate(zip(parts, counts, strict=True)):  # the first thing amiss decides
+            if part.exception() is not None:
+                joined.set_exception(part.exception())
+                return
+            if i < len(parts) - 1 and len(part.result()) < count:
+                threading.Thread(target=settle, args=(one_pass,), name="vmnet-decode-part", daemon=True).start()
+                return
+        settle(lambda: np.concatenate([part.result() for part in parts]))
 
     for part in parts:
         part.add_done_callback(one_done)
@@ -246,12 +273,12 @@ def usable_cores() -> int:
 
 
 def choose_decode(info: MediaInfo, fps_list: Sequence[Fraction], counts: Sequence[int], consumer_s_per_frame: float,
-                  containers: tuple[str, ...]) -> tuple[list[DecodePart], tuple[str, ...]]:
+                  containers: tuple[str, ...], parts_allowed: bool = True) -> tuple[list[DecodePart], tuple[str, ...]]:
     """How to decode samplings at ``fps_list`` (``counts`` samples each, from the start) of ``info``.
 
     ``consumer_s_per_frame``: CPU seconds whoever takes the first sampling's frames spends on each
     (e.g. a CNN; 0 when nothing runs beside the decode). ``containers``: formats whose keyframe
-    index and seeking are trusted (e.g. ``("mov,mp4",)``).
+    index and seeking are trusted (e.g. ``("mov,mp4",)``). ``parts_allowed=False``: one pass.
 
     Returns
     -------
@@ -265,7 +292,7 @@ def choose_decode(info: MediaInfo, fps_list: Sequence[Fraction], counts: Sequenc
     consumer_s = consumer_s_per_frame * counts[0]
     cheap = decode_s < max(PARTS_MIN_DECODE_S, PARTS_OVER_CONSUMER * consumer_s)
     one_pass_threads = ("-threads", str(max(1, cores - 1))) if consumer_s > 0 and cheap else ()
-    if (cheap or cores < 2 or MAX_DECODE_PARTS < 2 or end_s < 2 * MIN_PART_S or info.start_s != 0
+    if (cheap or not parts_allowed or cores < 2 or MAX_DECODE_PARTS < 2 or end_s < 2 * MIN_PART_S or info.start_s != 0
             or not info.container.startswith(containers)):
         return whole, one_pass_threads
     index = keyframe_index(info, float(end_s) + 1.0)

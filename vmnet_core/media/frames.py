@@ -9,7 +9,10 @@ all``: another 20-35 % less decode CPU; the block edges it would smooth vanish i
 pooled EfficientNet features keep a cosine above 0.995 with those of a filtered decode even at
 x264 crf 36; at 480p and below they may not, so smaller videos are filtered as usual). For
 sparse sampling of MP4/MOV files, seeking to each sample time (first frame at or after it) is used
-instead when the keyframe index says it decodes fewer frames. :func:`iter_frame_batches` hands the
+instead when the keyframe index says it decodes fewer frames. A long decode of an MP4/MOV from its
+start is cut at keyframes into parts that separate ffmpeg runs decode side by side, when the decode
+outweighs its consumer (:mod:`vmnet_core.media.decode_parts`; the frames are bit-identical to one
+pass). :func:`iter_frame_batches` hands the
 frames over while ffmpeg is still decoding, so a consumer (the CNN) can work alongside it;
 :func:`iter_frame_batches_beside` also samples the same video a second way (e.g. the cues' 8 fps at
 64 px) from that one decode, through a second pipe.
@@ -27,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -192,7 +196,7 @@ def _sampling_decode_args(info: MediaInfo, size: int) -> tuple[str, ...]:
 
 
 def _frames_by_filter(info: MediaInfo, fps: float, count: int, size: int, start_s: float,
-                      consumer_s_per_frame: float = 0.0) -> Iterator[np.ndarray]:
+                      consumer_s_per_frame: float = 0.0, parts_allowed: bool = True) -> Iterator[np.ndarray]:
     """One sequential decode, cut into keyframe-aligned parts decoded side by side where that is
     exact and worth it (from the start only); the ``fps`` filter keeps a frame per 1/fps s before any scaling."""
     if start_s > 0:
@@ -203,14 +207,17 @@ def _frames_by_filter(info: MediaInfo, fps: float, count: int, size: int, start_
              "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
             info.path, "decoding frames of", _decode_timeout_s(window), size, count)
     fps_list = [Fraction(fps)]
-    parts, threads = choose_decode(info, fps_list, [count], consumer_s_per_frame, _SEEK_CONTAINERS)
+    parts, threads = choose_decode(info, fps_list, [count], consumer_s_per_frame, _SEEK_CONTAINERS, parts_allowed)
     runs = [_stream_frames(
         ["-v", "error", *threads, *_sampling_decode_args(info, size), *_part_input(info, part, fps_list),
          "-filter_complex", f"[0:v:0]{_fps_filter(fps, float(part.grid_start_s(fps_list[0], 0)))},{_square_filter(size)}[main]",
          *_rawvideo_output("[main]", part.counts[0], "pipe:1")],
         info.path, "decoding frames of", _decode_timeout_s(part.window_s(fps_list)), size, part.counts[0])
         for part in parts]
-    return runs[0] if len(runs) == 1 else frames_in_order(runs)
+    if len(runs) == 1:
+        return runs[0]
+    one_pass = partial(_frames_by_filter, info, fps, count, size, 0.0, consumer_s_per_frame, False)
+    return frames_in_order(runs, [part.counts[0] for part in parts], one_pass)
 
 
 def _part_input(info: MediaInfo, part: DecodePart, fps_list: list[Fraction]) -> list[str]:
@@ -253,7 +260,13 @@ def _frames_by_filter_beside(info: MediaInfo, main: FrameSampling, count: int, s
         pipes.append(pipe)
     if len(runs) == 1:
         return runs[0], pipes[0].frames
-    return frames_in_order(runs), joined_frames([pipe.frames for pipe in pipes])
+    main_one_pass = partial(_frames_by_filter, info, main.fps, count, main.size, 0.0, consumer_s_per_frame, False)
+
+    def side_one_pass() -> np.ndarray:
+        return _all_frames(info, _frames_by_filter(info, side.fps, side_count, side.size, 0.0, 0.0, False))
+
+    return (frames_in_order(runs, [part.counts[0] for part in parts], main_one_pass),
+            joined_frames([pipe.frames for pipe in pipes], [part.counts[1] for part in parts], side_one_pass))
 
 
 def _keyframe_times(info: MediaInfo, end_s: float) -> np.ndarray:
