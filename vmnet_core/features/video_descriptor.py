@@ -34,7 +34,7 @@ __all__ = ["FEATURE_DIM", "INPUT_SIZE", "MODEL_NAME", "FrameEncoder", "Whitening
 POOLINGS = ("mean", "std", "max")
 ENGINES = ("auto", "onnx", "torch")
 ONNX_CHUNK = 8  # frames per ONNX Runtime call; calls run in parallel, one per CNN thread
-CPU_S_PER_FRAME = {"onnx": 0.010, "torch": 0.012}
+CPU_S_PER_FRAME = {"onnx": 0.010, "torch": 0.021}
 """One core's seconds per 224-px frame of each CPU engine (bench/bench_video_descriptor.py, 2026 x86)."""
 
 
