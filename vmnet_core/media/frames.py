@@ -12,10 +12,9 @@ sparse sampling of MP4/MOV files, seeking to each sample time (first frame at or
 instead when the keyframe index says it decodes fewer frames. A long decode of an MP4/MOV from its
 start is cut at keyframes into parts that separate ffmpeg runs decode side by side, when the decode
 outweighs its consumer (:mod:`vmnet_core.media.decode_parts`; the frames are bit-identical to one
-pass). :func:`iter_frame_batches` hands the
-frames over while ffmpeg is still decoding, so a consumer (the CNN) can work alongside it;
-:func:`iter_frame_batches_beside` also samples the same video a second way (e.g. the cues' 8 fps at
-64 px) from that one decode, through a second pipe.
+pass). :func:`iter_frame_batches` hands the frames over while ffmpeg is still decoding, so a
+consumer (the CNN) can work alongside it; :func:`iter_frame_batches_beside` also samples the same
+video a second way (e.g. the cues' 8 fps at 64 px) from that one decode, through a second pipe.
 """
 
 from __future__ import annotations
