@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from fractions import Fraction
@@ -148,3 +149,16 @@ def test_a_part_that_comes_back_short_gives_way_to_one_pass(tmp_path, monkeypatc
     main, side = _beside(path)
     np.testing.assert_array_equal(main, one_main)
     np.testing.assert_array_equal(side, one_side)
+
+
+def test_a_file_that_does_not_start_at_zero_is_decoded_in_one_pass(tmp_path, parts_always):
+    """ffmpeg shifts every timestamp by the file's start time; parts keep the file's own, so they
+    are only cut where the two agree (start 0)."""
+    source = make_bframe_video(tmp_path / "zero.mp4", seconds=14, keyint_s=2.0)
+    shifted = tmp_path / "shifted.mp4"
+    subprocess.run([media.ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(source), "-c", "copy",
+                    "-output_ts_offset", "2", str(shifted)], check=True)
+    assert media.probe(source).start_s == 0.0 and media.probe(shifted).start_s == 2.0
+    assert len(choose_decode(media.probe(source), [Fraction(1)], [14], 0.0, MP4)[0]) > 1
+    assert len(choose_decode(media.probe(shifted), [Fraction(1)], [14], 0.0, MP4)[0]) == 1
+    np.testing.assert_array_equal(media.sample_frames(shifted, size=48), media.sample_frames(source, size=48))
