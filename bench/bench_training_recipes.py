@@ -12,6 +12,7 @@ three levels; test 1,000 / val 500 / train the rest), then trains and scores on 
 - ``plain``: the plain recipe (z-scored inputs, the paper's towers and losses, 200 steps);
 - ``cca`` / ``cca_auto``: regularised CCA on the z-scored inputs / on the default's data-aware inputs,
   ridge chosen on validation;
+- ``pls``: partial least squares on the z-scored inputs, the number of components chosen on validation;
 - ``paper``: the paper's preprocessing (1,024-component whitening PCA) with the default schedule.
 
 Prints one JSON line per recipe (R@10 both directions, steps, wall seconds) and the load average.
@@ -30,7 +31,7 @@ from pathlib import Path
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.recipes import train_bundle
 from vmnet_core.features.store import FeatureStore
-from vmnet_core.learn.baselines import fit_cca_on_validation
+from vmnet_core.learn.baselines import fit_cca_on_validation, fit_pls_on_validation
 from vmnet_core.learn.metrics import evaluate_embeddings
 from vmnet_core.learn.model import ModelConfig
 from vmnet_core.learn.preprocess import PreprocessConfig, Preprocessor
@@ -46,14 +47,16 @@ def run_recipe(name: str, store_dir: Path, out_root: Path, threads: int) -> dict
     """Train/fit recipe ``name`` on the store; its test R@10, steps and wall seconds."""
     started = time.perf_counter()
     base = RunConfig(train=TrainConfig(num_threads=threads, progress=False))
-    if name in ("cca", "cca_auto"):  # on z-scores, or on the default's data-aware inputs
+    if name in ("cca", "cca_auto", "pls"):  # closed forms on z-scores, or on the default's data-aware inputs
         store = FeatureStore.open(store_dir)
         splits = resolve_splits(store, base.train)
-        pre = Preprocessor.fit_store(store, splits.train, PreprocessConfig(mode="zscore" if name == "cca" else "auto"))
-        cca = fit_cca_on_validation(paired_inputs(store, pre, splits.train), paired_inputs(store, pre, splits.val))
+        pre = Preprocessor.fit_store(store, splits.train, PreprocessConfig(mode="auto" if name == "cca_auto" else "zscore"))
+        train, val = paired_inputs(store, pre, splits.train), paired_inputs(store, pre, splits.val)
+        fitted = fit_pls_on_validation(train, val) if name == "pls" else fit_cca_on_validation(train, val)
         test = paired_inputs(store, pre, splits.test)
-        result = evaluate_embeddings(cca.encode_music(test.music), cca.encode_video(test.video))
-        return {"recipe": name, "R@10": _r10(result), "ridge": cca.ridge, "wall_s": round(time.perf_counter() - started)}
+        result = evaluate_embeddings(fitted.encode_music(test.music), fitted.encode_video(test.video))
+        chosen = {"components": fitted.music_proj.shape[1]} if name == "pls" else {"ridge": fitted.ridge}
+        return {"recipe": name, "R@10": _r10(result), **chosen, "wall_s": round(time.perf_counter() - started)}
     runs = {"default": base, "plain": plain_recipe(base),
             "paper": RunConfig(train=base.train, model=ModelConfig(capacity="full"),
                                preprocess=PreprocessConfig(mode="paper")),

@@ -16,7 +16,13 @@ import torch
 from vmnet_core.bundle.files import save_bundle
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import FeatureStore
-from vmnet_core.learn.capacity import fit_capacity, unfinished_checkpoints
+from vmnet_core.learn.capacity import (
+    CapacityChoice,
+    fit_capacity,
+    pls_choice,
+    unfinished_checkpoints,
+    with_pls,
+)
 from vmnet_core.learn.hubness import hubness_line, hubness_report
 from vmnet_core.learn.metrics import evaluate_embeddings, structure_report
 from vmnet_core.learn.model import embed_arrays
@@ -70,19 +76,28 @@ def train_bundle(
         raise VmnetError(f"{out} already exists and holds no unfinished training; choose a new --out directory.")
     splits = resolve_splits(store, run.train)
 
-    if preprocessor is None and unfinished:
-        saved = torch.load(unfinished[0], map_location="cpu", weights_only=True).get("preprocessor")
-        if saved:
-            preprocessor = Preprocessor.from_arrays({k: v.numpy() for k, v in saved.items()})
-    if preprocessor is None:
-        preprocessor = Preprocessor.fit_store(store, splits.train, run.preprocess)
     asked = run.model.capacity
-    run = replace(run, model=replace(run.model, music_dim=preprocessor.music_dim, video_dim=preprocessor.video_dim))
-
-    train_data = paired_inputs(store, preprocessor, splits.train)
-    val_data = paired_inputs(store, preprocessor, splits.val)
-    choice = fit_capacity(train_data, val_data, run, work_dir, store_fingerprint(store, splits),
-                          preprocessor.to_arrays())
+    pls = None  # the pls rung and its z-scored inputs' preprocessor
+    if asked == "pls" or (asked == "auto" and run.preprocess.mode == "auto"):
+        pls = _pls_rung(store, splits, run, work_dir, preprocessor if asked == "pls" else None)
+    if asked == "pls":
+        choice, preprocessor = pls
+    else:
+        if preprocessor is None and unfinished:
+            saved = torch.load(unfinished[0], map_location="cpu", weights_only=True).get("preprocessor")
+            if saved:
+                preprocessor = Preprocessor.from_arrays({k: v.numpy() for k, v in saved.items()})
+        if preprocessor is None:
+            preprocessor = Preprocessor.fit_store(store, splits.train, run.preprocess)
+        run = replace(run, model=replace(run.model, music_dim=preprocessor.music_dim, video_dim=preprocessor.video_dim))
+        train_data = paired_inputs(store, preprocessor, splits.train)
+        val_data = paired_inputs(store, preprocessor, splits.val)
+        choice = fit_capacity(train_data, val_data, run, work_dir, store_fingerprint(store, splits),
+                              preprocessor.to_arrays())
+        if pls is not None:
+            choice = with_pls(choice, pls[0], run.train.min_delta)
+            if choice.name == "pls":
+                preprocessor = pls[1]
     result, run = choice.result, choice.run
     if choice.work_dir != work_dir:  # the kept candidate's log is the bundle's training log
         shutil.copyfile(choice.work_dir / LOG_FILE, work_dir / LOG_FILE)
@@ -108,6 +123,15 @@ def train_bundle(
         for name, baseline in baseline_runs(run).items():
             train_bundle(store_dir, out / name, baseline, preprocessor=preprocessor if name == ABLATION_DIR else None)
     return out
+
+
+def _pls_rung(store: FeatureStore, splits: Splits, run: RunConfig, work_dir: Path,
+              preprocessor: Preprocessor | None = None) -> tuple[CapacityChoice, Preprocessor]:
+    """The capacity ladder's ``pls`` rung, on z-scored inputs (or ``preprocessor``'s, when given)."""
+    z_scores = preprocessor or Preprocessor.fit_store(store, splits.train, replace(run.preprocess, mode="zscore"))
+    choice = pls_choice(paired_inputs(store, z_scores, splits.train), paired_inputs(store, z_scores, splits.val),
+                        run, work_dir)
+    return choice, z_scores
 
 
 def final_metrics(result: TrainResult, store, preprocessor: Preprocessor, splits: Splits) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vmnet_core.learn.metrics import DIRECTIONS
+from vmnet_core.learn.model_config import CAPACITIES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default cpu)")
     p.add_argument("--steps", type=int, default=None, help="maximum optimisation steps")
     p.add_argument("--no-structure", action="store_true", help="train the ablation without the structure constraint")
-    p.add_argument("--capacity", choices=("auto", "cca", "linear", "small", "full"), default=None,
-                   help="tower shape: auto (default) climbs cca, linear, small, full while validation improves; "
+    p.add_argument("--capacity", choices=CAPACITIES, default=None,
+                   help="tower shape: auto (default) climbs cca, linear, small, full while validation improves, "
+                        "then keeps pls (partial least squares on z-scores) instead if it beats that beyond noise; "
                         "full = the configured towers only (the paper's by default)")
     p.add_argument("--with-ablation", action="store_true",
                    help="also train the baselines evaluate --compare uses: the no-structure ablation into "

@@ -14,6 +14,12 @@ of the validation score (:func:`wins_beyond_noise`). The ladder:
 - ``small``: one 512-wide ReLU layer per tower, a 128-d embedding, dropout 0.3;
 - ``full``: the configured towers (the paper's by default).
 
+Beside the ladder, with the data-aware preprocessing (``[preprocess] mode = "auto"``), ``pls``:
+partial least squares on the z-scored inputs (no PCA: it averages the noise of every feature instead
+of dropping features), components chosen on validation, in closed form, written like ``cca``. It
+takes other inputs than the ladder, so it replaces the ladder's choice only when it beats it on
+validation by more than noise (:func:`with_pls`; ``vmnet_core.bundle.recipes.train_bundle`` fits both).
+
 ``capacity = "full"`` trains the configured towers only: with ``[preprocess] mode = "paper"`` that is
 the paper's exact setting.
 """
@@ -29,7 +35,7 @@ import numpy as np
 import torch
 
 from vmnet_core.errors import VmnetError
-from vmnet_core.learn.baselines import fit_cca_on_validation
+from vmnet_core.learn.baselines import fit_cca_on_validation, fit_pls_on_validation
 from vmnet_core.learn.metrics import DIRECTIONS, evaluate_embeddings, selection_noise, selection_score
 from vmnet_core.learn.model import CAPACITIES, ModelConfig, VMNet, embed_arrays
 from vmnet_core.learn.train import (
@@ -43,7 +49,7 @@ from vmnet_core.learn.train import (
     run_fingerprint,
 )
 
-LADDER = CAPACITIES[1:]  # cca, linear, small, full: simplest first, so a tie keeps the simpler one
+LADDER = ("cca", "linear", "small", "full")  # after pls: simplest first, so a tie keeps the simpler one
 CCA_COMPONENTS = 512  # at most this many canonical variates (the paper's embedding width)
 CAPACITY_DIR = "capacity"  # training/capacity/<name>/: each candidate's checkpoint and log
 
@@ -57,6 +63,8 @@ def sized_model(model: ModelConfig, capacity: str) -> ModelConfig:
         return replace(model, music_hidden=(), video_hidden=(), embed_dim=min(CCA_COMPONENTS, model.music_dim,
                                                                                 model.video_dim),
                        activation="linear", dropout=0.0, capacity="cca")
+    if capacity == "pls":  # one linear layer per tower onto the PLS scores (their number is chosen on validation)
+        return replace(model, music_hidden=(), video_hidden=(), activation="linear", dropout=0.0, capacity="pls")
     if capacity == "linear":
         return replace(model, music_hidden=(512,), video_hidden=(512,), embed_dim=128, activation="linear",
                        capacity="linear")
@@ -131,14 +139,33 @@ def fit_cca_model(train_data: PairedArrays, val_data: PairedArrays, run: RunConf
     correlations, and its batch norm is the identity, so the model's unit embeddings are CCA's.
     Writes one validation record to ``work_dir/metrics.jsonl``; returns it as a TrainResult of 0 steps.
     """
-    n_val = min(len(val_data.ids), run.train.val_max_items)
-    val = PairedArrays(val_data.ids[:n_val], val_data.music[:n_val], val_data.video[:n_val])
+    val = _scored_val(val_data, run)
     cca = fit_cca_on_validation(train_data, val, n_components=run.model.embed_dim)
-    model = VMNet(replace(run.model, embed_dim=cca.correlations.size))
+    return _closed_form_model(run, (cca.music_mean, cca.music_proj * cca.correlations),
+                              (cca.video_mean, cca.video_proj * cca.correlations), val, work_dir, {"ridge": cca.ridge})
+
+
+def fit_pls_model(train_data: PairedArrays, val_data: PairedArrays, run: RunConfig, work_dir: Path) -> TrainResult:
+    """The ``pls`` rung: partial least squares (components chosen on validation) as a VMNet of
+    ``run.model``, written like :func:`fit_cca_model`."""
+    val = _scored_val(val_data, run)
+    pls = fit_pls_on_validation(train_data, val)
+    return _closed_form_model(run, (pls.music_mean, pls.music_proj), (pls.video_mean, pls.video_proj), val, work_dir,
+                              {"components": int(pls.music_proj.shape[1])})
+
+
+def _scored_val(val_data: PairedArrays, run: RunConfig) -> PairedArrays:
+    n_val = min(len(val_data.ids), run.train.val_max_items)
+    return PairedArrays(val_data.ids[:n_val], val_data.music[:n_val], val_data.video[:n_val])
+
+
+def _closed_form_model(run: RunConfig, music: tuple[np.ndarray, np.ndarray], video: tuple[np.ndarray, np.ndarray],
+                       val: PairedArrays, work_dir: Path, chosen: dict[str, Any]) -> TrainResult:
+    """A VMNet whose towers are one linear layer each: ``(mean (D,), weight (D, k))`` per modality,
+    embedding ``(x − mean) @ weight`` (batch norm the identity); scored on ``val`` and logged."""
+    model = VMNet(replace(run.model, embed_dim=music[1].shape[1]))
     with torch.no_grad():
-        for branch, mean, proj in ((model.music, cca.music_mean, cca.music_proj),
-                                   (model.video, cca.video_mean, cca.video_proj)):
-            weight = proj * cca.correlations  # (D, k)
+        for branch, (mean, weight) in ((model.music, music), (model.video, video)):
             branch.project.weight.copy_(torch.from_numpy(weight.T.astype(np.float32)))
             branch.project.bias.copy_(torch.from_numpy((-mean @ weight).astype(np.float32)))
             branch.norm.running_mean.zero_()
@@ -147,13 +174,39 @@ def fit_cca_model(train_data: PairedArrays, val_data: PairedArrays, run: RunConf
             branch.norm.bias.zero_()
     model.eval()
     state = TrainState()
-    if n_val >= 2:
+    if len(val.ids) >= 2:
         result = evaluate_embeddings(*embed_arrays(model, val.music, val.video))
         state = TrainState(best_score=selection_score(result), best_val=result)
     work_dir.mkdir(parents=True, exist_ok=True)
-    record = {"step": 0, "split": "val", "score": state.best_score, "ridge": cca.ridge, **(state.best_val or {})}
+    record = {"step": 0, "split": "val", "score": state.best_score, **chosen, **(state.best_val or {})}
     (work_dir / LOG_FILE).write_text(json.dumps(record) + "\n", encoding="utf-8")
     return TrainResult(model=model, state=state, steps_per_epoch=0, batch_size=0)
+
+
+def with_pls(ladder: CapacityChoice, pls: CapacityChoice, min_delta: float | None) -> CapacityChoice:
+    """The ladder's choice, or ``pls`` when its validation score beats that one's by more than noise
+    (``min_delta``, None: one standard error). It takes other inputs, so it must show it is better:
+    unlike on the ladder, an equal score (e.g. R@10 = 1 on a tiny gallery) keeps the ladder's choice.
+    The record lists every score."""
+    scores = {**ladder.val_scores, **pls.val_scores}
+    ranks = {**ladder.val_mean_ranks, **pls.val_mean_ranks}
+    ours, theirs = ladder.result.state, pls.result.state
+    margin = (selection_noise(ours.best_val) if min_delta is None else min_delta) if ours.best_val else 0.0
+    kept = pls if ours.best_val and theirs.best_val and theirs.best_score > ours.best_score + margin else ladder
+    return replace(kept, val_scores=scores, val_mean_ranks=ranks)
+
+
+def pls_choice(train_data: PairedArrays, val_data: PairedArrays, run: RunConfig, work_dir: Path) -> CapacityChoice:
+    """The ``pls`` candidate as a :class:`CapacityChoice` (``train_data`` / ``val_data`` on its own,
+    z-scored inputs), fitted in ``work_dir/capacity/pls/``."""
+    model = replace(sized_model(run.model, "pls"), music_dim=train_data.music.shape[1],
+                    video_dim=train_data.video.shape[1])
+    candidate = replace(run, model=model)
+    where = work_dir / CAPACITY_DIR / "pls"
+    result = fit_pls_model(train_data, val_data, candidate, where)
+    scores = {"pls": result.state.best_score}
+    ranks = {"pls": _mean_rank(result.state.best_val)} if result.state.best_val else {}
+    return CapacityChoice("pls", candidate, result, where, scores, ranks)
 
 
 def wins_beyond_noise(larger: TrainResult, smaller: TrainResult, min_delta: float | None) -> bool:

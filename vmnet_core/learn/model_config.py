@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-CAPACITIES = ("auto", "cca", "linear", "small", "full")  # see vmnet_core.learn.capacity
+CAPACITIES = ("auto", "pls", "cca", "linear", "small", "full")  # see vmnet_core.learn.capacity
 
 
 @dataclass
@@ -18,8 +18,8 @@ class ModelConfig:
     embed_dim: int = 512  # shared embedding width
     dropout: float = 0.1  # drop probability after every hidden ReLU (paper: keep 0.9)
     activation: str = "relu"  # "relu" (paper) or "linear" (the official script's is_linear)
-    capacity: str = "auto"  # "auto": tower shape chosen on validation (learn/capacity.py); "cca",
-    #                         "linear", "small" or "full" (the widths above): that shape only
+    capacity: str = "auto"  # "auto": tower shape chosen on validation (learn/capacity.py); "pls",
+    #                         "cca", "linear", "small" or "full" (the widths above): that shape only
     batch_norm_eps: float = 1e-3
     batch_norm_momentum: float = 0.01
 
