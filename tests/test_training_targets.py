@@ -53,3 +53,16 @@ def test_default_training_beats_the_plain_recipe_and_twice_cca(tmp_path):
     assert scores["default"] >= scores["plain"]
     assert scores["default"] >= 2 * scores["cca"]
     assert scores["default"] >= 10 * 10 / TEST  # ten times chance: it learned the link, not noise
+
+
+@pytest.mark.slow
+def test_with_500_training_pairs_the_default_still_doubles_cca(tmp_path):
+    """The issue's split scaled down to 2,000 pairs (train 500, val 500, test 1,000): CCA on z-scores
+    is near chance, and the data-aware PCA leaves too few features; PLS on every z-score does not."""
+    store = write_realistic_store(tmp_path / "store", n=2000, n_val=500, n_test=1000, seed=0)
+    run = RunConfig(train=TrainConfig(progress=False, num_threads=2))
+    default = load_bundle(train_bundle(store, tmp_path / "default", run))
+    scores = {"default": _mean_r10(default.metrics["test"]), "cca": _cca_r10(store, run, "zscore")}
+    print(json.dumps({**scores, "towers": default.config.model.capacity}))
+    assert default.metrics["test"]["gallery"] == 1000
+    assert scores["default"] >= 2 * scores["cca"] and scores["default"] >= 5 * 10 / 1000
