@@ -90,7 +90,7 @@ def test_tiny_bundle_metrics_report_held_out_recall_both_ways_with_baselines(tin
         assert 0.0 <= block["R@1"] <= block.get("R@10", 1.0) <= 1.0
         assert 1 <= block["median_rank"] <= n_test
     compare = metrics["starter"]["evaluation"]["compare"]
-    assert set(compare) == {"vmnet", "no_structure", "plain", "cca", "random"}
+    assert set(compare) == {"vmnet", "no_structure", "plain", "cca", "pls", "random"}
     for name, block in compare.items():
         assert block["gallery"] == n_test, name
         assert all(d in block for d in DIRECTIONS), name

@@ -21,10 +21,11 @@ from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.recipes import train_bundle
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.store import FeatureStore
-from vmnet_core.learn.baselines import fit_cca_on_validation, random_embeddings
+from vmnet_core.learn.baselines import fit_cca_on_validation, fit_pls_on_validation, random_embeddings
 from vmnet_core.learn.hubness import hubness_report
 from vmnet_core.learn.metrics import evaluate_embeddings, retrieval_ranks, structure_report
 from vmnet_core.learn.model import embed_arrays
+from vmnet_core.learn.preprocess import PreprocessConfig, Preprocessor
 from vmnet_core.learn.train import (
     ABLATION_DIR,
     PLAIN_DIR,
@@ -64,7 +65,7 @@ def _baseline_bundle(bundle, store_dir: Path, name: str, progress: bool):
 
 def evaluate_bundle(bundle, store_dir: str | Path, split: str = "test", compare: bool = False,
                     seed: int = 0, progress: bool = True) -> Evaluation:
-    """Score a bundle on a store split; with ``compare`` also random, CCA, the plain recipe and the ablation.
+    """Score a bundle on a store split; with ``compare`` also random, CCA, PLS, the plain recipe and the ablation.
 
     Returns an :class:`Evaluation` whose ``result`` is the ``vmnet evaluate --json`` object; under
     ``"compare"`` each model has the same recall block plus ``"structure"``: the mean Spearman ρ
@@ -96,6 +97,11 @@ def evaluate_bundle(bundle, store_dir: str | Path, split: str = "test", compare:
                                 paired_inputs(store, bundle.preprocessor, splits.val))
     evaluation.notes.append(f"cca: ridge {cca.ridge:g} chosen on the validation split, {cca.correlations.size} components")
     models["cca"] = (cca.encode_music(data.music), cca.encode_video(data.video))
+    z_scores = Preprocessor.fit_store(store, splits.train, PreprocessConfig(mode="zscore"))
+    pls = fit_pls_on_validation(paired_inputs(store, z_scores, splits.train), paired_inputs(store, z_scores, splits.val))
+    evaluation.notes.append(f"pls: {pls.music_proj.shape[1]} components on z-scores, chosen on the validation split")
+    z_data = paired_inputs(store, z_scores, ids)
+    models["pls"] = (pls.encode_music(z_data.music), pls.encode_video(z_data.video))
     models["random"] = random_embeddings(len(ids), em.shape[1], seed)
 
     compare_block: dict[str, Any] = {}
@@ -109,4 +115,4 @@ def evaluate_bundle(bundle, store_dir: str | Path, split: str = "test", compare:
 
 
 MODEL_LABELS = {"vmnet": "VM-NET", "no_structure": "VM-NET w/o structure", "plain": "plain recipe",
-                "cca": "CCA", "random": "random"}
+                "cca": "CCA", "pls": "PLS (z-scores)", "random": "random"}
