@@ -126,17 +126,22 @@ def test_auto_trains_each_shape_and_keeps_the_best_on_validation(store, tmp_path
     assert em.shape == (1, bundle.config.model.embed_dim) and np.isclose(np.linalg.norm(em), 1.0)
 
 
+def _closed_form_bundle(store, tmp_path, capacity: str):
+    """``(bundle dir, bundle, store, splits)`` of the named closed-form capacity, checked to have trained no step."""
+    store_dir, config = store
+    run = load_run_config(config)
+    out = train_bundle(store_dir, tmp_path / capacity, run.__class__(
+        train=run.train, model=sized_model(run.model, capacity), preprocess=run.preprocess))
+    bundle = load_bundle(out)
+    assert bundle.config.model.capacity == capacity and bundle.config.training.steps == 0
+    store_ = FeatureStore.open(store_dir)
+    return out, bundle, store_, resolve_splits(store_, run.train)
+
+
 def test_the_cca_step_is_the_cca_baseline_as_a_network(store, tmp_path):
     """Closed form, no training: the bundle's embeddings are regularised CCA's (ridge chosen on
     validation) on the same inputs, and evaluate scores it as it scores the CCA baseline."""
-    store_dir, config = store
-    run = load_run_config(config)
-    out = train_bundle(store_dir, tmp_path / "cca", run.__class__(
-        train=run.train, model=sized_model(run.model, "cca"), preprocess=run.preprocess))
-    bundle = load_bundle(out)
-    assert bundle.config.model.capacity == "cca" and bundle.config.training.steps == 0
-    store_ = FeatureStore.open(store_dir)
-    splits = resolve_splits(store_, run.train)
+    out, bundle, store_, splits = _closed_form_bundle(store, tmp_path, "cca")
     train, val, test = (paired_inputs(store_, bundle.preprocessor, ids) for ids in (splits.train, splits.val, splits.test))
     cca = fit_cca_on_validation(train, val, n_components=bundle.config.model.embed_dim)
     em, ev = embed_arrays(bundle.model, test.music, test.video)
@@ -150,15 +155,8 @@ def test_the_cca_step_is_the_cca_baseline_as_a_network(store, tmp_path):
 def test_the_pls_step_is_pls_on_z_scores_as_a_network(store, tmp_path):
     """Closed form on the z-scored inputs (not the data-aware ones: PLS averages the noise of every
     feature): the bundle's embeddings are PLS's, its number of components chosen on validation."""
-    store_dir, config = store
-    run = load_run_config(config)
-    out = train_bundle(store_dir, tmp_path / "pls", run.__class__(
-        train=run.train, model=sized_model(run.model, "pls"), preprocess=run.preprocess))
-    bundle = load_bundle(out)
-    assert bundle.config.model.capacity == "pls" and bundle.config.training.steps == 0
+    out, bundle, store_, splits = _closed_form_bundle(store, tmp_path, "pls")
     assert bundle.preprocessor.describe()["mode"] == "zscore"
-    store_ = FeatureStore.open(store_dir)
-    splits = resolve_splits(store_, run.train)
     z_scores = Preprocessor.fit_store(store_, splits.train, PreprocessConfig(mode="zscore"))
     train, val, test = (paired_inputs(store_, z_scores, ids) for ids in (splits.train, splits.val, splits.test))
     pls = fit_pls_on_validation(train, val)
