@@ -77,9 +77,9 @@ def train_bundle(
     splits = resolve_splits(store, run.train)
 
     asked = run.model.capacity
-    pls = None  # the pls rung and its z-scored inputs' preprocessor
+    pls = None  # the pls candidate and its z-scored inputs' preprocessor
     if asked == "pls" or (asked == "auto" and run.preprocess.mode == "auto"):
-        pls = _pls_rung(store, splits, run, work_dir, preprocessor if asked == "pls" else None)
+        pls = _pls_candidate(store, splits, run, work_dir, preprocessor if asked == "pls" else None)
     if asked == "pls":
         choice, preprocessor = pls
     else:
@@ -125,9 +125,9 @@ def train_bundle(
     return out
 
 
-def _pls_rung(store: FeatureStore, splits: Splits, run: RunConfig, work_dir: Path,
+def _pls_candidate(store: FeatureStore, splits: Splits, run: RunConfig, work_dir: Path,
               preprocessor: Preprocessor | None = None) -> tuple[CapacityChoice, Preprocessor]:
-    """The capacity ladder's ``pls`` rung, on z-scored inputs (or ``preprocessor``'s, when given)."""
+    """The ``pls`` candidate beside the capacity ladder, on z-scored inputs (or ``preprocessor``'s, when given)."""
     z_scores = preprocessor or Preprocessor.fit_store(store, splits.train, replace(run.preprocess, mode="zscore"))
     choice = pls_choice(paired_inputs(store, z_scores, splits.train), paired_inputs(store, z_scores, splits.val),
                         run, work_dir)

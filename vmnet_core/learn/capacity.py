@@ -49,7 +49,7 @@ from vmnet_core.learn.train import (
     run_fingerprint,
 )
 
-LADDER = ("cca", "linear", "small", "full")  # after pls: simplest first, so a tie keeps the simpler one
+LADDER = ("cca", "linear", "small", "full")  # simplest first, so a tie keeps the simpler one
 CCA_COMPONENTS = 512  # at most this many canonical variates (the paper's embedding width)
 CAPACITY_DIR = "capacity"  # training/capacity/<name>/: each candidate's checkpoint and log
 
@@ -146,7 +146,7 @@ def fit_cca_model(train_data: PairedArrays, val_data: PairedArrays, run: RunConf
 
 
 def fit_pls_model(train_data: PairedArrays, val_data: PairedArrays, run: RunConfig, work_dir: Path) -> TrainResult:
-    """The ``pls`` rung: partial least squares (components chosen on validation) as a VMNet of
+    """The ``pls`` candidate: partial least squares (components chosen on validation) as a VMNet of
     ``run.model``, written like :func:`fit_cca_model`."""
     val = _scored_val(val_data, run)
     pls = fit_pls_on_validation(train_data, val)
