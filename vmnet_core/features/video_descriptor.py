@@ -13,7 +13,6 @@ Public face: :class:`FrameEncoder` (frames → 1280-d features, ImageNet top-k),
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterable
 from functools import lru_cache
@@ -24,7 +23,7 @@ import numpy as np
 
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.lite0 import FEATURE_DIM, INPUT_SIZE, MODEL_NAME, lite0_weights_path
-from vmnet_core.media import iter_frame_batches
+from vmnet_core.media import iter_frame_batches, usable_cores
 
 if TYPE_CHECKING:
     from vmnet_core.features.lite0_torch import TorchFrameNet
@@ -40,14 +39,6 @@ CPU_S_PER_FRAME = {"onnx": 0.010, "torch": 0.021}
 
 # --------------------------------------------------------------------------------------------------
 # the CNN
-
-
-def _usable_cpu_count() -> int:
-    """CPU cores this process may run on (respects affinity masks, e.g. in containers)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _labels() -> tuple[str, ...]:
@@ -82,7 +73,7 @@ class FrameEncoder:
         self.device = str(device)
         self.on_cpu = self.device.split(":")[0] == "cpu"
         self.batch_size = int(batch_size)
-        self.num_threads = int(num_threads or _usable_cpu_count())
+        self.num_threads = int(num_threads or usable_cores())
         self._torch: TorchFrameNet | None = None
         self._onnx = None
         if engine != "torch" and self.on_cpu:

@@ -12,6 +12,7 @@ the underscore helpers in the submodules are private to the package.
 """
 
 from vmnet_core.media.audio import decode_audio
+from vmnet_core.media.decode_parts import usable_cores
 from vmnet_core.media.ffmpeg import ffmpeg_exe
 from vmnet_core.media.frames import (
     SKIP_DEBLOCKING_ARGS,
@@ -37,5 +38,5 @@ __all__ = [
     "PROBE_TIMEOUT_S", "SKIP_DEBLOCKING_ARGS", "SKIP_DEBLOCKING_MIN_DOWNSCALE", "TAIL_CHECK_S",
     "VIDEO_DECODE_ARGS", "FrameSampling", "MediaInfo", "check_start", "decode_audio", "ffmpeg_exe", "iter_frame_batches",
     "iter_frame_batches_beside", "mux_music_onto_video", "probe", "require_audio", "require_video", "sample_frames",
-    "split_music_video", "write_video",
+    "split_music_video", "usable_cores", "write_video",
 ]

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -236,11 +238,19 @@ def joined_frames(parts: Sequence[Future[np.ndarray]], counts: Sequence[int],
     return joined
 
 
-def keyframe_index(info: MediaInfo, end_s: float) -> tuple[list[Fraction], Fraction] | None:
+def keyframe_index(info: MediaInfo, end_s: float) -> tuple[tuple[Fraction, ...], Fraction] | None:
     """``(keyframe times in s, the stream's tick in s)``, both exact, up to ``end_s``, from the
-    packet index (nothing decoded); ``None`` when the index cannot be read."""
-    proc = _run(["-v", "error", *_input(info.path, 0.0, end_s), "-map", "0:v:0", "-c", "copy",
-                 "-f", "framecrc", "pipe:1"], info.path, "indexing", PROBE_TIMEOUT_S, check=False)
+    packet index (nothing decoded); ``None`` when the index cannot be read. Cached per (file, size,
+    modification time, ``end_s``): the seek plan and the part plan of one sampling ask alike."""
+    stat = info.path.stat()
+    return _keyframe_index(info.path, stat.st_size, stat.st_mtime_ns, float(end_s))
+
+
+@lru_cache(maxsize=64)
+def _keyframe_index(path: Path, size: int, mtime_ns: int, end_s: float
+                    ) -> tuple[tuple[Fraction, ...], Fraction] | None:
+    proc = _run(["-v", "error", *_input(path, 0.0, end_s), "-map", "0:v:0", "-c", "copy",
+                 "-f", "framecrc", "pipe:1"], path, "indexing", PROBE_TIMEOUT_S, check=False)
     text = proc.stdout.decode(errors="replace")
     tb = re.search(r"^#tb 0: (\d+)/(\d+)", text, re.M)
     if proc.returncode != 0 or tb is None or int(tb.group(2)) == 0:
@@ -254,7 +264,7 @@ def keyframe_index(info: MediaInfo, end_s: float) -> tuple[list[Fraction], Fract
         flags = next((f for f in fields[6:] if f.startswith("F=")), "F=0x1")
         if len(fields) >= 6 and int(flags[2:], 16) & 1:
             keys.append(int(fields[2]) * tick)
-    return sorted(keys), tick
+    return tuple(sorted(keys)), tick
 
 
 def decode_cpu_estimate_s(info: MediaInfo, window_s: float) -> float:
@@ -268,8 +278,12 @@ def decode_cpu_estimate_s(info: MediaInfo, window_s: float) -> float:
 
 
 def usable_cores() -> int:
-    """Cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """CPU cores this process may run on (respects affinity masks, e.g. in containers, unlike
+    ``os.cpu_count``); shared by the decoder, the CNN and the starter build."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
 
 def choose_decode(info: MediaInfo, fps_list: Sequence[Fraction], counts: Sequence[int], consumer_s_per_frame: float,

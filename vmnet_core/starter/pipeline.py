@@ -43,6 +43,7 @@ from vmnet_core.features.store import FeatureStore, read_manifest
 from vmnet_core.learn.capacity import unfinished_checkpoints
 from vmnet_core.learn.preprocess import PreprocessConfig
 from vmnet_core.learn.train import ABLATION_DIR, TRAINING_DIR, RunConfig, TrainConfig
+from vmnet_core.media import usable_cores
 from vmnet_core.starter.corpus import generate_corpus
 from vmnet_core.starter.settings import StarterSettings
 
@@ -54,14 +55,6 @@ LIBRARY_CUES_FILE = "cues.json"  # the real tracks' named cues, beside their des
 SETTINGS_FILE = "starter.json"
 _CORPUS_KEYS = ("clips", "seconds", "seed")
 _TRAINING_KEYS = ("seed", "max_steps", "val_every", "patience", "batch_size", "video_components")
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (respects affinity masks, unlike ``os.cpu_count``)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 class _StepClock:
