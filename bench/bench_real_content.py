@@ -7,8 +7,9 @@ tracks of immich-memories-music (vmnet_testkit/real_content_check.py; kept out o
 then scores three ways of choosing music for them:
 
 - ``network``: the bundle's embeddings (cosine), as the paper ranks;
-- ``cues``: the named-cue fit alone (vmnet_core/bundle/cue_match.py);
-- ``fused``: the two standardised and added with the bundle's ``cue_weight`` (1 when the bundle has none).
+- ``mood cues``: the fit on the two mood axes alone (the cue fit before the pulse);
+- ``cues``: the named-cue fit alone, mood axes and pulse (vmnet_core/bundle/cue_match.py);
+- ``network + w·cues``: the two fused as the product ranks (``--weights``; the default bundle uses 2).
 
 For each: paired video→music R@10 among the clips' own soundtracks, Spearman ρ between the clip's
 tempo / valence / energy and its top-5 real tracks' BPM / share of major keys / share of
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vmnet_core.bundle.cue_match import cue_fit, fuse
+from vmnet_core.bundle.cue_match import cue_fit, fuse, mood_fit, standardised
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.bundle.track_cues import cues_of_file
@@ -77,7 +78,8 @@ def main() -> None:
     retriever = Retriever(load_bundle(args.bundle))
     cue_weight = retriever.bundle.config.ranking.cue_weight
 
-    cache = work / f"inputs-{args.bundle.resolve().name}.pkl"
+    built = int((args.bundle / "config.json").stat().st_mtime)  # a rebuilt bundle with the same name re-measures
+    cache = work / f"inputs-{args.bundle.resolve().name}-{built}.pkl"
     if cache.exists():
         video, soundtrack, tracks, video_cues, soundtrack_cues, track_cues = pickle.loads(cache.read_bytes())
     else:
@@ -93,13 +95,18 @@ def main() -> None:
     reference = retriever.bundle.catalog.embeddings("video")  # the bundle's own videos: a hub's pull
     centred = {"paired": network["paired"] - (reference @ soundtrack.T).mean(axis=0),
                "library": network["library"] - (reference @ tracks.T).mean(axis=0)}
-    cues = {"paired": np.stack([cue_fit(c, "video", soundtrack_cues) for c in video_cues]),
-            "library": np.stack([cue_fit(c, "video", track_cues) for c in video_cues])}
-    scorers = {"network": network, "network, hub-centred": centred, "cues": cues}
+    def fits(fit) -> dict[str, np.ndarray]:
+        return {"paired": np.stack([fit(c, "video", soundtrack_cues) for c in video_cues]),
+                "library": np.stack([fit(c, "video", track_cues) for c in video_cues])}
+
+    cues = fits(cue_fit)
+    moods = fits(lambda *a: standardised(mood_fit(*a)))  # the cue fit before the pulse
+    scorers = {"network": network, "network, hub-centred": centred, "mood cues": moods, "cues (mood + pulse)": cues}
     for weight in args.weights:
-        for name, base in (("network", network), ("centred", centred)):
-            scorers[f"{name} + {weight:g}·cues"] = {
-                key: np.stack([fuse(n, c, weight) for n, c in zip(base[key], cues[key], strict=True)])
+        for name, base, fit in (("network", network, moods), ("network", network, cues), ("centred", centred, cues)):
+            label = "mood cues" if fit is moods else "cues"
+            scorers[f"{name} + {weight:g}·{label}"] = {
+                key: np.stack([fuse(n, c, weight) for n, c in zip(base[key], fit[key], strict=True)])
                 for key in network}
     print(f"\n{args.clips} clips of {args.seconds:g} s (seed {args.seed}), bundle {args.bundle}, "
           f"bundle cue weight {cue_weight:g}\n")

@@ -20,7 +20,7 @@ SR = 22050
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
 
 
-def _clicks(bpm: float, seconds: float, every: float = 1.0, freq: float = 1500.0, noise: bool = False) -> np.ndarray:
+def clicks(bpm: float, seconds: float, every: float = 1.0, freq: float = 1500.0, noise: bool = False) -> np.ndarray:
     y = np.zeros(int(seconds * SR), np.float32)
     t = np.arange(int(0.03 * SR)) / SR
     rng = np.random.default_rng(0)
@@ -53,9 +53,9 @@ def make_cue_media(folder: Path, seconds: float = 16.0) -> dict[str, Path]:
         "slow_dark": write_video(slideshow(PHOTOS, shot_s=8.0, seconds=seconds, fps=20, exposure=0.5, warmth=-0.8,
                                            saturation=0.6, zoom=1.02, pan=0.02), folder / "slow_dark.mp4", fps=20),
     }
-    fast = _mix(_clicks(150, 2 * seconds), _clicks(150, 2 * seconds, every=0.5, noise=True),
+    fast = _mix(clicks(150, 2 * seconds), clicks(150, 2 * seconds, every=0.5, noise=True),
                 _triads([(72, 4), (77, 4), (79, 4), (72, 4)] * 2, 2 * seconds), gain=1.5)
-    slow = _mix(_clicks(70, 2 * seconds), _triads([(45, 3), (50, 3), (52, 3), (45, 3)] * 2, 2 * seconds), gain=0.05)
+    slow = _mix(clicks(70, 2 * seconds), _triads([(45, 3), (50, 3), (52, 3), (45, 3)] * 2, 2 * seconds), gain=0.05)
     for stem, y in (("fast_major", fast), ("slow_minor", slow)):
         sf.write(folder / f"{stem}.wav", y, SR)
         paths[stem] = folder / f"{stem}.wav"

@@ -10,8 +10,11 @@ finding:
 
 Each cue is placed on a −1 … +1 scale between a documented low and high anchor (:data:`ANCHORS`).
 A dimension explains a pair when both sides lean the same way by at least :data:`LEAN`; the phrase
-names each side's strongest cue(s) on that dimension. A visual pulse that matches the tempo
-(within 6 %, or at half or double) is its own phrase. Pairs that share no lean get no phrase.
+names each side's strongest cue(s) on that dimension. A visual pulse on the music's beat is its
+own phrase: the music repeats at the cut period or its halves or quarters
+(:func:`~vmnet_core.features.pulse.pulse_fit` ≥ :data:`PULSE_EXPLAIN_MIN`), or, for cues stored
+before the pulse profile, the tracked tempo matches it (within 6 %, or at half or double).
+Pairs that share no lean get no phrase.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
+
+from vmnet_core.features.pulse import pulse_fit
 
 # cue → (value at −1, value at +1): linear between, clipped outside
 ANCHORS: dict[str, tuple[float, float]] = {
@@ -40,6 +45,7 @@ MUSIC_CUES = {"arousal": ("tempo_bpm", "onset_rate", "loudness_db"),
 LEAN = 0.25               # a side leans on a dimension when its mean cue score is at least this far from 0
 RHYTHM_MIN_STRENGTH = 0.3
 PULSE_TOLERANCE = 0.06    # relative tempo difference that still counts as the same pulse
+PULSE_EXPLAIN_MIN = 1.5   # a pulse fit (the music's periodicity in standard deviations) this high is "on the beat"
 
 
 @dataclass(frozen=True)
@@ -164,12 +170,26 @@ def _music_words(dimension: str, scores: dict[str, float], cues: Mapping[str, An
     return ", ".join(sorted(parts, key=lambda p: p.endswith("BPM")))
 
 
-def _pulse_reason(video: Mapping[str, Any], music: Mapping[str, Any]) -> MatchReason | None:
-    rhythm, tempo = float(video.get("rhythm_bpm") or 0.0), float(music.get("tempo_bpm") or 0.0)
-    if rhythm <= 0 or tempo <= 0 or float(video.get("rhythm_strength", 0.0)) < RHYTHM_MIN_STRENGTH:
+def rhythm_period_s(video_cues: Mapping[str, Any] | None) -> float | None:
+    """Seconds between a video's rhythmic cuts or pulses; None when it has no clear rhythm."""
+    if not video_cues or float(video_cues.get("rhythm_strength") or 0.0) < RHYTHM_MIN_STRENGTH:
         return None
-    for factor in (1.0, 2.0, 0.5, 4.0, 0.25):
-        if abs(rhythm * factor - tempo) <= PULSE_TOLERANCE * tempo:
-            what = "cuts" if float(video.get("cut_rate", 0.0)) >= 0.5 * rhythm else "visual pulse"
-            return MatchReason("pulse", "same", f"{what} every {60.0 / rhythm:.2g} s", f"{tempo:.0f} BPM")
-    return None
+    rhythm = float(video_cues.get("rhythm_bpm") or 0.0)
+    return 60.0 / rhythm if rhythm > 0 else None
+
+
+def _pulse_reason(video: Mapping[str, Any], music: Mapping[str, Any]) -> MatchReason | None:
+    period, tempo = rhythm_period_s(video), float(music.get("tempo_bpm") or 0.0)
+    if period is None:
+        return None
+    what = "cuts" if float(video.get("cut_rate", 0.0)) >= 0.5 * 60.0 / period else "visual pulse"
+    tempo_agrees = tempo > 0 and any(abs(60.0 / period * factor - tempo) <= PULSE_TOLERANCE * tempo
+                                     for factor in (1.0, 2.0, 0.5, 4.0, 0.25))
+    if music.get("pulse_profile"):  # the music's own periodicity decides (its tracked tempo may be off)
+        fit = pulse_fit(period, music["pulse_profile"])
+        if fit is None or fit < PULSE_EXPLAIN_MIN:
+            return None
+        return MatchReason("pulse", "same", f"{what} every {period:.2g} s", f"{tempo:.0f} BPM" if tempo_agrees else "its beat")
+    if not tempo_agrees:
+        return None
+    return MatchReason("pulse", "same", f"{what} every {period:.2g} s", f"{tempo:.0f} BPM")

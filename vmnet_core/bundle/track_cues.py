@@ -48,8 +48,10 @@ def video_cue_span_s(max_duration_s: float | None) -> float:
 
 
 def cue_record(cues: Any) -> dict[str, Any]:
-    """``MusicCues`` / ``VideoCues`` as the JSON-ready dict stored with items (floats to 4 decimals)."""
-    return {name: round(value, 4) if isinstance(value, float) else value for name, value in cues.as_dict().items()}
+    """``MusicCues`` / ``VideoCues`` as the JSON-ready dict stored with items (floats to 4 decimals,
+    the pulse profile as a list)."""
+    return {name: round(value, 4) if isinstance(value, float) else list(value) if isinstance(value, tuple) else value
+            for name, value in cues.as_dict().items()}
 
 
 def cues_or_none(path: str | Path, side: str, max_duration_s: float | None = None) -> dict[str, Any] | None:

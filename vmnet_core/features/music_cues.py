@@ -7,6 +7,8 @@ Beside the paper's 1140-d descriptor, these are the properties people match to p
 - Tempo: librosa's dynamic-programming beat tracker (``librosa.beat.beat_track``, Ellis 2007) on
   the onset-strength envelope; on the 28 labelled tracks of ``immich-memories-music`` it agreed
   with the labels better than predominant-local-pulse (PLP) peak spacing (docs/cues.md).
+- Pulse: how strongly the onset envelope repeats at every lag from 0.25 to 8 s
+  (:func:`vmnet_core.features.pulse.onset_periodicity`), for matching cuts to the beat.
 - Mode: Krumhansl–Kessler key profiles (Krumhansl 1990) correlated with the mean constant-Q
   chroma; the best of the 24 keys names the key and the mode.
 """
@@ -20,6 +22,7 @@ import librosa
 import numpy as np
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.features.pulse import onset_periodicity
 from vmnet_core.media import decode_audio, probe
 
 CUE_SR = 22050        # analysis sample rate (Hz)
@@ -43,6 +46,7 @@ class MusicCues:
     mode: str                # "major" or "minor" ("" for silence)
     mode_strength: float     # best major correlation − best minor correlation (−2 … 2; > 0 leans major)
     duration_s: float        # seconds analysed
+    pulse_profile: tuple[float, ...] = ()  # periodicity of the onsets at each lag of pulse.pulse_lags_s() (standardised)
 
     def as_dict(self) -> dict[str, float | str]:
         """``{name: value}`` in the field order."""
@@ -130,9 +134,11 @@ def music_cues(y: np.ndarray, sr: int) -> MusicCues:
         y = np.pad(y, (0, 2048 - y.size))
     chroma = librosa.feature.chroma_cqt(y=y, sr=CUE_SR, hop_length=HOP).mean(axis=1)
     key, mode, strength = estimate_key(chroma) if np.any(y) else ("", "", 0.0)
-    return MusicCues(tempo_bpm=estimate_tempo(y, CUE_SR), onset_rate=onset_rate(y, CUE_SR),
+    tempo, _, envelope = tracked_beats(y, CUE_SR)
+    return MusicCues(tempo_bpm=tempo, onset_rate=onset_rate(y, CUE_SR),
                      loudness_db=loudness_db(y), brightness_hz=spectral_brightness(y, CUE_SR),
-                     key=key, mode=mode, mode_strength=strength, duration_s=y.size / CUE_SR)
+                     key=key, mode=mode, mode_strength=strength, duration_s=y.size / CUE_SR,
+                     pulse_profile=onset_periodicity(envelope, CUE_SR / HOP))
 
 
 def music_cues_from_file(path: str | Path) -> MusicCues:

@@ -47,7 +47,7 @@ from vmnet_core.media import usable_cores
 from vmnet_core.starter.corpus import generate_corpus
 from vmnet_core.starter.settings import StarterSettings
 
-DEFAULT_BUNDLE_NAME = "starter-bundle-v7"  # bumped when the corpus or the indexing changes: old caches rebuild
+DEFAULT_BUNDLE_NAME = "starter-bundle-v8"  # bumped when the corpus or the indexing changes: old caches rebuild
 LIBRARY_SOURCE = "immich-memories-music"
 LIBRARY_ID_PREFIX = "library-"
 CORPUS_ID_PREFIX = "starter-"  # ids of the procedural clips (starter.corpus.clip_id)
@@ -386,7 +386,8 @@ def starter_card_section(settings: StarterSettings, evaluation: dict) -> str:
         "0.3 (docs/starter-corpus.md, 'Sensible on the real library?').",
         "",
         (f"Results are ordered by the network's cosine plus {settings.cue_weight:g} × the fit of named cues "
-         "(cut rate, motion, grading ↔ tempo, key, loudness; both standardised): on real photo music videos kept "
+         "(cut rate, motion, grading ↔ tempo, key, loudness, and cuts that land on the music's beat; both "
+         "standardised): on real photo music videos kept "
          "out of training this follows tempo and mood where the network alone is at chance, at some cost on the "
          "corpus's own held-out pairs (docs/cues.md, 'Cues in the ranking'). `vmnet index --bundle B "
          "--cue-weight 0` restores the paper's cosine order." if settings.cue_weight > 0 else
