@@ -51,6 +51,8 @@ def test_a_click_track_repeats_at_its_beat_and_its_multiples_not_between():
     assert pulse_fit(2.0 * 4 / 3, profile) < 0.5
     assert pulse_fit(0.0, profile) is None and pulse_fit(2.0, None) is None and pulse_fit(2.0, []) is None
     assert not any(onset_periodicity(np.zeros(500), frame_rate))   # silence: no periodicity anywhere
+    noise = np.random.default_rng(0).random(3000)  # onsets that never repeat: no lag looks like a beat
+    assert np.abs(onset_periodicity(noise, frame_rate)).max() < 1.0   # a clear beat reads 2–4
 
 
 def test_the_cut_period_is_refined_from_the_cut_times_beyond_the_frame_grid():
