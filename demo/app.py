@@ -30,7 +30,7 @@ from demo.public_text import without_server_paths
 from demo.uploads import UploadCheck
 from vmnet_core.bundle.filtered_search import count_visible
 from vmnet_core.errors import VmnetError
-from vmnet_core.starter.pipeline import is_synthetic_item
+from vmnet_core.starter.items import is_synthetic_item
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import discover_inputs
 from vmnet_core.features.music_descriptor import music_descriptor
 from vmnet_core.media import probe, require_audio, require_video
-from vmnet_core.starter.pipeline import is_synthetic_item
+from vmnet_core.starter.items import is_synthetic_item
 
 DEFAULT_MAX_VIDEO_S = 600.0
 DEFAULT_K = 10

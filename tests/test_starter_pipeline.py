@@ -12,13 +12,11 @@ import pytest
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.cli.main import main as vmnet_main
 from vmnet_core.errors import VmnetError
+from vmnet_core.starter.items import LIBRARY_SOURCE, is_library_item, is_synthetic_item
 from vmnet_core.starter.pipeline import (
-    LIBRARY_SOURCE,
     StarterSettings,
     _prepare_work_dir,
     build_starter_bundle,
-    is_library_item,
-    is_synthetic_item,
     starter_split,
 )
 
@@ -180,7 +178,6 @@ def test_the_media_music_offset_moves_real_music_onto_the_training_music_and_kee
 def test_a_music_file_added_later_is_embedded_like_the_bundled_library(tiny_bundle):
     """The offset is saved with the bundle, so a real track indexed by a user lands where the library's did."""
     from vmnet_core.bundle.retrieval import Retriever
-    from vmnet_core.starter.pipeline import is_library_item
 
     bundle = load_bundle(tiny_bundle)
     library = [item for item in bundle.catalog.items("music") if is_library_item(item)]
@@ -199,3 +196,21 @@ def test_library_titles_read_like_a_music_library():
     assert title("calm_acoustic_1") == "Calm Acoustic 1"
     assert title("happy_electronic_s411") == "Happy Electronic (Variation 411)"
     assert title("tender") == "Tender"
+
+
+def test_vmnet_query_leaves_the_synthetic_training_tracks_out_unless_asked(tiny_bundle, capsys):
+    catalog = load_bundle(tiny_bundle).catalog
+    video = next(item.path for item in catalog.items("video") if item.path)
+    synthetic = sum(1 for item in catalog.items("music") if is_synthetic_item(item))
+
+    assert vmnet_main(["query", "--bundle", str(tiny_bundle), "--video", str(video), "-k", "40", "--json"]) == 0
+    real_only = [hit["id"] for hit in json.loads(capsys.readouterr().out)]
+    assert len(real_only) == 28 and all(hit.startswith("library-") for hit in real_only)
+
+    assert vmnet_main(["query", "--bundle", str(tiny_bundle), "--video", str(video), "-k", "40", "--json",
+                       "--include-training"]) == 0
+    every = [hit["id"] for hit in json.loads(capsys.readouterr().out)]
+    assert len(every) == 40 and any(hit.startswith("starter-") for hit in every)
+
+    assert vmnet_main(["query", "--bundle", str(tiny_bundle), "--video", str(video), "-k", "3"]) == 0
+    assert f"{synthetic} synthetic training tracks left out, --include-training lists them" in capsys.readouterr().out

@@ -23,9 +23,18 @@ def is_batch_query(path: Path) -> bool:
     return path.is_dir() or (path.is_file() and path.suffix.lower() in LIST_EXTENSIONS)
 
 
-def search_and_explain(retriever: Any, side: str, query: Path, k: int, exact: bool = False
+def training_items_hidden(args: argparse.Namespace, side: str):
+    """The filter that leaves the starter corpus's synthetic training tracks out of music results
+    (None, nothing left out, for video results or with ``--include-training``)."""
+    from vmnet_core.starter.items import is_synthetic_item
+
+    return None if side != "music" or args.include_training else is_synthetic_item
+
+
+def search_and_explain(retriever: Any, side: str, query: Path, k: int, exact: bool = False, hidden: Any = None
                        ) -> tuple[list, list[list[str]], bool]:
-    """``(hits, reasons per hit, fused)`` for one query file, ``side`` being the side searched.
+    """``(hits, reasons per hit, fused)`` for one query file, ``side`` being the side searched
+    (``hidden(item)`` true: left out, e.g. the starter's synthetic training tracks).
 
     A video query's named cues come from the decode that feeds the CNN (:meth:`Retriever.video_frames_and_cues`);
     a music query's are computed beside its descriptor, in a thread, when the retriever fuses them
@@ -46,7 +55,7 @@ def search_and_explain(retriever: Any, side: str, query: Path, k: int, exact: bo
             embedding = retriever.embed_music_file(query)
             cues = pending.result() if pending is not None else None
     fused = cues is not None and retriever.cue_weight > 0
-    hits = retriever.rank(embedding, side, k, exact=exact, query_cues=cues if fused else None)
+    hits = retriever.rank(embedding, side, k, exact=exact, query_cues=cues if fused else None, hidden=hidden)
     if cues is None and side == "video" and any(catalog.has(side, h.id) and catalog.item(side, h.id).cues
                                                 for h in hits):
         cues = cues_or_none(query, "music")  # to explain the hits
@@ -64,11 +73,12 @@ def run_batch_query(args: argparse.Namespace) -> int:
     items = discover_inputs(source, "both" if by_video else "music")
     retriever = Retriever(load_bundle(args.bundle), device=args.device, cue_weight=args.cue_weight)
     side = "music" if by_video else "video"
+    hidden = training_items_hidden(args, side)
     failures = 0
     for item in items:
         record: dict = {"query": str(item.path), "id": item.id}
         try:
-            hits, why, _ = search_and_explain(retriever, side, item.path, args.top, args.exact)
+            hits, why, _ = search_and_explain(retriever, side, item.path, args.top, args.exact, hidden)
             record["results"] = explained_records(hits, why)
         except VmnetError as exc:
             record["error"] = str(exc)

@@ -76,6 +76,9 @@ def register(subparsers: Any) -> None:
     query.add_argument("--cue-weight", type=float, default=None, metavar="W",
                        help="weight of the named-cue fit in the order (default: the bundle's ranking.cue_weight; "
                             "0: the paper's cosine order)")
+    query.add_argument("--include-training", action="store_true",
+                       help="also list the starter bundle's synthetic training tracks (starter-NNNNN), "
+                            "which music results leave out by default, as the web app does")
     query.set_defaults(func=run_query)
 
 
@@ -164,9 +167,15 @@ def set_search_mode(bundle: Any, sides: list[str], approximate: bool, target_rec
 def run_query(args: argparse.Namespace) -> int:
     """``vmnet query``: print ranked catalog items for the query file."""
     from vmnet_core.bundle.files import load_bundle  # torch: only when the command runs
+    from vmnet_core.bundle.filtered_search import count_visible
     from vmnet_core.bundle.retrieval import Retriever
     from vmnet_core.bundle.track_cues import explained_records
-    from vmnet_core.cli.batch_query import is_batch_query, run_batch_query, search_and_explain
+    from vmnet_core.cli.batch_query import (
+        is_batch_query,
+        run_batch_query,
+        search_and_explain,
+        training_items_hidden,
+    )
 
     if args.top < 1:
         raise VmnetError("-k must be at least 1.")
@@ -178,8 +187,9 @@ def run_query(args: argparse.Namespace) -> int:
     check_query_file(query_path)
     retriever = Retriever(load_bundle(args.bundle), device=args.device, cue_weight=args.cue_weight)
     side, found = ("music", "music") if args.video is not None else ("video", "videos")
+    hidden = training_items_hidden(args, side)
     try:
-        hits, why, fused = search_and_explain(retriever, side, query_path, args.top, args.exact)
+        hits, why, fused = search_and_explain(retriever, side, query_path, args.top, args.exact, hidden)
     except VmnetError as exc:
         raise VmnetError(as_typed(str(exc), query_path)) from None
     if args.video is not None:
@@ -190,7 +200,10 @@ def run_query(args: argparse.Namespace) -> int:
         print(json.dumps(explained_records(hits, why), indent=2, ensure_ascii=False))
         return 0
     order = "cosine and cue fit" if fused else "cosine"
-    print(f"{found} for {query_path.name} (best first by {order}; score = cosine similarity):")
+    left_out = retriever.bundle.catalog.size(side) - count_visible(retriever.bundle.catalog, side, hidden)
+    print(f"{found} for {query_path.name} (best first by {order}; score = cosine similarity"
+          + (f"; {left_out} synthetic training tracks left out, --include-training lists them" if left_out else "")
+          + "):")
     for hit, phrases in zip(hits, why, strict=True):
         moment = f"  {hit.start_s:.1f}–{hit.end_s:.1f} s" if hit.start_s is not None and hit.end_s is not None else ""
         print(f"{hit.rank:>4}  {hit.score:+.3f}  {hit.title}  [{hit.id}]{moment}  {hit.path}")

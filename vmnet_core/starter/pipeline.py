@@ -45,12 +45,10 @@ from vmnet_core.learn.preprocess import PreprocessConfig
 from vmnet_core.learn.train import ABLATION_DIR, TRAINING_DIR, RunConfig, TrainConfig
 from vmnet_core.media import usable_cores
 from vmnet_core.starter.corpus import generate_corpus
+from vmnet_core.starter.items import LIBRARY_ID_PREFIX, LIBRARY_SOURCE
 from vmnet_core.starter.settings import StarterSettings
 
 DEFAULT_BUNDLE_NAME = "starter-bundle-v8"  # bumped when the corpus or the indexing changes: old caches rebuild
-LIBRARY_SOURCE = "immich-memories-music"
-LIBRARY_ID_PREFIX = "library-"
-CORPUS_ID_PREFIX = "starter-"  # ids of the procedural clips (starter.corpus.clip_id)
 LIBRARY_CUES_FILE = "cues.json"  # the real tracks' named cues, beside their descriptors in the library store
 SETTINGS_FILE = "starter.json"
 _CORPUS_KEYS = ("clips", "seconds", "seed")
@@ -330,16 +328,6 @@ def index_real_library(bundle, progress: bool = True, store_dir: str | Path | No
     """
     store_dir = Path(store_dir) if store_dir is not None else bundle.path.parent / "library-store"
     return index_library_store(bundle, extract_library_store(store_dir, workers, progress))
-
-
-def is_library_item(item) -> bool:
-    """Whether a catalog item is one of the real ``immich-memories-music`` tracks."""
-    return item.tags.get("source") == LIBRARY_SOURCE or item.id.startswith(LIBRARY_ID_PREFIX)
-
-
-def is_synthetic_item(item) -> bool:
-    """Whether a catalog item is a procedural starter-corpus clip (``starter-NNNNN``, a training item)."""
-    return item.id.startswith(CORPUS_ID_PREFIX) and item.pair_id is not None
 
 
 # ----------------------------------------------------------------------------- the record

@@ -22,7 +22,7 @@ from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.errors import VmnetError
 from vmnet_core.starter.corpus import DEFAULT_SECONDS, generate_clip
 from vmnet_core.starter.factors import ClipFactors
-from vmnet_core.starter.pipeline import is_library_item
+from vmnet_core.starter.items import is_library_item
 
 AROUSED_MOODS = ("energetic", "happy")
 CALM_MOODS = ("calm", "tender", "nostalgic")
