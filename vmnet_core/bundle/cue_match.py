@@ -16,7 +16,7 @@ else.
 Beside the two axes, the **pulse** (:mod:`vmnet_core.features.pulse`): does the music repeat at
 the video's cut period (a shot of 1, 2 or 4 beats)? It tells apart tracks of the same mood at
 different tempi, which the axes cannot, and so spreads clips of different tempi over different
-tracks (on the real-content check's tuning set the largest top-5 share fell from 0.53 to 0.30).
+tracks (on the real-content check's tuning set the largest top-5 share fell from 0.53 to 0.33).
 :func:`cue_fit` is the standardised mood fit plus :data:`PULSE_SHARE` × the centred pulse fit;
 :func:`fuse` adds the standardised network score and ``cue_weight`` × that, so with the default
 weight 2 the network, the mood axes and the pulse count 1 : 2 : 4 (chosen on the tuning set,
@@ -35,7 +35,7 @@ from vmnet_core.bundle.explain import rhythm_period_s, side_scores
 from vmnet_core.features.pulse import pulse_fit
 
 AXES = ("arousal", "valence")
-PULSE_SHARE = 2.0  # weight of the standardised pulse fit beside the standardised mood fit in cue_fit
+PULSE_SHARE = 2.0  # weight of the centred pulse fit beside the standardised mood fit in cue_fit
 
 
 def axis_leans(cues: Mapping[str, Any] | None, side: str) -> np.ndarray:

@@ -48,7 +48,7 @@ class MusicCues:
     duration_s: float        # seconds analysed
     pulse_profile: tuple[float, ...] = ()  # periodicity of the onsets at each lag of pulse.pulse_lags_s() (standardised)
 
-    def as_dict(self) -> dict[str, float | str]:
+    def as_dict(self) -> dict[str, float | str | tuple[float, ...]]:
         """``{name: value}`` in the field order."""
         return asdict(self)
 
