@@ -41,8 +41,9 @@ def onset_periodicity(envelope: np.ndarray, frame_rate_hz: float) -> tuple[float
     the lags from :data:`PULSE_MIN_S` to :data:`PULSE_MAX_S` (mean 0, standard deviation 1), each grid
     lag taking the largest value within half a grid step; all zeros for a flat or too short envelope.
     Onsets that hardly repeat (the correlation's spread over those lags below :data:`PERIODIC_SPREAD`,
-    e.g. noise or a beatless pad; every track of the real library spreads 0.12–0.32) are scaled down
-    in proportion, so standardising does not blow their noise up into beats.
+    e.g. noise; every track of the real library spreads 0.12–0.32) are scaled down in proportion, so
+    standardising does not blow their noise up into beats. (A beatless pad whose envelope swells
+    smoothly still reads a false beat at short lags: docs/cues.md, "What is still weak".)
     """
     lags = pulse_lags_s()
     x = np.asarray(envelope, np.float64).ravel()
