@@ -27,13 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-from vmnet_core.bundle.cue_match import cue_fit, fuse, mood_fit, standardised
+from vmnet_core.bundle.cue_match import cue_fit, mood_fit, standardised
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.bundle.track_cues import cues_of_file
 from vmnet_core.datasets.music_library import load_music_library
 from vmnet_core.paths import cache_dir
-from vmnet_testkit.real_content_check import check_clips, measure, write_check_clip
+from vmnet_testkit.real_content_check import (
+    check_clips,
+    cue_scores,
+    fused_scores,
+    measure,
+    write_check_clip,
+)
 
 
 def starter_held_out(retriever: Retriever, weights: list[float]) -> None:
@@ -49,11 +55,11 @@ def starter_held_out(retriever: Retriever, weights: list[float]) -> None:
     video_cues = [cues_of_file(v.path, "video") for v in videos]
     music_cues = [cues_of_file(v.path, "music") for v in videos]  # a clip's soundtrack is its pair
     network = video @ music.T
-    fits = np.stack([cue_fit(c, "video", music_cues) for c in video_cues])
+    fits = cue_scores(cue_fit, video_cues, music_cues)
     print(f"\nthe bundle's own held-out test pairs ({len(videos)}), video→music among their soundtracks:\n")
     print("| scorer | R@1 | R@5 | R@10 |\n|---|---|---|---|")
     for name, weight in [("network", 0.0), *((f"network + {w:g}·cues", w) for w in weights)]:
-        scores = np.stack([fuse(n, c, weight) for n, c in zip(network, fits, strict=True)])
+        scores = fused_scores(network, fits, weight)
         ranks = (scores > np.diag(scores)[:, None]).sum(axis=1)
         print(f"| {name} | " + " | ".join(f"{np.mean(ranks < k):.2f}" for k in (1, 5, 10)) + " |")
 
@@ -96,8 +102,7 @@ def main() -> None:
     centred = {"paired": network["paired"] - (reference @ soundtrack.T).mean(axis=0),
                "library": network["library"] - (reference @ tracks.T).mean(axis=0)}
     def fits(fit) -> dict[str, np.ndarray]:
-        return {"paired": np.stack([fit(c, "video", soundtrack_cues) for c in video_cues]),
-                "library": np.stack([fit(c, "video", track_cues) for c in video_cues])}
+        return {"paired": cue_scores(fit, video_cues, soundtrack_cues), "library": cue_scores(fit, video_cues, track_cues)}
 
     cues = fits(cue_fit)
     moods = fits(lambda *a: standardised(mood_fit(*a)))  # the cue fit before the pulse
@@ -105,9 +110,7 @@ def main() -> None:
     for weight in args.weights:
         for name, base, fit in (("network", network, moods), ("network", network, cues), ("centred", centred, cues)):
             label = "mood cues" if fit is moods else "cues"
-            scorers[f"{name} + {weight:g}·{label}"] = {
-                key: np.stack([fuse(n, c, weight) for n, c in zip(base[key], fit[key], strict=True)])
-                for key in network}
+            scorers[f"{name} + {weight:g}·{label}"] = {key: fused_scores(base[key], fit[key], weight) for key in network}
     print(f"\n{args.clips} clips of {args.seconds:g} s (seed {args.seed}), bundle {args.bundle}, "
           f"bundle cue weight {cue_weight:g}\n")
     results = {name: measure(clips, s["paired"], s["library"], library) for name, s in scorers.items()}

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vmnet_core.bundle.cue_match import cue_fit, fuse, mood_fit, standardised
+from vmnet_core.bundle.cue_match import cue_fit, mood_fit, standardised
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.bundle.track_cues import cues_of_file
 from vmnet_core.datasets.music_library import load_music_library
-from vmnet_testkit.real_content_check import check_clips, measure, write_check_clip
+from vmnet_testkit.real_content_check import check_clips, cue_scores, fused_scores, measure, write_check_clip
 
 CLIPS = 24
 
@@ -41,9 +41,8 @@ def check(tiny_bundle, tmp_path_factory) -> dict:
 def _ranked(check: dict, fit) -> tuple[np.ndarray, np.ndarray]:
     """(paired (n, n), library (n, 28)) scores: the network fused with ``fit`` at the bundle's weight."""
     def side(items: str, item_cues: str) -> np.ndarray:
-        network = check["video"] @ check[items].T
-        return np.stack([fuse(network[i], fit(cues, "video", check[item_cues]), check["cue_weight"])
-                         for i, cues in enumerate(check["video_cues"])])
+        return fused_scores(check["video"] @ check[items].T, cue_scores(fit, check["video_cues"], check[item_cues]),
+                            check["cue_weight"])
     return side("soundtrack", "soundtrack_cues"), side("tracks", "track_cues")
 
 

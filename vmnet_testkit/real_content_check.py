@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from vmnet_core.bundle.cue_match import fuse
 from vmnet_core.datasets.music_library import MusicTrack, load_music_library
 from vmnet_core.media import decode_audio, write_video
 from vmnet_testkit.real_content_media import PHOTOS, slideshow
@@ -142,3 +143,15 @@ def measure(clips: list[CheckClip], paired_scores: np.ndarray, library_scores: n
                        rho_energy=_spearman(energy, aroused),
                        control_p95={k: float(np.percentile(v, 95)) for k, v in shuffled.items()},
                        top5_max_share=float(counts.max() / n))
+
+
+def cue_scores(fit, video_cues: list, item_cues: list) -> np.ndarray:
+    """``(n, m)``: ``fit(cues, "video", item_cues)`` for each of ``n`` clips' video cues against
+    ``m`` items (``fit`` being e.g. :func:`vmnet_core.bundle.cue_match.cue_fit`)."""
+    return np.stack([fit(cues, "video", item_cues) for cues in video_cues])
+
+
+def fused_scores(network: np.ndarray, cues: np.ndarray, cue_weight: float) -> np.ndarray:
+    """``(n, m)``: each clip's network scores fused with its cue scores as the product ranks
+    (:func:`vmnet_core.bundle.cue_match.fuse`, row by row)."""
+    return np.stack([fuse(n, c, cue_weight) for n, c in zip(network, cues, strict=True)])

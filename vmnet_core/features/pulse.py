@@ -15,6 +15,7 @@ is often off by 2×, 3/2× or 4/3× (docs/cues.md) while the periodicity it is r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -29,8 +30,17 @@ PERIODIC_SPREAD = 0.1                  # autocorrelation spread over the lags be
 def pulse_lags_s() -> np.ndarray:
     """``(G,)`` float64: the lags (seconds) of a stored profile, from :data:`PULSE_MIN_S` up by
     :data:`PULSE_GRID_STEP` to at most :data:`PULSE_MAX_S`."""
+    return _GRID.copy()
+
+
+def _grid() -> np.ndarray:
     count = int(np.floor(np.log(PULSE_MAX_S / PULSE_MIN_S) / np.log1p(PULSE_GRID_STEP) + 1e-9)) + 1
-    return PULSE_MIN_S * np.power(1.0 + PULSE_GRID_STEP, np.arange(count))
+    grid = PULSE_MIN_S * np.power(1.0 + PULSE_GRID_STEP, np.arange(count))
+    grid.flags.writeable = False
+    return grid
+
+
+_GRID = _grid()
 
 
 def onset_periodicity(envelope: np.ndarray, frame_rate_hz: float) -> tuple[float, ...]:
@@ -45,7 +55,7 @@ def onset_periodicity(envelope: np.ndarray, frame_rate_hz: float) -> tuple[float
     standardising does not blow their noise up into beats. (A beatless pad whose envelope swells
     smoothly still reads a false beat at short lags: docs/cues.md, "What is still weak".)
     """
-    lags = pulse_lags_s()
+    lags = _GRID
     x = np.asarray(envelope, np.float64).ravel()
     x = x - x.mean() if x.size else x
     longest = int(np.ceil(PULSE_MAX_S * (1.0 + PULSE_GRID_STEP) * frame_rate_hz))
@@ -78,15 +88,23 @@ def pulse_fit(period_s: float, profile: Sequence[float] | None) -> float | None:
     Standardised units: 0 is the music's typical lag, 2–4 a clear beat. ``None`` when there is no
     opinion: no period, no profile (cues stored before profiles), or no lag on the grid.
     """
-    lags = pulse_lags_s()
     values = np.asarray(profile if profile is not None else (), np.float64).ravel()
-    if not period_s or period_s <= 0 or values.size != lags.size:
+    if not period_s or period_s <= 0 or values.size != _GRID.size:
         return None
-    found = []
+    windows = _read_windows(float(period_s))
+    return float(np.mean([values[window].max() for window in windows])) if windows else None
+
+
+@lru_cache(maxsize=4096)
+def _read_windows(period_s: float) -> tuple[np.ndarray, ...]:
+    """Grid indices within :data:`PULSE_TOLERANCE` of each ``period_s / n`` on the grid (the nearest
+    one where none is that close); one array per ``n`` in :data:`BEATS_PER_SHOT`. Cached: a video
+    query reads every candidate track at the same period."""
+    windows = []
     for n in BEATS_PER_SHOT:
         lag = period_s / n
         if lag < PULSE_MIN_S / (1.0 + PULSE_TOLERANCE) or lag > PULSE_MAX_S * (1.0 + PULSE_TOLERANCE):
             continue
-        near = (lags >= lag / (1.0 + PULSE_TOLERANCE)) & (lags <= lag * (1.0 + PULSE_TOLERANCE))
-        found.append(float(values[near].max()) if near.any() else float(values[np.argmin(np.abs(np.log(lags / lag)))]))
-    return float(np.mean(found)) if found else None
+        near = np.flatnonzero((_GRID >= lag / (1.0 + PULSE_TOLERANCE)) & (_GRID <= lag * (1.0 + PULSE_TOLERANCE)))
+        windows.append(near if near.size else np.array([np.argmin(np.abs(np.log(_GRID / lag)))]))
+    return tuple(windows)
