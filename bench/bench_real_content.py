@@ -9,17 +9,21 @@ then scores three ways of choosing music for them:
 - ``network``: the bundle's embeddings (cosine), as the paper ranks;
 - ``mood cues``: the fit on the two mood axes alone (the cue fit before the pulse);
 - ``cues``: the named-cue fit alone, mood axes and pulse (vmnet_core/bundle/cue_match.py);
-- ``network + w·cues``: the two fused as the product ranks (``--weights``; the default bundle uses 2).
+- ``network + w·cues``: the two fused as the product ranks (``--weights``; the default bundle uses 2);
+- ``label oracle``: the clips' and tracks' *true* tempo, mode and energy (what the check asks a
+  bundle to follow; its hub share is what the library's label clusters force on any right answer).
 
 For each: paired video→music R@10 among the clips' own soundtracks, Spearman ρ between the clip's
 tempo / valence / energy and its top-5 real tracks' BPM / share of major keys / share of
-energetic-or-happy moods, each beside the 95th percentile under shuffled labels, and the largest
-share of top-5 lists one track takes (hubness). Prints a Markdown table.
+energetic-or-happy moods, each beside the 95th percentile under shuffled labels, the largest
+share of top-5 lists one track takes (hubness), and that share counted only over the clips the
+track's labels do not fit (the off-label share). Prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import pickle
 import time
@@ -37,9 +41,22 @@ from vmnet_testkit.real_content_check import (
     check_clips,
     cue_scores,
     fused_scores,
+    label_oracle_scores,
     measure,
     write_check_clip,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
+CUE_SOURCES = ("vmnet_core/features/video_cues.py", "vmnet_core/features/music_cues.py",
+               "vmnet_core/features/pulse.py", "vmnet_core/bundle/track_cues.py")
+
+
+def cue_code_digest() -> str:
+    """8 hex digits of the code the cues come from: cached inputs are recomputed when it changes."""
+    digest = hashlib.sha256()
+    for name in CUE_SOURCES:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def starter_held_out(retriever: Retriever, weights: list[float]) -> None:
@@ -85,7 +102,7 @@ def main() -> None:
     cue_weight = retriever.bundle.config.ranking.cue_weight
 
     built = int((args.bundle / "config.json").stat().st_mtime)  # a rebuilt bundle with the same name re-measures
-    cache = work / f"inputs-{args.bundle.resolve().name}-{built}.pkl"
+    cache = work / f"inputs-{args.bundle.resolve().name}-{built}-{cue_code_digest()}.pkl"
     if cache.exists():
         video, soundtrack, tracks, video_cues, soundtrack_cues, track_cues = pickle.loads(cache.read_bytes())
     else:
@@ -106,7 +123,9 @@ def main() -> None:
 
     cues = fits(cue_fit)
     moods = fits(lambda *a: standardised(mood_fit(*a)))  # the cue fit before the pulse
-    scorers = {"network": network, "network, hub-centred": centred, "mood cues": moods, "cues (mood + pulse)": cues}
+    scorers = {"network": network, "network, hub-centred": centred, "mood cues": moods, "cues (mood + pulse)": cues,
+               "label oracle": {"paired": label_oracle_scores(clips, [clip.track for clip in clips]),
+                                "library": label_oracle_scores(clips, library)}}
     for weight in args.weights:
         for name, base, fit in (("network", network, moods), ("network", network, cues), ("centred", centred, cues)):
             label = "mood cues" if fit is moods else "cues"

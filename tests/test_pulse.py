@@ -13,18 +13,21 @@ from vmnet_core.bundle.cue_match import cue_fit, mood_fit, pulse_fits, standardi
 from vmnet_core.bundle.explain import explain_match
 from vmnet_core.bundle.track_cues import cues_of_file
 from vmnet_core.features.pulse import onset_periodicity, pulse_fit, pulse_lags_s
-from vmnet_core.features.video_cues import cut_period_s
+from vmnet_core.features.video_cues import cut_period_s, shot_unit_s
 from vmnet_core.media import write_video
 from vmnet_testkit.cue_media import PHOTOS, SR, clicks
 from vmnet_testkit.real_content_media import slideshow
 
 SHOT_S = 4 * 60.0 / 90.0   # four beats at 90 BPM: 2.67 s
+SHORT_SHOT_S = 2 * 60.0 / 110.0  # two beats at 110 BPM: 1.09 s, which 12-fps video sampled at 8 fps cannot tile evenly
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("pulse")
-    paths = {"clip": write_video(slideshow(PHOTOS, shot_s=SHOT_S, seconds=16.0, fps=20), folder / "clip.mp4", fps=20)}
+    paths = {"clip": write_video(slideshow(PHOTOS, shot_s=SHOT_S, seconds=16.0, fps=20), folder / "clip.mp4", fps=20),
+             "short_shots": write_video(slideshow(PHOTOS, shot_s=SHORT_SHOT_S, seconds=12.0, fps=12),
+                                        folder / "short_shots.mp4", fps=12)}
     for bpm in (90, 120):  # the same clicks (same loudness, timbre, onset density per beat): only the beat differs
         sf.write(folder / f"clicks{bpm}.wav", clicks(bpm, 30.0), SR)
         paths[f"clicks{bpm}"] = folder / f"clicks{bpm}.wav"
@@ -33,8 +36,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def cues(files) -> dict[str, dict]:
-    return {"clip": cues_of_file(files["clip"], "video"),
-            **{name: cues_of_file(path, "music") for name, path in files.items() if name != "clip"}}
+    videos = ("clip", "short_shots")
+    return {**{name: cues_of_file(files[name], "video") for name in videos},
+            **{name: cues_of_file(path, "music") for name, path in files.items() if name not in videos}}
 
 
 def test_a_click_track_repeats_at_its_beat_and_its_multiples_not_between():
@@ -60,6 +64,21 @@ def test_the_cut_period_is_refined_from_the_cut_times_beyond_the_frame_grid():
     cuts = np.floor(np.arange(0.9, 12.0, period) * fps).astype(int) - 1
     assert cut_period_s(cuts, fps, 7 / fps) == pytest.approx(period, rel=0.01)
     assert cut_period_s(cuts[:2], fps, 7 / fps) == 7 / fps   # too few cuts: the rough period stands
+
+
+def test_a_cut_train_that_repeats_exactly_only_every_few_shots_is_timed_by_its_shot():
+    fps, shot = 8.0, SHORT_SHOT_S              # cuts 9, 9, 8, 9, 9, 8 ... frames apart: exact every 3 shots
+    cuts = np.floor(np.arange(shot, 12.0, shot) * fps).astype(int) - 1
+    assert cut_period_s(cuts, fps, 26 / fps) == pytest.approx(shot, rel=0.01)
+    assert cut_period_s(cuts, fps, 17 / fps) == pytest.approx(shot, rel=0.01)
+    gaps = np.full(5, 2.0)                     # every shot 2 s: no finer unit, whatever it divides into
+    assert shot_unit_s(gaps, fps, 2.0) == 2.0
+    assert shot_unit_s(np.array([1.0, 2.0, 1.0, 1.0, 2.0]), fps, 2.0) == 1.0   # shots of 1 and 2 units
+    assert shot_unit_s(np.array([1.3, 2.0, 0.7, 1.1]), fps, 2.0) == 2.0        # an irregular edit: left as is
+
+
+def test_a_real_clip_with_short_shots_reads_its_shot_length_not_a_multiple(cues):
+    assert 60.0 / cues["short_shots"]["rhythm_bpm"] == pytest.approx(SHORT_SHOT_S, rel=0.03)
 
 
 def test_a_clip_cut_every_four_beats_fits_the_track_at_that_tempo(cues):

@@ -12,7 +12,15 @@ from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.bundle.track_cues import cues_of_file
 from vmnet_core.datasets.music_library import load_music_library
-from vmnet_testkit.real_content_check import check_clips, cue_scores, fused_scores, measure, write_check_clip
+from vmnet_testkit.real_content_check import (
+    check_clips,
+    cue_scores,
+    fused_scores,
+    label_oracle_scores,
+    measure,
+    off_label_share,
+    write_check_clip,
+)
 
 CLIPS = 24
 
@@ -63,3 +71,16 @@ def test_the_default_ranking_finds_the_clips_own_music_and_follows_their_tempo(c
     assert _top3(paired) >= _top3(mood_paired) + 0.15     # the pulse is what finds it
     assert result.rho_tempo >= 0.5 and result.rho_tempo > result.control_p95["rho_tempo"]
     assert result.top5_max_share <= before.top5_max_share
+    assert result.off_label_max_share <= before.off_label_max_share   # fewer lists the labels do not explain
+
+
+def test_the_off_label_share_counts_only_the_lists_a_tracks_labels_do_not_explain():
+    clips, library = check_clips(56, 12.0, seed=2), load_music_library()
+    oracle = label_oracle_scores(clips, library)
+    assert oracle.shape == (56, 28) and off_label_share(oracle, oracle) == 0.0   # the labels' own lists
+    hub = oracle.copy()
+    hub[:, 0] = oracle.max() + 1.0             # one track first in every list, whatever the clip
+    assert off_label_share(hub, oracle) == 1.0
+    result = measure(clips, oracle[:, [library.index(c.track) for c in clips]], oracle, library, n_shuffles=10)
+    assert result.top5_max_share == result.oracle_max_share > 0.2   # the library's 5-track calm cluster
+    assert result.off_label_max_share == 0.0 and result.rho_tempo > 0.95

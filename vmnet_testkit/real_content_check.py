@@ -26,6 +26,7 @@ SR = 44100
 FPS = 12
 SIZE = (320, 240)
 AROUSED_MOODS = ("energetic", "happy")  # moods counted as high energy
+TOP_K = 5                                # the top-k lists the tempo / mood / hubness measures read
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class CheckResult:
     rho_energy: float            # ρ(clip energy, share of energetic/happy in its top 5)
     control_p95: dict[str, float]  # 95th percentile of |ρ| (and of R@10) under shuffled labels
     top5_max_share: float        # the most frequent track's share of top-5 lists (hubness)
+    off_label_max_share: float   # the same, counted only over the clips a track's labels do not fit
+    oracle_max_share: float      # top5_max_share of the label oracle: what the library's clusters force
 
     def rows(self) -> list[tuple[str, float, float]]:
         """``(measure, value, shuffled-label 95th percentile)`` rows for a report."""
@@ -102,7 +105,8 @@ class CheckResult:
                 ("rho tempo", self.rho_tempo, self.control_p95["rho_tempo"]),
                 ("rho valence", self.rho_valence, self.control_p95["rho_valence"]),
                 ("rho energy", self.rho_energy, self.control_p95["rho_energy"]),
-                ("top-5 max share", self.top5_max_share, float("nan"))]
+                ("top-5 max share", self.top5_max_share, float("nan")),
+                ("off-label share", self.off_label_max_share, float("nan"))]
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -121,7 +125,7 @@ def measure(clips: list[CheckClip], paired_scores: np.ndarray, library_scores: n
     n = len(clips)
     ranks = (paired_scores > paired_scores[np.arange(n), np.arange(n)][:, None]).sum(axis=1)
     paired_r10 = float(np.mean(ranks < 10))
-    top5 = np.argsort(-library_scores, axis=1)[:, :5]
+    top5 = np.argsort(-library_scores, axis=1)[:, :TOP_K]
     bpm = np.array([t.tempo_bpm for t in library])[top5].mean(axis=1)
     major = np.array([t.key.endswith("major") for t in library], float)[top5].mean(axis=1)
     aroused = np.array([t.mood in AROUSED_MOODS for t in library], float)[top5].mean(axis=1)
@@ -138,11 +142,47 @@ def measure(clips: list[CheckClip], paired_scores: np.ndarray, library_scores: n
         shuffled["rho_valence"].append(abs(_spearman(valence[order], major)))
         shuffled["rho_energy"].append(abs(_spearman(energy[order], aroused)))
     counts = np.bincount(top5.ravel(), minlength=len(library))
+    oracle = label_oracle_scores(clips, library)
+    oracle_counts = np.bincount(np.argsort(-oracle, axis=1)[:, :TOP_K].ravel(), minlength=len(library))
     return CheckResult(paired_r10=paired_r10, paired_chance=min(10, n) / n,
                        rho_tempo=_spearman(tempo, bpm), rho_valence=_spearman(valence, major),
                        rho_energy=_spearman(energy, aroused),
                        control_p95={k: float(np.percentile(v, 95)) for k, v in shuffled.items()},
-                       top5_max_share=float(counts.max() / n))
+                       top5_max_share=float(counts.max() / n),
+                       off_label_max_share=off_label_share(library_scores, oracle),
+                       oracle_max_share=float(oracle_counts.max() / n))
+
+
+def label_oracle_scores(clips: list[CheckClip], library: list[MusicTrack]) -> np.ndarray:
+    """``(n_clips, n_tracks)``: how well each track's *true* labels fit each clip's (higher fits
+    better): minus the tempo gap in octaves, minus one for a different mode (major/minor), minus one
+    for a different energy (:data:`AROUSED_MOODS` or not). The scorer that knows everything the
+    check asks a bundle to follow."""
+    def log2_bpm(items) -> np.ndarray:
+        return np.log2([item.tempo_bpm for item in items])
+    def flags(items, flag) -> np.ndarray:
+        return np.array([flag(item) for item in items], bool)
+    major = flags(clips, lambda c: c.valence > 0.5)[:, None] != flags(library, lambda t: t.key.endswith("major"))
+    aroused = flags(clips, lambda c: c.energy > 0.5)[:, None] != flags(library, lambda t: t.mood in AROUSED_MOODS)
+    return -np.abs(log2_bpm(clips)[:, None] - log2_bpm(library)) - major - aroused
+
+
+def off_label_share(library_scores: np.ndarray, oracle_scores: np.ndarray, k: int = TOP_K) -> float:
+    """Hubness beyond what the labels explain: for each track, the share of the clips whose
+    label-oracle top ``k`` leaves it out (it scores below their ``k``-th best oracle score; ties
+    count as in) that still get it in their top ``k``; the largest over the tracks.
+
+    A track in most lists whatever the clip (issue 14's hub) scores high; a track that only fills the
+    lists of the clips its labels fit scores 0, however large its label cluster.
+    ``library_scores``, ``oracle_scores``: ``(n_clips, n_tracks)``, higher fits better.
+    """
+    top = np.zeros(library_scores.shape, bool)
+    np.put_along_axis(top, np.argsort(-library_scores, axis=1)[:, :k], True, axis=1)
+    kth = -np.sort(-oracle_scores, axis=1)[:, k - 1 : k]
+    unfit = oracle_scores < kth - 1e-12                         # (n, m): the labels leave the track out
+    entered = (top & unfit).sum(axis=0)
+    eligible = unfit.sum(axis=0)
+    return float(np.max(np.where(eligible > 0, entered / np.maximum(eligible, 1), 0.0)))
 
 
 def cue_scores(fit, video_cues: list, item_cues: list) -> np.ndarray:

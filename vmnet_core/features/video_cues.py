@@ -27,6 +27,8 @@ CUT_HISTOGRAM_MIN = 0.2   # a cut changes at least this share of the colour hist
 CUT_MOTION_RATIO = 3.0    # ... and the pixels by this many times the clip's median frame change
 PULSE_MIN_VARIATION = 1.0  # frame change must vary this much (std / mean) to carry a rhythm without cuts
 RHYTHM_MIN_S, RHYTHM_MAX_S = 0.25, 8.0  # periods searched for visual rhythm (240 … 7.5 per minute)
+SHOT_SUBDIVISIONS = (4, 3, 2)  # a cut train's period may span this many shots of one length (shot_unit_s)
+SHOT_MIN_FRAMES = 4.0     # a shot length read from cuts spans at least this many sampled frames
 
 
 @dataclass(frozen=True)
@@ -150,21 +152,45 @@ def visual_rhythm(change: np.ndarray, fps: float) -> tuple[float, float]:
 def cut_period_s(cuts: np.ndarray, fps: float, rough_period_s: float) -> float:
     """The period of cuts that repeat about every ``rough_period_s`` seconds, finer than the frame grid.
 
-    ``cuts``: ``(C,)`` indices from :func:`detect_cuts` at ``fps``. Each cut is numbered by the
-    whole number of periods since the first, and the period is the least-squares slope of the cut
-    times on those numbers (frame times are 1/fps apart; a dozen cuts time the period to about 1 %).
-    Fewer than three cuts, cuts all in one period, or cuts off that beat by more than a quarter
-    period (an irregular edit) leave ``rough_period_s`` as it is.
+    ``cuts``: ``(C,)`` indices from :func:`detect_cuts` at ``fps``. The period is first brought down
+    to the shot length (:func:`shot_unit_s`), then each cut is numbered by the whole number of
+    periods since the first, and the period is the least-squares slope of the cut times on those
+    numbers (frame times are 1/fps apart; a dozen cuts time the period to about 1 %). Fewer than
+    three cuts, cuts all in one period, or cuts off that beat by more than a quarter period (an
+    irregular edit) leave ``rough_period_s`` as it is.
     """
     times = (np.asarray(cuts, np.float64) + 1.0) / fps
     if len(times) < 3 or rough_period_s <= 0:
         return rough_period_s
-    counts = np.round((times - times[0]) / rough_period_s)
+    unit = shot_unit_s(np.diff(times), fps, rough_period_s)
+    counts = np.round((times - times[0]) / unit)
     if np.unique(counts).size < 2:
         return rough_period_s
     slope, offset = np.polyfit(counts, times, 1)
     misfit = float(np.abs(times - (slope * counts + offset)).max())
-    return float(slope) if slope > 0 and misfit <= 0.25 * rough_period_s else rough_period_s
+    return float(slope) if slope > 0 and misfit <= 0.25 * unit else rough_period_s
+
+
+def shot_unit_s(gaps_s: np.ndarray, fps: float, rough_period_s: float) -> float:
+    """The shot length of an edit whose cut train repeats every ``rough_period_s`` seconds.
+
+    Sampled at ``fps``, cuts every 1.09 s fall 9, 9 and 8 frames apart, so the train repeats
+    exactly only every third shot, and that multiple is the autocorrelation's strongest peak. The
+    unit is the finest ``rough_period_s / n`` (``n`` in :data:`SHOT_SUBDIVISIONS`, at least
+    :data:`SHOT_MIN_FRAMES` frames long) that every gap between cuts (``gaps_s``, ``(C - 1,)``
+    seconds) fills a whole number of times, within a frame or a fifth of the unit, and that at
+    least a third of the gaps fill once (shots of one unit); else ``rough_period_s``.
+    """
+    for n in SHOT_SUBDIVISIONS:
+        unit = rough_period_s / n
+        if unit * fps < SHOT_MIN_FRAMES:
+            continue
+        multiples = np.asarray(gaps_s, np.float64) / unit
+        whole = np.round(multiples)
+        if ((whole >= 1).all() and (np.abs(multiples - whole) * unit <= max(0.2 * unit, 1.0 / fps)).all()
+                and np.mean(whole == 1) >= 1.0 / 3.0):
+            return unit
+    return rough_period_s
 
 
 def rhythm_curve(pixel_change: np.ndarray, cuts: np.ndarray) -> np.ndarray:

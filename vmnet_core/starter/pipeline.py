@@ -48,7 +48,7 @@ from vmnet_core.starter.corpus import generate_corpus
 from vmnet_core.starter.items import LIBRARY_ID_PREFIX, LIBRARY_SOURCE
 from vmnet_core.starter.settings import StarterSettings
 
-DEFAULT_BUNDLE_NAME = "starter-bundle-v8"  # bumped when the corpus or the indexing changes: old caches rebuild
+DEFAULT_BUNDLE_NAME = "starter-bundle-v9"  # bumped when the corpus or the indexing changes: old caches rebuild
 LIBRARY_CUES_FILE = "cues.json"  # the real tracks' named cues, beside their descriptors in the library store
 SETTINGS_FILE = "starter.json"
 _CORPUS_KEYS = ("clips", "seconds", "seed")
