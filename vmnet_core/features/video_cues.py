@@ -156,8 +156,8 @@ def cut_period_s(cuts: np.ndarray, fps: float, rough_period_s: float) -> float:
     to the shot length (:func:`shot_unit_s`), then each cut is numbered by the whole number of
     periods since the first, and the period is the least-squares slope of the cut times on those
     numbers (frame times are 1/fps apart; a dozen cuts time the period to about 1 %). Fewer than
-    three cuts, cuts all in one period, or cuts off that beat by more than a quarter period (an
-    irregular edit) leave ``rough_period_s`` as it is.
+    three cuts, cuts all in one period, or cuts off that beat by more than a quarter of the shot
+    length (an irregular edit) leave ``rough_period_s`` as it is.
     """
     times = (np.asarray(cuts, np.float64) + 1.0) / fps
     if len(times) < 3 or rough_period_s <= 0:
@@ -178,8 +178,9 @@ def shot_unit_s(gaps_s: np.ndarray, fps: float, rough_period_s: float) -> float:
     exactly only every third shot, and that multiple is the autocorrelation's strongest peak. The
     unit is the finest ``rough_period_s / n`` (``n`` in :data:`SHOT_SUBDIVISIONS`, at least
     :data:`SHOT_MIN_FRAMES` frames long) that every gap between cuts (``gaps_s``, ``(C - 1,)``
-    seconds) fills a whole number of times, within a frame or a fifth of the unit, and that at
-    least a third of the gaps fill once (shots of one unit); else ``rough_period_s``.
+    seconds) fills a whole number of times (within a frame or a fifth of the unit, whichever is
+    more), with at least a third of the gaps filling it once (shots of one unit); else
+    ``rough_period_s``.
     """
     for n in SHOT_SUBDIVISIONS:
         unit = rough_period_s / n
