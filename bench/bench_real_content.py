@@ -127,8 +127,8 @@ def main() -> None:
                "label oracle": {"paired": label_oracle_scores(clips, [clip.track for clip in clips]),
                                 "library": label_oracle_scores(clips, library)}}
     for weight in args.weights:
-        for name, base, fit in (("network", network, moods), ("network", network, cues), ("centred", centred, cues)):
-            label = "mood cues" if fit is moods else "cues"
+        for name, base, fit, label in (("network", network, moods, "mood cues"), ("network", network, cues, "cues"),
+                                       ("centred", centred, cues, "cues")):
             scorers[f"{name} + {weight:g}·{label}"] = {key: fused_scores(base[key], fit[key], weight) for key in network}
     print(f"\n{args.clips} clips of {args.seconds:g} s (seed {args.seed}), bundle {args.bundle}, "
           f"bundle cue weight {cue_weight:g}\n")

@@ -141,16 +141,21 @@ def measure(clips: list[CheckClip], paired_scores: np.ndarray, library_scores: n
         shuffled["rho_tempo"].append(abs(_spearman(tempo[order], bpm)))
         shuffled["rho_valence"].append(abs(_spearman(valence[order], major)))
         shuffled["rho_energy"].append(abs(_spearman(energy[order], aroused)))
-    counts = np.bincount(top5.ravel(), minlength=len(library))
     oracle = label_oracle_scores(clips, library)
-    oracle_counts = np.bincount(np.argsort(-oracle, axis=1)[:, :TOP_K].ravel(), minlength=len(library))
     return CheckResult(paired_r10=paired_r10, paired_chance=min(10, n) / n,
                        rho_tempo=_spearman(tempo, bpm), rho_valence=_spearman(valence, major),
                        rho_energy=_spearman(energy, aroused),
                        control_p95={k: float(np.percentile(v, 95)) for k, v in shuffled.items()},
-                       top5_max_share=float(counts.max() / n),
+                       top5_max_share=_largest_top_k_share(library_scores),
                        off_label_max_share=off_label_share(library_scores, oracle),
-                       oracle_max_share=float(oracle_counts.max() / n))
+                       oracle_max_share=_largest_top_k_share(oracle))
+
+
+def _largest_top_k_share(scores: np.ndarray) -> float:
+    """The share of the ``(n_clips, n_tracks)`` scores' top-:data:`TOP_K` lists that the most
+    frequent track is in."""
+    counts = np.bincount(np.argsort(-scores, axis=1)[:, :TOP_K].ravel(), minlength=scores.shape[1])
+    return float(counts.max() / scores.shape[0])
 
 
 def label_oracle_scores(clips: list[CheckClip], library: list[MusicTrack]) -> np.ndarray:

@@ -182,11 +182,12 @@ def shot_unit_s(gaps_s: np.ndarray, fps: float, rough_period_s: float) -> float:
     more), with at least a third of the gaps filling it once (shots of one unit); else
     ``rough_period_s``.
     """
+    gaps_s = np.asarray(gaps_s, np.float64)
     for n in SHOT_SUBDIVISIONS:
         unit = rough_period_s / n
         if unit * fps < SHOT_MIN_FRAMES:
             continue
-        multiples = np.asarray(gaps_s, np.float64) / unit
+        multiples = gaps_s / unit
         whole = np.round(multiples)
         if ((whole >= 1).all() and (np.abs(multiples - whole) * unit <= max(0.2 * unit, 1.0 / fps)).all()
                 and np.mean(whole == 1) >= 1.0 / 3.0):
