@@ -12,6 +12,7 @@ from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.bundle.track_cues import cues_of_file
 from vmnet_core.datasets.music_library import load_music_library
+from vmnet_core.learn.hubness import chance_max_share
 from vmnet_testkit.real_content_check import (
     check_clips,
     cue_scores,
@@ -83,4 +84,5 @@ def test_the_off_label_share_counts_only_the_lists_a_tracks_labels_do_not_explai
     assert off_label_share(hub, oracle) == 1.0
     result = measure(clips, oracle[:, [library.index(c.track) for c in clips]], oracle, library, n_shuffles=10)
     assert result.top5_max_share == result.oracle_max_share > 0.2   # the library's 5-track calm cluster
+    assert result.chance_max_share == chance_max_share(56, 28) > 0.25  # lists with no hub pass the quarter
     assert result.off_label_max_share == 0.0 and result.rho_tempo > 0.95

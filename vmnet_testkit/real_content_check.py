@@ -6,7 +6,8 @@ music-video editor would: a cut every 2 or 4 beats of the track, camera moves fa
 music, a warm bright grade for major keys and a cold dark one for minor keys, saturation up for
 energetic and happy moods. The labels a bundle should follow are the track's own (tempo, key,
 mood); the measures say whether its choices among the real library follow them, with a
-shuffled-label control that shows what "no effect" looks like.
+shuffled-label control that shows what "no effect" looks like, and for the hub share the share
+that lists with no hub reach (:func:`vmnet_core.learn.hubness.chance_max_share`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from scipy import stats
 
 from vmnet_core.bundle.cue_match import fuse
 from vmnet_core.datasets.music_library import MusicTrack, load_music_library
+from vmnet_core.learn.hubness import chance_max_share
 from vmnet_core.media import decode_audio, write_video
 from vmnet_testkit.real_content_media import PHOTOS, slideshow
 
@@ -96,16 +98,18 @@ class CheckResult:
     rho_energy: float            # ρ(clip energy, share of energetic/happy in its top 5)
     control_p95: dict[str, float]  # 95th percentile of |ρ| (and of R@10) under shuffled labels
     top5_max_share: float        # the most frequent track's share of top-5 lists (hubness)
+    chance_max_share: float      # the same that lists with no hub pass 1 time in 20 (random top 5s)
     off_label_max_share: float   # the same, counted only over the clips a track's labels do not fit
     oracle_max_share: float      # top5_max_share of the label oracle: what the library's clusters force
 
     def rows(self) -> list[tuple[str, float, float]]:
-        """``(measure, value, shuffled-label 95th percentile)`` rows for a report."""
+        """``(measure, value, no-effect 95th percentile)`` rows for a report: under shuffled labels,
+        and for the hub share under lists with no hub."""
         return [("paired R@10", self.paired_r10, self.control_p95["paired_r10"]),
                 ("rho tempo", self.rho_tempo, self.control_p95["rho_tempo"]),
                 ("rho valence", self.rho_valence, self.control_p95["rho_valence"]),
                 ("rho energy", self.rho_energy, self.control_p95["rho_energy"]),
-                ("top-5 max share", self.top5_max_share, float("nan")),
+                ("top-5 max share", self.top5_max_share, self.chance_max_share),
                 ("off-label share", self.off_label_max_share, float("nan"))]
 
 
@@ -147,6 +151,7 @@ def measure(clips: list[CheckClip], paired_scores: np.ndarray, library_scores: n
                        rho_energy=_spearman(energy, aroused),
                        control_p95={k: float(np.percentile(v, 95)) for k, v in shuffled.items()},
                        top5_max_share=_largest_top_k_share(library_scores),
+                       chance_max_share=chance_max_share(*library_scores.shape, TOP_K),
                        off_label_max_share=off_label_share(library_scores, oracle),
                        oracle_max_share=_largest_top_k_share(oracle))
 
