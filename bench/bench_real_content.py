@@ -11,7 +11,9 @@ then scores three ways of choosing music for them:
 - ``cues``: the named-cue fit alone, mood axes and pulse (vmnet_core/bundle/cue_match.py);
 - ``network + w·cues``: the two fused as the product ranks (``--weights``; the default bundle uses 2);
 - ``label oracle``: the clips' and tracks' *true* tempo, mode and energy (what the check asks a
-  bundle to follow; its hub share is what the library's label clusters force on any right answer).
+  bundle to follow; its hub share is what the library's label clusters force on any right answer);
+- ``..., true music tempo & mode``: the fused ranking with the music's estimated tempo, key and
+  mode replaced by the labels (what a perfect beat tracker and key estimator would change).
 
 For each: paired video→music R@10 among the clips' own soundtracks, Spearman ρ between the clip's
 tempo / valence / energy and its top-5 real tracks' BPM / share of major keys / share of
@@ -44,6 +46,7 @@ from vmnet_testkit.real_content_check import (
     fused_scores,
     label_oracle_scores,
     measure,
+    with_true_tempo_and_mode,
     write_check_clip,
 )
 
@@ -119,17 +122,20 @@ def main() -> None:
     reference = retriever.bundle.catalog.embeddings("video")  # the bundle's own videos: a hub's pull
     centred = {"paired": network["paired"] - (reference @ soundtrack.T).mean(axis=0),
                "library": network["library"] - (reference @ tracks.T).mean(axis=0)}
-    def fits(fit) -> dict[str, np.ndarray]:
-        return {"paired": cue_scores(fit, video_cues, soundtrack_cues), "library": cue_scores(fit, video_cues, track_cues)}
+    def fits(fit, soundtracks=soundtrack_cues, tracks=track_cues) -> dict[str, np.ndarray]:
+        return {"paired": cue_scores(fit, video_cues, soundtracks), "library": cue_scores(fit, video_cues, tracks)}
 
     cues = fits(cue_fit)
     moods = fits(lambda *a: standardised(mood_fit(*a)))  # the cue fit before the pulse
     scorers = {"network": network, "network, hub-centred": centred, "mood cues": moods, "cues (mood + pulse)": cues,
                "label oracle": {"paired": label_oracle_scores(clips, [clip.track for clip in clips]),
                                 "library": label_oracle_scores(clips, library)}}
+    labelled = fits(cue_fit, [with_true_tempo_and_mode(c, clip.track) for c, clip in zip(soundtrack_cues, clips, strict=True)],
+                    [with_true_tempo_and_mode(c, track) for c, track in zip(track_cues, library, strict=True)])
     for weight in args.weights:
         for name, base, fit, label in (("network", network, moods, "mood cues"), ("network", network, cues, "cues"),
-                                       ("centred", centred, cues, "cues")):
+                                       ("centred", centred, cues, "cues"),
+                                       ("network", network, labelled, "cues, true music tempo & mode")):
             scorers[f"{name} + {weight:g}·{label}"] = {key: fused_scores(base[key], fit[key], weight) for key in network}
     print(f"\n{args.clips} clips of {args.seconds:g} s (seed {args.seed}), bundle {args.bundle}, "
           f"bundle cue weight {cue_weight:g}\n")

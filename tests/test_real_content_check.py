@@ -20,6 +20,7 @@ from vmnet_testkit.real_content_check import (
     label_oracle_scores,
     measure,
     off_label_share,
+    with_true_tempo_and_mode,
     write_check_clip,
 )
 
@@ -86,3 +87,11 @@ def test_the_off_label_share_counts_only_the_lists_a_tracks_labels_do_not_explai
     assert result.top5_max_share == result.oracle_max_share > 0.2   # the library's 5-track calm cluster
     assert result.chance_max_share == chance_max_share(56, 28) > 0.25  # lists with no hub pass the quarter
     assert result.off_label_max_share == 0.0 and result.rho_tempo > 0.95
+
+
+def test_true_tempo_and_mode_replace_only_the_estimates():
+    track = load_music_library()[1]                       # calm_acoustic_s411: 68 BPM, C major
+    read = {"tempo_bpm": 136.0, "key": "A minor", "mode": "minor", "onset_rate": 3.1, "pulse_profile": (0.5, 1.0)}
+    labelled = with_true_tempo_and_mode(read, track)
+    assert labelled == {**read, "tempo_bpm": 68.0, "key": "C major", "mode": "major"}
+    assert read["tempo_bpm"] == 136.0                     # the estimates themselves are left alone

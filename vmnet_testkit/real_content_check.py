@@ -195,6 +195,14 @@ def off_label_share(library_scores: np.ndarray, oracle_scores: np.ndarray, k: in
     return float(np.max(np.where(eligible > 0, entered / np.maximum(eligible, 1), 0.0)))
 
 
+def with_true_tempo_and_mode(cues: dict, track: MusicTrack) -> dict:
+    """A copy of a track's music ``cues`` with its labelled tempo, key and mode in place of the
+    estimates (the pulse profile and the rest are kept): what the ranking would do if the beat
+    tracker and the key estimator were always right."""
+    mode = "major" if track.key.endswith("major") else "minor"
+    return {**cues, "tempo_bpm": track.tempo_bpm, "key": track.key, "mode": mode}
+
+
 def cue_scores(fit, video_cues: list, item_cues: list) -> np.ndarray:
     """``(n, m)``: ``fit(cues, "video", item_cues)`` for each of ``n`` clips' video cues against
     ``m`` items (``fit`` being e.g. :func:`vmnet_core.bundle.cue_match.cue_fit`)."""
