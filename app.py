@@ -96,7 +96,7 @@ def build_server(args: argparse.Namespace, bundle_dir: Path):
     else:
         from demo.operator import build_music_folder_page
 
-        demo_blocks = build_demo(bundle_dir, work_dir=work_dir / "demo", music_dir=args.music_dir,
+        demo_blocks = build_demo(bundle_dir, work_dir=demo_work_dir(), music_dir=args.music_dir,
                                  max_video_s=args.max_video_s)
         gr.mount_gradio_app(server, build_music_folder_page(demo_blocks.vmnet_context, args.music_root),
                             path="/admin-music", auth=("admin", password), max_file_size=upload_limit)
@@ -126,6 +126,8 @@ def refuse_live_study_beside_demo(db, allowed: bool) -> None:
 
 
 ADMIN_MOUNTS = ("/admin", "/admin-music")  # behind the login: the operator sees real server paths there
+PAGES_WITHOUT_UPLOADS = ("/study",)        # the rater page has no upload box: its upload route answers 404
+JANITOR_MAX_PERIOD_S = 5.0                 # sweep at least this often, so a burst of uploads overshoots little
 
 
 def hidden_folders(args: argparse.Namespace, bundle_dir: Path, upload_dir: str, study_media: list[str]) -> list[str]:
@@ -164,7 +166,8 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
 
     rules = [MountRule(prefix, made_for_visitors(blocks, study_media if prefix == "/study" else []),
                        public_api=frozenset(fn.api_name for fn in blocks.fns.values()
-                                            if fn.api_visibility == "public" and fn.api_name))
+                                            if fn.api_visibility == "public" and fn.api_name),
+                       uploads=prefix not in PAGES_WITHOUT_UPLOADS)
              for prefix, blocks in mounts.items()]
 
     def forget(removed: set[str]) -> None:
@@ -178,8 +181,18 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
                           login_paths=[f"{m}/login" for m in ADMIN_MOUNTS], throttle=LoginThrottle())
     if not janitor:
         return
+    period_s = min(JANITOR_MAX_PERIOD_S, max(1.0, args.upload_max_age_s / 3))
     UploadJanitor(upload_dir, args.upload_max_age_s, int(args.upload_max_gb * 1e9),
-                  period_s=min(60.0, max(1.0, args.upload_max_age_s / 3)), forget=forget, keep=at_start).start()
+                  period_s=period_s, forget=forget, keep=at_start).start()
+    from demo.handlers import scratch_folders
+
+    for folder in scratch_folders(demo_work_dir()):  # made per upload too: previews and analysed queries
+        UploadJanitor(folder, args.upload_max_age_s, int(args.upload_max_gb * 1e9), period_s=period_s).start()
+
+
+def demo_work_dir() -> Path:
+    """Where the demo keeps its query cache, previews and figures."""
+    return cache_dir() / "work" / "demo"
 
 
 def main(argv: list[str] | None = None) -> int:

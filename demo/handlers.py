@@ -41,6 +41,14 @@ MAX_K = 100
 RESULT_HEADERS = ["rank", "score", "title", "moment", "duration", "mood", "tempo", "key", "why this track", "id"]
 VIDEO_RESULT_HEADERS = ["rank", "score", "title", "moment", "duration", "tags", "id"]
 ProgressCallback = Callable[[float, str], None]
+PREVIEW_MAX_S = 120.0  # a preview covers at most this much of the video: a track's best moment is ~30 s
+PREVIEWS, QUERY_CACHE = "previews", "query-cache"  # folders of work_dir that grow with every upload
+
+
+def scratch_folders(work_dir: str | Path) -> list[Path]:
+    """The folders of ``work_dir`` the demo writes per upload (previews, analysed queries): a
+    janitor's to keep small. The R@K figure, made once at start, is not among them."""
+    return [Path(work_dir) / PREVIEWS, Path(work_dir) / QUERY_CACHE]
 
 
 @dataclass
@@ -80,7 +88,7 @@ def open_demo(bundle_dir: str | Path, work_dir: str | Path, max_video_s: float =
     work = Path(work_dir).expanduser().absolute()
     work.mkdir(parents=True, exist_ok=True)
     namespace = files_digest([bundle.path / MODEL_FILE, bundle.path / PREPROCESS_FILE, bundle.path / CONFIG_FILE])
-    return DemoContext(bundle=bundle, retriever=Retriever(bundle), cache=QueryCache(work / "query-cache", namespace),
+    return DemoContext(bundle=bundle, retriever=Retriever(bundle), cache=QueryCache(work / QUERY_CACHE, namespace),
                        work_dir=work, max_video_s=float(max_video_s))
 
 
@@ -345,18 +353,20 @@ def _safe_name(text: str, limit: int = 60) -> str:
 def preview_on_video(ctx: DemoContext, video_path: str | Path | None, track_id: str | None) -> Path:
     """An H.264/AAC mp4 of the uploaded video with the chosen track's best moment under it, a downbeat on
     the video's first strong cut, trimmed, faded and loudness-matched (``vmnet_core.bundle.preview``,
-    as ``vmnet preview``); made once per (video bytes, track) and reused."""
+    as ``vmnet preview``), of at most the video's first :data:`PREVIEW_MAX_S` seconds (and
+    ``ctx.max_video_s``); made once per (video bytes, track) and reused."""
     video = _require_file(video_path, "a video")
     item = catalog_track(ctx, track_id)
     try:
         digest = file_sha256(video)[:16]
     except OSError as exc:
         raise VmnetError(f"The file {video.name} could not be read ({exc.strerror or exc}); upload it again.") from None
-    out = ctx.work_dir / "previews" / digest / f"{_safe_name(video.stem)}-with-{_safe_name(item.id)}.mp4"
+    out = ctx.work_dir / PREVIEWS / digest / f"{_safe_name(video.stem)}-with-{_safe_name(item.id)}.mp4"
     if out.is_file():
         return out
     embedding = video_query(ctx, video).embedding  # from the query cache after a search
-    return preview_for_track(ctx.catalog, video, item.id, out, video_embedding=embedding).path
+    return preview_for_track(ctx.catalog, video, item.id, out, video_embedding=embedding,
+                             keep_first_s=min(PREVIEW_MAX_S, ctx.max_video_s)).path
 
 
 # --------------------------------------------------------------------------- adding a music folder

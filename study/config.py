@@ -52,12 +52,16 @@ class VideoSelection:
 
 @dataclass
 class AttentionChecks:
-    """Catch trials: ``noise``/``silence`` put a real soundtrack (``reference`` condition) against an
-    obviously wrong one; ``instructed`` asks the rater to pick a named side."""
+    """Catch trials: ``noise``/``silence`` put a real soundtrack against an obviously wrong one;
+    ``instructed`` asks the rater to pick a named side.
+
+    ``reference``: "" (the default) draws the real soundtrack per check, with the seed, from the
+    compared conditions; a named condition plays in every check, which tells raters which of their
+    trials' files is that condition."""
 
     count: int = 2
     kind: str = "noise"
-    reference: str = ""  # condition used against the wrong soundtrack; default ground_truth or the first
+    reference: str = ""  # the real soundtrack of every noise/silence check; "" = drawn per check
     instruction: str = DEFAULT_INSTRUCTION_CHECK
 
 
@@ -132,9 +136,8 @@ class StudyConfig:
 
     @property
     def attention_reference(self) -> str:
-        if self.attention.reference:
-            return self.attention.reference
-        return "ground_truth" if "ground_truth" in self.conditions else self.conditions[0]
+        """The fixed real soundtrack of noise/silence checks; "" = drawn per check (study.design)."""
+        return self.attention.reference
 
     def validate(self) -> None:
         if not str(self.name).strip():
@@ -158,8 +161,10 @@ class StudyConfig:
             raise VmnetError(f"tie_rule must be one of {', '.join(TIE_RULES)}, not {self.tie_rule!r}.")
         if self.attention.kind not in ATTENTION_KINDS:
             raise VmnetError(f"attention.kind must be one of {', '.join(ATTENTION_KINDS)}, not {self.attention.kind!r}.")
-        if self.attention.count and self.attention.kind != "instructed" and self.attention_reference not in self.conditions:
-            raise VmnetError(f"attention.reference {self.attention_reference!r} is not one of the conditions.")
+        if self.attention.count and self.attention.kind != "instructed" and self.attention_reference \
+                and self.attention_reference not in self.conditions:
+            raise VmnetError(f"attention.reference {self.attention_reference!r} is not one of the conditions; "
+                             "name one of them, or leave it empty to draw one per check.")
         if "{side}" not in self.attention.instruction:
             raise VmnetError("attention.instruction must contain {side} where the side to choose goes.")
         for name, value in (("trials_per_participant", self.trials_per_participant),

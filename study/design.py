@@ -16,7 +16,10 @@ counting both sides, ``L = lcm(M, T)``):
   sheet equally often.
 * **Extras** per slot: a practice trial first (on its own clip, index ``n_stimuli``, that no scored
   trial uses), swapped-side repeats of earlier trials, and attention
-  checks spread over the session with the correct side alternating across slots.
+  checks spread over the session with the correct side alternating across slots. The real
+  soundtrack of a noise/silence check is ``attention_reference`` when a spec names one (studies
+  stored so), else drawn per check with the seed from the pairs' conditions, so a check's music
+  file says nothing about which condition it is.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class DesignSpec:
     trials_per_participant: int = 0  # 0 = min(U, 24)
     attention_checks: int = 0
     attention_kind: str = "noise"  # noise | silence | instructed
+    # the real soundtrack of every noise/silence check; "" = drawn per check from the pairs' conditions
     attention_reference: str = ""
     swapped_repeats: int = 0
     practice: bool = True
@@ -62,8 +66,11 @@ class DesignSpec:
                 "distinct (clip, condition pair) comparisons; lower it or add clips.")
         if self.swapped_repeats > self.normal_trials:
             raise VmnetError("swapped_repeats cannot exceed the number of normal trials per participant.")
-        if self.attention_checks and self.attention_kind != "instructed" and not self.attention_reference:
-            raise VmnetError("Attention checks against a wrong soundtrack need a reference condition.")
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """The conditions of the pairs, each once, in the order they first appear."""
+        return tuple(dict.fromkeys(c for pair in self.pairs for c in pair))
 
     @property
     def n_comparisons(self) -> int:
@@ -186,6 +193,16 @@ def _normal_trials(spec: DesignSpec, slot: int) -> list[PlannedTrial]:
     return trials
 
 
+def check_music(spec: DesignSpec, slot: int, check: int) -> str:
+    """The condition whose soundtrack plays against the noise/silence of attention check ``check``
+    (0-based) of ``slot``: the spec's ``attention_reference`` when it names one, else one of the
+    pairs' conditions drawn with the seed (its own generator, so the rest of the plan is unchanged)."""
+    if spec.attention_reference:
+        return spec.attention_reference
+    conditions = spec.conditions
+    return conditions[int(_rng(spec.seed, 3, slot, check).integers(len(conditions)))]
+
+
 def plan_slot(spec: DesignSpec, slot: int) -> list[PlannedTrial]:
     """The ordered trial list of rater slot ``slot`` (0, 1, 2, ...): practice, normal trials in
     Williams order, swapped repeats and attention checks inserted; positions are 0-based."""
@@ -222,8 +239,8 @@ def plan_slot(spec: DesignSpec, slot: int) -> list[PlannedTrial]:
             check = PlannedTrial(position=-1, stimulus=stim, condition_a=a, condition_b=b, kind="attention",
                                  expected=expected, instructed=True)
         else:
-            ref = spec.attention_reference
-            a, b = (ref, CHECK_CONDITION) if expected == "A" else (CHECK_CONDITION, ref)
+            music = check_music(spec, slot, k)
+            a, b = (music, CHECK_CONDITION) if expected == "A" else (CHECK_CONDITION, music)
             check = PlannedTrial(position=-1, stimulus=stim, condition_a=a, condition_b=b, kind="attention",
                                  expected=expected)
         centre = (k + 1) * len(sequence) / (spec.attention_checks + 1)

@@ -10,18 +10,19 @@ from __future__ import annotations
 import re
 import secrets
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
+from study import rater_input
 from study.config import StudyConfig
 from study.db import Database
 from study.design import DesignSpec
@@ -66,6 +67,8 @@ UNAVAILABLE = "The study database is not reachable right now; please try again i
 MEDIA_NAME = re.compile(r"^[0-9a-f]{16,64}\.mp4$")
 JOIN_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 JOIN_ATTEMPTS = 20  # a join that loses a race for a slot (or a join key) tries again this often
+MAX_KEY_CHARS = 64  # a token or public study key longer than this is not one (they are 32 and 16)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,8 @@ def _database_errors(message: str = UNAVAILABLE) -> Iterator[None]:
 
 
 def _study_by_key(session: Session, key: str | None) -> Study:
+    if key is not None and not (isinstance(key, str) and len(key) <= MAX_KEY_CHARS):
+        raise NotFound("This study link is not valid, or no study is open right now.")
     if key:
         study = session.scalar(select(Study).where(Study.public_key == key))
     else:
@@ -171,11 +176,28 @@ def _study_by_name(session: Session, name: str | None) -> Study:
 
 
 def _participant(session: Session, token: str, lock: bool = False) -> Participant:
-    query = select(Participant).where(Participant.token == str(token))
-    participant = session.scalar(query.with_for_update() if lock else query) if token else None
+    participant = None
+    if isinstance(token, str) and 0 < len(token) <= MAX_KEY_CHARS:
+        query = select(Participant).where(Participant.token == token)
+        participant = session.scalar(query.with_for_update() if lock else query)
     if participant is None:
         raise NotFound("This session is not known; please open the study link again.")
     return participant
+
+
+def _rater_value(check: Callable[..., T], *args: Any) -> T:
+    """``check(*args)`` (a :mod:`study.rater_input` check), its ValueError turned into :class:`Refused`."""
+    try:
+        return check(*args)
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+
+
+def checked_url_params(url_params: Any) -> dict[str, str]:
+    """The URL parameters a join stores: the first ``rater_input.MAX_URL_PARAMS`` (16) in the order
+    given, names and values cut to 100 and 500 characters; :class:`Refused` for anything but names
+    with values."""
+    return _rater_value(rater_input.url_params, url_params)
 
 
 def _info(study: Study) -> StudyInfo:
@@ -269,7 +291,8 @@ def _checked_join_key(join_key: str | None) -> str | None:
 def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] | None = None,
          join_key: str | None = None, client: str | None = None, limiter: JoinLimiter | None = None) -> str:
     """Start a new participant in the study (None: the newest open study) and give them the next
-    planned slot; returns their secret token. ``url_params`` (e.g. ``PROLIFIC_PID``) are stored.
+    planned slot; returns their secret token. ``url_params`` (e.g. ``PROLIFIC_PID``) are stored,
+    at most 16 of them (see :func:`checked_url_params`).
 
     ``join_key``: a random key (16-64 URL-safe characters) the rater's client makes once and sends
     with every attempt; a join retried with the same key (say after a time-out whose answer was
@@ -280,7 +303,7 @@ def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] 
     study's ``joins_per_client`` per ``joins_window_s`` for that client; past it, :class:`Refused`
     (a retry with a known join key is not a new participant and always passes).
     """
-    params = {str(k)[:100]: str(v)[:500] for k, v in (url_params or {}).items()}
+    params = checked_url_params(url_params)
     key = _checked_join_key(join_key)
     if client and limiter is not None:
         _count_join(db, study_key, key, client, limiter)
@@ -382,6 +405,8 @@ def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: 
 
     ``listened_a_s``/``listened_b_s``: seconds of each soundtrack the page actually played (seeking
     forward excluded), stored for screening. A strength goes only with a preference for A or B.
+    ``response_ms``: 0 to 86,400,000 (a day). Values of the wrong type or out of range are refused
+    with a sentence before the database is touched (:mod:`study.rater_input`).
     Idempotent: a resubmit or double click on a trial already answered stores nothing new and
     returns an ack equal to the first one. Refuses another participant's trial and trials out of
     order, and (:class:`TooSoon`) a vote sooner than the study's ``min_listen_fraction`` of both
@@ -390,20 +415,14 @@ def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: 
     """
     if choice not in CHOICES:
         raise Refused(f"The answer must be one of {', '.join(CHOICES)}.")
-    if strength is not None and (not isinstance(strength, int) or not 1 <= strength <= 5):
-        raise Refused("The strength must be a whole number from 1 to 5, or left empty.")
+    strength = _rater_value(rater_input.strength, strength)
     if strength is not None and choice == "none":
         raise Refused("A strength goes with a preference for A or B; leave it empty with no preference.")
-    if response_ms is not None and (not isinstance(response_ms, int) or response_ms < 0):
-        raise Refused("The response time must be a non-negative number of milliseconds.")
-    try:
-        listened = (checked_listened(listened_a_s, "A"), checked_listened(listened_b_s, "B"))
-    except ValueError as exc:
-        raise Refused(str(exc)) from None
-    try:
-        trial_id = int(trial_id)
-    except (TypeError, ValueError):
-        raise Refused("This trial is not part of your session; please reload the page.") from None
+    response_ms = _rater_value(rater_input.response_ms, response_ms)
+    played = (_rater_value(rater_input.flag, played_a, "soundtrack A was played"),
+              _rater_value(rater_input.flag, played_b, "soundtrack B was played"))
+    listened = (_rater_value(checked_listened, listened_a_s, "A"), _rater_value(checked_listened, listened_b_s, "B"))
+    trial_id = _rater_value(rater_input.trial_id, trial_id)
     try:
         with _database_errors(SAVE_FAILED), db.write() as s:
             # lock the participant's row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
@@ -429,7 +448,7 @@ def record_vote(db: Database, token: str, trial_id: int, choice: str, strength: 
             else:
                 vote = Vote(study_id=trial.study_id, trial_id=trial.id, participant_id=participant.id,
                             choice=choice, strength=strength, response_ms=response_ms,
-                            played_a_to_end=bool(played_a), played_b_to_end=bool(played_b),
+                            played_a_to_end=played[0], played_b_to_end=played[1],
                             listened_a_s=listened[0], listened_b_s=listened[1])
                 s.add(vote)
                 s.flush()
@@ -579,7 +598,8 @@ def vote_rows(db: Database, study: str | None = None, include_practice: bool = F
 
 
 def participant_rows(db: Database, study: str | None = None) -> list[dict[str, Any]]:
-    """One dict per participant (never the secret token); URL parameters as ``url_<name>`` columns."""
+    """One dict per participant (never the secret token); URL parameters as ``url_<name>`` columns,
+    for the 16 names the most participants carry (:func:`study.rater_input.common_url_param_names`)."""
     with _database_errors(), db.read() as s:
         st = _study_by_name(s, study)
         counts = dict(s.execute(select(Vote.participant_id, func.count(Vote.id))
@@ -590,13 +610,16 @@ def participant_rows(db: Database, study: str | None = None) -> list[dict[str, A
                  .where(Participant.study_id == st.id).group_by(Participant.id, Assignment.slot, Assignment.seed)
                  .order_by(Participant.id))
         screening = _screening(StudyConfig.from_dict(st.config), _vote_rows(s, st))
+        found = s.execute(query).all()
+        params = {p.id: rater_input.stored_url_params(p.url_params) for p, *_ in found}
+        columns = rater_input.common_url_param_names(list(params.values()))
         rows = []
-        for p, slot, seed, n_trials in s.execute(query):
+        for p, slot, seed, n_trials in found:
             row = {"study": st.name, "participant": p.id, "slot": slot, "seed": seed, "joined_at": _iso(p.created_at),
                    "consented_at": _iso(p.consented_at), "finished_at": _iso(p.finished_at),
                    "screening": screening_status(p, screening.get(p.id)), "completion_code": p.completion_code or "",
                    "trials": n_trials, "answers": counts.get(p.id, 0)}
-            row.update({f"url_{k}": v for k, v in sorted((p.url_params or {}).items())})
+            row.update({f"url_{name}": params[p.id][name] for name in columns if name in params[p.id]})
             rows.append(row)
         return rows
 

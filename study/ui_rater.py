@@ -35,6 +35,7 @@ from gradio.data_classes import FileData
 from study import service
 from study.db import Database
 from study.join_limit import JoinLimiter
+from study.rater_input import MAX_RESPONSE_MS
 from study.service import NotFound, Refused, SaveFailed, StudyError, StudyInfo, TrialView, VoteAck
 
 TOKEN_STORAGE_KEY = "vmnet_study_participant"
@@ -86,14 +87,17 @@ def _known(db: Database, token: str | None) -> bool:
     return True
 
 
-def join_and_consent(db: Database, token: str | None, url_params: dict[str, Any], join_key: str | None = None,
+def join_and_consent(db: Database, token: str | None, url_params: Any, join_key: str | None = None,
                      client: str | None = None, limiter: JoinLimiter | None = None) -> str:
     """The rater's "I agree": join the linked study (unless ``token`` is already a participant),
-    store ``url_params`` (e.g. ``PROLIFIC_PID``), record consent; returns the token. A retry with
-    the same ``join_key`` (see :func:`study.service.join`) returns the same token. A new join from
-    ``client`` counts against the study's per-client join limit in ``limiter``."""
+    store ``url_params`` (e.g. ``PROLIFIC_PID``; the first 16), record consent; returns the token. A
+    retry with the same ``join_key`` (see :func:`study.service.join`) returns the same token. A new
+    join from ``client`` counts against the study's per-client join limit in ``limiter``.
+    ``url_params`` other than names with values is refused with a sentence."""
+    params = service.checked_url_params(url_params)
     if not _known(db, token):
-        token = service.join(db, _study_key(url_params), url_params, join_key, client, limiter)
+        study_key = _study_key(url_params) if params else None  # the link's study, even past the 16 kept
+        token = service.join(db, study_key, params, join_key, client, limiter)
     service.consent(db, token)
     return token
 
@@ -145,8 +149,7 @@ def add_rater_api(db: Database, limiter: JoinLimiter | None = None) -> None:
         token. ``join_key``: an unguessable key of 16-64 letters, digits, - or _ that the client makes once
         and resends with every retry, so a retried join returns the same token, not a second participant."""
         try:
-            return join_and_consent(db, token or None, dict(url_params or {}), join_key or None,
-                                    client_of(request), limiter)
+            return join_and_consent(db, token or None, url_params, join_key or None, client_of(request), limiter)
         except StudyError as exc:
             raise _fail(exc) from None
 
@@ -252,7 +255,7 @@ def heard_enough(report: Any, trial_id: int) -> tuple[float, float] | None:
             return None
         heard = float(report["a"]), float(report["b"])
         lengths = float(report["duration_a"]), float(report["duration_b"])
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, OverflowError):  # OverflowError: a trial of infinity
         return None
     if not all(math.isfinite(x) and x >= 0 for x in (*heard, *lengths)) or min(lengths) <= 0:
         return None
@@ -422,7 +425,8 @@ def build_rater_page(db: Database, limiter: JoinLimiter | None = None) -> gr.Blo
                 return problem(LISTEN_FIRST_TEXT, unlock)
             if picked not in ("A", "B", "none"):
                 return problem("Please choose soundtrack A, soundtrack B or no preference.", unlock)
-            response_ms = int(max(0.0, time.time() - current["shown_at"]) * 1000)
+            # a tab left open for days still saves: the time is clamped to the service's limit (a day)
+            response_ms = min(int(max(0.0, time.time() - current["shown_at"]) * 1000), MAX_RESPONSE_MS)
             try:
                 ack = service.record_vote(db, tok, current["trial_id"], picked,
                                           int(how_clear) if how_clear and picked != "none" else None,

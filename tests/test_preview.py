@@ -68,3 +68,15 @@ def test_preview_audio_starts_at_the_chosen_offset(media):
 def test_a_start_outside_the_track_is_one_sentence(media):
     with pytest.raises(VmnetError, match="outside the track"):
         make_preview(media["video"], media["clicks"], media["root"] / "x.mp4", start_s=400.0)
+
+
+def test_a_preview_keeps_only_the_first_seconds_of_a_long_video(media):
+    """A small file can declare a long video (here 300 s at 0.5 fps); with ``keep_first_s`` the
+    preview, and the work behind it, covers only its start."""
+    from vmnet_testkit.mediagen import make_video
+
+    long_video = make_video(media["root"] / "long.mp4", seconds=300.0, size=(64, 48), fps=0.5, audio=False)
+    assert probe(long_video).duration_s > 290
+    out = media["root"] / "long-preview.mp4"
+    make_preview(long_video, media["clicks"], out, start_s=0.0, align=False, keep_first_s=20.0)
+    assert probe(out).duration_s == pytest.approx(20.0, abs=0.6)

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from study.design import CHECK_CONDITION, DesignSpec, plan_slot, williams_rows
+from study.design import CHECK_CONDITION, DesignSpec, PlannedTrial, plan_slot, williams_rows
 from study.session_time import session_time, with_session_time
 from vmnet_core.errors import VmnetError
 
@@ -142,3 +142,60 @@ def test_plan_is_reproducible_and_seed_dependent():
 def test_too_many_trials_is_refused_plainly():
     with pytest.raises(VmnetError, match="trials_per_participant"):
         DesignSpec(n_stimuli=2, pairs=PAIRS[:1], trials_per_participant=3)
+
+
+def _check_music(trials) -> list[str]:
+    """The real soundtrack's condition of each noise/silence check in ``trials``."""
+    return [c.condition_a if c.expected == "A" else c.condition_b for c in trials if c.kind == "attention"]
+
+
+def test_without_a_reference_a_checks_music_side_is_drawn_from_every_condition_with_the_seed():
+    spec = DesignSpec(n_stimuli=4, pairs=PAIRS, trials_per_participant=6, seed=13, swapped_repeats=1,
+                      attention_checks=2, practice_clip=True)
+    plans = [plan_slot(spec, slot) for slot in range(300)]
+    music = Counter(m for trials in plans for m in _check_music(trials))
+    assert set(music) == {"ground_truth", "vmnet", "random"} and min(music.values()) > 150, music
+    for trials in plans[:20]:  # the noise side is still the check's wrong soundtrack
+        for c in (t for t in trials if t.kind == "attention"):
+            assert (c.condition_b if c.expected == "A" else c.condition_a) == CHECK_CONDITION
+    again = DesignSpec.from_dict(spec.to_dict())  # as stored with the study
+    assert [[t.to_dict() for t in plan_slot(again, slot)] for slot in range(300)] == [[t.to_dict() for t in p]
+                                                                                    for p in plans]
+    reseeded = DesignSpec.from_dict({**spec.to_dict(), "seed": 14})
+    assert [_check_music(plan_slot(reseeded, slot)) for slot in range(40)] != [_check_music(p) for p in plans[:40]]
+    # only the music side is drawn: the rest of the plan is the one a fixed reference gives
+    fixed = DesignSpec.from_dict({**spec.to_dict(), "attention_reference": "ground_truth"})
+    for slot in range(40):
+        for drawn, kept in zip(plans[slot], plan_slot(fixed, slot), strict=True):
+            d, k = drawn.to_dict(), kept.to_dict()
+            if drawn.kind == "attention":
+                d["condition_a" if drawn.expected == "A" else "condition_b"] = "ground_truth"
+            assert d == k
+
+
+# sha256 of the first 40 slots' plans, computed before the music side of checks could be drawn
+STORED_PLAN_SHA256 = "427e17c8d45a983a230599ce7893eef62eab9b3557de4c89dbb00acb108198b6"
+
+
+def test_a_spec_stored_with_a_reference_plans_exactly_as_before():
+    import hashlib
+    import json
+
+    stored = {"n_stimuli": 4, "pairs": [list(p) for p in PAIRS], "trials_per_participant": 6,
+              "attention_checks": 2, "attention_kind": "noise", "attention_reference": "ground_truth",
+              "swapped_repeats": 1, "practice": True, "seed": 13, "practice_clip": True}
+    plans = [[t.to_dict() for t in plan_slot(DesignSpec.from_dict(stored), slot)] for slot in range(40)]
+    assert hashlib.sha256(json.dumps(plans, sort_keys=True).encode()).hexdigest() == STORED_PLAN_SHA256
+    assert set(m for p in plans for m in _check_music([PlannedTrial(**t) for t in p])) == {"ground_truth"}
+
+
+def test_the_config_draws_the_checks_music_unless_it_names_a_reference():
+    from study.config import StudyConfig
+    from study.create import design_for
+
+    drawn = design_for(StudyConfig.from_dict({"name": "s", "attention": {"kind": "silence"}}), 3)
+    assert drawn.attention_reference == "" and StudyConfig(name="s").attention.reference == ""
+    named = StudyConfig.from_dict({"name": "s", "attention": {"reference": "vmnet"}})
+    assert design_for(named, 3).attention_reference == "vmnet"
+    with pytest.raises(VmnetError, match="attention.reference 'nope' is not one of the conditions"):
+        StudyConfig.from_dict({"name": "s", "attention": {"reference": "nope"}})

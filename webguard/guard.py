@@ -17,7 +17,12 @@ One pure-ASGI middleware that
 - lets the by-name routes (``/gradio_api/call|call/v2|run|api/NAME``) run only the mount's public
   API (``MountRule.public_api``): Gradio answers them for private events too; the pages themselves
   call events by ``fn_index`` through ``queue/join`` and, for ``queue=False`` events, ``run/predict``;
-- refuses Gradio routes the pages do not use (``file/``, ``proxy=``, run history, monitoring, ...);
+- refuses Gradio routes the pages do not use (``file/``, ``proxy=``, run history, monitoring, ...),
+  and the upload route on mounts whose page takes no upload (``MountRule.uploads``);
+- answers same-origin only: Gradio grants any ``Origin`` cross-origin reads *with* the login cookie
+  (``Access-Control-Allow-Origin`` echoed, ``-Credentials: true``, the cookie ``SameSite=None``) once
+  the ``Host`` is not localhost, so every ``Access-Control-*`` header is dropped and the cookie is
+  set ``SameSite=Lax``: another site's script can neither read an answer nor send the admin's cookie;
 - throttles the admin login per client and overall (:class:`~webguard.throttle.LoginThrottle`) and
   refuses a password in the URL.
 
@@ -39,6 +44,7 @@ from webguard.rewrite import masked_send, unmask_body, unmask_scope
 from webguard.throttle import LoginThrottle, too_many_tries
 
 FILE_ROUTE = "/gradio_api/file="
+UPLOAD_ROUTE = "/gradio_api/upload"
 BLOCKED_ROUTES = ("/gradio_api/file/", "/gradio_api/proxy=", "/gradio_api/run-history", "/gradio_api/runs",
                   "/gradio_api/stream/", "/gradio_api/process_recording", "/gradio_api/vibe-",
                   "/gradio_api/custom_component/", "/monitoring", "/gradio_api/monitoring", "/vibe-",
@@ -57,11 +63,13 @@ TOO_LARGE = b'{"detail":"The request is too large."}'
 @dataclass
 class MountRule:
     """One mount's rules: ``prefix`` ("" for ``/``, "/study", ...), which files it may serve
-    (``allows(real_path)``) and the API names its by-name routes may run (``public_api``)."""
+    (``allows(real_path)``), the API names its by-name routes may run (``public_api``) and whether
+    its page takes uploads (``uploads``; without, its upload route answers 404)."""
 
     prefix: str
     allows: Callable[[str], bool]
     public_api: frozenset[str] = frozenset()
+    uploads: bool = True
 
 
 class WebGuard:
@@ -81,9 +89,10 @@ class WebGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        send = _same_origin_only(send)
         scope = unmask_scope(scope, self.mask)
         path = scope.get("path", "")
-        if any(route in path for route in BLOCKED_ROUTES):
+        if any(route in path for route in BLOCKED_ROUTES) or not self._takes_uploads(path):
             return await _answer(send, 404, NOT_FOUND)
         named = NAMED_ROUTE.match(path)
         if named and (named["kind"], named["name"]) != PAGE_CHANNEL and not self._public(named["prefix"], named["name"]):
@@ -100,8 +109,10 @@ class WebGuard:
         scope, receive = await unmask_body(scope, receive, self.mask)
         if scope is None:
             return await _answer(send, 413, TOO_LARGE)
-        if self._trusted(path) or scope.get("method") == "HEAD":
+        if self._trusted(path):
             return await self.app(scope, receive, send)
+        if scope.get("method") == "HEAD":  # no body to mask: its length would give the hidden folders' away
+            return await self.app(scope, receive, _without_length(send))
         if not path.endswith(ASSET_SUFFIXES) and "/assets/" not in path:
             # answers must come uncompressed to be masked; Gradio's own files keep their compression
             scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]}
@@ -110,6 +121,11 @@ class WebGuard:
     def _public(self, prefix: str, name: str) -> bool:
         rule = next((r for r in self.rules if r.prefix == prefix), None)
         return rule is not None and unquote(name) in rule.public_api
+
+    def _takes_uploads(self, path: str) -> bool:
+        prefix, found, _ = path.partition(UPLOAD_ROUTE)
+        rule = next((r for r in self.rules if r.prefix == prefix), None) if found else None
+        return rule is None or rule.uploads
 
     def _trusted(self, path: str) -> bool:
         return any(path == p or path.startswith(p + "/") for p in self.unmasked_prefixes)
@@ -161,6 +177,32 @@ def _file_headers(send):
         await send(message)
 
     return with_headers
+
+
+def _same_origin_only(send):
+    """``send`` without ``Access-Control-*`` headers and with ``SameSite=None`` cookies made ``Lax``."""
+    async def without_cors(message):
+        if message["type"] == "http.response.start":
+            headers = [(k, _lax(v) if k.lower() == b"set-cookie" else v) for k, v in message.get("headers", [])
+                       if not k.lower().startswith(b"access-control-")]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return without_cors
+
+
+def _lax(cookie: bytes) -> bytes:
+    return re.sub(rb"(?i)samesite=none", b"SameSite=Lax", cookie)
+
+
+def _without_length(send):
+    async def dropped(message):
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [(k, v) for k, v in message.get("headers", [])
+                                              if k.lower() != b"content-length"]}
+        await send(message)
+
+    return dropped
 
 
 def _detail(sentence: str) -> bytes:

@@ -2,9 +2,10 @@
 text answers masked before the visitor reads them.
 
 - ``unmask_scope``: the URL path and query (``/gradio_api/file=/vm-…/x.mp4`` → the real path);
-- ``unmask_body``: a JSON or plain-text request body, read whole (at most ``MAX_BODY`` bytes; a
-  larger one is answered 413), unmasked, handed on with its new ``content-length``; uploads
-  (multipart) and forms pass untouched;
+- ``unmask_body``: every request body but an upload (multipart) or a login form, read whole (at
+  most ``MAX_BODY`` bytes; a larger one is answered 413), unmasked, handed on with its new
+  ``content-length``. Whatever its declared type: FastAPI reads a body as JSON without a type and
+  under any ``application/*+json``, so a cap on ``application/json`` alone is stepped around;
 - ``masked_send``: JSON, HTML and plain-text answers are held whole, masked and sent with their new
   ``content-length``; an event stream (``text/event-stream``, Gradio's queue) is masked line by line
   as it flows, a partial line held until its end arrives; everything else (files, scripts, images)
@@ -19,7 +20,7 @@ from webguard.masks import PathMask
 
 MAX_BODY = 16 * 1024 * 1024
 MASKED_TYPES = ("application/json", "text/html", "text/plain", "text/event-stream")
-UNMASKED_BODY_TYPES = ("application/json", "text/plain")
+PASSED_BODY_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")  # Gradio/Starlette bound these
 
 
 def header(headers, name: bytes) -> str:
@@ -40,7 +41,7 @@ def unmask_scope(scope: dict, mask: PathMask) -> dict:
 
 async def unmask_body(scope: dict, receive, mask: PathMask):
     """``(scope, receive)`` with the body unmasked, or ``(None, None)`` when it exceeds ``MAX_BODY``."""
-    if not header(scope.get("headers", []), b"content-type").startswith(UNMASKED_BODY_TYPES):
+    if header(scope.get("headers", []), b"content-type").lower().startswith(PASSED_BODY_TYPES):
         return scope, receive
     chunks, size = [], 0
     while True:
@@ -53,6 +54,8 @@ async def unmask_body(scope: dict, receive, mask: PathMask):
             return None, None
         if not message.get("more_body", False):
             break
+    if not size:
+        return scope, _replay([{"type": "http.request", "body": b"", "more_body": False}], receive)
     body = mask.unmask(b"".join(chunks))
     scope = {**scope, "headers": _with_length(scope.get("headers", []), len(body))}
     return scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive)

@@ -231,6 +231,77 @@ def test_admin_exports_only_through_the_logged_in_admin(served):
         assert r.status_code in (401, 403, 404) and "participant" not in r.text, (prefix, r.status_code)
 
 
+def test_no_other_site_reads_an_answer_or_rides_the_admins_login(served):
+    """Same origin only: Gradio echoes any Origin with credentials allowed once the Host is not
+    localhost, and sets its login cookie SameSite=None; a page on another site could then read the
+    admin's exports with the admin's cookie. No answer may grant another origin anything."""
+    public_host = {"Host": "study.example.org"}
+    evil = {**public_host, "Origin": "https://evil.example"}
+    admin = httpx.Client(timeout=60, headers=public_host)
+    login = _login(admin, served.url, ADMIN_PASSWORD)
+    assert login.status_code == 200
+    cookies = login.headers.get_list("set-cookie")
+    assert cookies and not any("samesite=none" in c.lower() for c in cookies), cookies
+    assert any("samesite=lax" in c.lower() for c in cookies), cookies
+    preflight = {**evil, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    answers = [admin.get(f"{served.url}/admin/config", headers=evil),
+               admin.request("OPTIONS", f"{served.url}/admin/gradio_api/queue/join", headers=preflight),
+               admin.get(f"{served.url}/config", headers=evil), admin.get(f"{served.url}/study/config", headers=evil),
+               admin.request("OPTIONS", f"{served.url}/gradio_api/queue/join", headers=preflight)]
+    assert answers[0].status_code == 200 and "components" in answers[0].json()  # the admin's own page still works
+    for answer in answers:
+        granted = {k: v for k, v in answer.headers.items() if k.lower().startswith("access-control-")}
+        assert not granted, (str(answer.url), granted)
+
+
+def test_request_bodies_are_capped_whatever_their_type(served):
+    """The 16 MB cap on what the guard reads holds for every body type FastAPI would parse as JSON
+    (none declared, any application/*+json), not only application/json."""
+    http = httpx.Client(timeout=120)
+    body = b'{"data": [], "fn_index": 0, "pad": "' + b" " * (17 * 1024 * 1024) + b'"}'
+    for ctype in ("application/json", "application/vnd.x+json", "text/plain", None):
+        headers = {"content-type": ctype} if ctype else {}
+        r = http.post(f"{served.url}/gradio_api/queue/join", content=body, headers=headers)
+        assert r.status_code == 413, (ctype, r.status_code)
+    assert http.post(f"{served.url}/gradio_api/queue/join", content=b"{}").status_code == 422  # small: read as ever
+
+
+def test_the_rater_page_takes_no_upload_and_head_tells_no_length(served):
+    """The rater page has no upload box, so its upload route is closed; a HEAD answer carries no
+    length (the masked GET's length minus it would tell how long the hidden folders' names are)."""
+    http = httpx.Client(timeout=60)
+    r = http.post(f"{served.url}/study/gradio_api/upload", files={"files": ("x.mp4", os.urandom(5000))})
+    assert r.status_code == 404 and r.content == b'{"detail":"Not found."}'
+    assert http.post(f"{served.url}/gradio_api/upload", files={"files": ("x.mp4", os.urandom(5000))}).status_code == 200
+    answered = 0
+    for page in ("/", "/study/", "/config", "/study/config"):
+        head, get = http.head(f"{served.url}{page}"), http.get(f"{served.url}{page}")
+        if head.status_code == 405:  # routes that take GET only
+            continue
+        assert head.status_code == get.status_code == 200
+        assert head.headers.get("content-length") in (None, str(len(get.content))), page
+        answered += 1
+    assert answered >= 1
+
+
+def test_previews_are_removed_once_old(served, tmp_path):
+    """What the demo makes per upload (its previews, its analysed queries) is cleaned like the
+    uploads themselves: gone within a sweep after --upload-max-age-s."""
+    from gradio_client import Client, handle_file
+
+    clip = make_video(tmp_path / "weekend.mp4", seconds=3, seed=21)
+    client = Client(f"{served.url}/", verbose=False)
+    table, _status = client.predict(handle_file(str(clip)), 3, api_name="/music_for_video")
+    client.predict(handle_file(str(clip)), str(table["data"][0][-1]), api_name="/preview")
+    demo_work = served.root / "cache" / "work" / "demo"
+    made = [p for folder in ("previews", "query-cache") for p in (demo_work / folder).rglob("*") if p.is_file()]
+    assert any(p.suffix == ".mp4" for p in made) and any(p.suffix == ".npy" for p in made), made
+    deadline = time.monotonic() + 4 * MAX_AGE_S
+    while any(p.exists() for p in made) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not [p for p in made if p.exists()]
+
+
 def _upload(http: httpx.Client, base: str, name: str, body: bytes) -> str:
     r = http.post(f"{base}gradio_api/upload", files={"files": (name, body)})
     r.raise_for_status()

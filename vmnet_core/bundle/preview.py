@@ -61,8 +61,9 @@ def track_moment(catalog: Any, track_id: str, video_embedding: Any) -> SegmentMa
 
 
 def make_preview(video: str | Path, music: str | Path, out: str | Path, start_s: float = 0.0, align: bool = True,
-                 fade_s: float = PREVIEW_FADE_S) -> Alignment:
-    """Write ``out``: ``video`` with ``music`` from about ``start_s`` under it (H.264/AAC mp4).
+                 fade_s: float = PREVIEW_FADE_S, keep_first_s: float | None = None) -> Alignment:
+    """Write ``out``: ``video`` (its first ``keep_first_s`` seconds when given) with ``music`` from
+    about ``start_s`` under it (H.264/AAC mp4).
 
     With ``align`` the start moves to the nearest position that puts a downbeat on the video's first
     strong cut (or motion onset); the audio is cut to the video's length and faded in and out over
@@ -78,12 +79,14 @@ def make_preview(video: str | Path, music: str | Path, out: str | Path, start_s:
     else:
         alignment = Alignment(music_start_s=float(start_s), wanted_start_s=float(start_s), video_event_s=None,
                               downbeat_s=None, tempo_bpm=0.0)
-    mux_music_onto_video(video, music, out, fade_s=fade_s, fade_in_s=fade_s, music_offset_s=alignment.music_start_s)
+    mux_music_onto_video(video, music, out, fade_s=fade_s, fade_in_s=fade_s, music_offset_s=alignment.music_start_s,
+                         keep_first_s=keep_first_s)
     return alignment
 
 
 def preview_for_track(catalog: Any, video: str | Path, track_id: str, out: str | Path,
-                      video_embedding: Any = None, start_s: float | None = None, align: bool = True) -> Preview:
+                      video_embedding: Any = None, start_s: float | None = None, align: bool = True,
+                      keep_first_s: float | None = None) -> Preview:
     """The preview of catalog track ``track_id`` under ``video``, from its best moment for the video.
 
     ``start_s`` given: start there; else the best segment for ``video_embedding`` (``(512,)``; the
@@ -96,7 +99,7 @@ def preview_for_track(catalog: Any, video: str | Path, track_id: str, out: str |
             raise VmnetError("Give a start time or the video's embedding to find the best moment of the track.")
         moment = track_moment(catalog, item.id, video_embedding)
         start_s = moment.start_s or 0.0
-    alignment = make_preview(video, item.path, out, start_s=float(start_s), align=align)
+    alignment = make_preview(video, item.path, out, start_s=float(start_s), align=align, keep_first_s=keep_first_s)
     preview = Preview(path=Path(out), track_id=item.id, moment=moment, alignment=alignment)
     write_file_atomic(Path(out).with_suffix(".json"), json.dumps(preview.as_dict(), indent=2) + "\n")
     return preview

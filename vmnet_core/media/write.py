@@ -88,9 +88,12 @@ def _music_filter(length_s: float, fade_s: float, loudness_lufs: float, fade_in_
 
 def mux_music_onto_video(video: str | Path, music: str | Path, out: str | Path, fade_s: float = 2.0,
                          loudness_lufs: float = -16.0, music_offset_s: float = 0.0,
-                         max_duration_s: float | None = None, fade_in_s: float = 0.0) -> Path:
+                         max_duration_s: float | None = None, fade_in_s: float = 0.0,
+                         keep_first_s: float | None = None) -> Path:
     """Lay a music track under a video: a browser-ready H.264/AAC mp4 with ``+faststart``.
 
+    ``max_duration_s`` refuses a longer video; ``keep_first_s`` keeps only its first seconds (the
+    work, and ffmpeg's time limit, then follow that length, not the length the file declares).
     The music starts at ``music_offset_s`` into the track, is cut to the video's length,
     loudness-normalised to ``loudness_lufs`` LUFS (ffmpeg ``loudnorm``, one pass), faded in over the
     first ``fade_in_s`` seconds and out over the last ``fade_s`` seconds. Music shorter than the video is padded with silence (never looped).
@@ -102,7 +105,7 @@ def mux_music_onto_video(video: str | Path, music: str | Path, out: str | Path, 
     music_info = probe(music)
     require_audio(music_info)
     check_start(music_info, music_offset_s, "music")
-    length = video_info.duration_s
+    length = video_info.duration_s if keep_first_s is None else min(video_info.duration_s, keep_first_s)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     copy_video = video_info.video_codec == "h264" and video_info.pix_fmt == "yuv420p"
