@@ -167,7 +167,9 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
     rules = [MountRule(prefix, made_for_visitors(blocks, study_media if prefix == "/study" else []),
                        public_api=frozenset(fn.api_name for fn in blocks.fns.values()
                                             if fn.api_visibility == "public" and fn.api_name),
-                       uploads=prefix not in PAGES_WITHOUT_UPLOADS)
+                       uploads=prefix not in PAGES_WITHOUT_UPLOADS,
+                       public_fn_ids=frozenset(index for index, fn in blocks.fns.items()
+                                               if fn.api_visibility == "public" and fn.api_name))
              for prefix, blocks in mounts.items()]
 
     def forget(removed: set[str]) -> None:

@@ -115,7 +115,8 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
                 _videos_tab(ctx, uploads, concurrency_limit)
             with gr.Tab("Browse the model", id="browse"):
                 _browse_tab(ctx, demo)
-    demo.queue(default_concurrency_limit=8, max_size=256)
+    # api_open=False: a direct run/<name> call may not skip the queue and its limits (docs/security.md)
+    demo.queue(default_concurrency_limit=8, max_size=256, api_open=False)
     demo.vmnet_context = ctx  # for in-process tools and tests
     return demo
 

@@ -56,5 +56,6 @@ def build_music_folder_page(ctx: DemoContext, roots: Sequence[str | Path]) -> gr
                 return f"**{exc}**"
 
         go.click(add_folder, folder, report, api_visibility="private", concurrency_limit=1)
-    page.queue(default_concurrency_limit=1)
+    # api_open=False: a direct run/<name> call may not skip the queue and its limits (docs/security.md)
+    page.queue(default_concurrency_limit=1, api_open=False)
     return page

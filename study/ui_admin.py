@@ -158,5 +158,6 @@ def build_admin_page(db: Database) -> gr.Blocks:
         analyze_btn.click(analyze, [study], [plot, report, notice], api_visibility=PRIVATE)
         export_btn.click(export, [study], [votes_file, people_file, notice], api_visibility=PRIVATE)
 
-    page.queue(default_concurrency_limit=4)
+    # api_open=False: a direct run/<name> call may not skip the queue and its limits (docs/security.md)
+    page.queue(default_concurrency_limit=4, api_open=False)
     return page

@@ -454,7 +454,8 @@ def build_rater_page(db: Database, limiter: JoinLimiter | None = None) -> gr.Blo
             js=REPORT_JS, api_visibility=PRIVATE)
         add_rater_api(db, limiter)
 
-    page.queue(default_concurrency_limit=16)
+    # api_open=False: a direct run/<name> call may not skip the queue and its limits (docs/security.md)
+    page.queue(default_concurrency_limit=16, api_open=False)
     _limit_queue_analytics(page)
     return page
 

@@ -15,8 +15,10 @@ One pure-ASGI middleware that
   out, and its size, would tell a study's stimuli apart) and the request's conditional headers that
   would compare against them;
 - lets the by-name routes (``/gradio_api/call|call/v2|run|api/NAME``) run only the mount's public
-  API (``MountRule.public_api``): Gradio answers them for private events too; the pages themselves
-  call events by ``fn_index`` through ``queue/join`` and, for ``queue=False`` events, ``run/predict``;
+  API (``MountRule.public_api``): Gradio answers them for private events too, by name or by an
+  ``fn_index`` in the body (which it prefers to the name), so a body naming any other event is
+  refused (``MountRule.public_fn_ids``); the pages themselves call events by ``fn_index`` through
+  ``queue/join`` and, for ``queue=False`` events, ``run/predict``;
 - refuses Gradio routes the pages do not use (``file/``, ``proxy=``, run history, monitoring, ...),
   and the upload route on mounts whose page takes no upload (``MountRule.uploads``);
 - answers same-origin only: Gradio grants any ``Origin`` cross-origin reads *with* the login cookie
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from webguard.masks import PathMask
-from webguard.rewrite import masked_send, unmask_body, unmask_scope
+from webguard.rewrite import masked_send, replay, unmask_body, unmask_scope
 from webguard.throttle import LoginThrottle, too_many_tries
 
 FILE_ROUTE = "/gradio_api/file="
@@ -63,13 +65,15 @@ TOO_LARGE = b'{"detail":"The request is too large."}'
 @dataclass
 class MountRule:
     """One mount's rules: ``prefix`` ("" for ``/``, "/study", ...), which files it may serve
-    (``allows(real_path)``), the API names its by-name routes may run (``public_api``) and whether
-    its page takes uploads (``uploads``; without, its upload route answers 404)."""
+    (``allows(real_path)``), the API names its by-name routes may run (``public_api``) and the
+    ``fn_index`` of those events (``public_fn_ids``: a by-name call whose body names another is
+    refused), and whether its page takes uploads (``uploads``; without, its upload route answers 404)."""
 
     prefix: str
     allows: Callable[[str], bool]
     public_api: frozenset[str] = frozenset()
     uploads: bool = True
+    public_fn_ids: frozenset[int] = frozenset()
 
 
 class WebGuard:
@@ -95,7 +99,8 @@ class WebGuard:
         if any(route in path for route in BLOCKED_ROUTES) or not self._takes_uploads(path):
             return await _answer(send, 404, NOT_FOUND)
         named = NAMED_ROUTE.match(path)
-        if named and (named["kind"], named["name"]) != PAGE_CHANNEL and not self._public(named["prefix"], named["name"]):
+        by_name = bool(named) and (named["kind"], named["name"]) != PAGE_CHANNEL
+        if by_name and not self._public(named["prefix"], named["name"]):
             return await _answer(send, 404, NOT_FOUND)
         if FILE_ROUTE in path:
             prefix, _, target = path.partition(FILE_ROUTE)
@@ -106,9 +111,14 @@ class WebGuard:
             return await self.app(scope, receive, _file_headers(send))  # file bytes pass untouched
         if scope.get("method") == "POST" and path.rstrip("/") in self.login_paths:
             return await self._login(scope, receive, send)
-        scope, receive = await unmask_body(scope, receive, self.mask)
+        scope, receive = await unmask_body(scope, receive, self.mask, upload_route=UPLOAD_ROUTE in path)
         if scope is None:
             return await _answer(send, 413, TOO_LARGE)
+        if by_name:
+            first = await receive()  # the whole body: unmask_body has read it
+            if not self._public_index(named["prefix"], first.get("body", b"")):
+                return await _answer(send, 404, NOT_FOUND)
+            receive = replay([first], receive)
         if self._trusted(path):
             return await self.app(scope, receive, send)
         if scope.get("method") == "HEAD":  # no body to mask: its length would give the hidden folders' away
@@ -121,6 +131,16 @@ class WebGuard:
     def _public(self, prefix: str, name: str) -> bool:
         rule = next((r for r in self.rules if r.prefix == prefix), None)
         return rule is not None and unquote(name) in rule.public_api
+
+    def _public_index(self, prefix: str, body: bytes) -> bool:
+        """False when a by-name call's JSON body names, by ``fn_index``, an event outside the public API."""
+        try:
+            named = json.loads(body).get("fn_index") if body else None
+        except (ValueError, AttributeError):
+            return True  # not a JSON object: Gradio refuses it before choosing an event
+        rule = next((r for r in self.rules if r.prefix == prefix), None)
+        # only a plain int counts: pydantic would turn "1", 1.0 or true into event 1
+        return named is None or (type(named) is int and rule is not None and named in rule.public_fn_ids)
 
     def _takes_uploads(self, path: str) -> bool:
         prefix, found, _ = path.partition(UPLOAD_ROUTE)

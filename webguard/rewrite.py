@@ -2,10 +2,11 @@
 text answers masked before the visitor reads them.
 
 - ``unmask_scope``: the URL path and query (``/gradio_api/file=/vm-…/x.mp4`` → the real path);
-- ``unmask_body``: every request body but an upload (multipart) or a login form, read whole (at
-  most ``MAX_BODY`` bytes; a larger one is answered 413), unmasked, handed on with its new
+- ``unmask_body``: every request body but an upload to the upload route, read whole (at most
+  ``MAX_BODY`` bytes; a larger one is answered 413), unmasked, handed on with its new
   ``content-length``. Whatever its declared type: FastAPI reads a body as JSON without a type and
-  under any ``application/*+json``, so a cap on ``application/json`` alone is stepped around;
+  under any ``application/*+json``, reads a form or multipart body whole on any route, and its
+  422 answer echoes what it read, so a cap by type alone is stepped around;
 - ``masked_send``: JSON, HTML and plain-text answers are held whole, masked and sent with their new
   ``content-length``; an event stream (``text/event-stream``, Gradio's queue) is masked line by line
   as it flows, a partial line held until its end arrives; everything else (files, scripts, images)
@@ -20,7 +21,7 @@ from webguard.masks import PathMask
 
 MAX_BODY = 16 * 1024 * 1024
 MASKED_TYPES = ("application/json", "text/html", "text/plain", "text/event-stream")
-PASSED_BODY_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")  # Gradio/Starlette bound these
+STREAMED_BODY_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")  # uploads
 
 
 def header(headers, name: bytes) -> str:
@@ -39,15 +40,17 @@ def unmask_scope(scope: dict, mask: PathMask) -> dict:
             "query_string": mask.unmask(scope.get("query_string", b""))}
 
 
-async def unmask_body(scope: dict, receive, mask: PathMask):
-    """``(scope, receive)`` with the body unmasked, or ``(None, None)`` when it exceeds ``MAX_BODY``."""
-    if header(scope.get("headers", []), b"content-type").lower().startswith(PASSED_BODY_TYPES):
+async def unmask_body(scope: dict, receive, mask: PathMask, upload_route: bool = False):
+    """``(scope, receive)`` with the body unmasked, or ``(None, None)`` when it exceeds ``MAX_BODY``.
+    On an ``upload_route`` a multipart or form body streams through untouched (Gradio bounds it by
+    ``max_file_size``)."""
+    if upload_route and header(scope.get("headers", []), b"content-type").lower().startswith(STREAMED_BODY_TYPES):
         return scope, receive
     chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return scope, _replay([message], receive)
+            return scope, replay([message], receive)
         chunks.append(message.get("body", b""))
         size += len(chunks[-1])
         if size > MAX_BODY:
@@ -55,13 +58,13 @@ async def unmask_body(scope: dict, receive, mask: PathMask):
         if not message.get("more_body", False):
             break
     if not size:
-        return scope, _replay([{"type": "http.request", "body": b"", "more_body": False}], receive)
+        return scope, replay([{"type": "http.request", "body": b"", "more_body": False}], receive)
     body = mask.unmask(b"".join(chunks))
     scope = {**scope, "headers": _with_length(scope.get("headers", []), len(body))}
-    return scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
+    return scope, replay([{"type": "http.request", "body": body, "more_body": False}], receive)
 
 
-def _replay(messages: list, receive):
+def replay(messages: list, receive):
     async def replayed():
         return messages.pop(0) if messages else await receive()
     return replayed

@@ -264,6 +264,36 @@ def test_request_bodies_are_capped_whatever_their_type(served):
         r = http.post(f"{served.url}/gradio_api/queue/join", content=body, headers=headers)
         assert r.status_code == 413, (ctype, r.status_code)
     assert http.post(f"{served.url}/gradio_api/queue/join", content=b"{}").status_code == 422  # small: read as ever
+    # a form or multipart type streams through on the upload route only: elsewhere FastAPI would
+    # read it whole and echo it back in its 422
+    for route, ctype in (("/gradio_api/queue/join", "multipart/form-data; boundary=x"),
+                         ("/study/gradio_api/run/predict", "multipart/form-dataX"),
+                         ("/gradio_api/run/predict", "application/x-www-form-urlencoded")):
+        r = http.post(f"{served.url}{route}", content=body, headers={"content-type": ctype})
+        assert r.status_code == 413, (route, ctype, r.status_code)
+
+
+def test_a_direct_call_waits_in_the_queue_like_everyone(served, tmp_path):
+    """Gradio's run/<name> (and run/predict) run a queued event at once, past the queue and its
+    concurrency limit; they are closed for queued events, and a body naming a private event by
+    fn_index on a public name is refused. The queued route (call/<name>) still answers."""
+    http = httpx.Client(timeout=120)
+    config = http.get(f"{served.url}/config").json()
+    search = next(d for d in config["dependencies"] if d.get("api_name") == "music_for_video")
+    private = next(d for d in config["dependencies"] if d.get("api_visibility") != "public")
+    clip = make_video(tmp_path / "rush.mp4", seconds=2, seed=31)
+    video = {"path": _upload(http, f"{served.url}/", clip.name, clip.read_bytes()), "meta": {"_type": "gradio.FileData"},
+             "orig_name": clip.name}
+    for route, body in (("run/music_for_video", {"data": [video, 3]}),
+                        ("run/predict", {"data": [video, 3, False], "fn_index": search["id"], "session_hash": "q" * 11})):
+        r = http.post(f"{served.url}/gradio_api/{route}", json=body)
+        assert r.status_code == 404 and "queue" in r.text.lower(), (route, r.status_code, r.text[:200])
+    for route in ("run/music_for_video", "api/music_for_video", "call/music_for_video"):
+        for index in (private["id"], str(private["id"]), True):
+            r = http.post(f"{served.url}/gradio_api/{route}", json={"data": [None], "fn_index": index})
+            assert r.status_code == 404 and r.content == b'{"detail":"Not found."}', (route, index, r.status_code)
+    started = http.post(f"{served.url}/gradio_api/call/music_for_video", json={"data": [video, 3]})
+    assert started.status_code == 200 and "event_id" in started.json()
 
 
 def test_the_rater_page_takes_no_upload_and_head_tells_no_length(served):
