@@ -164,13 +164,13 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
                 real in {os.path.realpath(p) for p in files} for files in list(blocks.temp_file_sets))
         return allows
 
-    rules = [MountRule(prefix, made_for_visitors(blocks, study_media if prefix == "/study" else []),
-                       public_api=frozenset(fn.api_name for fn in blocks.fns.values()
-                                            if fn.api_visibility == "public" and fn.api_name),
-                       uploads=prefix not in PAGES_WITHOUT_UPLOADS,
-                       public_fn_ids=frozenset(index for index, fn in blocks.fns.items()
-                                               if fn.api_visibility == "public" and fn.api_name))
-             for prefix, blocks in mounts.items()]
+    def rule(prefix: str, blocks) -> MountRule:
+        public = {index: fn for index, fn in blocks.fns.items() if fn.api_visibility == "public" and fn.api_name}
+        return MountRule(prefix, made_for_visitors(blocks, study_media if prefix == "/study" else []),
+                         public_api=frozenset(fn.api_name for fn in public.values()), public_fn_ids=frozenset(public),
+                         uploads=prefix not in PAGES_WITHOUT_UPLOADS)
+
+    rules = [rule(prefix, blocks) for prefix, blocks in mounts.items()]
 
     def forget(removed: set[str]) -> None:
         for blocks in mounts.values():
@@ -186,6 +186,8 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
     period_s = min(JANITOR_MAX_PERIOD_S, max(1.0, args.upload_max_age_s / 3))
     UploadJanitor(upload_dir, args.upload_max_age_s, int(args.upload_max_gb * 1e9),
                   period_s=period_s, forget=forget, keep=at_start).start()
+    if args.study_only:
+        return
     from demo.handlers import scratch_folders
 
     for folder in scratch_folders(demo_work_dir()):  # made per upload too: previews and analysed queries

@@ -104,7 +104,7 @@ class WebGuard:
             return await _answer(send, 404, NOT_FOUND)
         if FILE_ROUTE in path:
             prefix, _, target = path.partition(FILE_ROUTE)
-            rule = next((r for r in self.rules if r.prefix == prefix), None)
+            rule = self._rule(prefix)
             if rule is None or not _allowed(rule, target):
                 return await _answer(send, 404, NOT_FOUND)
             scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() not in CONDITIONAL]}
@@ -128,8 +128,11 @@ class WebGuard:
             scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]}
         return await self.app(scope, receive, masked_send(send, self.mask))
 
+    def _rule(self, prefix: str) -> MountRule | None:
+        return next((r for r in self.rules if r.prefix == prefix), None)
+
     def _public(self, prefix: str, name: str) -> bool:
-        rule = next((r for r in self.rules if r.prefix == prefix), None)
+        rule = self._rule(prefix)
         return rule is not None and unquote(name) in rule.public_api
 
     def _public_index(self, prefix: str, body: bytes) -> bool:
@@ -138,13 +141,13 @@ class WebGuard:
             named = json.loads(body).get("fn_index") if body else None
         except (ValueError, AttributeError):
             return True  # not a JSON object: Gradio refuses it before choosing an event
-        rule = next((r for r in self.rules if r.prefix == prefix), None)
+        rule = self._rule(prefix)
         # only a plain int counts: pydantic would turn "1", 1.0 or true into event 1
         return named is None or (type(named) is int and rule is not None and named in rule.public_fn_ids)
 
     def _takes_uploads(self, path: str) -> bool:
         prefix, found, _ = path.partition(UPLOAD_ROUTE)
-        rule = next((r for r in self.rules if r.prefix == prefix), None) if found else None
+        rule = self._rule(prefix) if found else None
         return rule is None or rule.uploads
 
     def _trusted(self, path: str) -> bool:
