@@ -80,3 +80,17 @@ def test_a_preview_keeps_only_the_first_seconds_of_a_long_video(media):
     out = media["root"] / "long-preview.mp4"
     make_preview(long_video, media["clicks"], out, start_s=0.0, align=False, keep_first_s=20.0)
     assert probe(out).duration_s == pytest.approx(20.0, abs=0.6)
+
+
+def test_a_preview_that_must_be_re_encoded_is_brought_down_to_a_modest_picture(media):
+    """Re-encoding costs with the pixels: a wide, 60-fps picture in another codec comes out at most
+    1280 px wide and 30 fps, its aspect kept."""
+    from vmnet_testkit.mediagen import make_video
+
+    wide = make_video(media["root"] / "wide.avi", seconds=2.0, size=(1600, 200), fps=60, audio=False)
+    source = probe(wide)
+    assert source.video_codec != "h264" and source.width == 1600 and source.fps > 50
+    out = media["root"] / "wide-preview.mp4"
+    make_preview(wide, media["clicks"], out, start_s=0.0, align=False)
+    made = probe(out)
+    assert made.width == 1280 and made.height == 160 and made.fps <= 30.5

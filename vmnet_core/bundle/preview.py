@@ -22,6 +22,7 @@ from vmnet_core.features.beat_alignment import Alignment, align_music_to_video
 from vmnet_core.media import mux_music_onto_video, probe, require_audio
 
 PREVIEW_FADE_S = 0.5  # fade in and out (s): short enough to keep the downbeat, long enough to avoid a click
+PREVIEW_MAX_WIDTH_PX, PREVIEW_MAX_FPS = 1280, 30.0  # a re-encoded preview's picture at most (a 4K upload costs no more)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def track_moment(catalog: Any, track_id: str, video_embedding: Any) -> SegmentMa
 def make_preview(video: str | Path, music: str | Path, out: str | Path, start_s: float = 0.0, align: bool = True,
                  fade_s: float = PREVIEW_FADE_S, keep_first_s: float | None = None) -> Alignment:
     """Write ``out``: ``video`` (its first ``keep_first_s`` seconds when given) with ``music`` from
-    about ``start_s`` under it (H.264/AAC mp4).
+    about ``start_s`` under it (H.264/AAC mp4; a picture that must be re-encoded is brought down to
+    :data:`PREVIEW_MAX_WIDTH_PX` wide and :data:`PREVIEW_MAX_FPS`).
 
     With ``align`` the start moves to the nearest position that puts a downbeat on the video's first
     strong cut (or motion onset); the audio is cut to the video's length and faded in and out over
@@ -80,7 +82,7 @@ def make_preview(video: str | Path, music: str | Path, out: str | Path, start_s:
         alignment = Alignment(music_start_s=float(start_s), wanted_start_s=float(start_s), video_event_s=None,
                               downbeat_s=None, tempo_bpm=0.0)
     mux_music_onto_video(video, music, out, fade_s=fade_s, fade_in_s=fade_s, music_offset_s=alignment.music_start_s,
-                         keep_first_s=keep_first_s)
+                         keep_first_s=keep_first_s, max_width_px=PREVIEW_MAX_WIDTH_PX, max_fps=PREVIEW_MAX_FPS)
     return alignment
 
 

@@ -21,7 +21,7 @@ from vmnet_core.media.audio import _mono_filter
 from vmnet_core.media.ffmpeg import _decode_timeout_s, _input, _run, ffmpeg_exe
 from vmnet_core.media.frames import VIDEO_DECODE_ARGS, _fps_filter, _no_frame
 from vmnet_core.media.messages import _quoted
-from vmnet_core.media.probing import check_start, probe, require_audio, require_video
+from vmnet_core.media.probing import MediaInfo, check_start, probe, require_audio, require_video
 
 log = logging.getLogger("vmnet_core.media")
 
@@ -89,11 +89,14 @@ def _music_filter(length_s: float, fade_s: float, loudness_lufs: float, fade_in_
 def mux_music_onto_video(video: str | Path, music: str | Path, out: str | Path, fade_s: float = 2.0,
                          loudness_lufs: float = -16.0, music_offset_s: float = 0.0,
                          max_duration_s: float | None = None, fade_in_s: float = 0.0,
-                         keep_first_s: float | None = None) -> Path:
+                         keep_first_s: float | None = None, max_width_px: int | None = None,
+                         max_fps: float | None = None) -> Path:
     """Lay a music track under a video: a browser-ready H.264/AAC mp4 with ``+faststart``.
 
     ``max_duration_s`` refuses a longer video; ``keep_first_s`` keeps only its first seconds (the
     work, and ffmpeg's time limit, then follow that length, not the length the file declares).
+    ``max_width_px`` and ``max_fps`` bound a re-encoded picture (scaled down, aspect kept; frames
+    dropped): re-encoding costs with the pixels, and a copied stream costs nothing either way.
     The music starts at ``music_offset_s`` into the track, is cut to the video's length,
     loudness-normalised to ``loudness_lufs`` LUFS (ffmpeg ``loudnorm``, one pass), faded in over the
     first ``fade_in_s`` seconds and out over the last ``fade_s`` seconds. Music shorter than the video is padded with silence (never looped).
@@ -110,7 +113,7 @@ def mux_music_onto_video(video: str | Path, music: str | Path, out: str | Path, 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     copy_video = video_info.video_codec == "h264" and video_info.pix_fmt == "yuv420p"
     video_codec = (["-c:v", "copy"] if copy_video else
-                   ["-vf", "scale=trunc(iw*sar/2)*2:trunc(ih/2)*2,setsar=1", "-c:v", "libx264",
+                   ["-vf", _reencode_filter(video_info, max_width_px, max_fps), "-c:v", "libx264",
                     "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"])
     with atomic_path(out_path, suffix=".partial.mp4") as partial:
         _run(["-v", "error", "-y", *_input(video_info.path),
@@ -120,6 +123,17 @@ def mux_music_onto_video(video: str | Path, music: str | Path, out: str | Path, 
               "-t", f"{length:.6f}", "-movflags", "+faststart", "-f", "mp4", f"file:{partial}"],
              video_info.path, "laying music under", _decode_timeout_s(length))
     return out_path
+
+
+def _reencode_filter(info: MediaInfo, max_width_px: int | None, max_fps: float | None) -> str:
+    """The ffmpeg video filter of a re-encode: square pixels and even sides, at most
+    ``max_width_px`` wide (scaled by the stored width) and ``max_fps`` frames per second."""
+    scale = min(1.0, max_width_px / info.width) if max_width_px and info.width else 1.0
+    factor = "" if scale == 1.0 else f"*{scale:.6f}"
+    steps = [f"scale=trunc(iw*sar{factor}/2)*2:trunc(ih{factor}/2)*2", "setsar=1"]
+    if max_fps and info.fps and info.fps > max_fps:
+        steps.append(f"fps={max_fps:g}")
+    return ",".join(steps)
 
 
 def _encode_frames(cmd: list[str], frames: Iterable[np.ndarray]) -> tuple[int, str]:
