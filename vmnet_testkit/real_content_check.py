@@ -20,7 +20,7 @@ from scipy import stats
 
 from vmnet_core.bundle.cue_match import fuse
 from vmnet_core.datasets.music_library import MusicTrack, load_music_library
-from vmnet_core.learn.hubness import chance_max_share
+from vmnet_core.learn.hubness import chance_max_share, hubness
 from vmnet_core.media import decode_audio, write_video
 from vmnet_testkit.real_content_media import PHOTOS, slideshow
 
@@ -150,17 +150,10 @@ def measure(clips: list[CheckClip], paired_scores: np.ndarray, library_scores: n
                        rho_tempo=_spearman(tempo, bpm), rho_valence=_spearman(valence, major),
                        rho_energy=_spearman(energy, aroused),
                        control_p95={k: float(np.percentile(v, 95)) for k, v in shuffled.items()},
-                       top5_max_share=_largest_top_k_share(library_scores),
+                       top5_max_share=hubness(library_scores, TOP_K)["max_share"],
                        chance_max_share=chance_max_share(*library_scores.shape, TOP_K),
                        off_label_max_share=off_label_share(library_scores, oracle),
-                       oracle_max_share=_largest_top_k_share(oracle))
-
-
-def _largest_top_k_share(scores: np.ndarray) -> float:
-    """The share of the ``(n_clips, n_tracks)`` scores' top-:data:`TOP_K` lists that the most
-    frequent track is in."""
-    counts = np.bincount(np.argsort(-scores, axis=1)[:, :TOP_K].ravel(), minlength=scores.shape[1])
-    return float(counts.max() / scores.shape[0])
+                       oracle_max_share=hubness(oracle, TOP_K)["max_share"])
 
 
 def label_oracle_scores(clips: list[CheckClip], library: list[MusicTrack]) -> np.ndarray:

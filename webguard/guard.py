@@ -186,32 +186,36 @@ def _allowed(rule: MountRule, target: str) -> bool:
     return os.path.isfile(real) and rule.allows(real)
 
 
-def _file_headers(send):
-    async def with_headers(message):
+def _edit_start(send, edit: Callable[[list], list]):
+    """``send`` with ``edit(headers) -> headers`` applied to the headers that start the answer."""
+    async def edited(message):
         if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in VALIDATORS]
-            ctype = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")
-            headers.append((b"x-content-type-options", b"nosniff"))
-            if not ctype.startswith(INLINE_TYPES):
-                headers = [(k, v) for k, v in headers if k.lower() != b"content-disposition"]
-                headers += [(b"content-disposition", b"attachment"),
-                            (b"content-security-policy", b"sandbox; default-src 'none'")]
-            message = {**message, "headers": headers}
+            message = {**message, "headers": edit(list(message.get("headers", [])))}
         await send(message)
 
-    return with_headers
+    return edited
+
+
+def _file_headers(send):
+    """``send`` of a served file: no validators, ``nosniff``, and anything but audio, video or a
+    raster image as a sandboxed attachment."""
+    def edit(headers: list) -> list:
+        headers = [(k, v) for k, v in headers if k.lower() not in VALIDATORS]
+        ctype = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")
+        headers.append((b"x-content-type-options", b"nosniff"))
+        if not ctype.startswith(INLINE_TYPES):
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-disposition"]
+            headers += [(b"content-disposition", b"attachment"),
+                        (b"content-security-policy", b"sandbox; default-src 'none'")]
+        return headers
+
+    return _edit_start(send, edit)
 
 
 def _same_origin_only(send):
     """``send`` without ``Access-Control-*`` headers and with ``SameSite=None`` cookies made ``Lax``."""
-    async def without_cors(message):
-        if message["type"] == "http.response.start":
-            headers = [(k, _lax(v) if k.lower() == b"set-cookie" else v) for k, v in message.get("headers", [])
-                       if not k.lower().startswith(b"access-control-")]
-            message = {**message, "headers": headers}
-        await send(message)
-
-    return without_cors
+    return _edit_start(send, lambda headers: [(k, _lax(v) if k.lower() == b"set-cookie" else v)
+                                              for k, v in headers if not k.lower().startswith(b"access-control-")])
 
 
 def _lax(cookie: bytes) -> bytes:
@@ -219,13 +223,7 @@ def _lax(cookie: bytes) -> bytes:
 
 
 def _without_length(send):
-    async def dropped(message):
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [(k, v) for k, v in message.get("headers", [])
-                                              if k.lower() != b"content-length"]}
-        await send(message)
-
-    return dropped
+    return _edit_start(send, lambda headers: [(k, v) for k, v in headers if k.lower() != b"content-length"])
 
 
 def _detail(sentence: str) -> bytes:
