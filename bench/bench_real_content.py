@@ -13,7 +13,10 @@ then scores three ways of choosing music for them:
 - ``label oracle``: the clips' and tracks' *true* tempo, mode and energy (what the check asks a
   bundle to follow; its hub share is what the library's label clusters force on any right answer);
 - ``..., true music tempo & mode``: the fused ranking with the music's estimated tempo, key and
-  mode replaced by the labels (what a perfect beat tracker and key estimator would change).
+  mode replaced by the labels (what a perfect beat tracker and key estimator would change);
+- ``..., balanced on seed-S clips``: the fused ranking plus exposure offsets fitted on the check's
+  clips of another seed (``--balance-seed``; vmnet_core/bundle/exposure.py), as
+  ``vmnet index --balance-with`` fits them: a bank of videos of the same kind, balancing's best case.
 
 For each: paired video→music R@10 among the clips' own soundtracks, Spearman ρ between the clip's
 tempo / valence / energy and its top-5 real tracks' BPM / share of major keys / share of
@@ -35,12 +38,14 @@ from pathlib import Path
 import numpy as np
 
 from vmnet_core.bundle.cue_match import cue_fit, mood_fit, standardised
+from vmnet_core.bundle.exposure import balance_offsets
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.bundle.track_cues import cues_of_file
 from vmnet_core.datasets.music_library import load_music_library
 from vmnet_core.paths import cache_dir
 from vmnet_testkit.real_content_check import (
+    TOP_K,
     check_clips,
     cue_scores,
     fused_scores,
@@ -85,6 +90,28 @@ def starter_held_out(retriever: Retriever, weights: list[float]) -> None:
         print(f"| {name} | " + " | ".join(f"{np.mean(ranks < k):.2f}" for k in (1, 5, 10)) + " |")
 
 
+def check_inputs(retriever: Retriever, args: argparse.Namespace, seed: int, library: list) -> tuple[list, tuple]:
+    """The check's clips of ``seed`` (written once under ``--work``) and their inputs, cached per bundle
+    and cue code: video and soundtrack embeddings ``(n, 512)``, the library's ``(28, 512)``, and the
+    clips' picture cues, their soundtracks' cues and the library's cues."""
+    clips = check_clips(args.clips, args.seconds, seed)
+    work = args.work / f"{args.clips}x{args.seconds:g}s-seed{seed}"
+    work.mkdir(parents=True, exist_ok=True)
+    paths = [write_check_clip(clip, work, args.seconds) for clip in clips]
+    built = int((args.bundle / "config.json").stat().st_mtime)  # a rebuilt bundle with the same name re-measures
+    cache = work / f"inputs-{args.bundle.resolve().name}-{built}-{cue_code_digest()}.pkl"
+    if cache.exists():
+        return clips, pickle.loads(cache.read_bytes())
+    inputs = (np.stack([retriever.embed_video_file(p) for p in paths]),
+              np.stack([retriever.embed_music_file(p) for p in paths]),
+              np.stack([retriever.embed_music_file(t.path) for t in library]),
+              [cues_of_file(p, "video") for p in paths],
+              [cues_of_file(p, "music") for p in paths],
+              [cues_of_file(t.path, "music") for t in library])
+    cache.write_bytes(pickle.dumps(inputs))
+    return clips, inputs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, required=True)
@@ -93,30 +120,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="shot lengths and photo orders (0: the reported check)")
     parser.add_argument("--weights", type=lambda text: [float(w) for w in text.split(",")], default=[1.0, 2.0],
                         help="cue weights to fuse with, comma-separated")
+    parser.add_argument("--balance-seed", type=int, default=None,
+                        help="balance on the clips of this seed (default: 1 for seed 0, else 0; -1: no balanced rows)")
     parser.add_argument("--work", type=Path, default=cache_dir() / "real-content-check")
     args = parser.parse_args()
+    if args.balance_seed is None:
+        args.balance_seed = 1 if args.seed == 0 else 0
     started = time.perf_counter()
     print(f"load average before: {os.getloadavg()}")
-    clips = check_clips(args.clips, args.seconds, args.seed)
-    work = args.work / f"{args.clips}x{args.seconds:g}s-seed{args.seed}"
-    work.mkdir(parents=True, exist_ok=True)
-    paths = [write_check_clip(clip, work, args.seconds) for clip in clips]
-    library = load_music_library()
     retriever = Retriever(load_bundle(args.bundle))
     cue_weight = retriever.bundle.config.ranking.cue_weight
-
-    built = int((args.bundle / "config.json").stat().st_mtime)  # a rebuilt bundle with the same name re-measures
-    cache = work / f"inputs-{args.bundle.resolve().name}-{built}-{cue_code_digest()}.pkl"
-    if cache.exists():
-        video, soundtrack, tracks, video_cues, soundtrack_cues, track_cues = pickle.loads(cache.read_bytes())
-    else:
-        video = np.stack([retriever.embed_video_file(p) for p in paths])              # (n, 512)
-        soundtrack = np.stack([retriever.embed_music_file(p) for p in paths])         # (n, 512)
-        tracks = np.stack([retriever.embed_music_file(t.path) for t in library])      # (28, 512)
-        video_cues = [cues_of_file(p, "video") for p in paths]
-        soundtrack_cues = [cues_of_file(p, "music") for p in paths]
-        track_cues = [cues_of_file(t.path, "music") for t in library]
-        cache.write_bytes(pickle.dumps((video, soundtrack, tracks, video_cues, soundtrack_cues, track_cues)))
+    library = load_music_library()
+    clips, (video, soundtrack, tracks, video_cues, soundtrack_cues, track_cues) = check_inputs(
+        retriever, args, args.seed, library)
 
     network = {"paired": video @ soundtrack.T, "library": video @ tracks.T}
     reference = retriever.bundle.catalog.embeddings("video")  # the bundle's own videos: a hub's pull
@@ -137,6 +153,14 @@ def main() -> None:
                                        ("centred", centred, cues, "cues"),
                                        ("network", network, labelled, "cues, true music tempo & mode")):
             scorers[f"{name} + {weight:g}·{label}"] = {key: fused_scores(base[key], fit[key], weight) for key in network}
+    if args.balance_seed >= 0 and args.balance_seed != args.seed:
+        _, (bank_video, _, _, bank_cues, _, _) = check_inputs(retriever, args, args.balance_seed, library)
+        items = {"paired": (soundtrack, soundtrack_cues), "library": (tracks, track_cues)}
+        for weight in args.weights:
+            scorers[f"network + {weight:g}·cues, balanced on seed-{args.balance_seed} clips"] = {
+                key: scorers[f"network + {weight:g}·cues"][key] + balance_offsets(
+                    fused_scores(bank_video @ embeddings.T, cue_scores(cue_fit, bank_cues, item_cues), weight), TOP_K)
+                for key, (embeddings, item_cues) in items.items()}
     print(f"\n{args.clips} clips of {args.seconds:g} s (seed {args.seed}), bundle {args.bundle}, "
           f"bundle cue weight {cue_weight:g}\n")
     results = {name: measure(clips, s["paired"], s["library"], library) for name, s in scorers.items()}

@@ -130,6 +130,12 @@ class Catalog:
         """The record of ``item_id`` on ``side`` (``KeyError`` when absent)."""
         return self._side(side).items[self.row(side, item_id)]
 
+    def set_exposure_offsets(self, side: str, offsets: Mapping[str, float]) -> None:
+        """Give each item of ``side`` its offset from ``offsets`` (id → fused-score units) and every
+        other item 0: a balance replaces the last one (:mod:`vmnet_core.bundle.exposure`)."""
+        data = self._side(side)
+        data.items = [replace(item, exposure_offset=float(offsets.get(item.id, 0.0))) for item in data.items]
+
     def embedding(self, side: str, item_id: str) -> np.ndarray:
         """``(dim,)`` float32 unit embedding of ``item_id`` on ``side`` (read-only; ``KeyError`` when absent)."""
         return self.embeddings(side)[self.row(side, item_id)]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -34,6 +35,9 @@ class CatalogItem:
         Dataset split the item came from ("train", "val", "test"), if any.
     cues : dict | None
         Named cues of the item's media (``vmnet_core.bundle.track_cues``), None when not computed.
+    exposure_offset : float
+        Added to the item's fused ranking score (``vmnet_core.bundle.exposure``; 0 unless the
+        catalog was balanced on a query bank).
     """
 
     id: str
@@ -44,6 +48,7 @@ class CatalogItem:
     pair_id: str | None = None
     split: str | None = None
     cues: dict[str, Any] | None = None
+    exposure_offset: float = 0.0
 
     def __post_init__(self) -> None:
         self.id = str(self.id)
@@ -53,6 +58,9 @@ class CatalogItem:
         self.path = str(self.path) if self.path else ""
         self.duration_s = None if self.duration_s is None else float(self.duration_s)
         self.tags = dict(self.tags or {})
+        self.exposure_offset = float(self.exposure_offset)
+        if not math.isfinite(self.exposure_offset):
+            raise ValueError(f"exposure_offset must be a finite number, not {self.exposure_offset}")
 
     @classmethod
     def from_mapping(cls, record: Mapping[str, Any]) -> CatalogItem:
@@ -64,10 +72,13 @@ class CatalogItem:
         return cls(**record)
 
     def to_dict(self) -> dict[str, Any]:
-        """The jsonl record; ``cues`` only when computed (lines without cues keep the older format)."""
+        """The jsonl record; ``cues`` only when computed and ``exposure_offset`` only when not 0 (lines
+        without them keep the older format)."""
         record = asdict(self)
         if record["cues"] is None:
             del record["cues"]
+        if not record["exposure_offset"]:
+            del record["exposure_offset"]
         return record
 
 

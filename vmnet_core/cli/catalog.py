@@ -54,6 +54,15 @@ def register(subparsers: Any) -> None:
                        help="store how results are ordered: the weight of the named-cue fit beside the network's "
                             "cosine (0: the paper's order; the default bundle uses "
                             f"{DEFAULT_CUE_WEIGHT:g}); needs cues in the catalog (--cues)")
+    balance = index.add_mutually_exclusive_group()
+    balance.add_argument("--balance-with", type=Path, metavar="DIR",
+                         help="folder (or .txt list) of at least 10 videos like the ones this catalog will be asked "
+                              "about: give every visible track its share of their top-5 lists (exposure offsets "
+                              "added to the cue-fused order; docs/cues.md)")
+    balance.add_argument("--no-balance", action="store_true", help="remove the exposure offsets")
+    index.add_argument("--include-training", action="store_true",
+                       help="with --balance-with: balance the starter's synthetic training tracks too "
+                            "(they are left out of results unless asked for)")
     index.set_defaults(func=run_index)
 
     query = subparsers.add_parser(
@@ -88,9 +97,11 @@ def run_index(args: argparse.Namespace) -> int:
     from vmnet_core.bundle.retrieval import Retriever, index_media_files
 
     switching = args.approximate or args.exact
-    if args.music is None and args.videos is None and not switching and not args.cues and args.cue_weight is None:
+    balancing = args.balance_with is not None or args.no_balance
+    if (args.music is None and args.videos is None and not switching and not args.cues and args.cue_weight is None
+            and not balancing):
         raise VmnetError("Say what to index: --music DIR and/or --videos DIR (or --approximate / --exact / --cues "
-                         "/ --cue-weight W).")
+                         "/ --cue-weight W / --balance-with DIR / --no-balance).")
     if args.cue_weight is not None and not 0.0 <= args.cue_weight <= 10.0:
         raise VmnetError("--cue-weight must be between 0 (cosine order only) and 10.")
     if args.save_every < 1:
@@ -99,6 +110,7 @@ def run_index(args: argparse.Namespace) -> int:
     # find the inputs before loading the model, so a wrong folder fails fast
     jobs = [(side, discover_inputs(source, modality)) for side, source, modality in
             (("music", args.music, "music"), ("video", args.videos, "both")) if source is not None]
+    bank = [item.path for item in discover_inputs(args.balance_with, "both")] if args.balance_with is not None else None
     retriever = Retriever(load_bundle(args.bundle), device=args.device)
 
     def report(path: str, sentence: str) -> None:
@@ -117,14 +129,50 @@ def run_index(args: argparse.Namespace) -> int:
     if args.cue_weight is not None:
         from vmnet_core.bundle.config import RankingConfig
 
+        changed = args.cue_weight != retriever.cue_weight
         retriever.bundle.save_ranking(RankingConfig(cue_weight=args.cue_weight))
+        retriever.cue_weight = args.cue_weight
         order = (f"the cosine and the cue fit (weight {args.cue_weight:g})" if args.cue_weight
                  else "the cosine alone (the paper's order)")
         print(f"results are now ordered by {order}.")
+        if changed and bank is None and is_balanced(retriever.bundle.catalog):
+            retriever.bundle.catalog.set_exposure_offsets("music", {})
+            retriever.bundle.save_catalog()
+            print("the exposure offsets were fitted at the old weight and are removed; balance again with "
+                  "--balance-with DIR.")
+    if balancing:
+        rebalance(retriever, bank, args)
     if switching:
         sides = [side for side, _ in jobs] or ["music", "video"]
         set_search_mode(retriever.bundle, sides, approximate=args.approximate, target_recall=args.target_recall)
     return 1 if failures else 0
+
+
+def is_balanced(catalog: Any) -> bool:
+    """True when some music item carries an exposure offset."""
+    return any(item.exposure_offset for item in catalog.items("music"))
+
+
+def rebalance(retriever: Any, bank: list | None, args: argparse.Namespace) -> None:
+    """``vmnet index --balance-with DIR`` (``bank``: its files) or ``--no-balance``; saves the catalog."""
+    from vmnet_core.bundle.exposure_bank import balance_music
+    from vmnet_core.cli.batch_query import training_items_hidden
+
+    catalog = retriever.bundle.catalog
+    if bank is None:
+        catalog.set_exposure_offsets("music", {})
+        retriever.bundle.save_catalog()
+        print("music: exposure offsets removed; results follow the cosine and the cue fit alone.")
+        return
+
+    def report(path: str, sentence: str) -> None:
+        print(f"vmnet: left out of the balance: {path}: {sentence}", file=sys.stderr)
+
+    done = balance_music(retriever, bank, hidden=training_items_hidden(args, "music"), on_error=report)
+    retriever.bundle.save_catalog()
+    print(f"music: balanced {done.tracks} tracks on {done.bank} videos; the largest share of their top-{done.k} "
+          f"lists one track takes went from {done.max_share_before:.2f} to {done.max_share_after:.2f} "
+          f"(fair share {done.k / done.tracks:.2f}); offsets {done.offset_range[0]:+.2f} … {done.offset_range[1]:+.2f}.")
 
 
 def fill_missing_cues(bundle: Any, sides: list[str]) -> None:

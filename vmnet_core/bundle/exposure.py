@@ -1,0 +1,49 @@
+"""Exposure balancing: per-item offsets that give every item its share of a query bank's top-k lists.
+
+A hub is an item in far more top-k lists than its share ``k / N``, whatever the query. Given a
+**bank** of queries like the ones a deployment expects (a few dozen of its users' own videos), this
+fits one additive offset per item such that, over the bank, each item is in the top ``k`` of as
+many lists as any other; the offsets are then added to every later query's ranking scores. This
+is the query-bank idea of QB-Norm (Bogolin et al., CVPR 2022) with the exposure itself as the
+target: a dual-softmax or CSLS rescaling only shrinks a hub's pull, this sets it to the fair share.
+
+The balance only holds for queries like the bank's. Offsets fitted on clips unlike a deployment's
+footage can make a hub worse (docs/cues.md measures both cases), and following the bank costs some
+of the ranking's agreement with the query's tempo.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BALANCE_TEMPERATURE = 0.3  # width (ranking-score units) of the soft top-k the offsets are fitted on
+BALANCE_STEPS = 600
+BALANCE_RATE = 0.5
+
+
+def soft_top_k_shares(scores: np.ndarray, k: int, temperature: float = BALANCE_TEMPERATURE) -> np.ndarray:
+    """``(N,)`` float: each item's smoothed share of the ``k``-best lists of a ``(Q, N)`` score matrix:
+    the mean over queries of a sigmoid of its score less the midpoint between the query's ``k``-th
+    and ``k+1``-th best score, ``temperature`` wide (``-inf`` scores count as never in)."""
+    ordered = -np.sort(-scores, axis=1)
+    threshold = (ordered[:, k - 1] + ordered[:, k]) / 2.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        inside = 1.0 / (1.0 + np.exp(-(scores - threshold[:, None]) / temperature))
+    return np.nan_to_num(inside, nan=0.0).mean(axis=0)
+
+
+def balance_offsets(scores: np.ndarray, k: int = 5, temperature: float = BALANCE_TEMPERATURE,
+                    steps: int = BALANCE_STEPS, rate: float = BALANCE_RATE) -> np.ndarray:
+    """``(N,)`` float64 offsets, mean 0, for the ``(Q, N)`` ranking scores of a bank of ``Q`` queries
+    over ``N`` items (``-inf`` where an item is not a candidate): with them added, every item's
+    smoothed top-``k`` share (:func:`soft_top_k_shares`) moves to ``k / N``. Gradient-free fixed-point
+    steps: an item above its share is lowered by ``rate`` × the excess, one below it raised.
+    Needs ``N > k`` and at least one query; raises ``ValueError`` otherwise."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[0] < 1 or scores.shape[1] <= k:
+        raise ValueError(f"balancing needs scores of at least 1 query over more than k={k} items, not {scores.shape}")
+    fair = k / scores.shape[1]
+    offsets = np.zeros(scores.shape[1])
+    for _ in range(steps):
+        offsets -= rate * (soft_top_k_shares(scores + offsets, k, temperature) - fair)
+    return offsets - offsets.mean()
