@@ -94,6 +94,9 @@ def test_vmnet_index_balances_the_real_tracks_on_a_bank_and_can_undo_it(tiny_bun
     assert main(["index", "--bundle", str(bundle), "--no-balance"]) == 0
     assert "exposure offsets removed" in capsys.readouterr().out
     assert _bank_shares(bundle, bank) == before
+    assert main(["index", "--bundle", str(bundle), "--balance-with", str(bank), "--include-training"]) == 0
+    tracks = load_bundle(bundle).catalog.size("music")
+    assert f"balanced {tracks} tracks on {BANK} videos" in capsys.readouterr().out and tracks > 28
 
 
 def test_a_new_cue_weight_drops_offsets_fitted_at_the_old_one(tiny_bundle, bank, tmp_path, capsys):
