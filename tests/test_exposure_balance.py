@@ -117,6 +117,8 @@ def test_a_bank_too_small_or_unusable_is_refused_with_what_to_do(tiny_bundle, ba
     for path in sorted(bank.glob("*.mp4"))[:9]:
         shutil.copy(path, small / path.name)
     (small / "broken.mp4").write_bytes(b"not a video at all")
+    assert main(["index", "--bundle", str(bundle), "--no-balance", "--include-training"]) == 2
+    assert "give it with that" in capsys.readouterr().err
     assert main(["index", "--bundle", str(bundle), "--balance-with", str(small)]) == 2
     err = capsys.readouterr().err
     assert "left out of the balance" in err and "broken.mp4" in err

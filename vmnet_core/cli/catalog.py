@@ -104,6 +104,8 @@ def run_index(args: argparse.Namespace) -> int:
                          "/ --cue-weight W / --balance-with DIR / --no-balance).")
     if args.cue_weight is not None and not 0.0 <= args.cue_weight <= 10.0:
         raise VmnetError("--cue-weight must be between 0 (cosine order only) and 10.")
+    if args.include_training and args.balance_with is None:
+        raise VmnetError("--include-training says which tracks --balance-with DIR balances; give it with that.")
     if args.save_every < 1:
         raise VmnetError("--save-every must be at least 1.")
     tags = read_tags_file(args.tags) if args.tags else {}
@@ -135,7 +137,7 @@ def run_index(args: argparse.Namespace) -> int:
         order = (f"the cosine and the cue fit (weight {args.cue_weight:g})" if args.cue_weight
                  else "the cosine alone (the paper's order)")
         print(f"results are now ordered by {order}.")
-        if changed and bank is None and is_balanced(retriever.bundle.catalog):
+        if changed and not balancing and is_balanced(retriever.bundle.catalog):
             retriever.bundle.catalog.set_exposure_offsets("music", {})
             retriever.bundle.save_catalog()
             print("the exposure offsets were fitted at the old weight and are removed; balance again with "
