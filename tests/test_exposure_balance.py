@@ -90,6 +90,8 @@ def test_vmnet_index_balances_the_real_tracks_on_a_bank_and_can_undo_it(tiny_bun
     after = _bank_shares(bundle, bank)
     assert max(after.values()) < max(before.values())
     assert len(after) > len(before)                           # more tracks get a place in some list
+    assert main(["query", "--bundle", str(bundle), "--video", str(sorted(bank.glob("*.mp4"))[0])]) == 0
+    assert "best first by cosine, cue fit and exposure balance" in capsys.readouterr().out
 
     assert main(["index", "--bundle", str(bundle), "--no-balance"]) == 0
     assert "exposure offsets removed" in capsys.readouterr().out

@@ -249,7 +249,8 @@ def run_query(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(explained_records(hits, why), indent=2, ensure_ascii=False))
         return 0
-    order = "cosine and cue fit" if fused else "cosine"
+    order = "cosine" if not fused else ("cosine, cue fit and exposure balance" if side == "music"
+                                        and is_balanced(retriever.bundle.catalog) else "cosine and cue fit")
     left_out = retriever.bundle.catalog.size(side) - count_visible(retriever.bundle.catalog, side, hidden)
     print(f"{found} for {query_path.name} (best first by {order}; score = cosine similarity"
           + (f"; {left_out} synthetic training tracks left out, --include-training lists them" if left_out else "")
