@@ -16,7 +16,9 @@ then scores three ways of choosing music for them:
   mode replaced by the labels (what a perfect beat tracker and key estimator would change);
 - ``..., balanced on seed-S clips``: the fused ranking plus exposure offsets fitted on the check's
   clips of another seed (``--balance-seed``; vmnet_core/bundle/exposure.py), as
-  ``vmnet index --balance-with`` fits them: a bank of videos of the same kind, balancing's best case.
+  ``vmnet index --balance-with`` fits them: a bank of videos of the same kind, balancing's best case;
+- ``..., spread over the clips themselves``: the offsets fitted on the clips being ranked, as
+  ``vmnet query --video DIR --spread`` fits them on its batch.
 
 For each: paired video→music R@10 among the clips' own soundtracks, Spearman ρ between the clip's
 tempo / valence / energy and its top-5 real tracks' BPM / share of major keys / share of
@@ -161,6 +163,10 @@ def main() -> None:
                 key: scorers[f"network + {weight:g}·cues"][key] + balance_offsets(
                     fused_scores(bank_video @ embeddings.T, cue_scores(cue_fit, bank_cues, item_cues), weight), TOP_K)
                 for key, (embeddings, item_cues) in items.items()}
+    for weight in args.weights:  # the batch as its own bank, as `vmnet query --video DIR --spread` fits it
+        fused = scorers[f"network + {weight:g}·cues"]
+        scorers[f"network + {weight:g}·cues, spread over the clips themselves"] = {
+            key: fused[key] + balance_offsets(fused[key], TOP_K) for key in fused}
     print(f"\n{args.clips} clips of {args.seconds:g} s (seed {args.seed}), bundle {args.bundle}, "
           f"bundle cue weight {cue_weight:g}\n")
     results = {name: measure(clips, s["paired"], s["library"], library) for name, s in scorers.items()}

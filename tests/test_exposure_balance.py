@@ -24,14 +24,26 @@ from vmnet_testkit.real_content_check import check_clips, write_check_clip
 BANK = 12
 
 
-def test_offsets_give_a_planted_hub_its_fair_share():
+def test_offsets_lower_only_the_items_over_the_cap():
     rng = np.random.default_rng(0)
-    scores = rng.standard_normal((80, 20))
+    scores = rng.standard_normal((80, 40))
     scores[:, 7] += 3.0                                       # item 7 tops nearly every list
-    offsets = balance_offsets(scores, k=5)
-    assert hubness(scores, 5)["max_share"] > 0.9
-    assert hubness(scores + offsets, 5)["max_share"] <= 0.35  # fair share 0.25
-    assert offsets.argmin() == 7 and abs(offsets.mean()) < 1e-9
+    scores[:, 11] += 1.0                                      # item 11 is in over a quarter of them
+    offsets = balance_offsets(scores, k=5)                    # cap 0.2 of the lists (fair share 0.125)
+    before = hubness(scores, 5)["share_in_top_k"]
+    after = hubness(scores + offsets, 5)["share_in_top_k"]
+    assert before[7] > 0.9 and before[11] > 0.25
+    assert max(after) <= 0.25
+    assert offsets.max() == 0.0 and offsets[7] < offsets[11] < 0.0
+    assert (offsets == 0.0).sum() >= 30                       # the rest keep their order among themselves
+
+
+def test_a_cap_below_the_fair_share_gives_every_item_the_fair_share():
+    rng = np.random.default_rng(2)
+    scores = rng.standard_normal((200, 10))
+    scores[:, 3] += 2.0
+    shares = soft_top_k_shares(scores + balance_offsets(scores, k=5, cap=0.1), 5)
+    assert np.allclose(shares, 0.5, atol=0.03)                # k / N = 0.5, the most even a top-5 can be
 
 
 def test_non_candidates_stay_out_and_too_few_items_are_refused():
@@ -86,7 +98,8 @@ def test_vmnet_index_balances_the_real_tracks_on_a_bank_and_can_undo_it(tiny_bun
     assert f"balanced 28 tracks on {BANK} videos" in capsys.readouterr().out
     items = load_bundle(bundle).catalog.items("music")
     assert all(item.exposure_offset == 0.0 for item in items if is_synthetic_item(item))
-    assert sum(1 for item in items if item.exposure_offset) == 28
+    lowered = sum(1 for item in items if item.exposure_offset < 0)
+    assert 0 < lowered < 28 and not any(item.exposure_offset > 0 for item in items)  # only tracks over the cap
     after = _bank_shares(bundle, bank)
     assert max(after.values()) < max(before.values())
     assert len(after) > len(before)                           # more tracks get a place in some list
@@ -124,5 +137,45 @@ def test_a_bank_too_small_or_unusable_is_refused_with_what_to_do(tiny_bundle, ba
     assert main(["index", "--bundle", str(bundle), "--balance-with", str(small)]) == 2
     err = capsys.readouterr().err
     assert "left out of the balance" in err and "broken.mp4" in err
-    assert "at least 10 usable videos" in err and "9 of 10" in err
+    assert "at least 10 usable files" in err and "9 of 10" in err
     assert not any(item.exposure_offset for item in load_bundle(bundle).catalog.items("music"))
+
+
+def _batch_lists(bundle, folder, capsys, *extra) -> list[dict]:
+    """The JSON lines of `vmnet query --video FOLDER -k 5` (exit status 0 asserted)."""
+    assert main(["query", "--bundle", str(bundle), "--video", str(folder), "-k", "5", *extra]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_vmnet_query_spreads_a_batch_of_clips_over_the_library(tiny_bundle, bank, capsys):
+    plain = _batch_lists(tiny_bundle, bank, capsys)
+    spread = _batch_lists(tiny_bundle, bank, capsys, "--spread")
+    assert [line["query"] for line in spread] == [line["query"] for line in plain]
+    counts = {name: collections.Counter(hit["id"] for line in lines for hit in line["results"])
+              for name, lines in (("plain", plain), ("spread", spread))}
+    assert max(counts["spread"].values()) <= BANK // 4 < max(counts["plain"].values())  # no track in over a quarter
+    assert len(counts["spread"]) > len(counts["plain"])
+    hits = [hit for line in spread for hit in line["results"]]
+    assert len(hits) == 5 * BANK and sum(bool(hit["explain"]) for hit in hits) > len(hits) / 2  # "why" goes on
+    assert not any(hit["id"].startswith("starter-") for hit in hits)
+
+
+def test_a_spread_needs_a_batch_of_usable_clips_and_a_cue_fused_order(tiny_bundle, bank, tmp_path, capsys):
+    clips = sorted(bank.glob("*.mp4"))
+    assert main(["query", "--bundle", str(tiny_bundle), "--video", str(clips[0]), "--spread"]) == 2
+    assert "give a folder or .txt list" in capsys.readouterr().err
+    assert main(["query", "--bundle", str(tiny_bundle), "--video", str(bank), "--spread", "--cue-weight", "0"]) == 2
+    assert "ranks by cosine alone" in capsys.readouterr().err
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for path in clips[:10]:
+        shutil.copy(path, batch / path.name)
+    (batch / "broken.mp4").write_bytes(b"not a video at all")
+    assert main(["query", "--bundle", str(tiny_bundle), "--video", str(batch), "--spread"]) == 1
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(lines) == 11 and sum("results" in line for line in lines) == 10
+    assert "left out of the spread" in captured.err and "broken.mp4" in captured.err
+    (batch / clips[0].name).unlink()
+    assert main(["query", "--bundle", str(tiny_bundle), "--video", str(batch), "--spread"]) == 2
+    assert "at least 10 usable files" in capsys.readouterr().err

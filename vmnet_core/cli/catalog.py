@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vmnet_core.bundle.ann_index import MIN_ROWS
+from vmnet_core.bundle.exposure import BALANCE_CAP
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import discover_inputs
 from vmnet_core.media import probe
@@ -85,6 +86,9 @@ def register(subparsers: Any) -> None:
     query.add_argument("--cue-weight", type=float, default=None, metavar="W",
                        help="weight of the named-cue fit in the order (default: the bundle's ranking.cue_weight; "
                             "0: the paper's cosine order)")
+    query.add_argument("--spread", action="store_true",
+                       help="for a folder or .txt list: fit exposure offsets on the batch itself so no item is in "
+                            "more than a fifth of its top-5 lists (varied music across a set of clips; docs/cues.md)")
     query.add_argument("--include-training", action="store_true",
                        help="also list the starter bundle's synthetic training tracks (starter-NNNNN), "
                             "which music results leave out by default, as the web app does")
@@ -174,7 +178,9 @@ def rebalance(retriever: Any, bank: list | None, args: argparse.Namespace) -> No
     retriever.bundle.save_catalog()
     print(f"music: balanced {done.tracks} tracks on {done.bank} videos; the largest share of their top-{done.k} "
           f"lists one track takes went from {done.max_share_before:.2f} to {done.max_share_after:.2f} "
-          f"(fair share {done.k / done.tracks:.2f}); offsets {done.offset_range[0]:+.2f} … {done.offset_range[1]:+.2f}.")
+          f"(cap {max(BALANCE_CAP, done.k / done.tracks):.2f}); "
+          + (f"{done.lowered} tracks lowered, offsets down to {done.lowest_offset:+.2f}." if done.lowered
+             else "no track was over the cap, so none was lowered."))
 
 
 def fill_missing_cues(bundle: Any, sides: list[str]) -> None:
@@ -234,6 +240,8 @@ def run_query(args: argparse.Namespace) -> int:
     query_path = args.video if args.video is not None else args.music
     if is_batch_query(query_path):
         return run_batch_query(args)
+    if args.spread:
+        raise VmnetError("--spread shares the results out over many files; give a folder or .txt list of them.")
     check_query_file(query_path)
     retriever = Retriever(load_bundle(args.bundle), device=args.device, cue_weight=args.cue_weight)
     side, found = ("music", "music") if args.video is not None else ("video", "videos")
