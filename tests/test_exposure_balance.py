@@ -13,10 +13,12 @@ import pytest
 from vmnet_core.bundle.catalog import Catalog
 from vmnet_core.bundle.catalog_items import CatalogItem
 from vmnet_core.bundle.exposure import balance_offsets, soft_top_k_shares
+from vmnet_core.bundle.exposure_bank import visible_ids
 from vmnet_core.bundle.files import load_bundle
 from vmnet_core.bundle.retrieval import Retriever
 from vmnet_core.bundle.track_cues import cues_of_file
 from vmnet_core.cli.main import main
+from vmnet_core.errors import VmnetError
 from vmnet_core.learn.hubness import hubness
 from vmnet_core.starter.items import is_synthetic_item
 from vmnet_testkit.real_content_check import check_clips, write_check_clip
@@ -69,6 +71,8 @@ def test_offsets_are_stored_with_the_items_and_only_when_set(tmp_path):
     assert [item.exposure_offset for item in loaded.items("music")] == [0.0, -0.5, 0.25, 0.0]
     with pytest.raises(ValueError, match="finite"):
         CatalogItem(id="x", exposure_offset=float("nan"))
+    with pytest.raises(VmnetError, match="more than 5 visible music items; the catalog shows 4"):
+        visible_ids(loaded, "music", None)
 
 
 @pytest.fixture(scope="module")

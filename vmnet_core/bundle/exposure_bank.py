@@ -68,7 +68,8 @@ def visible_ids(catalog: Catalog, side: str, hidden: Callable[[Any], bool] | Non
     """The ids of ``side``'s items not ``hidden``; a :class:`VmnetError` when there are ``k`` or fewer."""
     ids = [item.id for item in catalog.items(side) if hidden is None or not hidden(item)]
     if len(ids) <= k:
-        raise VmnetError(f"Balancing needs more than {k} visible {side} items; the catalog shows {len(ids)}.")
+        raise VmnetError(f"Sharing out the top-{k} lists needs more than {k} visible {side} items; the catalog "
+                         f"shows {len(ids)}.")
     return ids
 
 

@@ -50,13 +50,14 @@ def search_and_explain(retriever: Any, side: str, query: Path, k: int, exact: bo
     from vmnet_core.bundle.track_cues import cues_or_none, explain_hits
 
     retriever.require_side(side)
+    catalog = retriever.bundle.catalog
     embedding, cues = embedding_and_cues(retriever, side, query)
     fused = cues is not None and retriever.cue_weight > 0
     hits = retriever.rank(embedding, side, k, exact=exact, query_cues=cues if fused else None, hidden=hidden)
-    if cues is None and side == "video" and any(retriever.bundle.catalog.has(side, h.id)
-                                                and retriever.bundle.catalog.item(side, h.id).cues for h in hits):
+    if cues is None and side == "video" and any(catalog.has(side, h.id) and catalog.item(side, h.id).cues
+                                                for h in hits):
         cues = cues_or_none(query, "music")  # to explain the hits
-    return hits, explain_hits(retriever.bundle.catalog, side, hits, cues) if cues else [[] for _ in hits], fused
+    return hits, explain_hits(catalog, side, hits, cues) if cues else [[] for _ in hits], fused
 
 
 def embedding_and_cues(retriever: Any, side: str, query: Path) -> tuple[np.ndarray, dict | None]:
