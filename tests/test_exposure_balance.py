@@ -183,3 +183,13 @@ def test_a_spread_needs_a_batch_of_usable_clips_and_a_cue_fused_order(tiny_bundl
     (batch / clips[0].name).unlink()
     assert main(["query", "--bundle", str(tiny_bundle), "--video", str(batch), "--spread"]) == 2
     assert "at least 10 usable files" in capsys.readouterr().err
+
+
+def test_a_spread_works_for_music_queries_too(tiny_bundle, bank, capsys):
+    counts = {}
+    for extra in ((), ("--spread",)):
+        assert main(["query", "--bundle", str(tiny_bundle), "--music", str(bank), "-k", "3", *extra]) == 0
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert len(lines) == BANK and all(len(line["results"]) == 3 for line in lines)
+        counts[extra] = collections.Counter(hit["id"] for line in lines for hit in line["results"])
+    assert max(counts[("--spread",)].values()) < max(counts[()].values())  # the soundtracks' videos spread too
