@@ -58,8 +58,8 @@ def register(subparsers: Any) -> None:
     balance = index.add_mutually_exclusive_group()
     balance.add_argument("--balance-with", type=Path, metavar="DIR",
                          help="folder (or .txt list) of at least 10 videos like the ones this catalog will be asked "
-                              "about: give every visible track its share of their top-5 lists (exposure offsets "
-                              "added to the cue-fused order; docs/cues.md)")
+                              "about: lower the tracks that take more than a fifth of their top-5 lists (exposure "
+                              "offsets added to the cue-fused order; docs/cues.md)")
     balance.add_argument("--no-balance", action="store_true", help="remove the exposure offsets")
     index.add_argument("--include-training", action="store_true",
                        help="with --balance-with: balance the starter's synthetic training tracks too "
