@@ -35,6 +35,12 @@ def soft_top_k_shares(scores: np.ndarray, k: int, temperature: float = BALANCE_T
     return np.nan_to_num(inside, nan=0.0).mean(axis=0)
 
 
+def effective_cap(k: int, n_items: int, cap: float = BALANCE_CAP) -> float:
+    """The share of the top-``k`` lists over ``n_items`` items that balancing holds each item to:
+    ``cap``, or the fair share ``k / n_items`` when the cap is below it."""
+    return max(cap, k / n_items)
+
+
 def balance_offsets(scores: np.ndarray, k: int = 5, cap: float = BALANCE_CAP, temperature: float = BALANCE_TEMPERATURE,
                     steps: int = BALANCE_STEPS, rate: float = BALANCE_RATE) -> np.ndarray:
     """``(N,)`` float64 offsets ≤ 0 for the ``(Q, N)`` ranking scores of a bank of ``Q`` queries over
@@ -46,7 +52,7 @@ def balance_offsets(scores: np.ndarray, k: int = 5, cap: float = BALANCE_CAP, te
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[0] < 1 or scores.shape[1] <= k:
         raise ValueError(f"balancing needs scores of at least 1 query over more than k={k} items, not {scores.shape}")
-    limit = max(cap, k / scores.shape[1])
+    limit = effective_cap(k, scores.shape[1], cap)
     offsets = np.zeros(scores.shape[1])
     for _ in range(steps):
         offsets = np.minimum(0.0, offsets - rate * (soft_top_k_shares(scores + offsets, k, temperature) - limit))

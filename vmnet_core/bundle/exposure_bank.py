@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from vmnet_core.bundle.catalog import Catalog, Hit
-from vmnet_core.bundle.exposure import balance_offsets
+from vmnet_core.bundle.exposure import balance_offsets, effective_cap
 from vmnet_core.bundle.ranked_search import CUE_POOL, fused_pool
 from vmnet_core.bundle.track_cues import cues_of_file
 from vmnet_core.errors import VmnetError
@@ -33,13 +33,14 @@ Query = tuple[np.ndarray, Mapping[str, Any]]  # a (512,) embedding and the query
 
 @dataclass(frozen=True)
 class BalanceResult:
-    """What a balance did: over ``bank`` videos and ``tracks`` visible tracks, the largest share of
-    the bank's top-``k`` lists one track took before and after, how many tracks were lowered and
-    the lowest offset (≤ 0)."""
+    """What a balance did: over ``bank`` videos and ``tracks`` visible tracks, the share of the bank's
+    top-``k`` lists each track was held to (``cap``), the largest share one track took before and
+    after, how many tracks were lowered and the lowest offset (≤ 0)."""
 
     bank: int
     tracks: int
     k: int
+    cap: float
     max_share_before: float
     max_share_after: float
     lowered: int
@@ -48,12 +49,12 @@ class BalanceResult:
 
 @dataclass(frozen=True)
 class BankScores:
-    """A bank ranked against one side's visible items: their ``ids`` (N), each query's cue pool
-    (``pools``, network order) and the ``(Q, N)`` fused ``scores`` without offsets (``-inf`` for an
-    item outside a query's pool)."""
+    """A bank ranked against one side's N visible items: each query's cue pool (``pools``, network
+    order) with its hits' columns among the N (``columns``, ``(P,)`` int each) and the ``(Q, N)``
+    fused ``scores`` without offsets (``-inf`` for an item outside a query's pool)."""
 
-    ids: list[str]
     pools: list[list[Hit]]
+    columns: list[np.ndarray]
     scores: np.ndarray
 
 
@@ -80,15 +81,17 @@ def rank_bank(retriever: Any, side: str, queries: Sequence[Query], ids: list[str
     (``exact``: exact search even where the catalog side is approximate)."""
     catalog = retriever.bundle.catalog
     column = {item_id: j for j, item_id in enumerate(ids)}
-    pools, rows = [], []
+    pools, columns, rows = [], [], []
     for embedding, cues in queries:
         pool, scores = fused_pool(catalog, embedding, side, query_cues=cues, cue_weight=retriever.cue_weight,
                                   hidden=hidden, exact=exact, pool_size=pool_size, with_offsets=False)
+        where = np.array([column[hit.id] for hit in pool], dtype=np.int64)
         row = np.full(len(ids), -np.inf)
-        row[[column[hit.id] for hit in pool]] = scores
+        row[where] = scores
         pools.append(pool)
+        columns.append(where)
         rows.append(row)
-    return BankScores(ids, pools, np.stack(rows))
+    return BankScores(pools, columns, np.stack(rows))
 
 
 def require_bank_size(usable: int, given: int, what: str) -> None:
@@ -120,7 +123,8 @@ def balance_music(retriever: Any, videos: Sequence[Path], *, hidden: Callable[[A
     bank = rank_bank(retriever, "music", queries, ids, hidden=hidden).scores  # (Q, N)
     offsets = balance_offsets(bank, BALANCE_K)
     retriever.bundle.catalog.set_exposure_offsets("music", dict(zip(ids, offsets.tolist(), strict=True)))
-    return BalanceResult(len(queries), len(ids), BALANCE_K, hubness(bank, BALANCE_K)["max_share"],
+    return BalanceResult(len(queries), len(ids), BALANCE_K, effective_cap(BALANCE_K, len(ids)),
+                         hubness(bank, BALANCE_K)["max_share"],
                          hubness(bank + offsets, BALANCE_K)["max_share"], int((offsets < 0).sum()),
                          float(offsets.min()))
 
@@ -136,9 +140,8 @@ def spread_over_batch(retriever: Any, side: str, queries: Sequence[Query], top: 
     ids = visible_ids(retriever.bundle.catalog, side, hidden)
     bank = rank_bank(retriever, side, queries, ids, hidden=hidden, exact=exact, pool_size=max(top, CUE_POOL))
     spread = bank.scores + balance_offsets(bank.scores, BALANCE_K)
-    column = {item_id: j for j, item_id in enumerate(ids)}
     ranked = []
-    for pool, row in zip(bank.pools, spread, strict=True):
-        order = np.argsort(-row[[column[hit.id] for hit in pool]], kind="stable")[:top]
+    for pool, where, row in zip(bank.pools, bank.columns, spread, strict=True):
+        order = np.argsort(-row[where], kind="stable")[:top]
         ranked.append([dataclasses.replace(pool[i], rank=rank) for rank, i in enumerate(order, start=1)])
     return ranked

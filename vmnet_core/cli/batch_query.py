@@ -96,11 +96,16 @@ def run_batch_query(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def batch_record(item: Any) -> dict:
+    """The start of ``item``'s batch line: ``{"query": path, "id": id}``."""
+    return {"query": str(item.path), "id": item.id}
+
+
 def query_record(retriever: Any, side: str, item: Any, args: argparse.Namespace, hidden: Any) -> dict:
     """One batch line: ``item``'s ranked and explained results, or the sentence saying why it has none."""
     from vmnet_core.bundle.track_cues import explained_records
 
-    record: dict = {"query": str(item.path), "id": item.id}
+    record = batch_record(item)
     try:
         hits, why, _ = search_and_explain(retriever, side, item.path, args.top, args.exact, hidden)
         record["results"] = explained_records(hits, why)
@@ -119,7 +124,7 @@ def spread_records(retriever: Any, side: str, items: list, args: argparse.Namesp
     require_balanceable(retriever)  # before any file is read
     records, usable = [], []
     for item in items:
-        record: dict = {"query": str(item.path), "id": item.id}
+        record = batch_record(item)
         try:
             embedding, cues = embedding_and_cues(retriever, side, item.path)
             if cues is None:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vmnet_core.bundle.ann_index import MIN_ROWS
-from vmnet_core.bundle.exposure import BALANCE_CAP
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import discover_inputs
 from vmnet_core.media import probe
@@ -178,7 +177,7 @@ def rebalance(retriever: Any, bank: list | None, args: argparse.Namespace) -> No
     retriever.bundle.save_catalog()
     print(f"music: balanced {done.tracks} tracks on {done.bank} videos; the largest share of their top-{done.k} "
           f"lists one track takes went from {done.max_share_before:.2f} to {done.max_share_after:.2f} "
-          f"(cap {max(BALANCE_CAP, done.k / done.tracks):.2f}); "
+          f"(cap {done.cap:.2f}); "
           + (f"{done.lowered} tracks lowered, offsets down to {done.lowest_offset:+.2f}." if done.lowered
              else "no track was over the cap, so none was lowered."))
 
