@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from demo.fair_queue import DEFAULT_JOBS_PER_CLIENT
 from vmnet_core.errors import VmnetError
 from vmnet_core.paths import cache_dir
 
@@ -44,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="remove visitor uploads and temp files older than this (default 3600)")
     parser.add_argument("--upload-max-gb", type=float, default=5.0,
                         help="keep the upload/temp folder under this size, oldest files first (default 5)")
+    parser.add_argument("--jobs-per-client", type=int, default=DEFAULT_JOBS_PER_CLIENT, metavar="N",
+                        help="demo analyses one client address may have waiting or running at once "
+                             f"(default {DEFAULT_JOBS_PER_CLIENT}; 0: no bound)")
     parser.add_argument("--no-study", action="store_true", help="serve the demo only")
     parser.add_argument("--study-only", action="store_true",
                         help="serve the study (/study, /admin) without the retrieval demo: the way to run a live study")
@@ -52,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.no_study and args.study_only:
         parser.error("--no-study and --study-only exclude each other; pass one of them")
+    if args.jobs_per_client < 0:
+        parser.error(f"--jobs-per-client must be 0 (no bound) or more, not {args.jobs_per_client}")
     return args
 
 
@@ -97,7 +103,7 @@ def build_server(args: argparse.Namespace, bundle_dir: Path):
         from demo.operator import build_music_folder_page
 
         demo_blocks = build_demo(bundle_dir, work_dir=demo_work_dir(), music_dir=args.music_dir,
-                                 max_video_s=args.max_video_s)
+                                 max_video_s=args.max_video_s, jobs_per_client=args.jobs_per_client)
         gr.mount_gradio_app(server, build_music_folder_page(demo_blocks.vmnet_context, args.music_root),
                             path="/admin-music", auth=("admin", password), max_file_size=upload_limit)
         gr.mount_gradio_app(server, demo_blocks, path="", max_file_size=upload_limit)

@@ -9,7 +9,8 @@ track, browse the model (test pairs, R@K, the card). Adding a music folder is an
 Public API (``gradio_client``): ``/music_for_video``, ``/videos_for_music`` and ``/preview``
 (docs/demo.md). Every other event is private. Heavy analysis shares one concurrency group
 (``analysis``, ``concurrency_limit`` at a time) so extra visitors wait in Gradio's queue and see
-their position.
+their position; one client address may have at most ``jobs_per_client`` of them waiting or running
+(:mod:`demo.fair_queue`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import gradio as gr
 import pandas as pd
 
 from demo import browse, handlers
+from demo.fair_queue import DEFAULT_JOBS_PER_CLIENT, limit_jobs_per_client
 from demo.handlers import DEFAULT_K, MAX_K, RESULT_HEADERS, VIDEO_RESULT_HEADERS, DemoContext
 from demo.public_text import without_server_paths
 from demo.uploads import UploadCheck
@@ -82,7 +84,7 @@ def _warm_up(ctx: DemoContext) -> None:
 
 def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Path | None = None,
                max_video_s: float = handlers.DEFAULT_MAX_VIDEO_S, concurrency_limit: int = 2,
-               warm_up: bool = True) -> gr.Blocks:
+               jobs_per_client: int = DEFAULT_JOBS_PER_CLIENT, warm_up: bool = True) -> gr.Blocks:
     """The demo page over the bundle in ``bundle_dir``.
 
     Parameters
@@ -92,6 +94,8 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
     music_dir : index this folder of tracks into the catalog before serving (resumable)
     max_video_s : analyse at most this many seconds from the start of a video (longer ones get a note)
     concurrency_limit : heavy analyses (CNN, music descriptor, mux, indexing) running at once
+    jobs_per_client : heavy analyses one client address may have waiting or running (0: no bound;
+        :mod:`demo.fair_queue`)
     warm_up : load the CNN and compile the music descriptor in the background right away
     """
     ctx = handlers.open_demo(bundle_dir, work_dir, max_video_s)
@@ -117,6 +121,7 @@ def build_demo(bundle_dir: str | Path, work_dir: str | Path, music_dir: str | Pa
                 _browse_tab(ctx, demo)
     # api_open=False: a direct run/<name> call may not skip the queue and its limits (docs/security.md)
     demo.queue(default_concurrency_limit=8, max_size=256, api_open=False)
+    limit_jobs_per_client(demo, ANALYSIS_GROUP, jobs_per_client)
     demo.vmnet_context = ctx  # for in-process tools and tests
     return demo
 

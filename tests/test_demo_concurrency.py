@@ -1,6 +1,9 @@
 """Ten users query the demo with ten different videos at the same moment (gradio_client, one client
-each, against the shared ``python app.py --no-study`` server): every query is answered with its own
-video's results, the queue tells waiting users their position, and the server serves on."""
+each, from ten addresses, against the shared ``python app.py --no-study`` server): every query is
+answered with its own video's results, the queue tells waiting users their position, and the server
+serves on. (Each user names its address in ``X-Forwarded-For``, which uvicorn trusts from
+127.0.0.1: from one address, ten waiting analyses would pass the demo's per-client bound,
+tests/security/test_fair_queue.py.)"""
 
 from __future__ import annotations
 
@@ -51,7 +54,8 @@ def test_ten_simultaneous_video_queries_each_get_their_own_results_and_see_the_q
     clips = _corpus_clips(served.bundle, USERS)
     uploads = [_fresh_copy(path, tmp_path / f"user{i}.mp4", f"vmnet-concurrency-{i}-{time.time_ns()}")
                for i, path in enumerate(clips)]
-    clients = [Client(served.url, verbose=False) for _ in range(USERS)]
+    clients = [Client(served.url, verbose=False, headers={"X-Forwarded-For": f"192.0.2.{i + 1}"})
+               for i in range(USERS)]
     results: dict[int, tuple] = {}
     seen: dict[int, list] = {i: [] for i in range(USERS)}
     errors: list[str] = []
