@@ -12,11 +12,14 @@ import re
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
+from demo.fair_queue import DEFAULT_JOBS_PER_CLIENT, too_many_jobs
 from vmnet_testkit.ci import skip_or_fail
-from vmnet_testkit.demo_server import ADMIN_PASSWORD, UPLOAD_LIMIT_MB, shared_demo
+from vmnet_testkit.demo_server import ADMIN_PASSWORD, UPLOAD_LIMIT_MB, ServedDemo, shared_demo
 from vmnet_testkit.mediagen import make_audio, make_video
+from vmnet_testkit.queue_share import fn_index, hold_analysis_slots, join
 
 pytestmark = pytest.mark.browser
 
@@ -28,11 +31,15 @@ WAIT_MS = 120_000
 
 
 @pytest.fixture(scope="module")
-def page(tiny_bundle: Path, tmp_path_factory):
+def served(tiny_bundle: Path, tmp_path_factory) -> ServedDemo:
+    return shared_demo(tiny_bundle, tmp_path_factory.getbasetemp() / "demo_server")
+
+
+@pytest.fixture(scope="module")
+def page(served: ServedDemo):
     if not CHROMIUM.is_file() and shutil.which("chromium") is None:
         skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    served = shared_demo(tiny_bundle, tmp_path_factory.getbasetemp() / "demo_server")
     executable = str(CHROMIUM) if CHROMIUM.is_file() else shutil.which("chromium")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
@@ -113,6 +120,28 @@ def test_a_file_over_the_upload_limit_is_refused_in_the_page(page, tmp_path):
     page.wait_for_selector(".toast-body", timeout=WAIT_MS)
     texts = _toasts(page)
     assert len(texts) == 1 and "maximum allowed size" in texts[0]
+
+
+def test_a_visitor_over_its_share_of_the_queue_reads_why(page, served, tmp_path):
+    """The browser's address (127.0.0.1) already has its share of analyses waiting (raw joins queued
+    behind other visitors' analyses): the page's upload is refused with the fair-queue sentence."""
+    _reload(page)
+    base = served.url
+    busy = hold_analysis_slots(base, served.bundle, tmp_path, ["198.51.100.4", "198.51.100.5", "198.51.100.6"])
+    with httpx.Client(timeout=30) as http:
+        search = fn_index(base, "music_for_video")
+        assert all(join(http, base, search, [None, 5, False]).status_code == 200
+                   for _ in range(DEFAULT_JOBS_PER_CLIENT))
+    video = make_video(tmp_path / "one-more.mp4", seconds=4, size=(320, 240), seed=8)
+    page.locator("#query-video input[type=file]").set_input_files(str(video))
+    page.wait_for_selector(".toast-body", timeout=WAIT_MS)
+    OUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUT / "demo-over-share.png"))
+    assert not all(job.done() for job in busy), "the other analyses ended first: the share was never full"
+    texts = _toasts(page)
+    assert len(texts) == 1 and too_many_jobs(DEFAULT_JOBS_PER_CLIENT) in texts[0], texts
+    for job in busy:
+        job.result(timeout=300)
 
 
 def test_the_operator_adds_a_music_folder_after_login_and_visitors_cannot(page, tmp_path_factory):

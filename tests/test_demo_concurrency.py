@@ -7,18 +7,16 @@ tests/security/test_fair_queue.py.)"""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from pathlib import Path
 
-import imageio_ffmpeg
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.utils import Status
 
-from vmnet_core.bundle.files import load_bundle
 from vmnet_testkit.demo_server import ServedDemo, shared_demo
+from vmnet_testkit.queue_share import catalog_clips, fresh_copy
 
 USERS = 10
 TOP_K = 5
@@ -29,30 +27,15 @@ def served(tiny_bundle: Path, tmp_path_factory) -> ServedDemo:
     return shared_demo(tiny_bundle, tmp_path_factory.getbasetemp() / "demo_server")
 
 
-def _corpus_clips(bundle: Path, n: int) -> list[str]:
-    """The video files of the bundle catalog's first ``n`` clips."""
-    paths = [item.path for item in load_bundle(bundle).catalog.items("video")][:n]
-    assert len(paths) == n, f"the tiny bundle has only {len(paths)} clips"
-    return paths
-
-
 def _answer(table: dict) -> list[tuple[str, float]]:
     """(track id, score) of each result row, best first."""
     rows = [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]
     return [(r["id"], r["score"]) for r in rows]
 
 
-def _fresh_copy(video: str, out: Path, tag: str) -> Path:
-    """The same streams with a different container comment: new bytes, so the query cache (keyed
-    by the upload's SHA-256) cannot answer it and the server analyses it."""
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", video, "-map", "0", "-c", "copy",
-                    "-metadata", f"comment={tag}", str(out)], check=True)
-    return out
-
-
 def test_ten_simultaneous_video_queries_each_get_their_own_results_and_see_the_queue(served, tmp_path):
-    clips = _corpus_clips(served.bundle, USERS)
-    uploads = [_fresh_copy(path, tmp_path / f"user{i}.mp4", f"vmnet-concurrency-{i}-{time.time_ns()}")
+    clips = catalog_clips(served.bundle, USERS)
+    uploads = [fresh_copy(path, tmp_path / f"user{i}.mp4", f"vmnet-concurrency-{i}-{time.time_ns()}")
                for i, path in enumerate(clips)]
     clients = [Client(served.url, verbose=False, headers={"X-Forwarded-For": f"192.0.2.{i + 1}"})
                for i in range(USERS)]
@@ -86,7 +69,7 @@ def test_ten_simultaneous_video_queries_each_get_their_own_results_and_see_the_q
     # no cross-talk: each user's answer is the one the same video gets when it is the only query,
     # and the ten videos' answers all differ, so a mix-up between users could not pass unseen
     alone = [_answer(Client(served.url, verbose=False).predict(
-        handle_file(str(_fresh_copy(path, tmp_path / f"alone{i}.mp4", f"vmnet-alone-{i}-{time.time_ns()}"))),
+        handle_file(str(fresh_copy(path, tmp_path / f"alone{i}.mp4", f"vmnet-alone-{i}-{time.time_ns()}"))),
         TOP_K, True, api_name="/music_for_video")[0]) for i, path in enumerate(clips)]
     assert len({tuple(a) for a in alone}) == USERS
     for i in range(USERS):

@@ -5,23 +5,19 @@ standing in for a front end on the same host)."""
 
 from __future__ import annotations
 
-import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import httpx
-import imageio_ffmpeg
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.utils import Status
 
 from demo.fair_queue import DEFAULT_JOBS_PER_CLIENT, too_many_jobs
-from vmnet_core.bundle.files import load_bundle
 from vmnet_testkit.demo_server import ServedDemo, shared_demo
+from vmnet_testkit.queue_share import catalog_clips, fn_index, fresh_copy, hold_analysis_slots, join
 
-ATTACKER, NEIGHBOUR, BUSY = "203.0.113.7", "203.0.113.8", ("198.51.100.1", "198.51.100.2")
-RUNNING = (Status.PROCESSING, Status.PROGRESS)
+ATTACKER, NEIGHBOUR = "203.0.113.7", "203.0.113.8"
+OTHERS = ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
 
 
 @pytest.fixture(scope="module")
@@ -29,47 +25,20 @@ def served(tiny_bundle: Path, tmp_path_factory) -> ServedDemo:
     return shared_demo(tiny_bundle, tmp_path_factory.getbasetemp() / "demo_server")
 
 
-def _fn_index(base: str, api_name: str) -> int:
-    config = httpx.get(f"{base}config", timeout=30).json()
-    return next(dep["id"] for dep in config["dependencies"] if dep.get("api_name") == api_name)
-
-
-def _join(http: httpx.Client, base: str, fn_index: int, client: str, data: list) -> httpx.Response:
-    """One raw join to the queue from ``client``, never listening for its result."""
-    return http.post(f"{base}gradio_api/queue/join", headers={"X-Forwarded-For": client},
-                     json={"data": data, "fn_index": fn_index, "session_hash": uuid.uuid4().hex[:11],
-                           "event_data": None, "trigger_id": None})
-
-
-def _fresh_clip(bundle: Path, index: int, out: Path) -> Path:
-    """A catalog clip with new bytes (a container comment), so the query cache cannot answer it."""
-    source = [item.path for item in load_bundle(bundle).catalog.items("video")][index]
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", source, "-map", "0", "-c", "copy",
-                    "-metadata", f"comment=vmnet-fair-{uuid.uuid4().hex}", str(out)], check=True)
-    return out
-
-
 def test_one_client_cannot_fill_the_analysis_queue(served, tmp_path):
     base = served.url
-    search = _fn_index(base, "music_for_video")
-    # two real analyses from other visitors hold both analysis slots, so the joins below wait in the queue
-    busy = [Client(base, verbose=False, headers={"X-Forwarded-For": address}).submit(
-        handle_file(str(_fresh_clip(served.bundle, i, tmp_path / f"busy{i}.mp4"))), 5, False,
-        api_name="/music_for_video") for i, address in enumerate(BUSY)]
-    deadline = time.monotonic() + 120
-    while not all(job.status().code in RUNNING for job in busy):
-        assert time.monotonic() < deadline, [job.status().code for job in busy]
-        time.sleep(0.05)
-
+    search, preview = fn_index(base, "music_for_video"), fn_index(base, "preview")
+    # other visitors' real analyses hold both slots and queue ahead, so the joins below wait
+    busy = hold_analysis_slots(base, served.bundle, tmp_path, OTHERS)
     with httpx.Client(timeout=30) as http:
-        taken = [_join(http, base, search, ATTACKER, [None, 5, False]) for _ in range(DEFAULT_JOBS_PER_CLIENT)]
-        refused = _join(http, base, search, ATTACKER, [None, 5, False])
-        preview = _join(http, base, _fn_index(base, "preview"), ATTACKER, [None, None])  # same group, also refused
-        neighbour = _join(http, base, search, NEIGHBOUR, [None, 5, False])
-        assert all(not job.done() for job in busy), "the busy analyses ended before the joins: the test proves nothing"
+        taken = [join(http, base, search, [None, 5, False], ATTACKER) for _ in range(DEFAULT_JOBS_PER_CLIENT)]
+        refused = join(http, base, search, [None, 5, False], ATTACKER)
+        refused_preview = join(http, base, preview, [None, None], ATTACKER)  # the same group: refused too
+        neighbour = join(http, base, search, [None, 5, False], NEIGHBOUR)
+        assert not all(job.done() for job in busy), "the other analyses ended before the joins: nothing was shown"
 
         assert [r.status_code for r in taken] == [200] * DEFAULT_JOBS_PER_CLIENT
-        for answer in (refused, preview):
+        for answer in (refused, refused_preview):
             assert answer.status_code == 400 and answer.json()["detail"] == too_many_jobs(DEFAULT_JOBS_PER_CLIENT)
         assert neighbour.status_code == 200  # another address is not held back by the attacker's share
 
@@ -78,10 +47,11 @@ def test_one_client_cannot_fill_the_analysis_queue(served, tmp_path):
             assert len(table["data"]) == 5 and "analysed in" in status
         # once the attacker's queued jobs have run (each refused by the handler: no upload), it may join again
         deadline = time.monotonic() + 120
-        while (again := _join(http, base, search, ATTACKER, [None, 5, False])).status_code != 200:
+        while (again := join(http, base, search, [None, 5, False], ATTACKER)).status_code != 200:
             assert again.status_code == 400 and time.monotonic() < deadline, again.text
             time.sleep(0.5)
-    # and the page's own flow still works for the attacker's address afterwards
-    answer = Client(base, verbose=False, headers={"X-Forwarded-For": ATTACKER}).predict(
-        handle_file(str(_fresh_clip(served.bundle, 2, tmp_path / "after.mp4"))), 5, False, api_name="/music_for_video")
-    assert len(answer[0]["data"]) == 5
+    # and the page's own flow answers that address again
+    clip = fresh_copy(catalog_clips(served.bundle, 1)[0], tmp_path / "after.mp4")
+    table, _ = Client(base, verbose=False, headers={"X-Forwarded-For": ATTACKER}).predict(
+        handle_file(str(clip)), 5, False, api_name="/music_for_video")
+    assert len(table["data"]) == 5
