@@ -8,9 +8,10 @@ waiting or running at once: a further join is refused at once (HTTP 400, the pag
 sentence of :func:`too_many_jobs`), counts nothing, and is accepted again as soon as one of that
 client's jobs ends.
 
-Clients are keyed by the connecting address, as the admin login throttle and the study's join
-limit are (uvicorn takes it from ``X-Forwarded-For`` only when the connection comes from
-127.0.0.1; docs/security.md). Visitors behind one address (a classroom's NAT) share the bound.
+Clients are keyed as the admin login throttle and the study's join limit key them
+(:func:`webguard.clients.client_key`: the connecting address, an IPv6 one as its /64; uvicorn
+takes it from ``X-Forwarded-For`` only when the connection comes from 127.0.0.1;
+docs/security.md). Visitors behind one address (a classroom's NAT) share the bound.
 
 The count reads Gradio's own queue (``Queue.event_ids_to_events``: the events waiting or running,
 removed when they end or are cancelled), so nothing here can drift from what the queue holds. That
@@ -22,6 +23,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from webguard.clients import request_client
+
 DEFAULT_JOBS_PER_CLIENT = 4  # a page has at most a search, a re-rank and a preview pending per tab
 
 
@@ -31,16 +34,10 @@ def too_many_jobs(per_client: int) -> str:
             "one of them has finished, then try again.")
 
 
-def client_address(request: Any) -> str:
-    """The connecting address of a Starlette/FastAPI request (``"unknown"`` without one)."""
-    client = getattr(request, "client", None)
-    return getattr(client, "host", None) or "unknown"
-
-
 def jobs_of(queue: Any, client: str, concurrency_id: str) -> int:
     """How many events of ``concurrency_id`` from ``client`` Gradio's ``queue`` holds (waiting or running)."""
     return sum(1 for event in list(queue.event_ids_to_events.values())
-               if event.concurrency_id == concurrency_id and client_address(event.request) == client)
+               if event.concurrency_id == concurrency_id and request_client(event.request) == client)
 
 
 def limit_jobs_per_client(blocks: Any, concurrency_id: str, per_client: int) -> None:
@@ -60,7 +57,7 @@ def limit_jobs_per_client(blocks: Any, concurrency_id: str, per_client: int) -> 
         if fn is None or fn.concurrency_id != concurrency_id:
             return await push(body, request, username)
         async with admitting:
-            if jobs_of(queue, client_address(request), concurrency_id) >= per_client:
+            if jobs_of(queue, request_client(request), concurrency_id) >= per_client:
                 return False, too_many_jobs(per_client), "error"
             return await push(body, request, username)
 

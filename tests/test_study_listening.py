@@ -221,6 +221,15 @@ def test_through_the_public_api_an_early_vote_is_refused_a_patient_one_stored_an
         with pytest.raises(AppError, match="Too many new sessions were started from your network"):
             client.predict("", {"study": joins}, "join-key-of-rater-three", api_name="/consent")
         assert client.predict("", {"study": joins}, "join-key-of-rater-one", api_name="/consent") == first
+        # a client rotating among the IPv6 addresses of its /64 is one client; the next /64 is another
+        subscriber = [Client(srv.study, verbose=False, download_files=False,
+                             headers={"X-Forwarded-For": f"2001:db8:7:1::{n}"}) for n in (1, 2, 3)]
+        for n, rotated in enumerate(subscriber[:2]):
+            rotated.predict("", {"study": joins}, f"join-key-of-ipv6-rater-{n}", api_name="/consent")
+        with pytest.raises(AppError, match="Too many new sessions were started from your network"):
+            subscriber[2].predict("", {"study": joins}, "join-key-of-ipv6-rater-2", api_name="/consent")
+        Client(srv.study, verbose=False, download_files=False, headers={"X-Forwarded-For": "2001:db8:7:2::1"}).predict(
+            "", {"study": joins}, "join-key-of-the-next-network", api_name="/consent")
     with db.read() as s:
         trial = s.get(Trial, view["trial_id"])
         vote = s.scalar(select(Vote).where(Vote.trial_id == trial.id))

@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from webguard.clients import scope_client
 from webguard.masks import PathMask
 from webguard.rewrite import masked_send, replay, unmask_body, unmask_scope
 from webguard.throttle import LoginThrottle, too_many_tries
@@ -156,7 +157,7 @@ class WebGuard:
     async def _login(self, scope, receive, send):
         if scope.get("query_string"):
             return await _answer(send, 400, _detail("Send the password in the form body, never in the URL."))
-        client = (scope.get("client") or ("unknown", 0))[0]
+        client = scope_client(scope)
         wait = self.throttle.wait_s(client)
         if wait > 0:
             return await _answer(send, 429, _detail(too_many_tries(wait)),

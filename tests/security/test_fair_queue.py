@@ -16,7 +16,9 @@ from demo.fair_queue import DEFAULT_JOBS_PER_CLIENT, too_many_jobs
 from vmnet_testkit.demo_server import ServedDemo, shared_demo
 from vmnet_testkit.queue_share import catalog_clips, fn_index, fresh_copy, hold_analysis_slots, join
 
-ATTACKER, NEIGHBOUR = "203.0.113.7", "203.0.113.8"
+# the attacker rotates among the IPv6 addresses of its /64 (one join each); the neighbour is the next /64
+ATTACKER = [f"2001:db8:1:2::{n:x}" for n in range(1, 8)]
+NEIGHBOUR = "2001:db8:1:3::1"
 OTHERS = ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
 
 
@@ -31,9 +33,9 @@ def test_one_client_cannot_fill_the_analysis_queue(served, tmp_path):
     # other visitors' real analyses hold both slots and queue ahead, so the joins below wait
     busy = hold_analysis_slots(base, served.bundle, tmp_path, OTHERS)
     with httpx.Client(timeout=30) as http:
-        taken = [join(http, base, search, [None, 5, False], ATTACKER) for _ in range(DEFAULT_JOBS_PER_CLIENT)]
-        refused = join(http, base, search, [None, 5, False], ATTACKER)
-        refused_preview = join(http, base, preview, [None, None], ATTACKER)  # the same group: refused too
+        taken = [join(http, base, search, [None, 5, False], ATTACKER[n]) for n in range(DEFAULT_JOBS_PER_CLIENT)]
+        refused = join(http, base, search, [None, 5, False], ATTACKER[DEFAULT_JOBS_PER_CLIENT])
+        refused_preview = join(http, base, preview, [None, None], ATTACKER[-1])  # the same group: refused too
         neighbour = join(http, base, search, [None, 5, False], NEIGHBOUR)
         assert not all(job.done() for job in busy), "the other analyses ended before the joins: nothing was shown"
 
@@ -47,11 +49,11 @@ def test_one_client_cannot_fill_the_analysis_queue(served, tmp_path):
             assert len(table["data"]) == 5 and "analysed in" in status
         # once the attacker's queued jobs have run (each refused by the handler: no upload), it may join again
         deadline = time.monotonic() + 120
-        while (again := join(http, base, search, [None, 5, False], ATTACKER)).status_code != 200:
+        while (again := join(http, base, search, [None, 5, False], ATTACKER[0])).status_code != 200:
             assert again.status_code == 400 and time.monotonic() < deadline, again.text
             time.sleep(0.5)
     # and the page's own flow answers that address again
     clip = fresh_copy(catalog_clips(served.bundle, 1)[0], tmp_path / "after.mp4")
-    table, _ = Client(base, verbose=False, headers={"X-Forwarded-For": ATTACKER}).predict(
+    table, _ = Client(base, verbose=False, headers={"X-Forwarded-For": ATTACKER[1]}).predict(
         handle_file(str(clip)), 5, False, api_name="/music_for_video")
     assert len(table["data"]) == 5

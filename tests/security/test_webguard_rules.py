@@ -1,5 +1,5 @@
-"""The web guard's rules on their own (no server): the login throttle's waits, the upload
-janitor's age and size bounds, and the mask that shows server folders as opaque tokens. The launched-server attacks are in test_attacks.py."""
+"""The web guard's rules on their own (no server): the login throttle's waits, which client a
+request counts against, the upload janitor's age and size bounds, and the mask that shows server folders as opaque tokens. The launched-server attacks are in test_attacks.py."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from urllib.parse import quote
 
 from webguard import LoginThrottle, PathMask, UploadJanitor, too_many_tries
+from webguard.clients import client_key, scope_client
 from webguard.rewrite import masked_send, unmask_body
 
 
@@ -66,6 +67,17 @@ def _file(path, size: int, age_s: float):
     then = time.time() - age_s
     os.utime(path, (then, then))
     return path
+
+
+def test_an_ipv6_subscriber_is_one_client_whatever_address_of_its_64_it_uses():
+    assert client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff:ffff:ffff:fffe") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("[2001:db8:1:2::7]") == "2001:db8:1:2::/64"  # as a bracketed header value
+    assert client_key("::ffff:203.0.113.7") == client_key("203.0.113.7") == "203.0.113.7"
+    assert client_key("203.0.113.7") != client_key("203.0.113.8")  # IPv4: each address its own
+    assert client_key("testclient") == "testclient" and client_key(None) == client_key("") == "unknown"
+    assert scope_client({"client": ("2001:db8:1:2::9", 443)}) == "2001:db8:1:2::/64"
+    assert scope_client({}) == "unknown"
 
 
 def test_janitor_removes_old_files_and_keeps_fresh_ones(tmp_path):
