@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="remove visitor uploads and temp files older than this (default 3600)")
     parser.add_argument("--upload-max-gb", type=float, default=5.0,
                         help="keep the upload/temp folder under this size, oldest files first (default 5)")
+    parser.add_argument("--upload-gb-per-client", type=float, default=2.0, metavar="G",
+                        help="what one client address may upload within an hour, in GB (default 2; 0: no bound)")
     parser.add_argument("--jobs-per-client", type=int, default=DEFAULT_JOBS_PER_CLIENT, metavar="N",
                         help="demo analyses one client address may have waiting or running at once "
                              f"(default {DEFAULT_JOBS_PER_CLIENT}; 0: no bound)")
@@ -56,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.no_study and args.study_only:
         parser.error("--no-study and --study-only exclude each other; pass one of them")
+    if args.upload_gb_per_client < 0:
+        parser.error(f"--upload-gb-per-client must be 0 (no bound) or more, not {args.upload_gb_per_client:g}")
     if args.jobs_per_client < 0:
         parser.error(f"--jobs-per-client must be 0 (no bound) or more, not {args.jobs_per_client}")
     return args
@@ -155,7 +159,7 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
     from gradio.utils import get_upload_folder
     from starlette.routing import Mount
 
-    from webguard import LoginThrottle, MountRule, PathMask, UploadJanitor, WebGuard, is_inside
+    from webguard import LoginThrottle, MountRule, PathMask, UploadBudget, UploadJanitor, WebGuard, is_inside
 
     upload_dir = get_upload_folder()
     mounts = {route.path: route.app.get_blocks() for route in server.routes
@@ -186,7 +190,9 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
     at_start = {p for blocks in mounts.values() for files in blocks.temp_file_sets for p in files}
     mask = PathMask(hidden_folders(args, bundle_dir, upload_dir, study_media))
     server.add_middleware(WebGuard, rules=rules, mask=mask, unmasked_prefixes=ADMIN_MOUNTS,
-                          login_paths=[f"{m}/login" for m in ADMIN_MOUNTS], throttle=LoginThrottle())
+                          login_paths=[f"{m}/login" for m in ADMIN_MOUNTS], throttle=LoginThrottle(),
+                          upload_budget=UploadBudget(int(args.upload_gb_per_client * 1e9))
+                          if args.upload_gb_per_client > 0 else None)
     if not janitor:
         return
     period_s = min(JANITOR_MAX_PERIOD_S, max(1.0, args.upload_max_age_s / 3))

@@ -9,23 +9,19 @@ screenshots to tests/out/ (gitignored) for a person to look at.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 
 from demo.fair_queue import DEFAULT_JOBS_PER_CLIENT, too_many_jobs
-from vmnet_testkit.ci import skip_or_fail
+from vmnet_testkit.browser import chromium
 from vmnet_testkit.demo_server import ADMIN_PASSWORD, UPLOAD_LIMIT_MB, ServedDemo, shared_demo
 from vmnet_testkit.mediagen import make_audio, make_video
 from vmnet_testkit.queue_share import fn_index, hold_analysis_slots, join
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 OUT = Path(__file__).resolve().parent / "out"
 WAIT_MS = 120_000
 
@@ -37,19 +33,11 @@ def served(tiny_bundle: Path, tmp_path_factory) -> ServedDemo:
 
 @pytest.fixture(scope="module")
 def page(served: ServedDemo):
-    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
-        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = str(CHROMIUM) if CHROMIUM.is_file() else shutil.which("chromium")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1700})
-            page.goto(served.url)
-            page.wait_for_selector("#query-video input[type=file]", state="attached", timeout=WAIT_MS)
-            yield page
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1700})
+        page.goto(served.url)
+        page.wait_for_selector("#query-video input[type=file]", state="attached", timeout=WAIT_MS)
+        yield page
 
 
 def _status_says(page, element_id: str, *needles: str) -> None:

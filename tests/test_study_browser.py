@@ -8,7 +8,6 @@ app.py's web guard (opaque file URLs, docs/security.md). Screenshots land in tmp
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,29 +15,19 @@ from sqlalchemy import select
 
 from study.db import Database
 from study.models import Candidate, Participant, Stimulus, Vote
+from vmnet_testkit.browser import chromium
 from vmnet_testkit.ci import skip_or_fail
 from vmnet_testkit.study_helpers import new_study, premux_clips
 from vmnet_testkit.study_server import study_in_thread
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 TRIALS = 4  # 1 clip x 3 pairs + the practice trial
 STEP_MS = 60_000
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists() and not shutil.which("chromium"):
-        skip_or_fail("chromium is not installed at /usr/bin/chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("the playwright Python package is not installed")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,12 @@
 """The web guard in front of ``app.py`` (docs/security.md): :class:`WebGuard` (the ASGI layer),
-:class:`PathMask` (server folders shown as opaque tokens), :class:`LoginThrottle` and
-:class:`UploadJanitor`. Imports no Gradio."""
+:class:`PathMask` (server folders shown as opaque tokens), :class:`LoginThrottle`,
+:class:`UploadBudget` and :class:`UploadJanitor`. Imports no Gradio."""
 
 from webguard.guard import BLOCKED_ROUTES, FILE_ROUTE, MountRule, WebGuard
 from webguard.janitor import UploadJanitor
 from webguard.masks import PathMask, is_inside
 from webguard.throttle import LoginThrottle, too_many_tries
+from webguard.upload_budget import UploadBudget
 
-__all__ = ["BLOCKED_ROUTES", "FILE_ROUTE", "LoginThrottle", "MountRule", "PathMask", "UploadJanitor", "WebGuard",
-           "is_inside", "too_many_tries"]
+__all__ = ["BLOCKED_ROUTES", "FILE_ROUTE", "LoginThrottle", "MountRule", "PathMask", "UploadBudget", "UploadJanitor",
+           "WebGuard", "is_inside", "too_many_tries"]

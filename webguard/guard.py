@@ -26,7 +26,8 @@ One pure-ASGI middleware that
   the ``Host`` is not localhost, so every ``Access-Control-*`` header is dropped and the cookie is
   set ``SameSite=Lax``: another site's script can neither read an answer nor send the admin's cookie;
 - throttles the admin login per client and overall (:class:`~webguard.throttle.LoginThrottle`) and
-  refuses a password in the URL.
+  refuses a password in the URL;
+- bounds what one client may upload within an hour (:class:`~webguard.upload_budget.UploadBudget`).
 
 It imports no Gradio: ``app.py`` hands it the rules as plain callables.
 """
@@ -45,6 +46,7 @@ from webguard.clients import scope_client
 from webguard.masks import PathMask
 from webguard.rewrite import masked_send, replay, unmask_body, unmask_scope
 from webguard.throttle import LoginThrottle, too_many_tries
+from webguard.upload_budget import UploadBudget, counting_receive, too_much_uploaded
 
 FILE_ROUTE = "/gradio_api/file="
 UPLOAD_ROUTE = "/gradio_api/upload"
@@ -83,13 +85,14 @@ class WebGuard:
 
     def __init__(self, app, rules: Iterable[MountRule], mask: PathMask | None = None,
                  unmasked_prefixes: Iterable[str] = (), login_paths: Iterable[str] = (),
-                 throttle: LoginThrottle | None = None):
+                 throttle: LoginThrottle | None = None, upload_budget: UploadBudget | None = None):
         self.app = app
         self.rules = sorted(rules, key=lambda r: len(r.prefix), reverse=True)
         self.mask = mask or PathMask([])
         self.unmasked_prefixes = tuple(p.rstrip("/") for p in unmasked_prefixes)
         self.login_paths = {p.rstrip("/") for p in login_paths}
         self.throttle = throttle or LoginThrottle()
+        self.upload_budget = upload_budget
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -112,6 +115,10 @@ class WebGuard:
             return await self.app(scope, receive, _file_headers(send))  # file bytes pass untouched
         if scope.get("method") == "POST" and path.rstrip("/") in self.login_paths:
             return await self._login(scope, receive, send)
+        if UPLOAD_ROUTE in path and scope.get("method") == "POST" and not self._trusted(path):
+            receive = await self._within_budget(scope, receive, send)
+            if receive is None:
+                return
         scope, receive = await unmask_body(scope, receive, self.mask, upload_route=UPLOAD_ROUTE in path)
         if scope is None:
             return await _answer(send, 413, TOO_LARGE)
@@ -128,6 +135,20 @@ class WebGuard:
             # answers must come uncompressed to be masked; Gradio's own files keep their compression
             scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]}
         return await self.app(scope, receive, masked_send(send, self.mask))
+
+    async def _within_budget(self, scope, receive, send):
+        """``receive`` counting the upload's bytes against its client's budget, or None (after
+        answering 429) when the client has used it up; ``receive`` itself without a budget."""
+        if self.upload_budget is None:
+            return receive
+        client = scope_client(scope)
+        wait = self.upload_budget.wait_s(client)
+        if wait > 0:
+            sentence = too_much_uploaded(self.upload_budget.budget_bytes, self.upload_budget.window_s, wait)
+            await _answer(send, 429, sentence.encode(), [(b"retry-after", str(math.ceil(wait)).encode())],
+                          content_type=b"text/plain; charset=utf-8")  # the page shows it as "HTTP 429: <text>"
+            return None
+        return counting_receive(receive, lambda n: self.upload_budget.count(client, n))
 
     def _rule(self, prefix: str) -> MountRule | None:
         return next((r for r in self.rules if r.prefix == prefix), None)
@@ -231,8 +252,9 @@ def _detail(sentence: str) -> bytes:
     return json.dumps({"detail": sentence}).encode()
 
 
-async def _answer(send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+async def _answer(send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None,
+                  content_type: bytes = b"application/json") -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
                (b"x-content-type-options", b"nosniff"), *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})

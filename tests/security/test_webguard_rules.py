@@ -11,6 +11,7 @@ from urllib.parse import quote
 from webguard import LoginThrottle, PathMask, UploadJanitor, too_many_tries
 from webguard.clients import client_key, scope_client
 from webguard.rewrite import masked_send, unmask_body
+from webguard.upload_budget import UploadBudget, too_much_uploaded
 
 
 class Clock:
@@ -78,6 +79,23 @@ def test_an_ipv6_subscriber_is_one_client_whatever_address_of_its_64_it_uses():
     assert client_key("testclient") == "testclient" and client_key(None) == client_key("") == "unknown"
     assert scope_client({"client": ("2001:db8:1:2::9", 443)}) == "2001:db8:1:2::/64"
     assert scope_client({}) == "unknown"
+
+
+def test_an_upload_budget_refuses_until_the_oldest_bytes_leave_the_window():
+    clock = Clock()
+    budget = UploadBudget(budget_bytes=1000, window_s=100.0, clock=clock)
+    budget.count("a", 600)
+    assert budget.wait_s("a") == 0
+    clock.now += 10
+    budget.count("a", 500)  # 1100 bytes within the window: over
+    assert budget.wait_s("a") == 90.0  # once the first 600 leave, "a" is under again
+    assert budget.wait_s("b") == 0  # other clients are not held back
+    clock.now += 90
+    assert budget.wait_s("a") == 0
+    budget.count("a", 2000)  # one chunk over the budget by itself: it must leave whole
+    assert budget.wait_s("a") == 100.0
+    assert "wait about 2 minutes" in too_much_uploaded(1000, 100.0, 61.0)
+    assert too_much_uploaded(2 * 10**9, 3600.0, 30.0).startswith("Your network has uploaded 2 GB to this server in the last hour")
 
 
 def test_janitor_removes_old_files_and_keeps_fresh_ones(tmp_path):
