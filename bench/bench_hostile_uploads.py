@@ -144,7 +144,8 @@ def demo_report(bundle: Path, cases: list[HostileCase], tmp: Path) -> dict:
     bundle_copy = copy_bundle(bundle, tmp / "bundle")
     cache = tmp / "cache"
     rows = []
-    with running_app(bundle_copy, cache) as url:
+    # one client sends every case (some of them hundreds of MB): no per-client budget or queue share
+    with running_app(bundle_copy, cache, "--upload-gb-per-client", "0", "--jobs-per-client", "0") as url:
         port = int(url.rstrip("/").rsplit(":", 1)[1])
         pid = _server_pid(port)
         sampler = TreeMemorySampler(pid) if pid else None
