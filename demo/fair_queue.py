@@ -25,7 +25,7 @@ from typing import Any
 
 from webguard.clients import request_client
 
-DEFAULT_JOBS_PER_CLIENT = 4  # a page has at most a search, a re-rank and a preview pending per tab
+DEFAULT_JOBS_PER_CLIENT = 4  # room for a tab's search, re-rank and preview pending at once, and one more
 
 
 def too_many_jobs(per_client: int) -> str:
