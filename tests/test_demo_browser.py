@@ -18,7 +18,7 @@ from demo.fair_queue import DEFAULT_JOBS_PER_CLIENT, too_many_jobs
 from vmnet_testkit.browser import chromium
 from vmnet_testkit.demo_server import ADMIN_PASSWORD, UPLOAD_LIMIT_MB, ServedDemo, shared_demo
 from vmnet_testkit.mediagen import make_audio, make_video
-from vmnet_testkit.queue_share import fn_index, hold_analysis_slots, join
+from vmnet_testkit.queue_share import fn_index, hold_analysis_slots, join, join_when_free
 
 pytestmark = pytest.mark.browser
 
@@ -130,6 +130,8 @@ def test_a_visitor_over_its_share_of_the_queue_reads_why(page, served, tmp_path)
     assert len(texts) == 1 and too_many_jobs(DEFAULT_JOBS_PER_CLIENT) in texts[0], texts
     for job in busy:
         job.result(timeout=300)
+    with httpx.Client(timeout=30) as http:  # the queued joins have run: the next tests find the share free
+        assert join_when_free(http, base, search, [None, 5, False]).status_code == 200
 
 
 def test_the_operator_adds_a_music_folder_after_login_and_visitors_cannot(page, tmp_path_factory):

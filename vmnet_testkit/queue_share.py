@@ -38,6 +38,18 @@ def join(http: httpx.Client, base: str, index: int, data: list, client: str | No
                            "event_data": None, "trigger_id": None})
 
 
+def join_when_free(http: httpx.Client, base: str, index: int, data: list, client: str | None = None,
+                   timeout_s: float = 120.0) -> httpx.Response:
+    """:func:`join` again every half second while the client is refused for being over its share
+    (400); the first other answer. Raises ``TimeoutError`` when the share has not freed in time."""
+    deadline = time.monotonic() + timeout_s
+    while (answer := join(http, base, index, data, client)).status_code == 400:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still refused after {timeout_s:.0f} s: {answer.text}")
+        time.sleep(0.5)
+    return answer
+
+
 def fresh_copy(video: str | Path, out: Path, tag: str | None = None) -> Path:
     """The same streams with a new container comment: new bytes, so the query cache (keyed by the
     upload's SHA-256) cannot answer it and the server analyses it."""
