@@ -13,7 +13,15 @@ class UploadJanitor:
     """Removes files under ``folder`` older than ``max_age_s`` and, while the folder holds more than
     ``max_bytes``, the oldest ones; every ``period_s`` s in a daemon thread (``start()``), or once by
     ``sweep()``. ``keep``: files the pages reference from their start (a figure) are never removed.
-    ``forget(paths)`` is called with what was removed (to drop Gradio's records of them)."""
+    ``forget(paths)`` is called with what was removed (to drop Gradio's records of them).
+
+    A file's age is the time since its inode last changed (``st_ctime``: made, copied in, touched),
+    not since its modification time: Gradio caches a file with ``shutil.copy2``, which keeps the
+    source's modification time, and the study's stimuli all carry 2000-01-01
+    (``study.stimuli.FIXED_MTIME``, for blinding), so by that time a stimulus handed to a rater a
+    second ago would be 26 years old and go at the next sweep. (Gradio's own cache cleaner ages
+    files by ``st_ctime`` too, and touches a cached copy it hands out again.)
+    """
 
     def __init__(self, folder: str | os.PathLike, max_age_s: float, max_bytes: int, period_s: float = 60.0,
                  forget: Callable[[set[str]], None] | None = None, keep: Iterable[str] = ()):
@@ -35,12 +43,12 @@ class UploadJanitor:
                     st = os.lstat(path)
                 except OSError:
                     continue
-                files.append((st.st_mtime, st.st_size, path))
+                files.append((st.st_ctime, st.st_size, path))
         files.sort()
         total = sum(size for _, size, _ in files)
         removed: set[str] = set()
-        for mtime, size, path in files:
-            if now - mtime <= self.max_age_s and total <= self.max_bytes:
+        for changed, size, path in files:
+            if now - changed <= self.max_age_s and total <= self.max_bytes:
                 break
             try:
                 os.unlink(path)

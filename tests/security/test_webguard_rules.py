@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
+from pathlib import Path
 from urllib.parse import quote
 
+from study.stimuli import FIXED_MTIME
 from webguard import LoginThrottle, PathMask, UploadJanitor, too_many_tries
 from webguard.clients import client_key, scope_client
 from webguard.rewrite import masked_send, unmask_body
@@ -62,11 +65,11 @@ def test_the_message_says_how_long_to_wait():
     assert too_many_tries(3.2) == "Too many wrong passwords; wait 4 s before trying again."
 
 
-def _file(path, size: int, age_s: float):
+def _file(path, size: int):
+    """A new file of ``size`` bytes (the janitor ages files from when they arrived: their ``st_ctime``,
+    which no ``os.utime`` can set back, so the tests age them by sweeping at a later ``now``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"x" * size)
-    then = time.time() - age_s
-    os.utime(path, (then, then))
     return path
 
 
@@ -99,23 +102,39 @@ def test_an_upload_budget_refuses_until_the_oldest_bytes_leave_the_window():
 
 
 def test_janitor_removes_old_files_and_keeps_fresh_ones(tmp_path):
-    old = _file(tmp_path / "aaa" / "old.mp4", 10, age_s=120)
-    fresh = _file(tmp_path / "bbb" / "fresh.mp4", 10, age_s=1)
+    old = _file(tmp_path / "aaa" / "old.mp4", 10)
+    time.sleep(1.2)
+    fresh = _file(tmp_path / "bbb" / "fresh.mp4", 10)
     forgotten = []
-    removed = UploadJanitor(tmp_path, max_age_s=60, max_bytes=10**9, forget=forgotten.append).sweep()
+    removed = UploadJanitor(tmp_path, max_age_s=0.6, max_bytes=10**9, forget=forgotten.append).sweep()
     assert removed == {str(old)} and forgotten == [{str(old)}]
     assert not old.exists() and fresh.exists()
+    assert UploadJanitor(tmp_path, max_age_s=60, max_bytes=10**9).sweep(now=time.time() + 61) == {str(fresh)}
+
+
+def test_a_copy_that_keeps_an_old_modification_time_is_new_to_the_janitor(tmp_path):
+    """Gradio caches a file with shutil.copy2, keeping its time, and every study stimulus carries
+    2000-01-01 (study.stimuli.FIXED_MTIME): the copy a rater was just handed must not go."""
+    stimulus = _file(tmp_path / "media" / "a1b2.mp4", 10)
+    os.utime(stimulus, (FIXED_MTIME, FIXED_MTIME))
+    cache = tmp_path / "gradio"
+    (cache / "hash").mkdir(parents=True)
+    copied = Path(shutil.copy2(stimulus, cache / "hash" / "a1b2.mp4"))
+    assert copied.stat().st_mtime == FIXED_MTIME
+    janitor = UploadJanitor(cache, max_age_s=3600, max_bytes=10**9)
+    assert janitor.sweep() == set() and copied.exists()
+    assert janitor.sweep(now=time.time() + 3601) == {str(copied)}  # an hour after it arrived, it goes
 
 
 def test_janitor_keeps_the_folder_under_its_size_bound_oldest_first(tmp_path):
-    files = [_file(tmp_path / f"d{i}" / "upload.bin", 1000, age_s=50 - i) for i in range(10)]  # d0 oldest
+    files = [_file(tmp_path / f"d{i}" / "upload.bin", 1000) for i in range(10)]  # d0 first
     UploadJanitor(tmp_path, max_age_s=3600, max_bytes=3500).sweep()
     assert [f.exists() for f in files] == [False] * 7 + [True] * 3
 
 
 def test_janitor_keeps_what_the_pages_reference_from_their_start(tmp_path):
-    figure = _file(tmp_path / "fig" / "recall.png", 10, age_s=10_000)
-    UploadJanitor(tmp_path, max_age_s=60, max_bytes=0, keep=[str(figure)]).sweep()
+    figure = _file(tmp_path / "fig" / "recall.png", 10)
+    UploadJanitor(tmp_path, max_age_s=60, max_bytes=0, keep=[str(figure)]).sweep(now=time.time() + 10_000)
     assert figure.exists()
 
 
