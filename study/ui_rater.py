@@ -37,7 +37,7 @@ from study.db import Database
 from study.join_limit import JoinLimiter
 from study.rater_input import MAX_RESPONSE_MS
 from study.service import NotFound, Refused, SaveFailed, StudyError, StudyInfo, TrialView, VoteAck
-from webguard.clients import client_key
+from webguard.clients import UNKNOWN, request_client
 
 TOKEN_STORAGE_KEY = "vmnet_study_participant"
 JOIN_KEY_STORAGE_KEY = "vmnet_study_join_key"
@@ -135,9 +135,8 @@ def client_of(request: gr.Request | None) -> str | None:
     """The caller's address as the server sees it (behind a reverse proxy: the forwarded one uvicorn
     trusts; an IPv6 address as its /64, :func:`webguard.clients.client_key`), for the join limit;
     None without one."""
-    client = getattr(request, "client", None) if request is not None else None
-    host = getattr(client, "host", None)
-    return client_key(host) if host else None
+    key = request_client(request)
+    return None if key == UNKNOWN else key
 
 
 def add_rater_api(db: Database, limiter: JoinLimiter | None = None) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 GB = 10**9  # as --upload-max-gb counts
+MERGE_S = 1.0  # chunks this close to a client's last entry are added to it
 
 
 @dataclass
@@ -44,10 +45,17 @@ class UploadBudget:
             return self.window_s
 
     def count(self, client: str, n_bytes: int) -> None:
-        """Add ``n_bytes`` that ``client`` has just sent."""
-        if n_bytes > 0:
-            with self._lock:
-                self._sent.setdefault(client, []).append((self.clock(), n_bytes))
+        """Add ``n_bytes`` that ``client`` has just sent (an upload arrives in many small chunks: those
+        within :data:`MERGE_S` of the client's last entry join it, so a client keeps one entry a second)."""
+        if n_bytes <= 0:
+            return
+        now = self.clock()
+        with self._lock:
+            sent = self._sent.setdefault(client, [])
+            if sent and now - sent[-1][0] < MERGE_S:
+                sent[-1] = (sent[-1][0], sent[-1][1] + n_bytes)
+            else:
+                sent.append((now, n_bytes))
 
     def _recent(self, client: str, now: float) -> list[tuple[float, int]]:
         cutoff = now - self.window_s
