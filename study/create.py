@@ -183,14 +183,16 @@ def _model_hits(condition: str, bundle, models: dict[str, Path], retrievers: dic
 
 
 # ---------------------------------------------------------------------------------------- create
-def design_for(config: StudyConfig, n_clips: int) -> DesignSpec:
+def design_for(config: StudyConfig, n_clips: int, plan_key: str | None = None) -> DesignSpec:
     """The trial-plan spec a config gives for ``n_clips`` scored clips (plus, with ``practice``,
-    the practice clip after them)."""
+    the practice clip after them), with a fresh secret ``plan_key`` unless one is given: the config
+    and its seed may be public (the default study's are in this code), the plan must not be."""
     return DesignSpec(
         n_stimuli=n_clips, pairs=tuple(config.condition_pairs), trials_per_participant=config.trials_per_participant,
         attention_checks=config.attention.count, attention_kind=config.attention.kind,
         attention_reference=config.attention_reference, swapped_repeats=config.swapped_repeats,
-        practice=config.practice, seed=config.seed, practice_clip=config.practice)
+        practice=config.practice, seed=config.seed, practice_clip=config.practice,
+        plan_key=secrets.token_hex(16) if plan_key is None else plan_key)
 
 
 def practice_last(config: StudyConfig, clips: list[ClipSource]) -> list[ClipSource]:

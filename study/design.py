@@ -1,5 +1,8 @@
 """The study's trial plan: pure functions, no database. Every rater slot's trial list follows from
-``(DesignSpec, slot)`` through seeded ``numpy.random.Generator`` s, so the plan is reproducible.
+``(DesignSpec, slot)`` through seeded ``numpy.random.Generator`` s, so the plan is reproducible by
+whoever holds the stored spec. Its ``plan_key`` (a random secret drawn when the study is created and
+kept in the database) is mixed into every generator beside the seed: a rater who knows the study's
+config, seed included, still cannot rebuild which condition each of their files is.
 
 Structure (``U`` = clips × condition pairs, ``T`` = normal trials per rater, ``M = 2U`` comparisons
 counting both sides, ``L = lcm(M, T)``):
@@ -25,6 +28,7 @@ counting both sides, ``L = lcm(M, T)``):
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,6 +38,7 @@ from vmnet_core.errors import VmnetError
 
 CHECK_CONDITION = "__attention__"  # the obviously wrong soundtrack (noise or silence) of a catch trial
 MAX_DEFAULT_TRIALS = 24
+PLAN_KEY = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,14 @@ class DesignSpec:
     # the practice trial uses clip ``n_stimuli``, one kept out of every scored trial (False: a
     # study stored before practice clips existed, whose practice trial reuses a scored clip)
     practice_clip: bool = False
+    # 32 hex digits drawn at creation (study.create.design_for), never shown to raters; "" = a study
+    # stored before plan keys, which plans exactly as before
+    plan_key: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pairs", tuple((str(a), str(b)) for a, b in self.pairs))
+        if self.plan_key and not PLAN_KEY.fullmatch(self.plan_key):
+            raise VmnetError("A plan key is 32 hexadecimal digits (or empty for a study stored before keys).")
         if self.n_stimuli < 1:
             raise VmnetError("A study needs at least one video clip.")
         if not self.pairs:
@@ -66,6 +76,12 @@ class DesignSpec:
                 "distinct (clip, condition pair) comparisons; lower it or add clips.")
         if self.swapped_repeats > self.normal_trials:
             raise VmnetError("swapped_repeats cannot exceed the number of normal trials per participant.")
+
+    @property
+    def entropy(self) -> tuple[int, ...]:
+        """What every generator of the plan is seeded with, before its own keys: the seed and the
+        plan key (the seed alone for a spec without one)."""
+        return (self.seed, int(self.plan_key, 16)) if self.plan_key else (self.seed,)
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -150,14 +166,14 @@ def _rng(*keys: int) -> np.random.Generator:
 
 def slot_seed(spec: DesignSpec, slot: int) -> int:
     """The stored per-slot seed (drives the placement of that slot's extras)."""
-    return int(np.random.SeedSequence([spec.seed, 1, slot]).generate_state(1)[0] & 0x7FFFFFFF)
+    return int(np.random.SeedSequence([*spec.entropy, 1, slot]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 def _sheets(spec: DesignSpec, block: int) -> list[list[tuple[int, str, str]]]:
     """The block's S sheets of T oriented comparisons (stimulus, condition A, condition B)."""
     n, pairs, t = spec.n_stimuli, spec.pairs, spec.normal_trials
     n_pairs, u = len(pairs), spec.n_comparisons
-    rng = _rng(spec.seed, 0, block)
+    rng = _rng(*spec.entropy, 0, block)
     stim_perm = rng.permutation(n)
     pair_perm = rng.permutation(n_pairs)
     flip = int(rng.integers(2))
@@ -179,7 +195,7 @@ def _normal_trials(spec: DesignSpec, slot: int) -> list[PlannedTrial]:
     block, j = divmod(slot, spec.block_size)
     sheets = _sheets(spec, block)
     rows = williams_rows(spec.normal_trials)
-    rng = _rng(spec.seed, 2, block)
+    rng = _rng(*spec.entropy, 2, block)
     row_order = rng.permutation(len(rows))
     labels = [rng.permutation(spec.normal_trials) for _ in sheets]  # sheet item -> Williams label
     s, w = j % len(sheets), int(row_order[j // len(sheets)])
@@ -200,7 +216,7 @@ def check_music(spec: DesignSpec, slot: int, check: int) -> str:
     if spec.attention_reference:
         return spec.attention_reference
     conditions = spec.conditions
-    return conditions[int(_rng(spec.seed, 3, slot, check).integers(len(conditions)))]
+    return conditions[int(_rng(*spec.entropy, 3, slot, check).integers(len(conditions)))]
 
 
 def plan_slot(spec: DesignSpec, slot: int) -> list[PlannedTrial]:

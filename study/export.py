@@ -22,8 +22,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 VOTE_CSV_COLUMNS = VOTE_COLUMNS  # the fields of study.vote_row.VoteRow, in order
 PARTICIPANT_CSV_COLUMNS = [
     "study", "participant", "slot", "seed", "joined_at", "consented_at", "finished_at", "screening",
-    "completion_code", "trials", "answers",
-]  # followed by one url_<name> column per URL parameter seen
+    "completion_code", "trials", "answers", "all_url_params",
+]  # followed by one url_<name> column per URL parameter most participants share
 
 
 def safe_cell(value: Any) -> Any:

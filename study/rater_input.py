@@ -9,6 +9,7 @@ with too many of them keeps the first ``MAX_URL_PARAMS``.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from itertools import islice
@@ -17,6 +18,7 @@ from typing import Any
 MAX_URL_PARAMS = 16  # URL parameters kept per participant (crowd platforms send 3-4)
 MAX_URL_PARAM_NAME = 100  # characters kept of a parameter's name ...
 MAX_URL_PARAM_VALUE = 500  # ... and of its value
+UNSHOWN_CATEGORIES = ("Cs", "Cc", "Cf")  # surrogates, controls, format characters (Unicode categories)
 MAX_RESPONSE_MS = 24 * 3600 * 1000  # a response time above a day (in ms) is not a response time
 MAX_ID = 2**63 - 1  # the largest row id a database stores
 URL_PARAMS_TEXT = ("The URL parameters must be names with values, such as {\"PROLIFIC_PID\": \"...\"}, "
@@ -39,22 +41,37 @@ def url_params(value: Any) -> dict[str, str]:
     for name, text in value.items():
         if len(kept) == MAX_URL_PARAMS:
             break
-        kept.setdefault(str(name)[:MAX_URL_PARAM_NAME], str(text)[:MAX_URL_PARAM_VALUE])
+        kept.setdefault(plain_text(str(name)[:MAX_URL_PARAM_NAME]), plain_text(str(text)[:MAX_URL_PARAM_VALUE]))
     return kept
 
 
-def stored_url_params(value: Any) -> dict[str, Any]:
+def plain_text(text: str) -> str:
+    """``text`` with every character a database or a UTF-8 file cannot hold, or a spreadsheet would
+    act on unseen (lone surrogates, control characters such as NUL or a line break, format
+    characters such as a right-to-left override), replaced by U+FFFD."""
+    return "".join("\ufffd" if unicodedata.category(ch) in UNSHOWN_CATEGORIES else ch for ch in text)
+
+
+def stored_url_params(value: Any) -> dict[str, str]:
     """The first ``MAX_URL_PARAMS`` of a participant's stored URL parameters (rows stored before
-    the limit may hold more); empty for anything but a mapping."""
-    return dict(islice(value.items(), MAX_URL_PARAMS)) if isinstance(value, Mapping) else {}
+    the limit may hold more) as :func:`plain_text` (rows stored before it may hold anything);
+    empty for anything but a mapping."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {plain_text(str(name)): plain_text(str(text)) for name, text in islice(value.items(), MAX_URL_PARAMS)}
 
 
-def common_url_param_names(stored: list[Mapping[str, Any]]) -> list[str]:
-    """The ``MAX_URL_PARAMS`` parameter names the most participants carry (ties by name), sorted:
-    the export's ``url_*`` columns. Each join keeps 16 names, but junk names differ from join to
-    join; only names many raters share (a crowd platform's) become columns."""
-    counts = Counter(name for params in stored for name in params)
-    return sorted(name for name, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_URL_PARAMS])
+def common_url_param_names(stored: list[Mapping[str, Any]], answered: list[bool] | None = None) -> list[str]:
+    """The ``MAX_URL_PARAMS`` parameter names the most participants carry, sorted: the export's
+    ``url_*`` columns. Each join keeps 16 names, but junk names differ from join to join; only names
+    many raters share (a crowd platform's) become columns. Names are ranked by how many participants
+    who answered a trial carry them (``answered``, one flag per ``stored``), then by how many carry
+    them at all, then by name: joins that never answer cannot push a platform's name out."""
+    answered = answered if answered is not None else [False] * len(stored)
+    voters = Counter(name for params, voted in zip(stored, answered, strict=True) if voted for name in params)
+    everyone = Counter(name for params in stored for name in params)
+    ranked = sorted(everyone, key=lambda name: (-voters[name], -everyone[name], name))
+    return sorted(ranked[:MAX_URL_PARAMS])
 
 
 def response_ms(value: Any) -> int | None:

@@ -7,6 +7,7 @@ Admin side: progress, rows for the CSV exports, the analysis.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections import Counter
@@ -599,7 +600,9 @@ def vote_rows(db: Database, study: str | None = None, include_practice: bool = F
 
 def participant_rows(db: Database, study: str | None = None) -> list[dict[str, Any]]:
     """One dict per participant (never the secret token); URL parameters as ``url_<name>`` columns,
-    for the 16 names the most participants carry (:func:`study.rater_input.common_url_param_names`)."""
+    for the 16 names the most participants carry, those who answered first
+    (:func:`study.rater_input.common_url_param_names`), and all of a participant's, as JSON, in
+    ``all_url_params`` (so no join can push a platform's id out of the export)."""
     with _database_errors(), db.read() as s:
         st = _study_by_name(s, study)
         counts = dict(s.execute(select(Vote.participant_id, func.count(Vote.id))
@@ -612,13 +615,15 @@ def participant_rows(db: Database, study: str | None = None) -> list[dict[str, A
         screening = _screening(StudyConfig.from_dict(st.config), _vote_rows(s, st))
         found = s.execute(query).all()
         params = {p.id: rater_input.stored_url_params(p.url_params) for p, *_ in found}
-        columns = rater_input.common_url_param_names(list(params.values()))
+        columns = rater_input.common_url_param_names([params[p.id] for p, *_ in found],
+                                                     [counts.get(p.id, 0) > 0 for p, *_ in found])
         rows = []
         for p, slot, seed, n_trials in found:
             row = {"study": st.name, "participant": p.id, "slot": slot, "seed": seed, "joined_at": _iso(p.created_at),
                    "consented_at": _iso(p.consented_at), "finished_at": _iso(p.finished_at),
                    "screening": screening_status(p, screening.get(p.id)), "completion_code": p.completion_code or "",
-                   "trials": n_trials, "answers": counts.get(p.id, 0)}
+                   "trials": n_trials, "answers": counts.get(p.id, 0),
+                   "all_url_params": json.dumps(params[p.id], ensure_ascii=False, separators=(",", ":"))}
             row.update({f"url_{name}": params[p.id][name] for name in columns if name in params[p.id]})
             rows.append(row)
         return rows

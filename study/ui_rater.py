@@ -18,7 +18,6 @@ the small set of ``gr.api`` endpoints below, each scoped by the caller's token.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import logging
 import math
@@ -125,9 +124,11 @@ def progress_html(view: TrialView) -> str:
             f'<div style="width:{done}%;background:#2563eb;height:8px"></div></div></div>')
 
 
-def _storage_secret(db_url: str) -> str:
-    """A stable BrowserState secret (so tokens survive a server restart), not the URL itself."""
-    return hashlib.sha256(f"vmnet-study:{db_url}".encode()).hexdigest()[:32]
+# The key gr.BrowserState encrypts the rater's token with in the browser's storage. Gradio sends it
+# to every browser (it is in the page's config), so it hides nothing and must tell nothing: a
+# constant (stable, so a token survives a server restart), not derived from the database URL,
+# whose hash a rater could test guesses of the path or password against. The token itself is the secret.
+BROWSER_STATE_SECRET = "7c1e4f0a9b2d6e83f5a0c4d19b7e2a66"  # fixed digits, no words (a rater scan finds no name in it)
 
 
 # ------------------------------------------------------------------------------------ public API
@@ -273,10 +274,10 @@ def build_rater_page(db: Database, limiter: JoinLimiter | None = None) -> gr.Blo
     limiter = limiter if limiter is not None else JoinLimiter()
 
     with gr.Blocks(title="Soundtrack study", analytics_enabled=False) as page:
-        token = gr.BrowserState(None, storage_key=TOKEN_STORAGE_KEY, secret=_storage_secret(db.url))
+        token = gr.BrowserState(None, storage_key=TOKEN_STORAGE_KEY, secret=BROWSER_STATE_SECRET)
         # made on the first visit and kept in the browser: a second "I agree" (after a lost answer,
         # or a reload before the token arrived) joins as the same participant
-        join_key = gr.BrowserState(None, storage_key=JOIN_KEY_STORAGE_KEY, secret=_storage_secret(db.url))
+        join_key = gr.BrowserState(None, storage_key=JOIN_KEY_STORAGE_KEY, secret=BROWSER_STATE_SECRET)
         trial_state = gr.State(None)  # {trial_id, shown_at, strength_scale} of the trial on screen
         heard_state = gr.State(None)  # the player's report once both soundtracks were heard enough
 

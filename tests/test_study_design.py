@@ -199,3 +199,43 @@ def test_the_config_draws_the_checks_music_unless_it_names_a_reference():
     assert design_for(named, 3).attention_reference == "vmnet"
     with pytest.raises(VmnetError, match="attention.reference 'nope' is not one of the conditions"):
         StudyConfig.from_dict({"name": "s", "attention": {"reference": "nope"}})
+
+
+# sha256 of the first 40 slots' plans of a spec with no reference, computed before plan keys existed
+UNKEYED_PLAN_SHA256 = "993e030c269be87eddcb8b740620d939114d5dc9a678685bc2b2eb6c8a529d3c"
+
+
+def test_a_spec_stored_before_plan_keys_plans_exactly_as_before():
+    import hashlib
+    import json
+
+    stored = {"n_stimuli": 4, "pairs": [list(p) for p in PAIRS], "trials_per_participant": 6,
+              "attention_checks": 2, "attention_kind": "noise", "attention_reference": "",
+              "swapped_repeats": 1, "practice": True, "seed": 13, "practice_clip": True}
+    spec = DesignSpec.from_dict(stored)
+    plans = [[t.to_dict() for t in plan_slot(spec, slot)] for slot in range(40)]
+    assert spec.plan_key == "" and spec.entropy == (13,)
+    assert hashlib.sha256(json.dumps(plans, sort_keys=True).encode()).hexdigest() == UNKEYED_PLAN_SHA256
+
+
+def test_the_plan_key_reshapes_every_part_of_the_plan_and_is_kept_with_the_spec():
+    from study.config import StudyConfig
+    from study.create import design_for
+
+    config = StudyConfig.from_dict({"name": "s", "seed": 13, "swapped_repeats": 1, "attention": {"count": 2}})
+    keyed = [design_for(config, 4) for _ in range(2)]
+    assert all(len(spec.plan_key) == 32 and spec.seed == 13 for spec in keyed)
+    assert keyed[0].plan_key != keyed[1].plan_key
+    public = design_for(config, 4, plan_key="")  # what a rater who knows the config can rebuild
+
+    def parts(spec, slot):
+        trials = plan_slot(spec, slot)
+        return ([(t.stimulus, t.condition_a, t.condition_b) for t in _normal(trials)],
+                [t.position for t in trials if t.kind != "normal"], _check_music(trials))
+    for spec in keyed:
+        for part in range(3):  # the normal trials' order, where the extras go, the checks' music
+            assert [parts(spec, s)[part] for s in range(20)] != [parts(public, s)[part] for s in range(20)]
+        again = DesignSpec.from_dict(spec.to_dict())  # as stored with the study
+        assert [plan_slot(again, s) for s in range(20)] == [plan_slot(spec, s) for s in range(20)]
+    with pytest.raises(VmnetError, match="A plan key is 32 hexadecimal digits"):
+        DesignSpec.from_dict({**keyed[0].to_dict(), "plan_key": "not-a-key"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import Counter
 
 import pytest
@@ -87,6 +88,19 @@ def test_junk_names_that_differ_from_join_to_join_make_no_columns(db):
     assert len(url_columns) <= MAX_URL_PARAMS and {"url_PROLIFIC_PID", "url_STUDY_ID", "url_SESSION_ID"} <= set(url_columns)
 
 
+def test_joins_that_never_answer_cannot_push_a_platforms_id_out_of_the_export(db):
+    honest = [join_and_consent(db, None, {"PROLIFIC_PID": f"pid-{i}"}) for i in range(3)]
+    for token in honest:
+        trial = service.current_trial(db, token)
+        service.record_vote(db, token, trial.trial_id, "A", response_ms=900)
+    junk = {f"!{i:02d}": "x" for i in range(MAX_URL_PARAMS)}  # 16 names sorting before "P", in more joins
+    for _ in range(2 * len(honest)):
+        join_and_consent(db, None, junk)
+    rows = list(csv.DictReader(io.StringIO(participants_csv(db))))
+    assert sorted(r["url_PROLIFIC_PID"] for r in rows if r["url_PROLIFIC_PID"]) == ["pid-0", "pid-1", "pid-2"]
+    assert sum(json.loads(r["all_url_params"]) == junk for r in rows) == 2 * len(honest)  # nothing is lost
+
+
 @pytest.mark.parametrize("url_params", [["PROLIFIC_PID"], "PROLIFIC_PID=1", 5, [["a", "b"]]])
 def test_url_parameters_that_are_not_names_with_values_are_refused_with_a_sentence(db, url_params):
     with pytest.raises(Refused, match="URL parameters must be names with values") as refused:
@@ -161,6 +175,25 @@ def test_the_public_api_answers_hostile_values_with_one_sentence(db, tmp_path):
         assert page.api("vote", token, view["trial_id"], "A", None, True, True, 900, None, None)["number"] == 1
     with db.read() as s:
         assert len(s.scalar(select(Participant.url_params))) == MAX_URL_PARAMS
+
+
+UNSTORABLE = {"PROLIFIC_PID": "\udfff\ud800pid\ud800", "\ud83d": "a\x00b", "STUDY_ID": "\u202egnp.exe\r\n=1"}
+
+
+def test_url_parameters_no_database_or_file_can_hold_are_stored_readable_and_the_export_works(db, tmp_path):
+    """A join through the public API whose link carries lone surrogates, NUL, a right-to-left
+    override and a line break: stored with U+FFFD in their place, and both exports still work."""
+    from study.export import export_participants, export_votes
+
+    with study_in_thread(db.url, tmp_path / "work") as served:
+        token = PageSession(served.study).api("consent", "", UNSTORABLE, "")
+    assert _stored_params(db, token) == {"PROLIFIC_PID": "\ufffd\ufffdpid\ufffd", "\ufffd": "a\ufffdb",
+                                         "STUDY_ID": "\ufffdgnp.exe\ufffd\ufffd=1"}
+    with db.write() as s:  # a row stored before the check: the export reads it as text too
+        s.add(Participant(study_id=s.scalar(select(Study.id)), token="stored-before", url_params=UNSTORABLE))
+    export_votes(db, tmp_path / "votes.csv")
+    rows = list(csv.DictReader(io.StringIO(export_participants(db, tmp_path / "people.csv").read_text("utf-8"))))
+    assert [r["url_PROLIFIC_PID"] for r in rows] == ["\ufffd\ufffdpid\ufffd"] * 2
 
 
 def test_attention_checks_of_a_stored_study_pair_noise_with_every_condition(premuxed, tmp_path):

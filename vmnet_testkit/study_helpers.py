@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from study.config import StudyConfig
-from study.create import store_study
+from study.create import design_for, practice_last, store_study
 from study.db import Database
 from study.stimuli import ClipSource, TrackSource, clip_duration, opaque_media_name, premux_all
 from vmnet_testkit.ci import skip_or_fail
@@ -71,15 +71,19 @@ def make_config(name: str = "study-one", **overrides) -> StudyConfig:
     return StudyConfig.from_dict(values)
 
 
-def new_study(db: Database, premuxed: Premuxed, name: str = "study-one", **overrides) -> str:
-    """Store a study over copies of the premuxed clips (own folder, new opaque names; no new muxing)."""
+def new_study(db: Database, premuxed: Premuxed, name: str = "study-one", plan_key: str | None = None,
+              **overrides) -> str:
+    """Store a study over copies of the premuxed clips (own folder, new opaque names; no new muxing);
+    ``plan_key`` "" stores it as studies were stored before plan keys (None: a fresh secret one)."""
     media_dir = premuxed.media_dir.parent / f"media-{secrets.token_hex(4)}"
     media_dir.mkdir()
     media = {}
     for key, file_name in premuxed.media.items():
         media[key] = opaque_media_name()
         shutil.copyfile(premuxed.media_dir / file_name, media_dir / media[key])
-    return store_study(db, make_config(name, **overrides), premuxed.clips, premuxed.durations, media, media_dir)
+    config = make_config(name, **overrides)
+    spec = design_for(config, sum(not c.practice for c in practice_last(config, premuxed.clips)), plan_key)
+    return store_study(db, config, premuxed.clips, premuxed.durations, media, media_dir, spec)
 
 
 def open_test_database(kind: str, tmp_path: Path, **kwargs) -> Database:

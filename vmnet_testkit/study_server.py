@@ -181,8 +181,10 @@ class PageSession:
 
     def api(self, api_name: str, *data):
         """Call a public API endpoint the way any HTTP client can (``/gradio_api/call/<name>``);
-        returns its result, raises RuntimeError with the server's message on an error event."""
-        started = self.http.post(f"{self.page_url}gradio_api/call/{api_name}", json={"data": list(data)})
+        returns its result, raises RuntimeError with the server's message on an error event. The body is
+        ASCII JSON, so strings a UTF-8 encoder refuses (a lone surrogate) go as ``\\ud800`` escapes."""
+        started = self.http.post(f"{self.page_url}gradio_api/call/{api_name}", content=json.dumps({"data": list(data)}),
+                                 headers={"Content-Type": "application/json"})
         self.received.append(started.text)
         started.raise_for_status()
         event_id = started.json()["event_id"]
