@@ -166,9 +166,9 @@ def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -
         return _table(RESULT_HEADERS, rows), result.status
 
     def fill_picker(rows: pd.DataFrame):
-        if rows is None or len(rows) == 0 or "id" not in rows:
+        hits = _shown_results(rows)
+        if not hits:
             return gr.update(choices=[], value=None), None
-        hits = list(rows.itertuples(index=False))
         choices = [(f"{h.rank} · {h.title} ({float(h.score):.3f})" + (f" · {h.moment}" if h.moment else ""), str(h.id))
                    for h in hits]
         first = str(hits[0].id)
@@ -207,6 +207,23 @@ def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -
                 queue=False)
 
 
+def _shown_results(rows: pd.DataFrame | None) -> list[Any]:
+    """The results table the page sends back (rows with an ``id`` column), as row tuples: at most
+    :data:`MAX_K`, each id once. The table comes from the visitor's browser, so it may be anything:
+    a script that sent 30,000 rows naming one catalog video had the gallery built, file by file on
+    the server's event loop, for 43 s while every other visitor waited."""
+    if rows is None or len(rows) == 0 or "id" not in rows:
+        return []
+    shown, seen = [], set()
+    for row in rows.head(10 * MAX_K).itertuples(index=False):
+        if str(row.id) not in seen:
+            seen.add(str(row.id))
+            shown.append(row)
+        if len(shown) == MAX_K:
+            break
+    return shown
+
+
 def _unless_empty(fn: Callable) -> Callable:
     """``fn`` when a file was given; otherwise leave the outputs as they are (e.g. moving K first)."""
 
@@ -242,11 +259,9 @@ def _videos_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) 
         return _table(VIDEO_RESULT_HEADERS, [handlers.video_row(h) for h in result.hits]), result.status
 
     def fill_gallery(rows: pd.DataFrame):
-        if rows is None or len(rows) == 0 or "id" not in rows:
-            return []
         catalog = ctx.catalog
         items = []
-        for row in rows.itertuples(index=False):
+        for row in _shown_results(rows):
             if catalog.has("video", str(row.id)):
                 path = catalog.item("video", str(row.id)).path
                 if path and Path(path).is_file():

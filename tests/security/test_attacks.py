@@ -273,6 +273,35 @@ def test_request_bodies_are_capped_whatever_their_type(served):
         assert r.status_code == 413, (route, ctype, r.status_code)
 
 
+def _fed_back(http: httpx.Client, url: str, output_type: str, rows: list[list]) -> list:
+    """Send the page's private "fill from the results table" event (outside the queue, by fn_index
+    through run/predict, as the page's own script does) a table of ``rows``; its first output."""
+    config = http.get(f"{url}/config").json()
+    types = {c["id"]: c["type"] for c in config["components"]}
+    event = next(d for d in config["dependencies"] if d.get("queue") is False and len(d["inputs"]) == 1
+                 and types[d["inputs"][0]] == "dataframe" and types[d["outputs"][0]] == output_type)
+    table = {"headers": ["rank", "score", "title", "moment", "duration", "tags", "id"], "data": rows, "metadata": None}
+    r = http.post(f"{url}/gradio_api/run/predict",
+                  json={"data": [table], "fn_index": event["id"], "session_hash": uuid.uuid4().hex[:11]})
+    assert r.status_code == 200, r.text[:300]
+    return r.json()["data"][0]
+
+
+def test_a_results_table_sent_back_is_read_no_further_than_the_page_shows(served):
+    """The gallery and the track picker are filled from the results table the browser sends back.
+    A script sent 30,000 rows naming one catalog video, and the server built 30,000 gallery items on
+    its event loop (43 s in which no other visitor got an answer); at most MAX_K rows are read now,
+    each id once."""
+    from demo.handlers import MAX_K
+
+    http = httpx.Client(timeout=300)
+    video = next(v["id"] for v in _catalog_items(served.bundle, "video") if v.get("path"))
+    gallery = _fed_back(http, served.url, "gallery", [[1, 0.5, "t", "", "", "", video]] * 30_000)
+    assert len(gallery) == 1
+    picker = _fed_back(http, served.url, "dropdown", [[i, 0.5, "t", "", "", "", f"id-{i}"] for i in range(30_000)])
+    assert len(picker["choices"]) == MAX_K and picker["choices"][-1][1] == f"id-{MAX_K - 1}"
+
+
 def test_a_direct_call_waits_in_the_queue_like_everyone(served, tmp_path):
     """Gradio's run/<name> (and run/predict) run a queued event at once, past the queue and its
     concurrency limit; they are closed for queued events, and a body naming a private event by
