@@ -32,7 +32,14 @@ from vmnet_core.bundle.track_cues import cues_or_none, explain_hits
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import discover_inputs
 from vmnet_core.features.music_descriptor import music_descriptor
-from vmnet_core.media import probe, require_audio, require_video
+from vmnet_core.media import (
+    MediaInfo,
+    check_frame_rate,
+    check_picture_limits,
+    probe,
+    require_audio,
+    require_video,
+)
 from vmnet_core.starter.items import is_synthetic_item
 
 DEFAULT_MAX_VIDEO_S = 600.0
@@ -242,6 +249,14 @@ def analysed_span_s(ctx: DemoContext) -> float:
     return min(ctx.max_video_s, ctx.bundle.config.descriptors.video.span_s)
 
 
+def _check_decode_work(ctx: DemoContext, info: MediaInfo) -> None:
+    """Refuse, before any decode, a video too costly to decode for a stranger (``vmnet_core.media``'s
+    picture limits): the work grows with pixels × frames, not with the file's bytes. The header's
+    size and rate first (free), then the frames actually packed into the analysed span (a demux pass)."""
+    check_picture_limits(info)
+    check_frame_rate(info, ctx.max_video_s)
+
+
 def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None) -> CachedQuery:
     """The (512,) embedding of a video's pictures, from the cache when the same bytes came before.
 
@@ -255,6 +270,7 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
         info = probe(p)
         require_video(info, "there are no pictures to match, so use it in 'Find videos for a track' "
                             "instead, or upload a video")
+        _check_decode_work(ctx, info)
         step(0.25, "Reading frames and looking at them (CNN)")
         # (T, 1280) from the start, and the cues from the same decode
         features, cues = ctx.retriever.video_frames_and_cues(p, max_duration_s=None, cue_span_s=ctx.max_video_s)
@@ -357,6 +373,7 @@ def preview_on_video(ctx: DemoContext, video_path: str | Path | None, track_id: 
     ``ctx.max_video_s``); made once per (video bytes, track) and reused."""
     video = _require_file(video_path, "a video")
     item = catalog_track(ctx, track_id)
+    _check_decode_work(ctx, probe(video))  # before any decode, even when an older query cache answers below
     try:
         digest = file_sha256(video)[:16]
     except OSError as exc:

@@ -12,6 +12,14 @@ the underscore helpers in the submodules are private to the package.
 """
 
 from vmnet_core.media.audio import decode_audio
+from vmnet_core.media.decode_limits import (
+    MAX_VIDEO_FPS,
+    MAX_VIDEO_PIXEL_RATE,
+    MAX_VIDEO_PIXELS,
+    MAX_VIDEO_SIDE_PX,
+    check_frame_rate,
+    check_picture_limits,
+)
 from vmnet_core.media.decode_parts import usable_cores
 from vmnet_core.media.ffmpeg import ffmpeg_exe
 from vmnet_core.media.frames import (
@@ -35,8 +43,9 @@ from vmnet_core.media.probing import (
 from vmnet_core.media.write import mux_music_onto_video, split_music_video, write_video
 
 __all__ = [
-    "PROBE_TIMEOUT_S", "SKIP_DEBLOCKING_ARGS", "SKIP_DEBLOCKING_MIN_DOWNSCALE", "TAIL_CHECK_S",
-    "VIDEO_DECODE_ARGS", "FrameSampling", "MediaInfo", "check_start", "decode_audio", "ffmpeg_exe", "iter_frame_batches",
-    "iter_frame_batches_beside", "mux_music_onto_video", "probe", "require_audio", "require_video", "sample_frames",
-    "split_music_video", "usable_cores", "write_video",
+    "MAX_VIDEO_FPS", "MAX_VIDEO_PIXEL_RATE", "MAX_VIDEO_PIXELS", "MAX_VIDEO_SIDE_PX", "PROBE_TIMEOUT_S",
+    "SKIP_DEBLOCKING_ARGS", "SKIP_DEBLOCKING_MIN_DOWNSCALE", "TAIL_CHECK_S", "VIDEO_DECODE_ARGS", "FrameSampling",
+    "MediaInfo", "check_frame_rate", "check_picture_limits", "check_start", "decode_audio", "ffmpeg_exe",
+    "iter_frame_batches", "iter_frame_batches_beside", "mux_music_onto_video", "probe", "require_audio",
+    "require_video", "sample_frames", "split_music_video", "usable_cores", "write_video",
 ]

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.media.decode_limits import decode_pixel_cap
 from vmnet_core.media.decode_parts import (
     DecodePart,
     choose_decode,
@@ -175,6 +176,9 @@ def _stream_frames(cmd: Sequence[str], path: Path, doing: str, timeout_s: float,
             elif returncode != 0:
                 stderr.seek(0)
                 error = VmnetError(_failure_sentence(stderr.read().decode(errors="replace"), path, doing))
+            else:  # the first message of a grown picture comes early; the log may hold one per frame
+                stderr.seek(0)
+                error = _grown_picture(stderr.read(1 << 20).decode(errors="replace"), path)
         finally:
             timer.cancel()
             if proc.poll() is None:  # closed early by the consumer, or an error
@@ -187,11 +191,25 @@ def _stream_frames(cmd: Sequence[str], path: Path, doing: str, timeout_s: float,
 
 
 def _sampling_decode_args(info: MediaInfo, size: int) -> tuple[str, ...]:
-    """Decoder options for frames sampled at ``size`` px: no deblocking when they are shrunk enough."""
+    """Decoder options for frames sampled at ``size`` px: no deblocking when they are shrunk enough,
+    and no picture larger than the probe reported (:func:`~vmnet_core.media.probing.decode_pixel_cap`)."""
+    cap = ("-max_pixels", str(decode_pixel_cap(info)))
     short_side = min(info.width or 0, info.height or 0)
     if short_side >= SKIP_DEBLOCKING_MIN_DOWNSCALE * size:
-        return (*VIDEO_DECODE_ARGS, *SKIP_DEBLOCKING_ARGS)
-    return VIDEO_DECODE_ARGS
+        return (*VIDEO_DECODE_ARGS, *SKIP_DEBLOCKING_ARGS, *cap)
+    return (*VIDEO_DECODE_ARGS, *cap)
+
+
+_PIXEL_CAP_MARK = "exceeds specified max pixel count"
+"""What ffmpeg logs when a picture is over ``-max_pixels`` (then it skips that picture, without failing)."""
+
+
+def _grown_picture(stderr_head: str, path: Path) -> VmnetError | None:
+    """The sentence for a stream whose picture outgrew the decoder's pixel cap, else ``None``."""
+    if _PIXEL_CAP_MARK not in stderr_head:
+        return None
+    return VmnetError(f"The video {_quoted(path)} changes part-way through to a much larger picture than its "
+                      "header says, which is not decoded; re-encode it at one size (e.g. 1920×1080) and try again.")
 
 
 def _frames_by_filter(info: MediaInfo, fps: float, count: int, size: int, start_s: float,
@@ -295,6 +313,8 @@ def _frames_by_seeking(info: MediaInfo, times: np.ndarray, size: int) -> Iterato
                      "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", _square_filter(size), "-frames:v", "1",
                      "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
                     info.path, "decoding frames of", _decode_timeout_s(_SEEK_MIN_INTERVAL_S * 10))
+        if (grown := _grown_picture(proc.stderr.decode(errors="replace"), info.path)) is not None:
+            raise grown
         return _frames_from_pipe(proc.stdout, size)[:1]
 
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:

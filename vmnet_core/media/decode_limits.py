@@ -1,0 +1,105 @@
+"""What a stranger's video may cost to decode: limits checked before any decode, and the decoder's pixel cap.
+
+Decoding costs width × height × frames whatever the file's size: under 1 MB of H.264 "skip" frames
+can hold minutes of 16000×16000 pictures (142 s of CPU and 4.75 GB for one 60-s file, docs/security.md).
+The demo checks every uploaded video with :func:`check_picture_limits` (the header's size and rate,
+free) and :func:`check_frame_rate` (the frames actually packed into the analysed span, a demux pass)
+before decoding it; every frame decode, the command line's too, passes :func:`decode_pixel_cap` to
+ffmpeg, so a stream whose header shows a small picture and that grows later is not decoded.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from vmnet_core.errors import VmnetError
+from vmnet_core.media.ffmpeg import _input, _run
+from vmnet_core.media.messages import _quoted
+from vmnet_core.media.probing import PROBE_TIMEOUT_S, MediaInfo
+
+MAX_VIDEO_SIDE_PX = 4096
+"""Widest or tallest picture :func:`check_picture_limits` accepts (4K DCI is 4096 wide)."""
+MAX_VIDEO_PIXELS = 4096 * 2304
+"""Most pixels per picture :func:`check_picture_limits` accepts: 4096×2304 (UHD 3840×2160 and DCI
+4096×2160 fit; decode work and memory grow with it). Its sentence names 4096×2304: change both."""
+MAX_VIDEO_FPS = 240.0
+"""Highest frame rate :func:`check_picture_limits` and :func:`check_frame_rate` accept (phones film
+slow motion at 240, in 1080p)."""
+MAX_VIDEO_PIXEL_RATE = 4096 * 2304 * 60
+"""Most pixels per second (width × height × frame rate) they accept: 4K at 60 frames per second, or
+1080p at 240 (both about 500 million); the decode's CPU follows this rate. Their sentences name it."""
+
+
+def check_picture_limits(info: MediaInfo) -> None:
+    """Raise one sentence when ``info``'s video is too big to decode for a stranger: a picture over
+    :data:`MAX_VIDEO_SIDE_PX` on a side or :data:`MAX_VIDEO_PIXELS` in all, a size that could not be
+    read, or a declared frame rate over :data:`MAX_VIDEO_FPS`; audio-only files pass.
+
+    Decoding costs width × height × frames whatever the file's size (under 1 MB of skip frames can
+    hold minutes of 16000×16000 pictures), so the demo checks every uploaded video before decoding
+    it. The size checked is the coded picture ffmpeg reports (rotation metadata only turns it on
+    screen: same work); a stream whose header shows a small picture and that grows later is stopped
+    by the decoder's pixel cap (:func:`decode_pixel_cap`)."""
+    if not info.has_video:
+        return
+    width, height = info.width, info.height
+    if not width or not height:
+        raise VmnetError(f"The size of the picture in {_quoted(info.path)} could not be read; re-export it "
+                         "(H.264 in an .mp4 is safest) and upload it again.")
+    if max(width, height) > MAX_VIDEO_SIDE_PX or width * height > MAX_VIDEO_PIXELS:
+        raise VmnetError(f"The video {_quoted(info.path)} is {width}×{height} pixels, larger than this demo "
+                         f"accepts (at most {MAX_VIDEO_SIDE_PX} pixels on a side and 4096×2304 in all: 4K fits); "
+                         "scale it down, e.g. to 1920×1080, and upload it again.")
+    if info.fps is not None:
+        _check_rate(info, info.fps)
+
+
+def _check_rate(info: MediaInfo, fps: float, checked_fps: float | None = None) -> None:
+    """Raise when ``checked_fps`` (default ``fps``, the rate the sentence names) frames per second of
+    ``info``'s picture are over the frame or pixel rate."""
+    pixels = (info.width or 0) * (info.height or 0)
+    checked = fps if checked_fps is None else checked_fps
+    if checked > MAX_VIDEO_FPS or checked * pixels > MAX_VIDEO_PIXEL_RATE:
+        raise VmnetError(f"The video {_quoted(info.path)} plays {fps:.4g} frames per second at {info.width}×"
+                         f"{info.height}, more than this demo accepts (4K up to 60 frames per second, 1080p up to "
+                         f"{MAX_VIDEO_FPS:g}); re-encode it at 30 frames per second and upload it again.")
+
+
+def check_frame_rate(info: MediaInfo, span_s: float) -> None:
+    """Raise :func:`check_picture_limits`'s frame-rate sentence when the first ``span_s`` seconds of
+    ``info``'s video hold more frames than its limits allow, counted from the packets (read, not
+    decoded: a demux pass), so a file whose header states a low rate but whose timestamps are packed
+    closer cannot get around them. Audio-only files pass."""
+    if not info.has_video:
+        return
+    seconds = min(float(span_s), info.duration_s)
+    stat = info.path.stat()
+    packets = _video_packets(info.path, stat.st_size, stat.st_mtime_ns, seconds)
+    if packets is not None:  # with 5 % and two frames to spare for timestamp rounding at both ends
+        seconds = max(seconds, 1.0)
+        _check_rate(info, packets / seconds, max(0.0, packets - 2) / seconds / 1.05)
+
+
+@lru_cache(maxsize=64)
+def _video_packets(path: Path, size: int, mtime_ns: int, seconds: float) -> int | None:
+    """Video packets in the first ``seconds`` of ``path`` (``None`` if the count cannot be read)."""
+    proc = _run(["-v", "error", *_input(path, 0.0, seconds), "-map", "0:v:0", "-c", "copy", "-f", "null",
+                 "-progress", "pipe:1", "-nostats", "-"],
+                path, "reading", PROBE_TIMEOUT_S + 0.01 * size / 1e6, check=False)
+    counts = re.findall(r"^frame=(\d+)\s*$", proc.stdout.decode(errors="replace"), re.M)
+    return int(counts[-1]) if counts else None
+
+
+def decode_pixel_cap(info: MediaInfo) -> int:
+    """The most pixels a decoder of ``info``'s video may allocate per picture (ffmpeg's ``-max_pixels``):
+    its reported size rounded up to decoder alignment, and never below :data:`MAX_VIDEO_PIXELS`
+    (a legitimate stream may grow mid-way, up to what the demo accepts anyway). A stream whose
+    header shows a small picture but that carries a huge one later is refused by the decoder
+    (:func:`vmnet_core.media.frames` turns that into a sentence) instead of decoding it."""
+    return max(_round_up(info.width or 0, 128) * _round_up(info.height or 0, 32), MAX_VIDEO_PIXELS)
+
+
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
