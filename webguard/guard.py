@@ -44,11 +44,10 @@ from urllib.parse import unquote
 
 from webguard.clients import scope_client
 from webguard.masks import PathMask
-from webguard.rewrite import masked_send, replay, unmask_body, unmask_scope
+from webguard.rewrite import FILE_ROUTE, masked_send, replay, unmask_body, unmask_scope
 from webguard.throttle import LoginThrottle, too_many_tries
 from webguard.upload_budget import UploadBudget, counting_receive, too_much_uploaded
 
-FILE_ROUTE = "/gradio_api/file="
 UPLOAD_ROUTE = "/gradio_api/upload"
 BLOCKED_ROUTES = ("/gradio_api/file/", "/gradio_api/proxy=", "/gradio_api/run-history", "/gradio_api/runs",
                   "/gradio_api/stream/", "/gradio_api/process_recording", "/gradio_api/vibe-",

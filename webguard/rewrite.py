@@ -1,9 +1,11 @@
 """ASGI plumbing for :class:`~webguard.masks.PathMask`: requests unmasked before the app reads them,
 text answers masked before the visitor reads them.
 
-- ``unmask_scope``: the URL path and query (``/gradio_api/file=/vm-…/x.mp4`` → the real path);
+- ``unmask_scope``: the path of the file route (``/gradio_api/file=/vm-…/x.mp4`` → the real path);
+  nothing else of the URL (a token in another route or in the query stays a token);
 - ``unmask_body``: every request body but an upload to the upload route, read whole (at most
-  ``MAX_BODY`` bytes; a larger one is answered 413), unmasked, handed on with its new
+  ``MAX_BODY`` bytes; a larger one is answered 413), the ``path`` of each Gradio file object in it
+  unmasked (:meth:`~webguard.masks.PathMask.unmask_files`: nothing else), handed on with its new
   ``content-length``. Whatever its declared type: FastAPI reads a body as JSON without a type and
   under any ``application/*+json``, reads a form or multipart body whole on any route, and its
   422 answer echoes what it read, so a cap by type alone is stepped around;
@@ -19,6 +21,7 @@ from urllib.parse import quote
 
 from webguard.masks import PathMask
 
+FILE_ROUTE = "/gradio_api/file="
 MAX_BODY = 16 * 1024 * 1024
 MASKED_TYPES = ("application/json", "text/html", "text/plain", "text/event-stream")
 STREAMED_BODY_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")  # uploads
@@ -33,11 +36,12 @@ def _with_length(headers, length: int) -> list:
 
 
 def unmask_scope(scope: dict, mask: PathMask) -> dict:
-    path = mask.unmask_text(scope.get("path", ""))
-    if path == scope.get("path", "") and b"/vm-" not in scope.get("query_string", b""):
+    """``scope`` with the file route's path unmasked (:meth:`~webguard.masks.PathMask.unmask_path`)."""
+    prefix, found, target = scope.get("path", "").partition(FILE_ROUTE)
+    if not found or target == (real := mask.unmask_path(target)):
         return scope
-    return {**scope, "path": path, "raw_path": quote(path, safe="/:=@!$&'()*+,;~").encode(),
-            "query_string": mask.unmask(scope.get("query_string", b""))}
+    path = prefix + FILE_ROUTE + real
+    return {**scope, "path": path, "raw_path": quote(path, safe="/:=@!$&'()*+,;~").encode()}
 
 
 async def unmask_body(scope: dict, receive, mask: PathMask, upload_route: bool = False):
@@ -59,7 +63,7 @@ async def unmask_body(scope: dict, receive, mask: PathMask, upload_route: bool =
             break
     if not size:
         return scope, replay([{"type": "http.request", "body": b"", "more_body": False}], receive)
-    body = mask.unmask(b"".join(chunks))
+    body = mask.unmask_files(b"".join(chunks))
     scope = {**scope, "headers": _with_length(scope.get("headers", []), len(body))}
     return scope, replay([{"type": "http.request", "body": body, "more_body": False}], receive)
 

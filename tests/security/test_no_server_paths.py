@@ -162,3 +162,66 @@ def test_a_token_opens_nothing_that_its_folder_would_not(served, tmp_path):
     with pytest.raises(RuntimeError, match=re.escape(NOT_AN_UPLOAD[:40])):
         page.call("query-video", "upload", [sideways, 3, False])
     assert not _leaks("\n".join(page.received + rater.page.received), served)
+
+
+CUT_MARKS = ("...", "…", "\\u2026")
+
+
+def _cut_leaks(text: str, srv) -> list[str]:
+    """A server folder shown cut short: a leading piece of 9 characters or more ("/" and 8 more) of
+    a folder, or of what follows a shorter hidden folder inside it (``/tmp`` is masked, the rest of
+    ``/tmp/pytest-of-x/...`` must not show either), anywhere; or a trailing piece of 8 or more just
+    after a cut mark."""
+    folders = [f.rstrip("/") for f in _server_folders(srv).values()]
+    rests = {f for f in folders} | {f[len(g):] for f in folders for g in folders if f.startswith(g + "/")}
+    found = [r[:9] for r in rests if len(r) >= 9 and r[:9] in text]
+    return found + [mark + f[-k:] for f in folders for k in range(8, len(f) + 1) for mark in CUT_MARKS
+                    if mark + f[-k:] in text]
+
+
+def _stream(http: httpx.Client, url: str, received: list[str]) -> str:
+    text = http.get(url).text
+    received.append(text)
+    return text
+
+
+def test_a_token_glued_to_text_or_echoed_cut_short_names_no_server_folder(served, tmp_path):
+    """The audit's two leaks, and their kin, on the launched server. (1) A track id ``Z/vm-…`` made
+    the guard put the upload folder back where the mask, which hides a folder only as whole path
+    components, could not find it again: the preview's "not in the catalog" sentence showed it. (2) A
+    string sent where a table is due came back in pydantic's message cut to ``'/tmp/…/gradio-t...'``,
+    a piece of a folder the mask did not know. Every token the visitor can learn (the upload folder's,
+    the working directory's) is sent glued to text, climbing out with ``..``, and where pydantic echoes
+    it cut short: no answer names a server folder or a piece of one, and a 2-MB id is not echoed whole."""
+    http = httpx.Client(timeout=120)
+    base = f"{served.url}/"
+    received: list[str] = []
+    video = _upload(http, base, make_video(tmp_path / "mine.mp4", seconds=2, seed=4), received)
+    picker = next(d["id"] for d in http.get(f"{base}config").json()["dependencies"] if d.get("api_name") == "fill_picker")
+
+    def predict(value) -> str:  # the page's own queue=False channel, the table argument replaced by `value`
+        r = http.post(f"{base}gradio_api/run/predict", json={"data": [value], "fn_index": picker, "session_hash": "s17"})
+        received.append(r.text)
+        return r.text
+
+    relative = predict({"path": "x", "meta": {"_type": "gradio.FileData"}})  # resolved in the working dir, masked
+    tokens = {OPAQUE.match(video["path"]).group(0).rstrip("/")} | set(re.findall(r"/vm-[0-9a-f]{12}", relative))
+    assert len(tokens) >= 2, relative
+
+    def preview(track: str) -> str:
+        event = http.post(f"{base}gradio_api/call/preview", json={"data": [video, track]})
+        received.append(event.text)
+        return _stream(http, f"{base}gradio_api/call/preview/{event.json()['event_id']}", received)
+
+    for token in sorted(tokens):
+        for track in (f"Z{token}", f"Z{token}/a", f"x:{token}/", f"{token}.bak", f"{token}/../../x", "Z" * 40 + f":{token}"):
+            answer = preview(track)
+            assert "not in the catalog" in answer and track[:20] in answer, (track, answer)
+        for value in (f"{token}/" + "Z" * 40, "Z" * 40 + f":{token}", "Z" * 40 + token, f"{token}.bak",
+                      {"path": f"{token}/" + "Z" * 40}, {"path": f"{token}/" + "Z" * 40, "meta": {"_type": "gradio.FileData"}},
+                      {"path": f"{token}/../" + "Z" * 40, "meta": {"_type": "gradio.FileData"}}):
+            assert "input_value=" in predict(value) or "error" in received[-1], value
+    long_id = preview("Z" * 2_000_000)
+    assert "not in the catalog" in long_id and len(long_id) < 2_000, len(long_id)
+    text = "\n".join(received)
+    assert not _leaks(text, served) and not _cut_leaks(text, served)

@@ -4,6 +4,7 @@ request counts against, the upload janitor's age and size bounds, and the mask t
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import time
@@ -13,7 +14,8 @@ from urllib.parse import quote
 from study.stimuli import FIXED_MTIME
 from webguard import LoginThrottle, PathMask, UploadJanitor, too_many_tries
 from webguard.clients import client_key, scope_client
-from webguard.rewrite import masked_send, unmask_body
+from webguard.masks import CUT_MIN
+from webguard.rewrite import masked_send, unmask_body, unmask_scope
 from webguard.upload_budget import UploadBudget, too_much_uploaded
 
 
@@ -189,8 +191,10 @@ def test_answers_are_masked_whole_or_line_by_line_and_requests_unmasked():
         await send({"type": "http.response.body", "body": b'["/srv/gra', "more_body": True})
         await send({"type": "http.response.body", "body": b'dio/a/x.mp4"]', "more_body": False})
 
-    (headers, body), sent = _drive(json_app, mask, f'{{"path": "{token}/a/x.mp4"}}'.encode())
-    assert body == b'{"path": "/srv/gradio/a/x.mp4"}' and headers[b"content-length"] == str(len(body)).encode()
+    sent_file = f'{{"path": "{token}/a/x.mp4", "meta": {{"_type": "gradio.FileData"}}}}'
+    (headers, body), sent = _drive(json_app, mask, sent_file.encode())
+    assert body == sent_file.replace(token, "/srv/gradio").encode()
+    assert headers[b"content-length"] == str(len(body)).encode()
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert sent[1]["body"] == f'["{token}/a/x.mp4"]'.encode()
     assert dict(sent[0]["headers"])[b"content-length"] == str(len(sent[1]["body"])).encode()
@@ -211,3 +215,77 @@ def test_answers_are_masked_whole_or_line_by_line_and_requests_unmasked():
 
     _, sent = _drive(file_app, mask, b"/srv/gradio", ctype="multipart/form-data")
     assert sent[1]["body"] == b"/srv/gradio"
+
+
+FILE = {"_type": "gradio.FileData"}
+FOLDERS = ["/srv/app/gradio-tmp", "/srv/app", "/srv", "/home/visitor-secret"]
+
+
+def test_a_token_comes_back_only_where_the_mask_would_hide_its_folder_again():
+    """Whatever stands around a token, unmasking then masking gives the text back: a token glued to a
+    name (``Z/vm-…``, ``/vm-….bak``) stays a token, so no echo of it shows a folder the mask misses."""
+    mask = PathMask(FOLDERS)
+    for token in mask.folders:
+        for before in ["", "Z", "x:", "'", "/", ".", "-", "_", " ", "=", "é"]:
+            for after in ["", "/", "/a.mp4", ".bak", "x", "-1", "_", ".", ". ", "'", ":", "..."]:
+                text = f"{before}{token}{after}".encode()
+                assert mask.mask(mask.unmask(text)) == text, text
+    up = next(t for t, f in mask.folders.items() if f == "/srv/app/gradio-tmp")
+    assert mask.unmask(f"Z{up} x:{up}/a".encode()) == f"Z{up} x:/srv/app/gradio-tmp/a".encode()
+
+
+def test_only_the_paths_of_gradio_files_get_their_folder_back():
+    """A request body has a token put back only at the start of a ``FileData`` path that stays inside
+    the folder: not in a track id, a table, a dict without Gradio's file marker, after ``..``."""
+    mask = PathMask(FOLDERS)
+    up = next(t for t, f in mask.folders.items() if f == "/srv/app/gradio-tmp")
+    body = {"data": [{"path": f"{up}/ab/x.mp4", "meta": FILE}, f"{up}/ab/x.mp4", f"Z{up}",
+                     {"video": {"path": f"{up}/cd/y.mp4", "meta": FILE, "url": f"/gradio_api/file={up}/cd/y.mp4"}},
+                     {"path": f"{up}/ab/x.mp4"}, {"path": f"{up}/../../etc/passwd", "meta": FILE},
+                     {"path": f"x:{up}/a", "meta": FILE}, {"path": f"{up}.bak/a", "meta": FILE}],
+            "fn_index": 1, "session_hash": "s"}
+    got = json.loads(mask.unmask_files(json.dumps(body).encode()))
+    want = json.loads(json.dumps(body))
+    want["data"][0]["path"] = "/srv/app/gradio-tmp/ab/x.mp4"
+    want["data"][3]["video"]["path"] = "/srv/app/gradio-tmp/cd/y.mp4"  # the url is Gradio's to remake
+    assert got == want
+    same = json.dumps({"data": [f"{up}/a", {"path": f"{up}/a"}]}).encode()
+    assert mask.unmask_files(same) is same  # nothing to put back: the body passes byte for byte
+    assert mask.unmask_files(b"not json " + up.encode()) == b"not json " + up.encode()
+    assert mask.unmask_path(f"{up}/a/b.mp4") == "/srv/app/gradio-tmp/a/b.mp4" and mask.unmask_path(up) == "/srv/app/gradio-tmp"
+    for path in (f"{up}/a/../../b", f"{up}/..", f"/x{up}/a", f"{up}x/a", "/vm-000000000000/a"):
+        assert mask.unmask_path(path) == path, path
+
+
+def test_a_url_has_a_token_put_back_only_in_the_file_route():
+    mask = PathMask(FOLDERS)
+    up = next(t for t, f in mask.folders.items() if f == "/srv/app/gradio-tmp")
+
+    def path_of(path: str, query: bytes = b"") -> tuple[str, bytes]:
+        scope = unmask_scope({"type": "http", "path": path, "raw_path": path.encode(), "query_string": query}, mask)
+        return scope["path"], scope["query_string"]
+
+    assert path_of(f"/study/gradio_api/file={up}/ab/x.mp4")[0] == "/study/gradio_api/file=/srv/app/gradio-tmp/ab/x.mp4"
+    for path in (f"/gradio_api/file={up}/../x", f"/gradio_api/file=Z{up}/x", f"/gradio_api/call/preview{up}/x",
+                 f"/x:{up}/y"):
+        assert path_of(path)[0] == path, path
+    assert path_of("/gradio_api/queue/data", f"session_hash={up}".encode())[1] == f"session_hash={up}".encode()
+
+
+def test_a_folder_cut_short_at_an_ellipsis_is_masked():
+    """pydantic shows a long value as its first and last ~25 characters around ``...``; reprlib and
+    the pages' own sentences cut with ``...`` or ``…``: no piece of a folder of ``CUT_MIN`` bytes or
+    more is left on either side of the cut, in any spelling, whatever stands before it."""
+    mask = PathMask([*FOLDERS, "/srv/app/cache dir"])
+    for folder in [*FOLDERS, "/srv/app/cache dir", "/srv/app/cache%20dir"]:
+        for k in range(CUT_MIN, len(folder) + 1):
+            for mark in ("...", "…"):
+                for text in (f"input_value='{folder[:k]}{mark}ZZZZ'", f"input_value={{'path': '{folder[:k]}{mark}",
+                             f"Z{folder[:k]}{mark}", f"input_value='ZZZZ{mark}{folder[-k:]}'",
+                             f"'ZZZZ{mark}{folder[-k:]}/ab/x.mp4'", json.dumps(f"ZZZZ{mark}{folder[-k:]}")):
+                    masked = mask.mask(text.encode()).decode()
+                    left = [folder[i:i + CUT_MIN] for i in range(len(folder) - CUT_MIN + 1)
+                            if folder[i:i + CUT_MIN] in masked]
+                    assert not left, (text, masked)
+    for honest in (b"Loading... done", b"Wait...srvly", b"/sr...", b"[...Array(3)]", b"/srvapple..."):
+        assert mask.mask(honest) == honest, honest

@@ -23,6 +23,7 @@ from vmnet_core.media import mux_music_onto_video, probe, require_audio
 
 PREVIEW_FADE_S = 0.5  # fade in and out (s): short enough to keep the downbeat, long enough to avoid a click
 PREVIEW_MAX_WIDTH_PX, PREVIEW_MAX_FPS = 1280, 30.0  # a re-encoded preview's picture at most (a 4K upload costs no more)
+SHOWN_ID_CHARS = 80  # a track id a visitor sent is echoed at most this long (a 2-MB id is not sent back whole)
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,18 @@ class Preview:
                 "alignment": self.alignment.as_dict()}
 
 
+def shown_id(track_id: str) -> str:
+    """``track_id`` as an error sentence shows it: cut to ``SHOWN_ID_CHARS`` with an ellipsis."""
+    return track_id if len(track_id) <= SHOWN_ID_CHARS else track_id[:SHOWN_ID_CHARS - 1] + "…"
+
+
 def catalog_track(catalog: Any, track_id: str | None) -> CatalogItem:
     """The music item ``track_id`` whose audio is on this machine, or one sentence saying what is wrong."""
     if not track_id:
         raise VmnetError("Pick a track from the results first.")
     if not catalog.has("music", str(track_id)):
-        raise VmnetError(f"The track {track_id!r} is not in the catalog; search again and pick one from the results.")
+        raise VmnetError(f"The track {shown_id(str(track_id))!r} is not in the catalog; "
+                         "search again and pick one from the results.")
     item = catalog.item("music", str(track_id))
     if not item.path or not Path(item.path).is_file():
         raise VmnetError(f"The audio of {item.title!r} is not on this server any more ({item.path or 'no path'}); "
