@@ -33,6 +33,7 @@ from demo.uploads import UploadCheck
 from vmnet_core.bundle.filtered_search import count_visible
 from vmnet_core.errors import VmnetError
 from vmnet_core.starter.items import is_synthetic_item
+from webguard.clients import request_client
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +157,10 @@ def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -
     download = gr.DownloadButton("Download the mp4", value=None)
 
     @_user_errors
-    def music_for_video(video: str | None, k: float, include_training: bool = False,
+    def music_for_video(video: str | None, k: float, include_training: bool = False, request: gr.Request = None,
                         progress=PROGRESS) -> tuple[pd.DataFrame, str]:
         result = handlers.music_for_video(ctx, uploads.check(video), k, on_step=lambda f, text: progress(f, desc=text),
-                                          include_training=bool(include_training))
+                                          include_training=bool(include_training), owner=request_client(request))
         if result.note:
             gr.Warning(result.note)
         rows = [handlers.track_row(h, why) for h, why in zip(result.hits, result.why, strict=True)]
@@ -185,8 +186,8 @@ def _music_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) -
         return gr.update(value=str(row[-1])) if row else gr.skip()
 
     @_user_errors
-    def preview_track(video: str | None, track_id: str | None) -> tuple[str, str]:
-        path = str(handlers.preview_on_video(ctx, uploads.check(video), track_id))
+    def preview_track(video: str | None, track_id: str | None, request: gr.Request = None) -> tuple[str, str]:
+        path = str(handlers.preview_on_video(ctx, uploads.check(video), track_id, owner=request_client(request)))
         return path, path
 
     def clear():
@@ -254,8 +255,10 @@ def _videos_tab(ctx: DemoContext, uploads: UploadCheck, concurrency_limit: int) 
                                  column_widths=["7%", "8%", "18%", "11%", "8%", "34%", "14%"])
 
     @_user_errors
-    def videos_for_music(track: str | None, k: float, progress=PROGRESS) -> tuple[pd.DataFrame, str]:
-        result = handlers.videos_for_music(ctx, uploads.check(track), k, on_step=lambda f, text: progress(f, desc=text))
+    def videos_for_music(track: str | None, k: float, request: gr.Request = None,
+                         progress=PROGRESS) -> tuple[pd.DataFrame, str]:
+        result = handlers.videos_for_music(ctx, uploads.check(track), k, on_step=lambda f, text: progress(f, desc=text),
+                                           owner=request_client(request))
         return _table(VIDEO_RESULT_HEADERS, [handlers.video_row(h) for h in result.hits]), result.status
 
     def fill_gallery(rows: pd.DataFrame):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from demo.query_cache import CachedQuery, QueryCache, file_sha256, files_digest
+from demo.query_cache import CachedQuery, QueryCache, file_sha256, files_digest, owned_digest
 from vmnet_core.bundle.catalog import Catalog, CatalogItem, Hit
 from vmnet_core.bundle.files import CATALOG_DIR, CONFIG_FILE, MODEL_FILE, PREPROCESS_FILE, Bundle, load_bundle
 from vmnet_core.bundle.filtered_search import count_visible
@@ -208,14 +208,15 @@ def _checked_k(k: Any) -> int:
 
 def _embed_upload(ctx: DemoContext, path: str | Path | None, what: str, kind: str, reading: str,
                   compute: Callable[[Path], tuple[np.ndarray, dict[str, Any]]],
-                  on_step: ProgressCallback | None) -> CachedQuery:
+                  on_step: ProgressCallback | None, owner: str = "") -> CachedQuery:
     """The uploaded file's embedding and facts from ``compute``, or from the cache when the same bytes came
-    before as ``kind``; ``what`` names the file a person should upload, ``reading`` is the first step."""
+    before as ``kind`` from the same ``owner`` (a visitor's client address; "" shares the entry with
+    every caller that passes none); ``what`` names the file a person should upload, ``reading`` is the first step."""
     checked = _require_file(path, what)
     if on_step:
         on_step(0.0, reading)
     try:
-        return ctx.cache.lookup_or_compute(kind, checked, compute)
+        return ctx.cache.lookup_or_compute(kind, checked, compute, owner)
     except OSError as exc:
         raise VmnetError(f"The file {checked.name} could not be read ({exc.strerror or exc}); upload it again.") from None
 
@@ -257,8 +258,10 @@ def _check_decode_work(ctx: DemoContext, info: MediaInfo) -> None:
     check_frame_rate(info, ctx.max_video_s)
 
 
-def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None) -> CachedQuery:
-    """The (512,) embedding of a video's pictures, from the cache when the same bytes came before.
+def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None,
+                owner: str = "") -> CachedQuery:
+    """The (512,) embedding of a video's pictures, from the cache when the same bytes came before
+    (from the same ``owner``, see :func:`_embed_upload`).
 
     Only the first ``ctx.max_video_s`` seconds count; the facts say how long the video is and how
     many frames were analysed.
@@ -282,7 +285,7 @@ def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
                            "width": info.width, "height": info.height, "cues": cues}
 
     return _embed_upload(ctx, path, "a video", f"video-first{ctx.max_video_s:g}s", "Reading your video", compute,
-                         on_step)
+                         on_step, owner)
 
 
 def _long_video_note(facts: dict[str, Any]) -> str | None:
@@ -295,15 +298,17 @@ def _long_video_note(facts: dict[str, Any]) -> str | None:
 
 
 def music_for_video(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_K,
-                    on_step: ProgressCallback | None = None, include_training: bool = False) -> QueryResult:
+                    on_step: ProgressCallback | None = None, include_training: bool = False,
+                    owner: str = "") -> QueryResult:
     """Top-``k`` catalog tracks for the video at ``path``, best first, each with why it fits.
 
-    The starter corpus's synthetic training tracks are left out unless ``include_training``.
+    The starter corpus's synthetic training tracks are left out unless ``include_training``;
+    ``owner``: the visitor the query is cached for (:func:`_embed_upload`).
     """
     k = _checked_k(k)
     hidden = None if include_training else is_synthetic_item
     started = time.perf_counter()
-    query = video_query(ctx, path, on_step)
+    query = video_query(ctx, path, on_step, owner)
     found = _search_catalog(ctx, query, "music", k, started, on_step, hidden)
     hits = found.hits
     facts = query.facts
@@ -323,8 +328,9 @@ def music_for_video(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_
 # --------------------------------------------------------------------------- music → video
 
 
-def music_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None) -> CachedQuery:
-    """The (512,) embedding of an audio file or of a video's soundtrack (cached by content hash)."""
+def music_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None,
+                owner: str = "") -> CachedQuery:
+    """The (512,) embedding of an audio file or of a video's soundtrack (cached by content hash and ``owner``)."""
     step = on_step or (lambda fraction, text: None)
 
     def compute(p: Path) -> tuple[np.ndarray, dict[str, Any]]:
@@ -337,15 +343,15 @@ def music_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | 
         return embedding, {"duration_s": info.duration_s, "has_video": info.has_video, "cues": cues}
 
     return _embed_upload(ctx, path, "an audio file (or a video with sound)", "music", "Reading your track", compute,
-                         on_step)
+                         on_step, owner)
 
 
 def videos_for_music(ctx: DemoContext, path: str | Path | None, k: Any = DEFAULT_K,
-                     on_step: ProgressCallback | None = None) -> QueryResult:
-    """Top-``k`` catalog videos for the music at ``path`` (audio, or a video's soundtrack)."""
+                     on_step: ProgressCallback | None = None, owner: str = "") -> QueryResult:
+    """Top-``k`` catalog videos for the music at ``path`` (audio, or a video's soundtrack), cached for ``owner``."""
     k = _checked_k(k)
     started = time.perf_counter()
-    query = music_query(ctx, path, on_step)
+    query = music_query(ctx, path, on_step, owner)
     found = _search_catalog(ctx, query, "video", k, started, on_step)
     what = "soundtrack" if query.facts.get("has_video") else "track"
     status = (f"**{_plural(len(found.hits), 'video')}** for your {format_duration(query.facts['duration_s'])} "
@@ -366,22 +372,22 @@ def _safe_name(text: str, limit: int = 60) -> str:
     return (cleaned or "file")[:limit]
 
 
-def preview_on_video(ctx: DemoContext, video_path: str | Path | None, track_id: str | None) -> Path:
+def preview_on_video(ctx: DemoContext, video_path: str | Path | None, track_id: str | None, owner: str = "") -> Path:
     """An H.264/AAC mp4 of the uploaded video with the chosen track's best moment under it, a downbeat on
     the video's first strong cut, trimmed, faded and loudness-matched (``vmnet_core.bundle.preview``,
     as ``vmnet preview``), of at most the video's first :data:`PREVIEW_MAX_S` seconds (and
-    ``ctx.max_video_s``); made once per (video bytes, track) and reused."""
+    ``ctx.max_video_s``); made once per (video bytes, track, ``owner``) and reused."""
     video = _require_file(video_path, "a video")
     item = catalog_track(ctx, track_id)
     _check_decode_work(ctx, probe(video))  # before any decode, even when an older query cache answers below
     try:
-        digest = file_sha256(video)[:16]
+        digest = owned_digest(owner, file_sha256(video))[:16]
     except OSError as exc:
         raise VmnetError(f"The file {video.name} could not be read ({exc.strerror or exc}); upload it again.") from None
     out = ctx.work_dir / PREVIEWS / digest / f"{_safe_name(video.stem)}-with-{_safe_name(item.id)}.mp4"
     if out.is_file():
         return out
-    embedding = video_query(ctx, video).embedding  # from the query cache after a search
+    embedding = video_query(ctx, video, owner=owner).embedding  # from the query cache after a search
     return preview_for_track(ctx.catalog, video, item.id, out, video_embedding=embedding,
                              keep_first_s=min(PREVIEW_MAX_S, ctx.max_video_s)).path
 

@@ -46,6 +46,11 @@ def files_digest(paths: list[Path], length: int = 16) -> str:
     return digest.hexdigest()[:length]
 
 
+def owned_digest(owner: str, sha256: str) -> str:
+    """``sha256`` (hex) as it is kept for ``owner``: itself for no owner, else the SHA-256 of both."""
+    return sha256 if not owner else hashlib.sha256(f"{owner}\0{sha256}".encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class CachedQuery:
     """A query's embedding and the facts recorded with it; ``from_cache`` says whether it was stored."""
@@ -95,11 +100,14 @@ class QueryCache:
         atomic_save_npy(npy_path, vector)
 
     def lookup_or_compute(self, kind: str, path: str | Path,
-                          compute: Callable[[Path], tuple[np.ndarray, dict[str, Any]]]) -> CachedQuery:
+                          compute: Callable[[Path], tuple[np.ndarray, dict[str, Any]]], owner: str = "") -> CachedQuery:
         """The entry for the file at ``path``; on a miss ``compute(path) -> (embedding, facts)`` runs
-        and its result is stored. An exception from ``compute`` propagates and stores nothing."""
+        and its result is stored. An exception from ``compute`` propagates and stores nothing.
+
+        ``owner`` (e.g. the client address of a public demo's visitor) keeps entries apart: the same
+        bytes from another owner are a miss, so a fast answer tells no one that someone else sent them."""
         path = Path(path)
-        sha256 = file_sha256(path)
+        sha256 = owned_digest(owner, file_sha256(path))
         found = self.get(kind, sha256)
         if found is not None:
             return found

@@ -302,6 +302,27 @@ def test_a_results_table_sent_back_is_read_no_further_than_the_page_shows(served
     assert len(picker["choices"]) == MAX_K and picker["choices"][-1][1] == f"id-{MAX_K - 1}"
 
 
+def test_a_visitor_cannot_tell_whether_someone_else_sent_a_file(served, tmp_path):
+    """The query cache was shared by content: a stranger who sent the same bytes as another visitor
+    got "from cache" at once, so anyone could test whether a given video had been sent to the demo.
+    Each visitor (client address) now has entries of their own; their own repeat still hits."""
+    from gradio_client import Client, handle_file
+
+    from vmnet_testkit.queue_share import catalog_clips, fresh_copy
+
+    clip = fresh_copy(catalog_clips(served.bundle, 1)[0], tmp_path / "private-holiday.mp4")
+    sender, stranger = (Client(served.url, verbose=False, headers={"X-Forwarded-For": address})
+                        for address in ("192.0.2.10", "2001:db8:9:9::1"))
+
+    def status(client: Client) -> str:
+        return client.predict(handle_file(str(clip)), 3, False, api_name="/music_for_video")[1]
+
+    assert "analysed in" in status(sender)
+    assert "analysed in" in status(stranger) and "from cache" not in status(Client(
+        served.url, verbose=False, headers={"X-Forwarded-For": "198.51.100.77"}))
+    assert "from cache" in status(sender) and "from cache" in status(stranger)
+
+
 def test_a_direct_call_waits_in_the_queue_like_everyone(served, tmp_path):
     """Gradio's run/<name> (and run/predict) run a queued event at once, past the queue and its
     concurrency limit; they are closed for queued events, and a body naming a private event by
