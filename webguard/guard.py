@@ -44,7 +44,15 @@ from urllib.parse import unquote
 
 from webguard.clients import scope_client
 from webguard.masks import PathMask
-from webguard.rewrite import FILE_ROUTE, masked_send, replay, unmask_body, unmask_scope
+from webguard.rewrite import (
+    FILE_ROUTE,
+    MAX_BODY,
+    PAGE_EVENT_MAX_BODY,
+    masked_send,
+    replay,
+    unmask_body,
+    unmask_scope,
+)
 from webguard.throttle import LoginThrottle, too_many_tries
 from webguard.upload_budget import UploadBudget, counting_receive, too_much_uploaded
 
@@ -118,7 +126,10 @@ class WebGuard:
             receive = await self._within_budget(scope, receive, send)
             if receive is None:
                 return
-        scope, receive = await unmask_body(scope, receive, self.mask, upload_route=UPLOAD_ROUTE in path)
+        page_event = (named is not None and (named["kind"], named["name"]) == PAGE_CHANNEL
+                      and not self._trusted(path))
+        scope, receive = await unmask_body(scope, receive, self.mask, upload_route=UPLOAD_ROUTE in path,
+                                           limit=PAGE_EVENT_MAX_BODY if page_event else MAX_BODY)
         if scope is None:
             return await _answer(send, 413, TOO_LARGE)
         if by_name:

@@ -23,6 +23,10 @@ from webguard.masks import PathMask
 
 FILE_ROUTE = "/gradio_api/file="
 MAX_BODY = 16 * 1024 * 1024
+# what a page's queue=False event may send (``run/predict``): it runs outside the queue, and Gradio
+# parses its inputs on the event loop (a 16-MB table held every visitor's answers for 4 s); the
+# pages' own such events send at most a 100-row results table, tens of kilobytes
+PAGE_EVENT_MAX_BODY = 1024 * 1024
 MASKED_TYPES = ("application/json", "text/html", "text/plain", "text/event-stream")
 STREAMED_BODY_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")  # uploads
 
@@ -44,8 +48,8 @@ def unmask_scope(scope: dict, mask: PathMask) -> dict:
     return {**scope, "path": path, "raw_path": quote(path, safe="/:=@!$&'()*+,;~").encode()}
 
 
-async def unmask_body(scope: dict, receive, mask: PathMask, upload_route: bool = False):
-    """``(scope, receive)`` with the body unmasked, or ``(None, None)`` when it exceeds ``MAX_BODY``.
+async def unmask_body(scope: dict, receive, mask: PathMask, upload_route: bool = False, limit: int = MAX_BODY):
+    """``(scope, receive)`` with the body unmasked, or ``(None, None)`` when it exceeds ``limit`` bytes.
     On an ``upload_route`` a multipart or form body streams through untouched (Gradio bounds it by
     ``max_file_size``)."""
     if upload_route and header(scope.get("headers", []), b"content-type").lower().startswith(STREAMED_BODY_TYPES):
@@ -57,7 +61,7 @@ async def unmask_body(scope: dict, receive, mask: PathMask, upload_route: bool =
             return scope, replay([message], receive)
         chunks.append(message.get("body", b""))
         size += len(chunks[-1])
-        if size > MAX_BODY:
+        if size > limit:
             return None, None
         if not message.get("more_body", False):
             break
