@@ -28,7 +28,7 @@ from vmnet_core.bundle.preview import catalog_track as preview_track
 from vmnet_core.bundle.preview import preview_for_track
 from vmnet_core.bundle.ranked_search import ranked_search
 from vmnet_core.bundle.retrieval import Retriever, index_media_files
-from vmnet_core.bundle.track_cues import cues_or_none, explain_hits
+from vmnet_core.bundle.track_cues import cues_or_none, explain_hits, video_cue_span_s
 from vmnet_core.errors import VmnetError
 from vmnet_core.features.extract import discover_inputs
 from vmnet_core.features.music_descriptor import music_descriptor
@@ -253,9 +253,12 @@ def analysed_span_s(ctx: DemoContext) -> float:
 def _check_decode_work(ctx: DemoContext, info: MediaInfo) -> None:
     """Refuse, before any decode, a video too costly to decode for a stranger (``vmnet_core.media``'s
     picture limits): the work grows with pixels × frames, not with the file's bytes. The header's
-    size and rate first (free), then the frames actually packed into the analysed span (a demux pass)."""
+    size and rate first (free), then the frames actually packed into the seconds a query decodes
+    (a demux pass): counted over a longer span, a burst of frames where the decode runs would
+    average out over seconds it never reads."""
     check_picture_limits(info)
-    check_frame_rate(info, ctx.max_video_s)
+    decoded_s = min(ctx.max_video_s, max(analysed_span_s(ctx), video_cue_span_s(ctx.max_video_s)))
+    check_frame_rate(info, decoded_s)
 
 
 def video_query(ctx: DemoContext, path: str | Path, on_step: ProgressCallback | None = None,

@@ -47,7 +47,7 @@ from webguard.masks import PathMask
 from webguard.rewrite import (
     FILE_ROUTE,
     MAX_BODY,
-    PAGE_EVENT_MAX_BODY,
+    VISITOR_MAX_BODY,
     masked_send,
     replay,
     unmask_body,
@@ -126,10 +126,9 @@ class WebGuard:
             receive = await self._within_budget(scope, receive, send)
             if receive is None:
                 return
-        page_event = (named is not None and (named["kind"], named["name"]) == PAGE_CHANNEL
-                      and not self._trusted(path))
+        visitor_event = UPLOAD_ROUTE not in path and not self._trusted(path)
         scope, receive = await unmask_body(scope, receive, self.mask, upload_route=UPLOAD_ROUTE in path,
-                                           limit=PAGE_EVENT_MAX_BODY if page_event else MAX_BODY)
+                                           limit=VISITOR_MAX_BODY if visitor_event else MAX_BODY)
         if scope is None:
             return await _answer(send, 413, TOO_LARGE)
         if by_name:

@@ -23,10 +23,11 @@ from webguard.masks import PathMask
 
 FILE_ROUTE = "/gradio_api/file="
 MAX_BODY = 16 * 1024 * 1024
-# what a page's queue=False event may send (``run/predict``): it runs outside the queue, and Gradio
-# parses its inputs on the event loop (a 16-MB table held every visitor's answers for 4 s); the
-# pages' own such events send at most a 100-row results table, tens of kilobytes
-PAGE_EVENT_MAX_BODY = 1024 * 1024
+# what a visitor's request may send but for an upload (``run/predict``, ``queue/join``, ``call/…``):
+# Gradio parses an event's inputs on its event loop (a 16-MB results table held every visitor's
+# answers for 4 s, by either route); the pages' own events send at most a 100-row results table,
+# tens of kilobytes. The admin's mounts (behind the login) keep MAX_BODY.
+VISITOR_MAX_BODY = 1024 * 1024
 MASKED_TYPES = ("application/json", "text/html", "text/plain", "text/event-stream")
 STREAMED_BODY_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")  # uploads
 

@@ -14,7 +14,6 @@ the underscore helpers in the submodules are private to the package.
 from vmnet_core.media.audio import decode_audio
 from vmnet_core.media.decode_limits import (
     MAX_VIDEO_FPS,
-    MAX_VIDEO_PIXEL_RATE,
     MAX_VIDEO_PIXELS,
     MAX_VIDEO_SIDE_PX,
     check_frame_rate,
@@ -43,7 +42,7 @@ from vmnet_core.media.probing import (
 from vmnet_core.media.write import mux_music_onto_video, split_music_video, write_video
 
 __all__ = [
-    "MAX_VIDEO_FPS", "MAX_VIDEO_PIXEL_RATE", "MAX_VIDEO_PIXELS", "MAX_VIDEO_SIDE_PX", "PROBE_TIMEOUT_S",
+    "MAX_VIDEO_FPS", "MAX_VIDEO_PIXELS", "MAX_VIDEO_SIDE_PX", "PROBE_TIMEOUT_S",
     "SKIP_DEBLOCKING_ARGS", "SKIP_DEBLOCKING_MIN_DOWNSCALE", "TAIL_CHECK_S", "VIDEO_DECODE_ARGS", "FrameSampling",
     "MediaInfo", "check_frame_rate", "check_picture_limits", "check_start", "decode_audio", "ffmpeg_exe",
     "iter_frame_batches", "iter_frame_batches_beside", "mux_music_onto_video", "probe", "require_audio",
