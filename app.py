@@ -159,7 +159,16 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
     from gradio.utils import get_upload_folder
     from starlette.routing import Mount
 
-    from webguard import LoginThrottle, MountRule, PathMask, UploadBudget, UploadJanitor, WebGuard, is_inside
+    from webguard import (
+        LoginThrottle,
+        MountRule,
+        PathMask,
+        UploadBudget,
+        UploadJanitor,
+        UploadOwners,
+        WebGuard,
+        is_inside,
+    )
 
     upload_dir = get_upload_folder()
     mounts = {route.path: route.app.get_blocks() for route in server.routes
@@ -192,7 +201,8 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
     server.add_middleware(WebGuard, rules=rules, mask=mask, unmasked_prefixes=ADMIN_MOUNTS,
                           login_paths=[f"{m}/login" for m in ADMIN_MOUNTS], throttle=LoginThrottle(),
                           upload_budget=UploadBudget(int(args.upload_gb_per_client * 1e9))
-                          if args.upload_gb_per_client > 0 else None)
+                          if args.upload_gb_per_client > 0 else None,
+                          upload_owners=UploadOwners(args.upload_max_age_s))
     if not janitor:
         return
     period_s = min(JANITOR_MAX_PERIOD_S, max(1.0, args.upload_max_age_s / 3))

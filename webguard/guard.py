@@ -55,6 +55,7 @@ from webguard.rewrite import (
 )
 from webguard.throttle import LoginThrottle, too_many_tries
 from webguard.upload_budget import UploadBudget, counting_receive, too_much_uploaded
+from webguard.upload_owners import UploadOwners, recording_send
 
 UPLOAD_ROUTE = "/gradio_api/upload"
 BLOCKED_ROUTES = ("/gradio_api/file/", "/gradio_api/proxy=", "/gradio_api/run-history", "/gradio_api/runs",
@@ -92,7 +93,8 @@ class WebGuard:
 
     def __init__(self, app, rules: Iterable[MountRule], mask: PathMask | None = None,
                  unmasked_prefixes: Iterable[str] = (), login_paths: Iterable[str] = (),
-                 throttle: LoginThrottle | None = None, upload_budget: UploadBudget | None = None):
+                 throttle: LoginThrottle | None = None, upload_budget: UploadBudget | None = None,
+                 upload_owners: UploadOwners | None = None):
         self.app = app
         self.rules = sorted(rules, key=lambda r: len(r.prefix), reverse=True)
         self.mask = mask or PathMask([])
@@ -100,6 +102,7 @@ class WebGuard:
         self.login_paths = {p.rstrip("/") for p in login_paths}
         self.throttle = throttle or LoginThrottle()
         self.upload_budget = upload_budget
+        self.upload_owners = upload_owners
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -116,7 +119,7 @@ class WebGuard:
         if FILE_ROUTE in path:
             prefix, _, target = path.partition(FILE_ROUTE)
             rule = self._rule(prefix)
-            if rule is None or not _allowed(rule, target):
+            if rule is None or not _allowed(rule, target) or not self._owns_if_upload(scope, target):
                 return await _answer(send, 404, NOT_FOUND)
             scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() not in CONDITIONAL]}
             return await self.app(scope, receive, _file_headers(send))  # file bytes pass untouched
@@ -143,7 +146,16 @@ class WebGuard:
         if not path.endswith(ASSET_SUFFIXES) and "/assets/" not in path:
             # answers must come uncompressed to be masked; Gradio's own files keep their compression
             scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]}
-        return await self.app(scope, receive, masked_send(send, self.mask))
+        send = masked_send(send, self.mask)
+        if UPLOAD_ROUTE in path and self.upload_owners is not None:
+            client = scope_client(scope)
+            send = recording_send(send, lambda paths: [self.upload_owners.record(os.path.normpath(p), client)
+                                                       for p in paths])
+        return await self.app(scope, receive, send)
+
+    def _owns_if_upload(self, scope, target: str) -> bool:
+        """False when ``target`` is another client's recent upload (:mod:`webguard.upload_owners`)."""
+        return self.upload_owners is None or self.upload_owners.may_fetch(os.path.normpath(target), scope_client(scope))
 
     async def _within_budget(self, scope, receive, send):
         """``receive`` counting the upload's bytes against its client's budget, or None (after

@@ -393,6 +393,25 @@ def _upload(http: httpx.Client, base: str, name: str, body: bytes) -> str:
     return r.json()[0]
 
 
+def test_a_visitor_cannot_fetch_or_detect_another_visitors_upload(served):
+    """Gradio's upload folder is content-addressed and shared: a stranger holding the same bytes and
+    guessing the name another visitor sent them under got a 200 from the file route (a 404 had nobody
+    sent them). Only the client an upload answer named a path to may fetch it now."""
+    sender, stranger = (httpx.Client(timeout=60, headers={"X-Forwarded-For": address})
+                        for address in ("192.0.2.31", "2001:db8:31::7"))
+    private = b"RIFF" + uuid.uuid4().bytes * 4096  # bytes nobody else has sent
+    sent = _upload(sender, f"{served.url}/", "holiday.mp4", private)
+    assert sender.get(f"{served.url}/gradio_api/file={sent}").content == private  # the sender's page plays it
+    probe = _upload(stranger, f"{served.url}/", "probe.bin", private)
+    guess = probe.rsplit("/", 1)[0] + "/holiday.mp4"
+    assert guess == sent  # the same folder: the name was all the stranger had to guess
+    assert stranger.get(f"{served.url}/gradio_api/file={guess}").status_code == 404  # as had nobody sent it
+    assert stranger.get(f"{served.url}/gradio_api/file={probe}").content == private  # its own upload plays
+    # sending those bytes under that name makes the path the stranger's own: no answer depends on others
+    assert _upload(stranger, f"{served.url}/", "holiday.mp4", private) == sent
+    assert stranger.get(f"{served.url}/gradio_api/file={sent}").content == private
+
+
 def test_uploaded_html_and_svg_never_run_as_pages(served):
     http = httpx.Client(timeout=30)
     for name, body in (("evil.html", b"<script>alert(document.cookie)</script>"),

@@ -289,3 +289,21 @@ def test_a_folder_cut_short_at_an_ellipsis_is_masked():
                     assert not left, (text, masked)
     for honest in (b"Loading... done", b"Wait...srvly", b"/sr...", b"[...Array(3)]", b"/srvapple..."):
         assert mask.mask(honest) == honest, honest
+
+
+def test_an_upload_is_fetched_only_by_the_clients_it_was_handed_to_until_it_ages_out():
+    from webguard.upload_owners import UploadOwners
+
+    now = [0.0]
+    owners = UploadOwners(max_age_s=60, max_paths=2, clock=lambda: now[0])
+    owners.record("/up/h1/holiday.mp4", "192.0.2.1")
+    assert owners.may_fetch("/up/h1/holiday.mp4", "192.0.2.1")
+    assert not owners.may_fetch("/up/h1/holiday.mp4", "2001:db8::/64")
+    assert owners.may_fetch("/up/elsewhere/output.mp4", "2001:db8::/64")  # never an upload answer: the mount decides
+    owners.record("/up/h1/holiday.mp4", "2001:db8::/64")  # the same bytes under the same name: now theirs too
+    assert owners.may_fetch("/up/h1/holiday.mp4", "2001:db8::/64")
+    now[0] = 61.0  # the janitor has removed it by now: the record goes too
+    assert owners.may_fetch("/up/h1/holiday.mp4", "198.51.100.1")
+    for n in range(3):  # at most max_paths records, the oldest forgotten first
+        owners.record(f"/up/h{n}/x.mp4", "192.0.2.1")
+    assert owners.may_fetch("/up/h0/x.mp4", "198.51.100.1") and not owners.may_fetch("/up/h2/x.mp4", "198.51.100.1")
