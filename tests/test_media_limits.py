@@ -6,6 +6,7 @@ attacks the launched demo with the same files)."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from vmnet_core.media import (
     MediaInfo,
     check_frame_rate,
     check_picture_limits,
+    ffmpeg_exe,
     frames,
     iter_frame_batches,
     probe,
@@ -114,3 +116,23 @@ def test_a_picture_that_grows_past_its_header_is_not_decoded(bombs):
             pass
     with pytest.raises(VmnetError, match="changes part-way through"):
         sample_frames(bombs["liar"], fps=0.2, max_frames=2, size=224)  # one seek per frame
+
+
+def test_a_vp9_stream_that_grows_past_its_header_is_not_decoded_either(tmp_path):
+    """VP9 may change its picture size at any keyframe, with no new header: the decoder's pixel cap
+    (a generic ffmpeg codec option, not H.264's) stops it too."""
+    ffmpeg = ffmpeg_exe()
+    for name, size, seconds in (("small", "320x240", 2), ("big", "5000x5000", 0.1)):
+        subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", f"color=gray:s={size}:r=30", "-t", str(seconds),
+                        "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "100k",
+                        str(tmp_path / f"{name}.webm")], check=True)
+    (tmp_path / "parts.txt").write_text("file small.webm\nfile big.webm\n")
+    grown = tmp_path / "grown.webm"
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(tmp_path / "parts.txt"),
+                    "-c", "copy", str(grown)], check=True)
+    info = probe(grown)
+    assert (info.width, info.height) == (320, 240)
+    check_picture_limits(info)
+    with pytest.raises(VmnetError, match="'grown.webm' changes part-way through to a much larger picture"):
+        for _ in iter_frame_batches(grown, fps=1.0, max_frames=10, size=224):
+            pass
