@@ -274,15 +274,35 @@ def _expit(x: float) -> float:
     return float(1.0 / (1.0 + math.exp(-x)))
 
 
+MIXED_MODEL_MIN_VOTES = 10
+
+
+def _decisive_votes(votes: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """The pair's votes won by either side (ties left out)."""
+    sub = pair_votes(votes, first, second)
+    return sub[sub["winner"].isin([first, second])]
+
+
+def mixed_model_missing(votes: pd.DataFrame, first: str, second: str) -> str | None:
+    """Why :func:`mixed_model` gives no fit for the pair (a note for the report), or None when it fits."""
+    sub = _decisive_votes(votes, first, second)
+    if len(sub) < MIXED_MODEL_MIN_VOTES:
+        return f"the mixed model for {first} vs {second} needs at least {MIXED_MODEL_MIN_VOTES} non-tie votes"
+    if sub["winner"].nunique() < 2:
+        return (f"all {len(sub)} non-tie votes of {first} vs {second} went to {sub['winner'].iloc[0]}: with none the "
+                "other way the mixed model has no finite estimate, so it is not fitted (the sign test answers)")
+    return None
+
+
 def mixed_model(votes: pd.DataFrame, first: str, second: str) -> MixedModelResult | None:
     """Fit the mixed-effects logistic model for one pair by variational Bayes (``fit_vb``); 95%
-    intervals are posterior mean ± 1.96 sd. None when fewer than 10 non-tie votes."""
+    intervals are posterior mean ± 1.96 sd. None when :func:`mixed_model_missing` says why not
+    (fewer than 10 non-tie votes, or all of them one way: statsmodels refuses such a fit)."""
     from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
-    sub = pair_votes(votes, first, second)
-    sub = sub[sub["winner"].isin([first, second])]
-    if len(sub) < 10:
+    if mixed_model_missing(votes, first, second) is not None:
         return None
+    sub = _decisive_votes(votes, first, second)
     df = pd.DataFrame({
         "first_wins": (sub["winner"] == first).astype(float).values,
         "first_left": np.where(sub["condition_a"] == first, 0.5, -0.5),
@@ -420,7 +440,9 @@ def analyze_votes(rows: Votes, conditions: list[str],
     alpha, shared = krippendorff_alpha(normal)
     mm = mixed_model(normal, *headline) if headline and not normal.empty else None
     if headline and mm is None:
-        notes.append(f"the mixed model for {headline[0]} vs {headline[1]} needs at least 10 non-tie votes")
+        notes.append(mixed_model_missing(normal, *headline) if not normal.empty else
+                     f"the mixed model for {headline[0]} vs {headline[1]} needs at least "
+                     f"{MIXED_MODEL_MIN_VOTES} non-tie votes")
     results = pair_results(normal, pairs, tie_rule)
     undecided = [f"{r.first} vs {r.second}" for r in results if r.test.trials == 0]
     if undecided and len(undecided) < len(results):

@@ -181,3 +181,17 @@ def test_empty_votes_give_an_empty_analysis():
     assert analysis.votes == 0 and analysis.headline is None
     assert analysis.to_dict()["pairs"][0]["test"]["rate"] is None
     assert "no normal votes" in analysis.to_text()
+
+
+def test_a_unanimous_pair_is_analysed_and_says_why_it_has_no_mixed_model():
+    """Every rater preferring one side (a real outcome for ground truth against random) is no error:
+    the mixed model has no finite estimate then, so it is left out with a note (statsmodels raised
+    "endog values must be 0 and 1, and not all identical" and the admin's analysis failed)."""
+    rows = [{"participant": r, "stimulus": f"c{c}", "kind": "normal", "condition_a": a, "condition_b": b,
+             "choice": "A" if a == "x" else "B", "position": c + 1}
+            for r in range(4) for c in range(3) for a, b in (("x", "y") if (r + c) % 2 else ("y", "x"),)]
+    analysis = stats.analyze_votes(rows, ["x", "y"], [("x", "y")], n_boot=20)
+    assert analysis.votes == 12 and analysis.headline is None
+    assert analysis.pairs[0].test.successes == 12 and analysis.pairs[0].test.p_value < 0.001
+    assert any("all 12 non-tie votes of x vs y went to x" in note for note in analysis.notes), analysis.notes
+    assert "went to x" in analysis.to_text()
