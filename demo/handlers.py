@@ -382,7 +382,6 @@ def preview_on_video(ctx: DemoContext, video_path: str | Path | None, track_id: 
     ``ctx.max_video_s``); made once per (video bytes, track, ``owner``) and reused."""
     video = _require_file(video_path, "a video")
     item = catalog_track(ctx, track_id)
-    _check_decode_work(ctx, probe(video))  # before any decode, even when an older query cache answers below
     try:
         digest = owned_digest(owner, file_sha256(video))[:16]
     except OSError as exc:
@@ -390,6 +389,7 @@ def preview_on_video(ctx: DemoContext, video_path: str | Path | None, track_id: 
     out = ctx.work_dir / PREVIEWS / digest / f"{_safe_name(video.stem)}-with-{_safe_name(item.id)}.mp4"
     if out.is_file():
         return out
+    _check_decode_work(ctx, probe(video))  # before any decode, even when an older query cache answers below
     embedding = video_query(ctx, video, owner=owner).embedding  # from the query cache after a search
     return preview_for_track(ctx.catalog, video, item.id, out, video_embedding=embedding,
                              keep_first_s=min(PREVIEW_MAX_S, ctx.max_video_s)).path

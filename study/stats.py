@@ -285,7 +285,11 @@ def _decisive_votes(votes: pd.DataFrame, first: str, second: str) -> pd.DataFram
 
 def mixed_model_missing(votes: pd.DataFrame, first: str, second: str) -> str | None:
     """Why :func:`mixed_model` gives no fit for the pair (a note for the report), or None when it fits."""
-    sub = _decisive_votes(votes, first, second)
+    return _why_no_fit(_decisive_votes(votes, first, second), first, second)
+
+
+def _why_no_fit(sub: pd.DataFrame, first: str, second: str) -> str | None:
+    """:func:`mixed_model_missing` of the pair's decisive votes ``sub``."""
     if len(sub) < MIXED_MODEL_MIN_VOTES:
         return f"the mixed model for {first} vs {second} needs at least {MIXED_MODEL_MIN_VOTES} non-tie votes"
     if sub["winner"].nunique() < 2:
@@ -300,9 +304,9 @@ def mixed_model(votes: pd.DataFrame, first: str, second: str) -> MixedModelResul
     (fewer than 10 non-tie votes, or all of them one way: statsmodels refuses such a fit)."""
     from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
-    if mixed_model_missing(votes, first, second) is not None:
-        return None
     sub = _decisive_votes(votes, first, second)
+    if _why_no_fit(sub, first, second) is not None:
+        return None
     df = pd.DataFrame({
         "first_wins": (sub["winner"] == first).astype(float).values,
         "first_left": np.where(sub["condition_a"] == first, 0.5, -0.5),

@@ -192,7 +192,7 @@ def _stream_frames(cmd: Sequence[str], path: Path, doing: str, timeout_s: float,
 
 def _sampling_decode_args(info: MediaInfo, size: int) -> tuple[str, ...]:
     """Decoder options for frames sampled at ``size`` px: no deblocking when they are shrunk enough,
-    and no picture larger than the probe reported (:func:`~vmnet_core.media.probing.decode_pixel_cap`)."""
+    and no picture larger than the probe reported (:func:`~vmnet_core.media.decode_limits.decode_pixel_cap`)."""
     cap = ("-max_pixels", str(decode_pixel_cap(info)))
     short_side = min(info.width or 0, info.height or 0)
     if short_side >= SKIP_DEBLOCKING_MIN_DOWNSCALE * size:
