@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -98,6 +99,9 @@ class StudyConfig:
     trials_per_participant: int = 0  # normal trials; 0 = every (clip, pair) once, at most 24
     participants: int = 0  # planned raters whose plans are stored up front; 0 = one balanced replicate
     close_when_full: bool = False  # refuse joins beyond ``participants`` instead of extending the plan
+    # a rater who has not finished this many seconds after joining keeps their session, and their
+    # slot is planned again for the next rater; 0 = three times the session's expected length, at least 30 minutes
+    slot_hold_s: float = 0.0
     swapped_repeats: int = 1
     practice: bool = True  # one practice trial first, on a clip of its own that no scored trial uses
     practice_clip: str = ""  # the clip (by name) kept for practice; empty: an extra clip drawn, or the last one
@@ -181,6 +185,9 @@ class StudyConfig:
         if self.screening.min_response_ms < 0 or self.joins_per_client < 0 or not self.joins_window_s > 0:
             raise VmnetError("screening.min_response_ms and joins_per_client cannot be negative, "
                              "and joins_window_s must be above 0.")
+        if not 0 <= self.slot_hold_s < math.inf:
+            raise VmnetError("slot_hold_s must be 0 (three times the session's expected length) or a number "
+                             "of seconds above 0.")
         check_completion_url(self.completion_url)
 
     def to_dict(self) -> dict[str, Any]:

@@ -85,18 +85,34 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
 
     engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     cfg = _alembic_config(engine)
+    sqlite = engine.dialect.name == "sqlite"
     try:
         with engine.connect() as conn:
-            if engine.dialect.name == "sqlite":
+            if sqlite:
                 conn.execution_options(sqlite_begin="IMMEDIATE")  # two processes starting at once take turns
-            with conn.begin():
-                if engine.dialect.name == "postgresql":
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
+                _sqlite_foreign_keys(conn, on=False)
+            try:
+                with conn.begin():
+                    if engine.dialect.name == "postgresql":
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+                    if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                        raise RuntimeError(f"the study migration would leave rows without their parents: {broken[:5]}")
+            finally:
+                if sqlite:
+                    _sqlite_foreign_keys(conn, on=True)
     finally:
         if isinstance(engine_or_url, str):
             engine.dispose()
+
+
+def _sqlite_foreign_keys(conn, on: bool) -> None:
+    """Switch SQLite's foreign keys on or off for ``conn``, outside any transaction (inside one the
+    pragma does nothing). A migration that rebuilds a table (Alembic's batch mode: copy, drop,
+    rename) runs with them off, as SQLite's ALTER TABLE page prescribes: with them on, dropping the
+    old ``assignment`` table deleted every trial and vote through ``ON DELETE CASCADE``."""
+    conn.connection.dbapi_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 class WriterQueueTimeout(SQLAlchemyError):

@@ -21,7 +21,7 @@ from vmnet_core.atomic_io import write_file_atomic
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 VOTE_CSV_COLUMNS = VOTE_COLUMNS  # the fields of study.vote_row.VoteRow, in order
 PARTICIPANT_CSV_COLUMNS = [
-    "study", "participant", "slot", "seed", "joined_at", "consented_at", "finished_at", "screening",
+    "study", "participant", "slot", "seed", "slot_replanned_at", "joined_at", "consented_at", "finished_at", "screening",
     "completion_code", "trials", "answers", "all_url_params",
 ]  # followed by one url_<name> column per URL parameter most participants share
 

@@ -16,10 +16,12 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -104,11 +106,19 @@ class Participant(Base):
     assignment: Mapped[Assignment | None] = relationship(back_populates="participant", uselist=False)
 
 
+ACTIVE_SLOT = text("released_at IS NULL")
+
+
 class Assignment(Base):
-    """One planned rater slot: the seed and the ordered trial list, stored before anyone joins."""
+    """One planned rater slot: the seed and the ordered trial list, stored before anyone joins.
+
+    A slot whose rater did not finish within the study's hold is *released* (``released_at``): the
+    rater keeps it, with their trials and votes, and the same slot is planned again, as a new row,
+    for the next rater (:mod:`study.slots`). So one slot number has one unreleased row at most."""
 
     __tablename__ = "assignment"
-    __table_args__ = (UniqueConstraint("study_id", "slot"),)
+    __table_args__ = (Index("one_active_row_per_slot", "study_id", "slot", unique=True,
+                            sqlite_where=ACTIVE_SLOT, postgresql_where=ACTIVE_SLOT),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
@@ -118,6 +128,7 @@ class Assignment(Base):
     participant_id: Mapped[int | None] = mapped_column(
         ForeignKey("participant.id", ondelete="SET NULL"), unique=True, nullable=True)
     assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     participant: Mapped[Participant | None] = relationship(back_populates="assignment")
     trials: Mapped[list[Trial]] = relationship(back_populates="assignment", order_by="Trial.position",

@@ -32,7 +32,7 @@ from study.listening import checked_listened, min_answer_s, seconds_left, too_so
 from study.models import CHOICES, Assignment, Candidate, Participant, Stimulus, Study, Trial, Vote, utcnow
 from study.provenance import analysis_provenance
 from study.session_time import session_time, with_session_time
-from study.slots import add_slots, next_slot
+from study.slots import add_slots, next_slot, replan_unfinished_slot, study_full
 from study.stats import Analysis, RaterScreening, analyze_votes, screen_raters
 from study.vote_row import VoteRow
 from vmnet_core.errors import VmnetError
@@ -123,6 +123,7 @@ class StudyProgress:
     study: str
     is_open: bool
     planned_slots: int
+    replanned_slots: int  # slots planned again because their rater had not finished within the hold
     participants: int  # joined
     consented: int
     finished: int
@@ -328,9 +329,11 @@ def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] 
                 slot_id = s.scalar(select(Assignment.id).where(
                     Assignment.study_id == study.id, Assignment.participant_id.is_(None))
                     .order_by(Assignment.slot).limit(1).with_for_update(skip_locked=True))
+                if slot_id is None:  # a slot whose rater ran out of time first, so the plan stays balanced
+                    slot_id = replan_unfinished_slot(s, study)
                 if slot_id is None:
                     if StudyConfig.from_dict(study.config).close_when_full:
-                        raise Refused("This study is full; thank you for your interest.")
+                        raise Refused(study_full(s, study))
                     slot_id = add_slots(s, study, next_slot(s, study.id), 1)[0].id
                 claimed = s.execute(
                     update(Assignment).where(Assignment.id == slot_id, Assignment.participant_id.is_(None))
@@ -550,13 +553,15 @@ def progress(db: Database, study: str | None = None) -> StudyProgress:
     with _database_errors(), db.read() as s:
         st = _study_by_name(s, study)
         participants = s.scalars(select(Participant).where(Participant.study_id == st.id)).all()
-        planned = s.scalar(select(func.count(Assignment.id)).where(Assignment.study_id == st.id)) or 0
+        planned = s.scalar(select(func.count(func.distinct(Assignment.slot))).where(Assignment.study_id == st.id)) or 0
+        replanned = s.scalar(select(func.count(Assignment.id)).where(
+            Assignment.study_id == st.id, Assignment.released_at.is_not(None))) or 0
         rows = _vote_rows(s, st)
     screening = _screening(StudyConfig.from_dict(st.config), rows)
     normal = [r for r in rows if r.kind == "normal"]
     by_pair = Counter(" vs ".join(sorted((r.condition_a, r.condition_b))) for r in normal)
     excluded = sum(screening_status(p, screening.get(p.id)) == "excluded" for p in participants)
-    return StudyProgress(st.name, st.is_open, int(planned), len(participants),
+    return StudyProgress(st.name, st.is_open, int(planned), int(replanned), len(participants),
                          sum(p.consented_at is not None for p in participants),
                          sum(p.finished_at is not None for p in participants),
                          excluded, len(normal), dict(sorted(by_pair.items())))
@@ -607,10 +612,11 @@ def participant_rows(db: Database, study: str | None = None) -> list[dict[str, A
         st = _study_by_name(s, study)
         counts = dict(s.execute(select(Vote.participant_id, func.count(Vote.id))
                                 .where(Vote.study_id == st.id).group_by(Vote.participant_id)).all())
-        query = (select(Participant, Assignment.slot, Assignment.seed, func.count(Trial.id))
+        query = (select(Participant, Assignment.slot, Assignment.seed, Assignment.released_at, func.count(Trial.id))
                  .join(Assignment, Assignment.participant_id == Participant.id, isouter=True)
                  .join(Trial, Trial.assignment_id == Assignment.id, isouter=True)
-                 .where(Participant.study_id == st.id).group_by(Participant.id, Assignment.slot, Assignment.seed)
+                 .where(Participant.study_id == st.id)
+                 .group_by(Participant.id, Assignment.slot, Assignment.seed, Assignment.released_at)
                  .order_by(Participant.id))
         screening = _screening(StudyConfig.from_dict(st.config), _vote_rows(s, st))
         found = s.execute(query).all()
@@ -618,8 +624,9 @@ def participant_rows(db: Database, study: str | None = None) -> list[dict[str, A
         columns = rater_input.common_url_param_names([params[p.id] for p, *_ in found],
                                                      [counts.get(p.id, 0) > 0 for p, *_ in found])
         rows = []
-        for p, slot, seed, n_trials in found:
-            row = {"study": st.name, "participant": p.id, "slot": slot, "seed": seed, "joined_at": _iso(p.created_at),
+        for p, slot, seed, released_at, n_trials in found:
+            row = {"study": st.name, "participant": p.id, "slot": slot, "seed": seed,
+                   "slot_replanned_at": _iso(released_at), "joined_at": _iso(p.created_at),
                    "consented_at": _iso(p.consented_at), "finished_at": _iso(p.finished_at),
                    "screening": screening_status(p, screening.get(p.id)), "completion_code": p.completion_code or "",
                    "trials": n_trials, "answers": counts.get(p.id, 0),

@@ -29,9 +29,10 @@ def progress_markdown(p: StudyProgress) -> str:
     """The progress counts as Markdown tables."""
     state = "open to new raters" if p.is_open else "closed to new raters"
     lines = [f"**{p.study}** is {state}.", "",
-             "| planned slots | joined | consented | finished | screened out | analysable votes |",
-             "|---:|---:|---:|---:|---:|---:|",
-             f"| {p.planned_slots} | {p.participants} | {p.consented} | {p.finished} | {p.screened_out} | {p.votes} |"]
+             "| planned slots | planned again | joined | consented | finished | screened out | analysable votes |",
+             "|---:|---:|---:|---:|---:|---:|---:|",
+             f"| {p.planned_slots} | {p.replanned_slots} | {p.participants} | {p.consented} | {p.finished} "
+             f"| {p.screened_out} | {p.votes} |"]
     if p.votes_by_pair:
         lines += ["", "| condition pair | votes |", "|---|---:|"]
         lines += [f"| {pair} | {n} |" for pair, n in p.votes_by_pair.items()]

@@ -49,7 +49,7 @@ def test_migrations_match_the_models_and_rerun_cleanly(any_db):
     with any_db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert diff == [] and version == "0003"
+    assert diff == [] and version == "0004"
 
 
 def test_the_join_key_migration_keeps_earlier_participants(tmp_path, premuxed):
