@@ -187,7 +187,7 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
         public = {index: fn for index, fn in blocks.fns.items() if fn.api_visibility == "public" and fn.api_name}
         return MountRule(prefix, made_for_visitors(blocks, study_media if prefix == "/study" else []),
                          public_api=frozenset(fn.api_name for fn in public.values()), public_fn_ids=frozenset(public),
-                         uploads=prefix not in PAGES_WITHOUT_UPLOADS)
+                         uploads=prefix not in PAGES_WITHOUT_UPLOADS, event_fn_ids=frozenset(blocks.fns))
 
     rules = [rule(prefix, blocks) for prefix, blocks in mounts.items()]
 

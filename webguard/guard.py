@@ -18,7 +18,9 @@ One pure-ASGI middleware that
   API (``MountRule.public_api``): Gradio answers them for private events too, by name or by an
   ``fn_index`` in the body (which it prefers to the name), so a body naming any other event is
   refused (``MountRule.public_fn_ids``); the pages themselves call events by ``fn_index`` through
-  ``queue/join`` and, for ``queue=False`` events, ``run/predict``;
+  ``queue/join`` and, for ``queue=False`` events, ``run/predict``, where a visitor's body must name
+  one of the page's events (``MountRule.event_fn_ids``: Gradio answered any other index with a
+  500, a closed connection and a 5-kB traceback in the server's log);
 - refuses Gradio routes the pages do not use (``file/``, ``proxy=``, run history, monitoring, ...),
   and the upload route on mounts whose page takes no upload (``MountRule.uploads``);
 - answers same-origin only: Gradio grants any ``Origin`` cross-origin reads *with* the login cookie
@@ -65,6 +67,7 @@ BLOCKED_ROUTES = ("/gradio_api/file/", "/gradio_api/proxy=", "/gradio_api/run-hi
                   "/gradio_api/profiling")
 NAMED_ROUTE = re.compile(r"^(?P<prefix>.*?)/gradio_api/(?P<kind>call/v2|call|run|api)/(?P<name>[^/]+)(?:/[^/]*)?/?$")
 PAGE_CHANNEL = ("run", "predict")  # the page's own route, by fn_index, for its queue=False events
+PAGE_EVENT_ROUTES = ("/gradio_api/queue/join", "/gradio_api/run/predict")  # the page's routes by fn_index
 INLINE_TYPES = ("audio/", "video/", "image/png", "image/jpeg", "image/gif", "image/webp")
 ASSET_SUFFIXES = (".js", ".mjs", ".css", ".woff", ".woff2", ".ttf", ".png", ".svg", ".ico", ".map", ".webp")
 VALIDATORS = (b"last-modified", b"etag")  # dropped from file answers
@@ -78,13 +81,15 @@ class MountRule:
     """One mount's rules: ``prefix`` ("" for ``/``, "/study", ...), which files it may serve
     (``allows(real_path)``), the API names its by-name routes may run (``public_api``) and the
     ``fn_index`` of those events (``public_fn_ids``: a by-name call whose body names another is
-    refused), and whether its page takes uploads (``uploads``; without, its upload route answers 404)."""
+    refused), whether its page takes uploads (``uploads``; without, its upload route answers 404),
+    and the ``fn_index`` of every event of its page (``event_fn_ids``; ``None``: not checked)."""
 
     prefix: str
     allows: Callable[[str], bool]
     public_api: frozenset[str] = frozenset()
     uploads: bool = True
     public_fn_ids: frozenset[int] = frozenset()
+    event_fn_ids: frozenset[int] | None = None
 
 
 class WebGuard:
@@ -134,9 +139,13 @@ class WebGuard:
                                            limit=VISITOR_MAX_BODY if visitor_event else MAX_BODY)
         if scope is None:
             return await _answer(send, 413, TOO_LARGE)
-        if by_name:
+        page_event = visitor_event and path.rstrip("/").endswith(PAGE_EVENT_ROUTES)
+        if by_name or page_event:
             first = await receive()  # the whole body: unmask_body has read it
-            if not self._public_index(named["prefix"], first.get("body", b"")):
+            prefix = named["prefix"] if by_name else path.partition("/gradio_api/")[0]
+            rule = self._rule(prefix)
+            allowed = (rule.public_fn_ids if by_name else rule.event_fn_ids) if rule is not None else frozenset()
+            if allowed is not None and not _names_event_in(first.get("body", b""), allowed, required=page_event):
                 return await _answer(send, 404, NOT_FOUND)
             receive = replay([first], receive)
         if self._trusted(path):
@@ -178,16 +187,6 @@ class WebGuard:
         rule = self._rule(prefix)
         return rule is not None and unquote(name) in rule.public_api
 
-    def _public_index(self, prefix: str, body: bytes) -> bool:
-        """False when a by-name call's JSON body names, by ``fn_index``, an event outside the public API."""
-        try:
-            named = json.loads(body).get("fn_index") if body else None
-        except (ValueError, AttributeError):
-            return True  # not a JSON object: Gradio refuses it before choosing an event
-        rule = self._rule(prefix)
-        # only a plain int counts: pydantic would turn "1", 1.0 or true into event 1
-        return named is None or (type(named) is int and rule is not None and named in rule.public_fn_ids)
-
     def _takes_uploads(self, path: str) -> bool:
         prefix, found, _ = path.partition(UPLOAD_ROUTE)
         rule = self._rule(prefix) if found else None
@@ -216,6 +215,18 @@ class WebGuard:
             self.throttle.succeeded(client)
         elif status and status[0] in (400, 401, 403):
             self.throttle.failed(client)
+
+
+def _names_event_in(body: bytes, allowed: frozenset[int], required: bool = False) -> bool:
+    """False when a JSON body names, by ``fn_index``, an event outside ``allowed``, or (``required``:
+    the page's routes, which have no name to go by) names none."""
+    try:
+        named = json.loads(body).get("fn_index") if body else None
+    except (ValueError, AttributeError):
+        return True  # not a JSON object: Gradio refuses it before choosing an event
+    if named is None:
+        return not required
+    return type(named) is int and named in allowed  # pydantic would turn "1", 1.0 or true into event 1
 
 
 def _allowed(rule: MountRule, target: str) -> bool:

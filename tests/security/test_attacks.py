@@ -173,6 +173,32 @@ def test_private_events_cannot_be_called_by_name(served):
     assert tried > 40
 
 
+def test_a_page_route_naming_no_event_of_the_page_is_refused_and_leaves_no_trace(served):
+    """queue/join and run/predict with an fn_index that is none of the page's events, or none at all:
+    before, Gradio answered a 500, closed the connection and wrote a 5-kB traceback to the server's
+    log for each (a visitor could fill the log). Now a 404, a log without a trace, and the page's
+    own events still run."""
+    log = served.root / "cache" / "app.log"
+    http = httpx.Client(timeout=60)
+    for base in (f"{served.url}/", f"{served.url}/study/"):
+        events = [dep["id"] for dep in http.get(f"{base}config").json()["dependencies"]]
+        before = log.read_text(errors="replace")
+        for route in ("queue/join", "run/predict"):
+            for fn_index in (max(events) + 1, 9999, -1, 2**70, str(events[0]), float(events[0]), True, "MISSING"):
+                body = {"data": [], "session_hash": uuid.uuid4().hex[:11], "event_data": None, "trigger_id": None}
+                if fn_index != "MISSING":
+                    body["fn_index"] = fn_index
+                r = http.post(f"{base}gradio_api/{route}", json=body)
+                assert r.status_code == 404 and r.json() == {"detail": "Not found."}, (base, route, fn_index, r.text)
+        time.sleep(0.5)  # let the server's log catch up before reading it
+        added = log.read_text(errors="replace")[len(before):]
+        assert "KeyError" not in added and "FnIndexInferError" not in added, added[-2000:]
+        joined = http.post(f"{base}gradio_api/queue/join",
+                           json={"data": [None] * 0, "fn_index": events[0], "session_hash": uuid.uuid4().hex[:11],
+                                 "event_data": None, "trigger_id": None})
+        assert joined.status_code == 200 and "event_id" in joined.json(), joined.text
+
+
 def test_the_operators_handlers_refuse_callers_without_the_login(served):
     """Every fn_index of /admin and /admin-music, by every route, without logging in: refused, and
     nothing is indexed."""
@@ -263,7 +289,8 @@ def test_request_bodies_are_capped_whatever_their_type(served):
         headers = {"content-type": ctype} if ctype else {}
         r = http.post(f"{served.url}/gradio_api/queue/join", content=body, headers=headers)
         assert r.status_code == 413, (ctype, r.status_code)
-    assert http.post(f"{served.url}/gradio_api/queue/join", content=b"{}").status_code == 422  # small: read as ever
+    small = http.post(f"{served.url}/gradio_api/queue/join", content=b'{"fn_index": 0}')
+    assert small.status_code == 422  # small: read as ever, and answered by FastAPI (the guard answers 404 or 413)
     # a form or multipart type streams through on the upload route only: elsewhere FastAPI would
     # read it whole and echo it back in its 422
     for route, ctype in (("/gradio_api/queue/join", "multipart/form-data; boundary=x"),
