@@ -45,3 +45,13 @@ def tiny_bundle(tmp_path_factory) -> Path:
 
     settings = StarterSettings(clips=48, seconds=30.0, max_steps=60, val_every=60, workers=2)
     return build_starter_bundle(tmp_path_factory.mktemp("starter") / "bundle", settings, progress=False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_db(request, tmp_path):
+    """A fresh, migrated study database: the same test on a SQLite file and on a real PostgreSQL server."""
+    from vmnet_testkit.study_helpers import open_test_database
+
+    db = open_test_database(request.param, tmp_path)
+    yield db
+    db.dispose()

@@ -37,13 +37,6 @@ def premuxed(tmp_path_factory):
     return premux_clips(tmp_path_factory.mktemp("clips"), check_kind=None)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_db(request, tmp_path):
-    db = open_test_database(request.param, tmp_path)
-    yield db
-    db.dispose()
-
-
 def _needed_s(premuxed) -> float:
     return FRACTION * 2 * premuxed.durations[0]
 

@@ -33,13 +33,6 @@ def premuxed(tmp_path_factory):
     return premux_clips(tmp_path_factory.mktemp("clips"))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_db(request, tmp_path):
-    db = open_test_database(request.param, tmp_path)
-    yield db
-    db.dispose()
-
-
 def _joined(db, key: str) -> str:
     token = service.join(db, key, {"PROLIFIC_PID": f"pid-{time.monotonic_ns()}"})
     service.consent(db, token)

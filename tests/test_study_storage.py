@@ -22,14 +22,6 @@ def premuxed(tmp_path_factory):
     return premux_clips(tmp_path_factory.mktemp("clips"))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_db(request, tmp_path):
-    """The same test on a SQLite file and on a real PostgreSQL server."""
-    db = open_test_database(request.param, tmp_path)
-    yield db
-    db.dispose()
-
-
 def _rater(db, key=None, params=None):
     token = service.join(db, key, params or {})
     service.consent(db, token)

@@ -5,7 +5,10 @@ can hold minutes of 16000×16000 pictures (142 s of CPU and 4.75 GB for one 60-s
 The demo checks every uploaded video with :func:`check_picture_limits` (the header's size and rate,
 free) and :func:`check_frame_rate` (the frames actually packed into the analysed span, a demux pass)
 before decoding it; every frame decode, the command line's too, passes :func:`decode_pixel_cap` to
-ffmpeg, so a stream whose header shows a small picture and that grows later is not decoded.
+ffmpeg, so a stream whose header shows a small picture and that grows later is not decoded. Only the
+codecs of :data:`ACCEPTED_VIDEO_CODECS` are accepted (others cost many times more per picture), and the
+demux pass checks that the stream it counts, the one every decode reads (``0:V:0``), is the one the
+probe described.
 """
 
 from __future__ import annotations
@@ -30,6 +33,22 @@ picture's size: a stream may grow mid-way up to the decoder's cap (:func:`decode
 least 4K), so the bound on decode work (4K at 60 frames per second) must hold at 4K. A 320×240
 header at 240 fps that grew to 4096×2304 was analysed at 4× that work (found by an audit,
 2026-12-07). Slow-motion phone videos (120, 240 fps) are refused with a sentence to re-encode them."""
+ACCEPTED_VIDEO_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg1video", "mpeg2video",
+                                   "h263", "theora", "mjpeg", "prores"})
+"""Video codecs (ffmpeg's names) :func:`check_picture_limits` accepts: what phones, cameras and the web
+deliver. A crafted flat 4096×2304 picture costs at most about 45 ms of one core to decode in any of them
+(ProRes 4444 XQ; 5-22 ms in the others), about an honest 4K frame's cost; in other codecs a few bytes
+cost far more: JPEG 2000 frames of 285 bytes took 208 ms each, PNG 115 ms, FFV1 77 ms, VVC 64 ms
+(measured 2026-12-07, docs/security.md), so a 6-MB file of 6 minutes at 60 fps would take 75 CPU-minutes."""
+MULTI_FRAME_CODECS = {"vp9": "vp9_superframe_split", "av1": "av1_frame_split"}
+"""Codecs whose packets may each hold several frames, all decoded (a VP9 superframe up to 8, an AV1
+temporal unit any number), and the ffmpeg bitstream filter that splits them: :func:`check_frame_rate`
+counts the frames, not the packets, of these (8 frames per packet played 480 frames per second at 60
+packets per second; found 2026-12-07)."""
+HIDDEN_FRAMES_ALLOWANCE = 1.5
+"""Frames counted per frame shown that :func:`check_frame_rate` allows in :data:`MULTI_FRAME_CODECS`: honest
+encoders decode some frames hidden and show them later, and each such frame counts twice once split (60-fps
+AV1 from SVT-AV1, libaom and rav1e counted 1.5 per frame shown, 90 a second). An attacker gains 1.5× at most."""
 
 
 def check_picture_limits(info: MediaInfo) -> None:
@@ -49,6 +68,10 @@ def check_picture_limits(info: MediaInfo) -> None:
     if not width or not height:
         raise VmnetError(f"The size of the picture in {_quoted(info.path)} could not be read; re-export it "
                          "(H.264 in an .mp4 is safest) and upload it again.")
+    if info.video_codec not in ACCEPTED_VIDEO_CODECS:
+        raise VmnetError(f"The video {_quoted(info.path)} is encoded as {info.video_codec}, which costs this demo "
+                         "far more to decode than common formats; re-encode it to H.264 (an .mp4 is safest) "
+                         "and upload it again.")
     if max(width, height) > MAX_VIDEO_SIDE_PX or width * height > MAX_VIDEO_PIXELS:
         raise VmnetError(f"The video {_quoted(info.path)} is {width}×{height} pixels, larger than this demo "
                          f"accepts (at most {MAX_VIDEO_SIDE_PX} pixels on a side and 4096×2304 in all: 4K fits); "
@@ -69,26 +92,46 @@ def _check_rate(info: MediaInfo, fps: float, checked_fps: float | None = None) -
 def check_frame_rate(info: MediaInfo, span_s: float) -> None:
     """Raise :func:`check_picture_limits`'s frame-rate sentence when the first ``span_s`` seconds of
     ``info``'s video hold more frames than its limits allow, counted from the packets (read, not
-    decoded: a demux pass), so a file whose header states a low rate but whose timestamps are packed
-    closer cannot get around them. Audio-only files pass."""
+    decoded: a demux pass; the frames inside them for :data:`MULTI_FRAME_CODECS`), so a file whose
+    header states a low rate but whose timestamps are packed closer cannot get around them.
+
+    The stream counted is the one every decode reads (``0:V:0``); a sentence refuses the file when
+    its codec or size is not what :func:`~vmnet_core.media.probing.probe` described (a crafted
+    file can make ffmpeg's text summary describe another stream) or cannot be read. Audio-only files pass."""
     if not info.has_video:
         return
     seconds = min(float(span_s), info.duration_s)
     stat = info.path.stat()
-    packets = _video_packets(info.path, stat.st_size, stat.st_mtime_ns, seconds)
-    if packets is not None:  # with 5 % and two frames to spare for timestamp rounding at both ends
-        seconds = max(seconds, 1.0)
-        _check_rate(info, packets / seconds, max(0.0, packets - 2) / seconds / 1.05)
+    counted = _counted_video(info.path, stat.st_size, stat.st_mtime_ns, seconds, MULTI_FRAME_CODECS.get(info.video_codec))
+    described = (info.video_codec, info.width, info.height)
+    if counted is None or counted[1:] != described:
+        found = "nothing" if counted is None else f"{counted[1]} {counted[2]}×{counted[3]}"
+        raise VmnetError(f"The video {_quoted(info.path)} could not be checked: its video stream reads as "
+                         f"{found}, not the {info.video_codec} {info.width}×{info.height} its header describes; "
+                         "re-export it (H.264 in an .mp4 is safest) and upload it again.")
+    frames = counted[0]  # with 5 % and two frames to spare for timestamp rounding at both ends
+    allowance = HIDDEN_FRAMES_ALLOWANCE if info.video_codec in MULTI_FRAME_CODECS else 1.0
+    seconds = max(seconds, 1.0)
+    _check_rate(info, frames / seconds, max(0.0, frames - 2) / seconds / 1.05 / allowance)
 
 
 @lru_cache(maxsize=64)
-def _video_packets(path: Path, size: int, mtime_ns: int, seconds: float) -> int | None:
-    """Video packets in the first ``seconds`` of ``path`` (``None`` if the count cannot be read)."""
-    proc = _run(["-v", "error", *_input(path, 0.0, seconds), "-map", "0:v:0", "-c", "copy", "-f", "null",
-                 "-progress", "pipe:1", "-nostats", "-"],
+def _counted_video(path: Path, size: int, mtime_ns: int, seconds: float, split: str | None
+                   ) -> tuple[int, str, int, int] | None:
+    """``(packets, codec, width, height)`` of the video stream every decode reads, in the first
+    ``seconds`` of ``path`` (each packet split into its frames by the bitstream filter ``split``),
+    from ffmpeg's frame hash header and lines (a demux pass); ``None`` if the header cannot be read."""
+    bsf = ["-bsf:v", split] if split else []  # -copyinkf: count packets before the first keyframe too
+    proc = _run(["-v", "error", *_input(path, 0.0, seconds), "-map", "0:V:0", "-c", "copy", "-copyinkf", *bsf,
+                 "-f", "framecrc", "pipe:1"],
                 path, "reading", PROBE_TIMEOUT_S + 0.01 * size / 1e6, check=False)
-    counts = re.findall(r"^frame=(\d+)\s*$", proc.stdout.decode(errors="replace"), re.M)
-    return int(counts[-1]) if counts else None
+    text = proc.stdout.decode(errors="replace")
+    codec = re.search(r"^#codec_id 0: (\S+)$", text, re.M)
+    size_px = re.search(r"^#dimensions 0: (\d+)x(\d+)$", text, re.M)
+    if codec is None or size_px is None:
+        return None
+    packets = sum(1 for line in text.splitlines() if line.startswith("0,"))
+    return packets, codec.group(1), int(size_px.group(1)), int(size_px.group(2))
 
 
 def decode_pixel_cap(info: MediaInfo) -> int:

@@ -249,7 +249,7 @@ def keyframe_index(info: MediaInfo, end_s: float) -> tuple[tuple[Fraction, ...],
 @lru_cache(maxsize=64)
 def _keyframe_index(path: Path, size: int, mtime_ns: int, end_s: float
                     ) -> tuple[tuple[Fraction, ...], Fraction] | None:
-    proc = _run(["-v", "error", *_input(path, 0.0, end_s), "-map", "0:v:0", "-c", "copy",
+    proc = _run(["-v", "error", *_input(path, 0.0, end_s), "-map", "0:V:0", "-c", "copy",
                  "-f", "framecrc", "pipe:1"], path, "indexing", PROBE_TIMEOUT_S, check=False)
     text = proc.stdout.decode(errors="replace")
     tb = re.search(r"^#tb 0: (\d+)/(\d+)", text, re.M)

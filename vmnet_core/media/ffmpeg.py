@@ -24,9 +24,20 @@ def ffmpeg_exe() -> str:
 
 
 
-def _input(path: Path, start_s: float = 0.0, duration_s: float | None = None) -> list[str]:
-    """Input options for one local file: no network, no protocol tricks in the name."""
-    args = ["-protocol_whitelist", "file"]
+MAX_STREAMS = 16
+"""Most streams (audio, video, subtitles, data) a file may hold: ffmpeg refuses to open one with more.
+Opening a file decodes a picture of every video stream to describe it (before any limit can be checked),
+so 20 copies of one 8000×8000 keyframe in a 260-kB mp4 took 3 GB in ``ffmpeg -i`` (found 2026-12-07)."""
+PROBE_MAX_PIXELS = 8192 * 4352
+"""Largest picture ffmpeg decodes while opening a file (8K: DCI 8192×4320 aligned); ``_input``'s default."""
+
+
+def _input(path: Path, start_s: float = 0.0, duration_s: float | None = None,
+           max_pixels: int = PROBE_MAX_PIXELS) -> list[str]:
+    """Input options for one local file: no network, no protocol tricks in the name, at most
+    :data:`MAX_STREAMS` streams, and no picture over ``max_pixels`` decoded, including the pictures
+    ffmpeg decodes of every stream to describe it (a run that decodes frames passes its own cap)."""
+    args = ["-protocol_whitelist", "file", "-max_streams", str(MAX_STREAMS), "-max_pixels", str(int(max_pixels))]
     if start_s > 0:
         args += ["-ss", f"{start_s:.6f}"]
     if duration_s is not None:

@@ -191,13 +191,19 @@ def _stream_frames(cmd: Sequence[str], path: Path, doing: str, timeout_s: float,
 
 
 def _sampling_decode_args(info: MediaInfo, size: int) -> tuple[str, ...]:
-    """Decoder options for frames sampled at ``size`` px: no deblocking when they are shrunk enough,
-    and no picture larger than the probe reported (:func:`~vmnet_core.media.decode_limits.decode_pixel_cap`)."""
-    cap = ("-max_pixels", str(decode_pixel_cap(info)))
+    """Decoder options for frames sampled at ``size`` px: no deblocking when they are shrunk enough.
+    (No picture larger than the probe reported is decoded either: :func:`_video_input` passes the cap.)"""
     short_side = min(info.width or 0, info.height or 0)
     if short_side >= SKIP_DEBLOCKING_MIN_DOWNSCALE * size:
-        return (*VIDEO_DECODE_ARGS, *SKIP_DEBLOCKING_ARGS, *cap)
-    return (*VIDEO_DECODE_ARGS, *cap)
+        return (*VIDEO_DECODE_ARGS, *SKIP_DEBLOCKING_ARGS)
+    return VIDEO_DECODE_ARGS
+
+
+def _video_input(info: MediaInfo, start_s: float = 0.0, duration_s: float | None = None) -> list[str]:
+    """Input options of a frame decode of ``info``'s video: no picture larger than the probe reported
+    (:func:`~vmnet_core.media.decode_limits.decode_pixel_cap`, ffmpeg's ``-max_pixels``). Every decode
+    maps ``0:V:0``, the first video stream that is not cover art: the one :func:`probe` describes."""
+    return _input(info.path, start_s, duration_s, max_pixels=decode_pixel_cap(info))
 
 
 _PIXEL_CAP_MARK = "exceeds specified max pixel count"
@@ -219,15 +225,15 @@ def _frames_by_filter(info: MediaInfo, fps: float, count: int, size: int, start_
     if start_s > 0:
         window = count / fps
         return _stream_frames(
-            ["-v", "error", *_sampling_decode_args(info, size), *_input(info.path, start_s, window + 1.0 / fps),
-             "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", f"{_fps_filter(fps)},{_square_filter(size)}",
+            ["-v", "error", *_sampling_decode_args(info, size), *_video_input(info, start_s, window + 1.0 / fps),
+             "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", f"{_fps_filter(fps)},{_square_filter(size)}",
              "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
             info.path, "decoding frames of", _decode_timeout_s(window), size, count)
     fps_list = [Fraction(fps)]
     parts, threads = choose_decode(info, fps_list, [count], consumer_s_per_frame, _SEEK_CONTAINERS, parts_allowed)
     runs = [_stream_frames(
         ["-v", "error", *threads, *_sampling_decode_args(info, size), *_part_input(info, part, fps_list),
-         "-filter_complex", f"[0:v:0]{_fps_filter(fps, float(part.grid_start_s(fps_list[0], 0)))},{_square_filter(size)}[main]",
+         "-filter_complex", f"[0:V:0]{_fps_filter(fps, float(part.grid_start_s(fps_list[0], 0)))},{_square_filter(size)}[main]",
          *_rawvideo_output("[main]", part.counts[0], "pipe:1")],
         info.path, "decoding frames of", _decode_timeout_s(part.window_s(fps_list)), size, part.counts[0])
         for part in parts]
@@ -240,8 +246,8 @@ def _frames_by_filter(info: MediaInfo, fps: float, count: int, size: int, start_
 def _part_input(info: MediaInfo, part: DecodePart, fps_list: list[Fraction]) -> list[str]:
     """Input options of one part: the start, or its keyframe with nothing trimmed and the file's timestamps."""
     if part.seek_s == 0:
-        return _input(info.path, 0.0, part.window_s(fps_list))
-    return ["-noaccurate_seek", "-copyts", *_input(info.path, float(part.seek_s), part.window_s(fps_list))]
+        return _video_input(info, 0.0, part.window_s(fps_list))
+    return ["-noaccurate_seek", "-copyts", *_video_input(info, float(part.seek_s), part.window_s(fps_list))]
 
 
 def _rawvideo_output(label: str, count: int, target: str) -> list[str]:
@@ -264,7 +270,7 @@ def _frames_by_filter_beside(info: MediaInfo, main: FrameSampling, count: int, s
     runs, pipes = [], []
     for part in parts:
         pipe = _SidePipe(side.size)
-        graph = (f"[0:v:0]split=2[a][b];[a]{_fps_filter(main.fps, float(part.grid_start_s(fps_list[0], 0)))},"
+        graph = (f"[0:V:0]split=2[a][b];[a]{_fps_filter(main.fps, float(part.grid_start_s(fps_list[0], 0)))},"
                  f"{_square_filter(main.size)}[main];"
                  f"[b]{_fps_filter(side.fps, float(part.grid_start_s(fps_list[1], 1)))},{_square_filter(side.size)}[side]")
         runs.append(_stream_frames(
@@ -309,8 +315,8 @@ def _seeking_is_cheaper(info: MediaInfo, times: np.ndarray) -> bool:
 def _frames_by_seeking(info: MediaInfo, times: np.ndarray, size: int) -> Iterator[np.ndarray]:
     """One short decode per sample time (input seeking), a few at a time; frames in time order."""
     def one_frame(t: float) -> np.ndarray:
-        proc = _run(["-v", "error", "-threads", "1", *_sampling_decode_args(info, size), *_input(info.path, t),
-                     "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", _square_filter(size), "-frames:v", "1",
+        proc = _run(["-v", "error", "-threads", "1", *_sampling_decode_args(info, size), *_video_input(info, t),
+                     "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", _square_filter(size), "-frames:v", "1",
                      "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
                     info.path, "decoding frames of", _decode_timeout_s(_SEEK_MIN_INTERVAL_S * 10))
         if (grown := _grown_picture(proc.stderr.decode(errors="replace"), info.path)) is not None:

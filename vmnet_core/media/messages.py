@@ -21,6 +21,9 @@ def _quoted(path: Path) -> str:
 
 
 _FAILURE_SENTENCES: tuple[tuple[str, str], ...] = (
+    ("exceeds max_streams", "holds more than 16 streams (video, audio, subtitle and data tracks), more than "  # ffmpeg.MAX_STREAMS
+                            "this program opens; keep the ones you need, e.g. one video and one audio track, and "
+                            "try again"),
     ("moov atom not found", "is incomplete or not a valid MP4/MOV file (its index is missing, as when a "
                             "download or export was cut short); re-export or re-download it"),
     ("detected only with low score", "could not be read as audio or video; it may be corrupt or not a "

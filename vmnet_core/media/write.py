@@ -1,5 +1,7 @@
 """Writing media: splitting a music video into audio and stills, laying music under a video,
-encoding frames into an mp4. Every file is written under a temporary name and renamed on success."""
+encoding frames into an mp4. Every file is written under a temporary name and renamed on success. A video
+is read from its first stream that is not cover art (``0:V:0``, the one ``probe`` describes) and decoded
+under the decoder's pixel cap (``decode_limits.decode_pixel_cap``), as every frame decode is."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 from vmnet_core.atomic_io import atomic_path
 from vmnet_core.errors import VmnetError
 from vmnet_core.media.audio import _mono_filter
+from vmnet_core.media.decode_limits import decode_pixel_cap
 from vmnet_core.media.ffmpeg import _decode_timeout_s, _input, _run, ffmpeg_exe
 from vmnet_core.media.frames import VIDEO_DECODE_ARGS, _fps_filter, _no_frame
 from vmnet_core.media.messages import _quoted
@@ -54,10 +57,10 @@ def split_music_video(path: str | Path, out_dir: str | Path, sr: int = 12000, fp
     try:
         (work / "frames").mkdir()
         cap = [] if max_frames is None else ["-frames:v", str(max_frames)]
-        _run(["-v", "error", *VIDEO_DECODE_ARGS, *_input(info.path),
+        _run(["-v", "error", *VIDEO_DECODE_ARGS, *_input(info.path, max_pixels=decode_pixel_cap(info)),
               "-map", "0:a:0", "-vn", "-sn", "-dn", *_mono_filter(info), "-ac", "1", "-ar", str(int(sr)),
               "-c:a", "pcm_s16le", "-f", "wav", f"file:{work / 'audio.wav'}",
-              "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", f"{_fps_filter(fps)},scale=iw*sar:ih,setsar=1",
+              "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", f"{_fps_filter(fps)},scale=iw*sar:ih,setsar=1",
               *cap, "-q:v", "2", "-start_number", "1", "-f", "image2",
               f"file:{work / 'frames' / '%06d.jpg'}"],
              info.path, "splitting", _decode_timeout_s(info.duration_s))
@@ -116,9 +119,9 @@ def mux_music_onto_video(video: str | Path, music: str | Path, out: str | Path, 
                    ["-vf", _reencode_filter(video_info, max_width_px, max_fps), "-c:v", "libx264",
                     "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"])
     with atomic_path(out_path, suffix=".partial.mp4") as partial:
-        _run(["-v", "error", "-y", *_input(video_info.path),
+        _run(["-v", "error", "-y", *_input(video_info.path, max_pixels=decode_pixel_cap(video_info)),
               *_input(music_info.path, music_offset_s, length),
-              "-map", "0:v:0", "-map", "1:a:0", "-sn", "-dn", *video_codec,
+              "-map", "0:V:0", "-map", "1:a:0", "-sn", "-dn", *video_codec,
               "-af", _music_filter(length, fade_s, loudness_lufs, fade_in_s), "-c:a", "aac", "-b:a", "192k", "-ac", "2",
               "-t", f"{length:.6f}", "-movflags", "+faststart", "-f", "mp4", f"file:{partial}"],
              video_info.path, "laying music under", _decode_timeout_s(length))
