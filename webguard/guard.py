@@ -112,6 +112,9 @@ class WebGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        return await _ending_refused_streams(self._guarded, scope, receive, send)
+
+    async def _guarded(self, scope, receive, send):
         send = _same_origin_only(send)
         scope = unmask_scope(scope, self.mask)
         path = scope.get("path", "")
@@ -215,6 +218,39 @@ class WebGuard:
             self.throttle.succeeded(client)
         elif status and status[0] in (400, 401, 403):
             self.throttle.failed(client)
+
+
+def _refused_mid_stream(exc: BaseException) -> bool:
+    """True for the error Starlette raises when an answer already under way (an event stream) is
+    refused with an ``HTTPException``: Gradio's ``queue/data`` for an unknown ``session_hash`` and
+    ``call/NAME/EVENT_ID`` for an unknown event do that after starting their stream."""
+    cause = exc.__cause__
+    return isinstance(exc, RuntimeError) and cause is not None and any(
+        c.__name__ == "HTTPException" for c in type(cause).__mro__)
+
+
+async def _ending_refused_streams(app, scope, receive, send) -> None:
+    """Run ``app``; when it refuses a stream it has already started (:func:`_refused_mid_stream`),
+    end that answer cleanly instead of letting the error reach the server. Before, each such request
+    (``GET /gradio_api/queue/data?session_hash=x``, ``GET /gradio_api/call/preview/x``) closed the
+    connection mid-answer and wrote an 8-kB traceback to the server's log, so a script could fill it.
+    Every other error propagates as before."""
+    state = {"started": False, "ended": False}
+
+    async def tracking(message):
+        if message["type"] == "http.response.start":
+            state["started"] = True
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            state["ended"] = True
+        await send(message)
+
+    try:
+        await app(scope, receive, tracking)
+    except Exception as exc:
+        if not (state["started"] and _refused_mid_stream(exc)):
+            raise
+        if not state["ended"]:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _names_event_in(body: bytes, allowed: frozenset[int], required: bool = False) -> bool:

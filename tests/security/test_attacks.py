@@ -199,6 +199,24 @@ def test_a_page_route_naming_no_event_of_the_page_is_refused_and_leaves_no_trace
         assert joined.status_code == 200 and "event_id" in joined.json(), joined.text
 
 
+def test_a_stream_for_an_unknown_session_or_event_ends_cleanly_and_leaves_no_trace(served):
+    """GET queue/data with a session_hash nobody has and call/NAME/EVENT_ID with an event nobody
+    started: Gradio starts the event stream and then refuses it, so before each closed the
+    connection mid-answer and wrote an 8-kB traceback to the server's log (a script could fill it,
+    as with unknown fn_index values). Now the stream ends cleanly and the log has no trace."""
+    log = served.root / "cache" / "app.log"
+    http = httpx.Client(timeout=30)
+    before = log.read_text(errors="replace")
+    for path in ("/gradio_api/queue/data?session_hash=nobody0hash", "/gradio_api/call/preview/no-such-event",
+                 "/gradio_api/call/v2/preview/no-such-event", "/study/gradio_api/queue/data?session_hash=nobody",
+                 "/study/gradio_api/call/trial/no-such-event"):
+        r = http.get(served.url + path)  # raises RemoteProtocolError on a connection closed mid-answer
+        assert r.status_code == 200 and b"Traceback" not in r.content, (path, r.text[:300])
+    time.sleep(0.5)  # let the server's log catch up before reading it
+    added = log.read_text(errors="replace")[len(before):]
+    assert "Traceback" not in added and "Exception in ASGI application" not in added, added[-2000:]
+
+
 def test_the_operators_handlers_refuse_callers_without_the_login(served):
     """Every fn_index of /admin and /admin-music, by every route, without logging in: refused, and
     nothing is indexed."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from vmnet_core.errors import VmnetError
+from vmnet_core.media.decode_limits import check_audio_limits
 from vmnet_core.media.ffmpeg import _decode_timeout_s, _input, _run
 from vmnet_core.media.messages import _quoted
 from vmnet_core.media.probing import MediaInfo, check_start, probe, require_audio
@@ -47,6 +48,7 @@ def decode_audio(path: str | Path, sr: int, offset_s: float = 0.0, duration_s: f
         raise VmnetError(f"The audio excerpt length must be positive, not {duration_s:g} s.")
     info = probe(path, max_duration_s)
     require_audio(info)
+    check_audio_limits(info)  # samples a second, before any decode
     check_start(info, offset_s, "audio")
     span = info.duration_s - offset_s if duration_s is None else min(duration_s, info.duration_s - offset_s)
     # Cutting after decoding is sample-exact in every container (input seeking is off by up to

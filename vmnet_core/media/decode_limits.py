@@ -51,6 +51,29 @@ encoders decode some frames hidden and show them later, and each such frame coun
 AV1 from SVT-AV1, libaom and rav1e counted 1.5 per frame shown, 90 a second). An attacker gains 1.5× at most."""
 
 
+MAX_AUDIO_SAMPLES_PER_S = 8 * 192_000
+"""Most samples a second (all channels together) :func:`check_audio_limits` accepts: 7.1 at 192 kHz, or
+stereo at 768 kHz. Decoding and resampling audio costs samples, not bytes: a silent 655.35-kHz 7.1 FLAC of
+800 s (18 MB) took 29 CPU-s to search with, 384 kHz 7.1 (11 MB) 17 CPU-s, against 1.6 CPU-s for an honest
+44.1-kHz stereo FLAC of the same length and 3.2 CPU-s at 96 kHz (measured 2026-12-07; the music search
+decodes up to 300 s before the centre clip, :data:`vmnet_core.media.audio.EXACT_AUDIO_SEEK_S`)."""
+UNKNOWN_LAYOUT_CHANNELS = 24
+"""Channels counted for a layout the probe cannot name (22.2, say): the most a standard layout has."""
+
+
+def check_audio_limits(info: MediaInfo) -> None:
+    """Raise one sentence when ``info``'s audio has more samples a second than
+    :data:`MAX_AUDIO_SAMPLES_PER_S` (sample rate × channels; a layout the probe cannot count counts
+    :data:`UNKNOWN_LAYOUT_CHANNELS`), before anything is decoded; files without audio pass."""
+    if not info.has_audio or not info.sample_rate:
+        return
+    channels = info.channels or UNKNOWN_LAYOUT_CHANNELS
+    if info.sample_rate * channels > MAX_AUDIO_SAMPLES_PER_S:
+        raise VmnetError(f"The audio of {_quoted(info.path)} has {info.channels or 'many'} channels at "
+                         f"{info.sample_rate} Hz, which costs far more to decode than music needs (at most "
+                         "7.1 at 192 kHz is read); re-export it as stereo at 48 kHz or less and try again.")
+
+
 def check_picture_limits(info: MediaInfo) -> None:
     """Raise one sentence when ``info``'s video is too big to decode for a stranger: a picture over
     :data:`MAX_VIDEO_SIDE_PX` on a side or :data:`MAX_VIDEO_PIXELS` in all, a size that could not be
