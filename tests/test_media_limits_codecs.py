@@ -127,6 +127,29 @@ def test_the_codecs_phones_cameras_and_the_web_deliver_are_accepted(tmp_path, co
     check_frame_rate(info, 600)
 
 
+@pytest.mark.parametrize(("encoder_args", "width", "height", "pix_fmt", "refused"), [
+    (["-pix_fmt", "yuv444p"], 4096, 2304, "yuv444p", True), (["-pix_fmt", "yuv444p10le"], 3840, 2160, "yuv444p10le", True),
+    (["-pix_fmt", "yuv444p"], 2560, 1440, "yuv444p", False), (["-pix_fmt", "yuv422p10le"], 4096, 2304, "yuv422p10le", False),
+    (["-pix_fmt", "yuv420p10le"], 4096, 2304, "yuv420p10le", False),
+    ([*X265[2:], "-pix_fmt", "yuv422p12le"], 3840, 2160, "yuv422p12le", True)])
+def test_full_colour_detail_at_4k_is_refused_and_ordinary_formats_pass(tmp_path, encoder_args, width, height, pix_fmt,
+                                                                       refused):
+    """Decode work grows with samples, not pixels: 4:4:4 12-bit 4K at 60 fps took 1.5 CPU-s per second of video
+    in HEVC and 2.1 in VP9 (385 kB/s), 4× an honest 4K60 H.264 clip (0.54). 4:4:4 is refused at 4K (accepted up
+    to 2560×1440), and so is 12-bit 4:2:2 (VP9: 1.6 CPU-s per second); 8- and 10-bit 4:2:2 and 4:2:0 4K, what
+    cameras and HDR phones deliver, pass."""
+    codec = "hevc" if "-x265-params" in encoder_args else "h264"
+    encoder = X265[:2] if codec == "hevc" else ["-c:v", "libx264", "-preset", "ultrafast"]
+    _needs(encoder)
+    clip = plain_video(tmp_path / "clip.mp4", width, height, [*encoder, *encoder_args])
+    info = probe(clip)
+    assert (info.video_codec, info.width, info.height, info.pix_fmt) == (codec, width, height, pix_fmt)
+    with pytest.raises(VmnetError, match=rf"'clip.mp4' is {width}×{height} pixels stored with extra colour detail "
+                                         rf"\({pix_fmt}\), which costs this demo far more to decode") \
+            if refused else contextlib.nullcontext():
+        check_picture_limits(info)
+
+
 # ------------------------------------------------------------------------------- several video streams
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,15 @@ MULTI_FRAME_CODECS = {"vp9": "vp9_superframe_split", "av1": "av1_frame_split"}
 temporal unit any number), and the ffmpeg bitstream filter that splits them: :func:`check_frame_rate`
 counts the frames, not the packets, of these (8 frames per packet played 480 frames per second at 60
 packets per second; found 2026-12-07)."""
+MAX_VIDEO_SAMPLES = 2 * MAX_VIDEO_PIXELS
+"""Most samples per picture (luma, chroma and alpha together) :func:`check_picture_limits` accepts: 4K in
+4:2:2 (2 samples a pixel; ProRes 422 and 4:2:2 camera footage at 4096×2304 fit). A decoder's work grows
+with the samples, not only the pixels: 4:4:4 12-bit 4096×2304 pictures at 60 fps took 1.5 CPU-s per second
+of video in HEVC (flat, 280 kB/s) and 2.1 in VP9 (385 kB/s, 600 MB), against 0.54 (190 MB) for an honest
+4K60 H.264 clip and 1.1 for VP9 4:2:0 (measured 2026-12-07, an audit), so full-chroma pictures are accepted
+up to about 2560×1440 (6.3 MP); over 10 bits a sample counts a third more (:func:`_samples_per_pixel`).
+Only the header's format is checked: a VP9 stream whose first frame is 4:2:0 and the rest 4:4:4 12-bit
+still costs that (2.0 CPU-s per second, 650 MB; a known limit)."""
 HIDDEN_FRAMES_ALLOWANCE = 1.5
 """Frames counted per frame shown that :func:`check_frame_rate` allows in :data:`MULTI_FRAME_CODECS`: honest
 encoders decode some frames hidden and show them later, and each such frame counts twice once split (60-fps
@@ -99,8 +108,34 @@ def check_picture_limits(info: MediaInfo) -> None:
         raise VmnetError(f"The video {_quoted(info.path)} is {width}×{height} pixels, larger than this demo "
                          f"accepts (at most {MAX_VIDEO_SIDE_PX} pixels on a side and 4096×2304 in all: 4K fits); "
                          "scale it down, e.g. to 1920×1080, and upload it again.")
+    samples = _samples_per_pixel(info.pix_fmt)
+    if width * height * samples > MAX_VIDEO_SAMPLES:
+        raise VmnetError(f"The video {_quoted(info.path)} is {width}×{height} pixels stored with extra colour detail "
+                         f"({info.pix_fmt}), which costs this demo far more to decode than an ordinary 4K video; "
+                         "re-encode it to H.264 (an .mp4 is safest; 4:2:0 colour) or scale it down to 2560×1440, "
+                         "and upload it again.")
     if info.fps is not None:
         _check_rate(info, info.fps)
+
+
+_CHROMA_SAMPLES = {"420": 1.5, "411": 1.5, "410": 1.125, "422": 2.0, "440": 2.0, "444": 3.0}
+
+
+def _samples_per_pixel(pix_fmt: str | None) -> float:
+    """Samples a decoder writes per pixel in ``pix_fmt`` (ffmpeg's name: ``yuv444p`` 3, ``yuva444p10le`` 4,
+    ``yuv422p10le`` 2, ``gbrp`` 3, ``gray`` 1), a third more over 10 bits (``yuv422p12le`` 2.67, ``yuv420p12le``
+    2); 1.5 (4:2:0) for a name it cannot read or none, so :data:`MAX_VIDEO_SAMPLES` refuses 4:4:4, 4:2:2 with
+    alpha and 12-bit 4:2:2 at 4K, and nothing ordinary (8- and 10-bit 4:2:0 and 4:2:2 4K pass)."""
+    name = (pix_fmt or "").lower()
+    bits = re.search(r"p(\d+)(?:le|be)?$", name)
+    deep = 4 / 3 if bits and int(bits.group(1)) > 10 else 1.0  # VP9 4:2:2 12-bit 4K: 1.6 CPU-s a second
+    if name.startswith(("gray", "y400")):
+        return 1.0 * deep
+    alpha = 1.0 if name.startswith(("yuva", "gbra", "ayuv")) else 0.0
+    if name.startswith(("gbr", "rgb", "bgr", "argb", "abgr", "rgba", "bgra", "0rgb", "x2rgb", "ayuv")):
+        return (3.0 + alpha) * deep
+    subsampling = re.match(r"yuva?j?(\d{3})", name)
+    return (_CHROMA_SAMPLES.get(subsampling.group(1), 1.5) + alpha) * deep if subsampling else 1.5
 
 
 def _check_rate(info: MediaInfo, fps: float, checked_fps: float | None = None) -> None:
