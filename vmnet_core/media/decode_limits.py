@@ -176,8 +176,8 @@ def check_frame_rate(info: MediaInfo, span_s: float) -> None:
 @lru_cache(maxsize=64)
 def _counted_video(path: Path, size: int, mtime_ns: int, seconds: float, split: str | None
                    ) -> tuple[int, str, int, int] | None:
-    """``(packets, codec, width, height)`` of the video stream every decode reads, in the first
-    ``seconds`` of ``path`` (each packet split into its frames by the bitstream filter ``split``),
+    """``(frames, codec, width, height)`` of the video stream every decode reads, in the first
+    ``seconds`` of ``path`` (its packets, each split into its frames by the bitstream filter ``split``),
     from ffmpeg's frame hash header and lines (a demux pass); ``None`` if the header cannot be read."""
     bsf = ["-bsf:v", split] if split else []  # -copyinkf: count packets before the first keyframe too
     proc = _run(["-v", "error", *_input(path, 0.0, seconds), "-map", "0:V:0", "-c", "copy", "-copyinkf", *bsf,
@@ -188,8 +188,8 @@ def _counted_video(path: Path, size: int, mtime_ns: int, seconds: float, split: 
     size_px = re.search(r"^#dimensions 0: (\d+)x(\d+)$", text, re.M)
     if codec is None or size_px is None:
         return None
-    packets = sum(1 for line in text.splitlines() if line.startswith("0,"))
-    return packets, codec.group(1), int(size_px.group(1)), int(size_px.group(2))
+    frames = sum(1 for line in text.splitlines() if line.startswith("0,"))
+    return frames, codec.group(1), int(size_px.group(1)), int(size_px.group(2))
 
 
 def decode_pixel_cap(info: MediaInfo) -> int:
