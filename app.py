@@ -21,6 +21,7 @@ from pathlib import Path
 from demo.fair_queue import DEFAULT_JOBS_PER_CLIENT
 from vmnet_core.errors import VmnetError
 from vmnet_core.paths import cache_dir
+from webguard.error_log import ERRORS_PER_MINUTE, ErrorLogBudget
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs-per-client", type=int, default=DEFAULT_JOBS_PER_CLIENT, metavar="N",
                         help="demo analyses one client address may have waiting or running at once "
                              f"(default {DEFAULT_JOBS_PER_CLIENT}; 0: no bound)")
+    parser.add_argument("--log-errors-per-minute", type=int, default=ERRORS_PER_MINUTE, metavar="N",
+                        help="error tracebacks written to the log per minute, the rest counted in one line "
+                             f"(default {ERRORS_PER_MINUTE}; 0: all): a visitor decides when an event fails")
     parser.add_argument("--no-study", action="store_true", help="serve the demo only")
     parser.add_argument("--study-only", action="store_true",
                         help="serve the study (/study, /admin) without the retrieval demo: the way to run a live study")
@@ -62,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--upload-gb-per-client must be 0 (no bound) or more, not {args.upload_gb_per_client:g}")
     if args.jobs_per_client < 0:
         parser.error(f"--jobs-per-client must be 0 (no bound) or more, not {args.jobs_per_client}")
+    if args.log_errors_per_minute < 0:
+        parser.error(f"--log-errors-per-minute must be 0 (all) or more, not {args.log_errors_per_minute}")
     return args
 
 
@@ -221,6 +227,28 @@ def demo_work_dir() -> Path:
     return cache_dir() / "work" / "demo"
 
 
+def budgeted_logging(budget: ErrorLogBudget) -> dict:
+    """Put every error traceback the server writes under ``budget`` (:mod:`webguard.error_log`):
+    Gradio's for failed events, the handlers' and uvicorn's logged ones. Returns uvicorn's logging
+    config with the budget's filter on its handlers and a root handler (our own loggers)."""
+    import copy
+
+    import gradio.queueing
+    import gradio.routes
+    from uvicorn.config import LOGGING_CONFIG
+
+    budget.install_in([gradio.queueing, gradio.routes])
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"error_budget": {"()": budget.as_filter}}
+    config["formatters"]["plain"] = {"format": "%(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["root"] = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                  "formatter": "plain", "level": "WARNING"}
+    config["root"] = {"handlers": ["root"], "level": "WARNING"}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["error_budget"]
+    return config
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -231,10 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
+    log_config = budgeted_logging(ErrorLogBudget(burst=args.log_errors_per_minute))
     where = ("the study at /study, admin at /admin" if args.study_only else "the demo only" if args.no_study
              else "study at /study, admin at /admin")
     print(f"vmnet: serving on http://{args.host}:{args.port}/ ({where})", flush=True)
-    uvicorn.run(server, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(server, host=args.host, port=args.port, log_level="warning", log_config=log_config)
     return 0
 
 
