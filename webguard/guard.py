@@ -21,6 +21,9 @@ One pure-ASGI middleware that
   ``queue/join`` and, for ``queue=False`` events, ``run/predict``, where a visitor's body must name
   one of the page's events (``MountRule.event_fn_ids``: Gradio answered any other index with a
   500, a closed connection and a 5-kB traceback in the server's log);
+- refuses a visitor's body holding a Gradio file object whose ``path`` is a URL
+  (:func:`webguard.file_objects.names_a_url`): Gradio would download it into the upload folder,
+  unbounded, before any handler runs;
 - refuses Gradio routes the pages do not use (``file/``, ``proxy=``, run history, monitoring, ...),
   and the upload route on mounts whose page takes no upload (``MountRule.uploads``);
 - answers same-origin only: Gradio grants any ``Origin`` cross-origin reads *with* the login cookie
@@ -45,6 +48,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from webguard.clients import scope_client
+from webguard.file_objects import names_a_url
 from webguard.masks import PathMask
 from webguard.rewrite import (
     FILE_ROUTE,
@@ -74,6 +78,8 @@ VALIDATORS = (b"last-modified", b"etag")  # dropped from file answers
 CONDITIONAL = (b"if-range", b"if-modified-since", b"if-none-match", b"if-match", b"if-unmodified-since")
 NOT_FOUND = b'{"detail":"Not found."}'
 TOO_LARGE = b'{"detail":"The request is too large."}'
+NO_URL_FETCH = (b'{"detail":"This server does not fetch files from URLs: download the file and upload it '
+                b'(the page\'s file box, or gradio_client\'s handle_file with a local path)."}')
 
 
 @dataclass
@@ -143,13 +149,17 @@ class WebGuard:
         if scope is None:
             return await _answer(send, 413, TOO_LARGE)
         page_event = visitor_event and path.rstrip("/").endswith(PAGE_EVENT_ROUTES)
-        if by_name or page_event:
+        if by_name or visitor_event:
             first = await receive()  # the whole body: unmask_body has read it
-            prefix = named["prefix"] if by_name else path.partition("/gradio_api/")[0]
-            rule = self._rule(prefix)
-            allowed = (rule.public_fn_ids if by_name else rule.event_fn_ids) if rule is not None else frozenset()
-            if allowed is not None and not _names_event_in(first.get("body", b""), allowed, required=page_event):
-                return await _answer(send, 404, NOT_FOUND)
+            body = first.get("body", b"") if first["type"] == "http.request" else b""
+            if visitor_event and names_a_url(body):
+                return await _answer(send, 400, NO_URL_FETCH)
+            if by_name or page_event:
+                prefix = named["prefix"] if by_name else path.partition("/gradio_api/")[0]
+                rule = self._rule(prefix)
+                allowed = (rule.public_fn_ids if by_name else rule.event_fn_ids) if rule is not None else frozenset()
+                if allowed is not None and not _names_event_in(body, allowed, required=page_event):
+                    return await _answer(send, 404, NOT_FOUND)
             receive = replay([first], receive)
         if self._trusted(path):
             return await self.app(scope, receive, send)

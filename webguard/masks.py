@@ -31,6 +31,8 @@ import secrets
 from collections.abc import Callable, Iterable
 from urllib.parse import quote
 
+from webguard.file_objects import file_objects
+
 # A folder (or a token) counts only as whole path components, the same rule both ways: not preceded
 # by a name character (not inside /x/tmp or ..tmp), not followed by one (not /tmpx, /tmp-1,
 # /tmp.bak); a full stop that ends a sentence ("... in /tmp.") still ends the folder.
@@ -42,7 +44,6 @@ _LEADING_TOKEN = re.compile(r"/vm-[0-9a-f]{12}(?=/|$)")
 CUT = re.compile(rb"\.\.\.|\xe2\x80\xa6|\\u2026")  # "...", "…" and its JSON escape: where an echo was cut
 CUT_MIN = 4  # a cut piece shorter than this ("/tm...") names no folder
 _NAME_BYTE = re.compile(rb"[%s.]" % _NAME)
-FILE_TYPE = "gradio.FileData"  # gradio_client.utils.is_file_obj_with_meta: what Gradio reads as a file
 
 
 def is_inside(path: str, folder: str | os.PathLike) -> bool:
@@ -154,15 +155,8 @@ class PathMask:
             value = json.loads(body)
         except (ValueError, RecursionError):
             return body
-        changed, stack = False, [value]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, dict):
-                meta = item.get("meta")
-                if isinstance(item.get("path"), str) and isinstance(meta, dict) and meta.get("_type") == FILE_TYPE:
-                    path = self.unmask_path(item["path"])
-                    changed, item["path"] = changed or path != item["path"], path
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
+        changed = False
+        for item in file_objects(value):
+            path = self.unmask_path(item["path"])
+            changed, item["path"] = changed or path != item["path"], path
         return json.dumps(value).encode() if changed else body

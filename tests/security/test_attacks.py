@@ -263,6 +263,45 @@ def test_events_made_to_fail_write_a_bounded_log(served):
     assert honest.status_code == 200 and honest.json()["data"] == [None], honest.text
 
 
+def test_no_route_makes_the_server_fetch_a_url(served, tmp_path):
+    """Gradio downloads a file object whose path is an http(s) URL, in any input of any event, into
+    its upload folder before a handler runs: no size bound, outside the upload budget, from any
+    public address (found 2026-12-07: one queue/join of the demo's search, and one of the rater's
+    consent with the file object inside its URL parameters, each stored a 200-MB file served at a
+    public address). Every visitor route now refuses such a body with a sentence, however the URL is
+    spelled or nested, before Gradio reads it; an upload named by its path still passes."""
+    http = httpx.Client(timeout=60)
+    url = "https://pypi.org/simple/numpy/"
+
+    def file_at(path: str) -> dict:
+        return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "clip.mp4"}
+
+    bodies = []
+    for base in (f"{served.url}/", f"{served.url}/study/"):
+        config = http.get(f"{base}config").json()
+        public = {d["api_name"] for d in config["dependencies"] if d.get("api_visibility") == "public"}
+        for dep in config["dependencies"]:
+            n = max(len(dep["inputs"]), 1)
+            for data in ([file_at(url)] + [None] * (n - 1), [{"nested": [file_at("HTTP://pypi.org/x")]}] * n):
+                body = {"data": data, "fn_index": dep["id"], "session_hash": uuid.uuid4().hex[:11],
+                        "event_data": None, "trigger_id": None}
+                routes = ["queue/join", "run/predict"]
+                if dep.get("api_name") in public:
+                    routes += [f"call/{dep['api_name']}", f"run/{dep['api_name']}"]
+                bodies += [(f"{base}gradio_api/{route}", json.dumps(body)) for route in routes]
+    escaped = json.dumps({"data": [file_at("x"), 5, False], "fn_index": 0, "session_hash": "e" * 11})
+    bodies.append((f"{served.url}/gradio_api/queue/join", escaped.replace('"x"', '"https:\\/\\/pypi.org\\/simple\\/"')))
+    for where, body in bodies:
+        r = http.post(where, content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "does not fetch files from URLs" in r.json()["detail"], (where, r.text[:300])
+    assert len(bodies) > 60
+    from gradio_client import Client, handle_file
+
+    clip = make_video(tmp_path / "by-bytes.mp4", seconds=3, seed=12)  # bytes uploaded, then named by path: passes
+    table, _ = Client(f"{served.url}/", verbose=False).predict(handle_file(str(clip)), 3, api_name="/music_for_video")
+    assert len(table["data"]) == 3
+
+
 def test_the_operators_handlers_refuse_callers_without_the_login(served):
     """Every fn_index of /admin and /admin-music, by every route, without logging in: refused, and
     nothing is indexed."""

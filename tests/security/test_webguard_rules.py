@@ -307,3 +307,27 @@ def test_an_upload_is_fetched_only_by_the_clients_it_was_handed_to_until_it_ages
     for n in range(3):  # at most max_paths records, the oldest forgotten first
         owners.record(f"/up/h{n}/x.mp4", "192.0.2.1")
     assert owners.may_fetch("/up/h0/x.mp4", "198.51.100.1") and not owners.may_fetch("/up/h2/x.mp4", "198.51.100.1")
+
+
+def test_a_file_object_naming_a_url_is_found_however_it_is_written():
+    """names_a_url reads the body as Gradio will: escapes, nesting, a file object inside another."""
+    from webguard.file_objects import names_a_url
+
+    def body(path, wrap=lambda f: [f]):
+        return json.dumps({"data": wrap({"path": path, "meta": {"_type": "gradio.FileData"}})}).encode()
+
+    assert names_a_url(body("https://example.org/a.mp4"))
+    assert names_a_url(body("http://1.1.1.1/a.mp4", wrap=lambda f: [{"params": {"deep": [[f]]}}]))
+    assert names_a_url(body("HTTP://EXAMPLE.ORG/A"))
+    assert names_a_url(body("ftp://host/a"))
+    assert names_a_url(b'{"data": [{"path": "https:\\/\\/example.org\\/a", "meta": {"_type": "gradio.FileData"}}]}')
+    assert names_a_url(b'{"data": [{"path": "\\u0068ttps\\u003a//e.org", "meta": {"_type": "gradio\\u002eFileData"}}]}')
+    outer = {"path": "/vm-0123456789ab/h/clip.mp4", "meta": {"_type": "gradio.FileData"},
+             "extra": {"path": "https://e.org/x", "meta": {"_type": "gradio.FileData"}}}
+    assert names_a_url(json.dumps({"data": [outer]}).encode())
+    assert names_a_url(b"[" * 100_000 + b"]" * 100_000)  # too deep to read here: refused, not passed unread
+    # what the pages send, and what Gradio would not read as a file
+    assert not names_a_url(body("/vm-0123456789ab/0f3a/holiday clip.mp4"))
+    assert not names_a_url(json.dumps({"data": [{"path": "https://e.org/x", "meta": {"_type": "other"}},
+                                                "https://e.org/in-a-string", {"url": "https://e.org/u"}]}).encode())
+    assert not names_a_url(b"") and not names_a_url(b"not json")
