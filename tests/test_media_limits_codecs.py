@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from vmnet_core.errors import VmnetError
 from vmnet_core.media import (
@@ -84,8 +86,9 @@ def test_a_picture_just_over_the_limits_is_refused_in_every_codec(tmp_path, code
     ("hevc", X265, "mp4", "hevc"), ("vp8", VPX8, "webm", None), ("av1", AOM, "mkv", "obu")])
 def test_a_stream_that_grows_past_its_header_is_not_decoded_in_any_codec(tmp_path, codec, encoder_args, ext, raw_format):
     """Black 320×240 for 1 s, then white 4800×4800 (over the decoder's 4096×2304 cap): the checks pass
-    (the header is small) and the decoder refuses the big pictures; every codec but AV1 says so in a
-    sentence (libdav1d refuses them with a generic error: the frames after the change are missing)."""
+    (the header is small) and the decoder refuses the big pictures, and every codec says so in a sentence
+    (AV1 too: libdav1d logs its own words, "Frame size 4800x4800 exceeds limit", and the frames after the
+    change went missing without one until a fifth audit, 2026-12-07)."""
     _needs(encoder_args)
     grown = grown_video(tmp_path / f"grown.{ext}", encoder_args, raw_format)
     info = probe(grown)
@@ -93,8 +96,7 @@ def test_a_stream_that_grows_past_its_header_is_not_decoded_in_any_codec(tmp_pat
     check_picture_limits(info)
     check_frame_rate(info, 600)
     seen: list[np.ndarray] = []
-    with pytest.raises(VmnetError, match=rf"'grown.{ext}' changes part-way through to a much larger picture") \
-            if codec != "av1" else contextlib.nullcontext():
+    with pytest.raises(VmnetError, match=rf"'grown.{ext}' changes part-way through to a much larger picture"):
         for batch in iter_frame_batches(grown, fps=10, max_frames=12, size=32):  # samples at 1.0 and 1.1 s are white
             seen.extend(batch)
     assert seen and max(float(frame.mean()) for frame in seen) < 60, "a 4800×4800 picture was decoded"
@@ -297,3 +299,58 @@ def test_laying_music_under_a_grown_stream_decodes_no_large_picture(tmp_path):
     out = mux_music_onto_video(grown, music, tmp_path / "preview.mp4", fade_s=0.0, max_width_px=320)
     frames = sample_frames(out, fps=10, max_frames=20, size=16)
     assert len(frames) and float(frames.mean(axis=(1, 2, 3)).max()) < 60, "a 4800×4800 picture was decoded"
+
+
+# ------------------------------------------------------------------------------- Motion JPEG scans
+
+def _jpeg_segments(data: bytes) -> list[bytes]:
+    """The marker segments of one JPEG, a start-of-scan segment with its entropy-coded data, EOI last."""
+    segments, i = [data[:2]], 2
+    while data[i + 1] != 0xD9:
+        end = i + 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        if data[i + 1] == 0xDA:  # entropy-coded data runs to the next marker that is not FF00 or a restart
+            while data[end] != 0xFF or data[end + 1] == 0 or 0xD0 <= data[end + 1] <= 0xD7:
+                end += 1
+        segments.append(data[i:end])
+        i = end
+    return [*segments, data[i:i + 2]]
+
+
+def _jpeg(progressive: bool, extra_scans: int = 0, size: tuple[int, int] = (256, 144)) -> bytes:
+    """A grey JPEG from Pillow (progressive: libjpeg's 10 scans), its last scan repeated ``extra_scans`` times."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (120, 130, 140)).save(out, "JPEG", quality=90, progressive=progressive)
+    segments = _jpeg_segments(out.getvalue())
+    last_scan = next(s for s in reversed(segments) if s[1] == 0xDA)
+    return b"".join(segments[:-1]) + last_scan * extra_scans + segments[-1]
+
+
+def _mjpeg(out: Path, *pictures: bytes, frames: int = 30, fps: int = 30) -> Path:
+    """``frames`` JPEGs (``pictures`` in turn) muxed as Motion JPEG without re-encoding (``-c copy``)."""
+    for k in range(frames):
+        (out.parent / f"{out.stem}-{k:03d}.jpg").write_bytes(pictures[k % len(pictures)])
+    _ffmpeg("-framerate", str(fps), "-i", str(out.parent / f"{out.stem}-%03d.jpg"), "-c", "copy", str(out))
+    return out
+
+
+def test_motion_jpeg_pictures_stored_in_many_scans_are_refused(tmp_path):
+    """Each scan of a progressive JPEG is a pass over every block of the picture, a few bytes each: flat
+    4K frames of 1000 extra scans (69 kB) took 0.5 s each, 32 CPU-s a second of 60-fps video (a fifth
+    audit, 2026-12-07). Pictures stored in more than 16 scans on average are refused with a sentence;
+    baseline and ordinary progressive ones (10 scans) are accepted and decode."""
+    for name, picture in (("baseline.avi", _jpeg(False)), ("progressive.mov", _jpeg(True)),
+                          ("sixteen.mkv", _jpeg(True, 6))):
+        clip = _mjpeg(tmp_path / name, picture)
+        info = probe(clip)
+        assert info.video_codec == "mjpeg"
+        check_picture_limits(info)
+        check_frame_rate(info, 600)
+        assert len(sample_frames(clip, fps=10, max_frames=5, size=32)) == 5
+    many = _mjpeg(tmp_path / "many.avi", _jpeg(True, 7))  # 17 scans
+    info = probe(many)
+    check_picture_limits(info)
+    with pytest.raises(VmnetError, match=r"'many.avi' is Motion JPEG whose pictures are each stored in 17 or more "
+                                         r"passes \(scans\), far more than cameras write \(at most 16"):
+        check_frame_rate(info, 600)
+    with pytest.raises(VmnetError, match="'one.avi' is Motion JPEG"):  # one picture of many scans among plain ones
+        check_frame_rate(probe(_mjpeg(tmp_path / "one.avi", _jpeg(True, 30 * 16), *[_jpeg(False)] * 29)), 600)

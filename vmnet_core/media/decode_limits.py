@@ -14,11 +14,13 @@ probe described.
 from __future__ import annotations
 
 import re
+import subprocess
+import threading
 from functools import lru_cache
 from pathlib import Path
 
 from vmnet_core.errors import VmnetError
-from vmnet_core.media.ffmpeg import _input, _run
+from vmnet_core.media.ffmpeg import _input, _run, ffmpeg_exe
 from vmnet_core.media.messages import _quoted
 from vmnet_core.media.probing import PROBE_TIMEOUT_S, MediaInfo
 
@@ -58,6 +60,13 @@ HIDDEN_FRAMES_ALLOWANCE = 1.5
 """Frames counted per frame shown that :func:`check_frame_rate` allows in :data:`MULTI_FRAME_CODECS`: honest
 encoders decode some frames hidden and show them later, and each such frame counts twice once split (60-fps
 AV1 from SVT-AV1, libaom and rav1e counted 1.5 per frame shown, 90 a second). An attacker gains 1.5× at most."""
+MAX_JPEG_SCANS_PER_FRAME = 16
+"""Most scans (passes over the picture, each opened by a start-of-scan marker) a Motion JPEG picture may be
+stored in, on average over the frames :func:`check_frame_rate` counts. A baseline JPEG is one scan (three
+when its colours are stored apart), a progressive one about ten (libjpeg's script for colour, 10); each further
+scan costs a pass over every block of the picture from a few bytes: flat 3840×2160 progressive frames
+with 1000 extra scans (69 kB each) took 0.5 s each to decode, 32 CPU-s per second of 60-fps video against
+0.75 for an honest 4K60 H.264 clip (found by an audit, 2026-12-07). 16 scans cost about what 10 do."""
 
 
 MAX_AUDIO_SAMPLES_PER_S = 8 * 192_000
@@ -155,7 +164,9 @@ def check_frame_rate(info: MediaInfo, span_s: float) -> None:
 
     The stream counted is the one every decode reads (``0:V:0``); a sentence refuses the file when
     its codec or size is not what :func:`~vmnet_core.media.probing.probe` described (a crafted
-    file can make ffmpeg's text summary describe another stream) or cannot be read. Audio-only files pass."""
+    file can make ffmpeg's text summary describe another stream) or cannot be read. Motion JPEG whose
+    pictures are stored in more than :data:`MAX_JPEG_SCANS_PER_FRAME` scans each on average gets its own
+    sentence (a second demux pass counts them). Audio-only files pass."""
     if not info.has_video:
         return
     seconds = min(float(span_s), info.duration_s)
@@ -169,8 +180,16 @@ def check_frame_rate(info: MediaInfo, span_s: float) -> None:
                          "re-export it (H.264 in an .mp4 is safest) and upload it again.")
     frames = counted[0]  # with 5 % and two frames to spare for timestamp rounding at both ends
     allowance = HIDDEN_FRAMES_ALLOWANCE if info.video_codec in MULTI_FRAME_CODECS else 1.0
-    seconds = max(seconds, 1.0)
-    _check_rate(info, frames / seconds, max(0.0, frames - 2) / seconds / 1.05 / allowance)
+    _check_rate(info, frames / max(seconds, 1.0), max(0.0, frames - 2) / max(seconds, 1.0) / 1.05 / allowance)
+    if info.video_codec == "mjpeg":
+        most = MAX_JPEG_SCANS_PER_FRAME * max(frames, 1)
+        scans = _jpeg_scans(info.path, stat.st_size, stat.st_mtime_ns, seconds, most)
+        if scans > most:
+            raise VmnetError(f"The video {_quoted(info.path)} is Motion JPEG whose pictures are each stored in "
+                             f"{scans / max(frames, 1):.0f} or more passes (scans), far more than cameras write (at "
+                             f"most {MAX_JPEG_SCANS_PER_FRAME} are accepted), which costs this demo many times more "
+                             "to decode than an ordinary video; re-encode it to H.264 (an .mp4 is safest) and upload "
+                             "it again.")
 
 
 @lru_cache(maxsize=64)
@@ -190,6 +209,34 @@ def _counted_video(path: Path, size: int, mtime_ns: int, seconds: float, split: 
         return None
     frames = sum(1 for line in text.splitlines() if line.startswith("0,"))
     return frames, codec.group(1), int(size_px.group(1)), int(size_px.group(2))
+
+
+@lru_cache(maxsize=64)
+def _jpeg_scans(path: Path, size: int, mtime_ns: int, seconds: float, most: int) -> int:
+    """Start-of-scan markers (``FF DA``) in the packets of the video stream every decode reads, in the first
+    ``seconds`` of ``path`` (a demux pass, nothing decoded), counted up to a little past ``most``. Entropy-coded
+    data never holds ``FF DA`` (a 0xFF there is followed by 0 or a restart marker), so every scan counts;
+    the bytes of other segments (an EXIF thumbnail, say) may add a few, never hide one."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", *_input(path, 0.0, seconds), "-map", "0:V:0",
+           "-c", "copy", "-copyinkf", "-f", "mjpeg", "pipe:1"]
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError as err:
+        raise VmnetError(f"Could not start ffmpeg while reading {_quoted(path)}: {err.strerror}; "
+                         "reinstall imageio-ffmpeg.") from err
+    timer = threading.Timer(PROBE_TIMEOUT_S + 0.01 * size / 1e6, proc.kill)
+    timer.start()
+    scans, last = 0, b""
+    try:
+        assert proc.stdout is not None
+        while scans <= most and (chunk := proc.stdout.read(1 << 20)):
+            scans += (last + chunk[:1]).count(b"\xff\xda") + chunk.count(b"\xff\xda")
+            last = chunk[-1:]
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait()
+    return scans
 
 
 def decode_pixel_cap(info: MediaInfo) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import queue
+import re
 import subprocess
 import tempfile
 import threading
@@ -173,9 +174,10 @@ def _stream_frames(cmd: Sequence[str], path: Path, doing: str, timeout_s: float,
             if timed_out.is_set():
                 error = VmnetError(f"Gave up {doing} {_quoted(path)} after {timeout_s:.0f} s; the file may be "
                                    "damaged or very long, so trim or re-encode it and try again.")
-            elif returncode != 0:
+            elif returncode != 0:  # a grown picture first: a decoder may fail on it (or on what follows)
                 stderr.seek(0)
-                error = VmnetError(_failure_sentence(stderr.read().decode(errors="replace"), path, doing))
+                text = stderr.read().decode(errors="replace")
+                error = _grown_picture(text[:1 << 20], path) or VmnetError(_failure_sentence(text, path, doing))
             else:  # the first message of a grown picture comes early; the log may hold one per frame
                 stderr.seek(0)
                 error = _grown_picture(stderr.read(1 << 20).decode(errors="replace"), path)
@@ -206,13 +208,14 @@ def _video_input(info: MediaInfo, start_s: float = 0.0, duration_s: float | None
     return _input(info.path, start_s, duration_s, max_pixels=decode_pixel_cap(info))
 
 
-_PIXEL_CAP_MARK = "exceeds specified max pixel count"
-"""What ffmpeg logs when a picture is over ``-max_pixels`` (then it skips that picture, without failing)."""
+_PIXEL_CAP_MARK = re.compile(r"exceeds specified max pixel count|Frame size \d+x\d+ exceeds limit")
+"""What ffmpeg logs when a picture is over ``-max_pixels`` (then it skips that picture, without failing);
+the second form is libdav1d's (AV1), which then reports the frame as damaged."""
 
 
 def _grown_picture(stderr_head: str, path: Path) -> VmnetError | None:
     """The sentence for a stream whose picture outgrew the decoder's pixel cap, else ``None``."""
-    if _PIXEL_CAP_MARK not in stderr_head:
+    if not _PIXEL_CAP_MARK.search(stderr_head):
         return None
     return VmnetError(f"The video {_quoted(path)} changes part-way through to a much larger picture than its "
                       "header says, which is not decoded; re-encode it at one size (e.g. 1920×1080) and try again.")

@@ -18,7 +18,7 @@ from pathlib import Path
 from vmnet_core.errors import VmnetError
 from vmnet_core.media.ffmpeg import _input, _run
 from vmnet_core.media.messages import _TRUNCATION_MARKS, _failure_sentence, _parse_header, _quoted
-from vmnet_core.media.mp4 import _looks_like_mp4, _mp4_declared_end
+from vmnet_core.media.mp4 import MAX_MP4_EDITS, _looks_like_mp4, _mp4_declared_end, _mp4_edits
 
 log = logging.getLogger("vmnet_core.media")
 
@@ -65,6 +65,20 @@ def _incomplete_mp4_sentence(path: Path) -> str | None:
     return (f"The file {_quoted(path)} is incomplete: it was truncated or never finished writing (it "
             f"stops at {path.stat().st_size:,} bytes but its MP4/MOV structure runs to {declared_end:,}); "
             "re-export or re-download it.")
+
+
+def _too_many_edits_sentence(path: Path) -> str | None:
+    """The sentence for an MP4/MOV file ffmpeg should not open because of its edit list
+    (:data:`~vmnet_core.media.mp4.MAX_MP4_EDITS`), else ``None``."""
+    edits = _mp4_edits(path) if _looks_like_mp4(path) else 0
+    if edits is None:
+        return (f"The file {_quoted(path)} has a compressed index (an old QuickTime format) that this program "
+                "does not open; re-export it (H.264 in an .mp4 is safest) and try again.")
+    if edits > MAX_MP4_EDITS:
+        return (f"The file {_quoted(path)} is put together from {edits:,} edits (pieces of its tracks played in "
+                f"another order), more than this program opens (at most {MAX_MP4_EDITS}); export it from your "
+                "editor as one continuous video (H.264 in an .mp4 is safest) and try again.")
+    return None
 
 
 def _existing_file(path: str | Path) -> Path:
@@ -126,6 +140,8 @@ def probe(path: str | Path, max_duration_s: float | None = None) -> MediaInfo:
 @lru_cache(maxsize=512)
 def _probe_file(p: Path, size: int, mtime_ns: int) -> MediaInfo:
     """:func:`probe` without the length limit, cached per (path, size, modification time)."""
+    if (edited := _too_many_edits_sentence(p)) is not None:  # before ffmpeg opens it: see MAX_MP4_EDITS
+        raise VmnetError(edited)
     proc = _run(_input(p), p, "reading", PROBE_TIMEOUT_S, check=False)
     stderr = proc.stderr.decode(errors="replace")
     header = _parse_header(stderr)
