@@ -32,7 +32,7 @@ from study.listening import checked_listened, min_answer_s, seconds_left, too_so
 from study.models import CHOICES, Assignment, Candidate, Participant, Stimulus, Study, Trial, Vote, utcnow
 from study.provenance import analysis_provenance
 from study.session_time import session_time, with_session_time
-from study.slots import add_slots, next_slot, replan_unfinished_slot, study_full
+from study.slots import add_slots, has_place, next_slot, replan_unfinished_slot, study_full
 from study.stats import Analysis, RaterScreening, analyze_votes, screen_raters
 from study.vote_row import VoteRow
 from vmnet_core.errors import VmnetError
@@ -303,12 +303,26 @@ def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] 
 
     ``client`` (the caller's IP address) and ``limiter``: a new participant counts against the
     study's ``joins_per_client`` per ``joins_window_s`` for that client; past it, :class:`Refused`
-    (a retry with a known join key is not a new participant and always passes).
+    (a retry with a known join key is not a new participant and always passes). A join that starts
+    no participant (refused as full or closed, a failed save) is given back: a rater told that a full
+    study frees a place in N minutes may try again without spending their joins.
     """
     params = checked_url_params(url_params)
     key = _checked_join_key(join_key)
-    if client and limiter is not None:
-        _count_join(db, study_key, key, client, limiter)
+    give_back = _count_join(db, study_key, key, client, limiter) if client and limiter is not None else None
+    token, started = None, False
+    try:
+        token, started = _start_participant(db, study_key, params, key)
+    finally:
+        if give_back is not None and not started:
+            give_back()  # no participant started (full, closed, a known join key, a failed save): not a join
+    return token
+
+
+def _start_participant(db: Database, study_key: str | None, params: dict[str, str],
+                       key: str | None) -> tuple[str, bool]:
+    """:func:`join`'s work: the new participant's token and True, or the token a known join key
+    already has and False."""
     for _ in range(JOIN_ATTEMPTS):
         try:
             with _database_errors("Starting the study failed; please reload the page."), db.write() as s:
@@ -317,7 +331,7 @@ def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] 
                     earlier = s.scalar(select(Participant.token).where(
                         Participant.study_id == study.id, Participant.join_key == key))
                     if earlier is not None:
-                        return earlier
+                        return earlier, False
                 if not study.is_open:
                     raise Refused("This study is closed; thank you for your interest.")
                 participant = Participant(study_id=study.id, token=secrets.token_urlsafe(24), url_params=params,
@@ -340,23 +354,30 @@ def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] 
                     .values(participant_id=participant.id, assigned_at=utcnow()))
                 if claimed.rowcount != 1:
                     raise _SlotTaken
-                return participant.token
+                token = participant.token
+            return token, True  # committed
         except (IntegrityError, _SlotTaken):
             continue  # another join took the same slot (or the same join key) at the same moment: try again
     raise SaveFailed("Starting the study failed; please reload the page.")
 
 
-def _count_join(db: Database, study_key: str | None, key: str | None, client: str, limiter: JoinLimiter) -> None:
-    """Count a new participant from ``client`` against the study's join limit, or refuse it."""
+def _count_join(db: Database, study_key: str | None, key: str | None, client: str,
+                limiter: JoinLimiter) -> Callable[[], None] | None:
+    """Count a new participant from ``client`` against the study's join limit, or refuse it; returns
+    what gives the join back (None: nothing was counted)."""
     with _database_errors("Starting the study failed; please reload the page."), db.read() as s:
         study = _study_by_key(s, study_key)
         if not study.is_open or (key is not None and s.scalar(select(Participant.id).where(
                 Participant.study_id == study.id, Participant.join_key == key)) is not None):
-            return  # refused as closed, or a retry of a join already counted
+            return None  # refused as closed, or a retry of a join already counted
         config = StudyConfig.from_dict(study.config)
-    wait = limiter.take(study.id, client, config.joins_per_client, config.joins_window_s)
+        if config.close_when_full and not has_place(s, study):
+            raise Refused(study_full(s, study))  # a read, uncounted: asking again costs no join and no write
+    limit = (study.id, client, config.joins_per_client, config.joins_window_s)
+    wait = limiter.take(*limit)
     if wait > 0:
         raise Refused(too_many_joins(wait))
+    return lambda: limiter.give_back(*limit)
 
 
 def consent(db: Database, token: str) -> None:

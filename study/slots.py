@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from study.config import StudyConfig
@@ -70,13 +70,12 @@ def replan_unfinished_slot(session: Session, study: Study) -> int | None:
     ``close_when_full`` study could be filled for good by joins that never answered).
 
     Rows are locked with SKIP LOCKED on PostgreSQL, and the release only takes a row not released
-    yet, so two joins never plan the same slot twice (the unique index on active slots checks it)."""
-    cutoff = utcnow() - timedelta(seconds=slot_hold_s(study))
-    row = session.execute(
-        select(Assignment.id, Assignment.slot).join(Participant, Assignment.participant_id == Participant.id)
-        .where(Assignment.study_id == study.id, Assignment.released_at.is_(None), Participant.finished_at.is_(None),
-               Assignment.assigned_at < cutoff)
-        .order_by(Assignment.slot).limit(1).with_for_update(of=Assignment, skip_locked=True)).first()
+    yet, so two joins never plan the same slot twice (the unique index on active slots checks it).
+    The rater's row is locked too, as :func:`study.service.record_vote` locks it: a rater whose last
+    vote is being saved is skipped, not released as unfinished the moment they finish (before, on
+    PostgreSQL, a join at that moment planned a finished rater's slot again)."""
+    row = session.execute(_held_too_long(study).order_by(Assignment.slot).limit(1)
+                          .with_for_update(of=[Assignment, Participant], skip_locked=True)).first()
     if row is None:
         return None
     released = session.execute(update(Assignment).where(Assignment.id == row.id, Assignment.released_at.is_(None))
@@ -84,6 +83,22 @@ def replan_unfinished_slot(session: Session, study: Study) -> int | None:
     if released.rowcount != 1:
         return None
     return add_slots(session, study, row.slot, 1)[0].id
+
+
+def _held_too_long(study: Study) -> Select:
+    """The ``(id, slot)`` of ``study``'s active rows whose rater joined more than the hold ago and has not finished."""
+    cutoff = utcnow() - timedelta(seconds=slot_hold_s(study))
+    return (select(Assignment.id, Assignment.slot).join(Participant, Assignment.participant_id == Participant.id)
+            .where(Assignment.study_id == study.id, Assignment.released_at.is_(None),
+                   Participant.finished_at.is_(None), Assignment.assigned_at < cutoff))
+
+
+def has_place(session: Session, study: Study) -> bool:
+    """True when a join could get a slot of the slots planned so far: one not claimed yet, or one whose
+    rater ran out of time (a read: :func:`study.service.join` asks it before it counts or writes)."""
+    unclaimed = select(Assignment.id).where(Assignment.study_id == study.id, Assignment.participant_id.is_(None))
+    return (session.scalar(unclaimed.limit(1)) is not None
+            or session.execute(_held_too_long(study).limit(1)).first() is not None)
 
 
 def study_full(session: Session, study: Study) -> str:

@@ -249,3 +249,141 @@ def test_joins_that_never_answer_hold_a_full_study_only_until_the_hold_runs_out(
         released = s.scalar(select(func.count(Assignment.id)).where(Assignment.released_at.is_not(None)))
     assert released == 1
     db.dispose()
+
+
+def _gone_quiet(db, tokens: list[str]) -> None:
+    """The raters of ``tokens`` joined a hold and a second ago (their slots are due to be planned again)."""
+    for token in tokens:
+        _joined_long_ago(db, token, HOLD_S + 1)
+
+
+def test_a_rater_told_the_study_is_full_may_try_again_without_spending_their_joins(any_db, tmp_path, premuxed):
+    """A squatter fills a ``close_when_full`` study; an honest rater, told a place frees up in N minutes,
+    tries again and again. Each refused try used to count as a join: once the place was free the
+    honest rater was locked out for the window ("Too many new sessions ...") and the squatter, who
+    joined once at the right moment, took it again. Only joins that start a participant count."""
+    new_study(any_db, premuxed, participants=1, close_when_full=True, slot_hold_s=HOLD_S, joins_per_client=2,
+              joins_window_s=3600)
+    key = _key(any_db)
+    with study_in_thread(any_db.url, tmp_path / "work") as srv:
+        squatter, honest = (Client(srv.study, verbose=False, download_files=False, headers={"X-Forwarded-For": ip})
+                            for ip in ("203.0.113.9", "198.51.100.7"))
+        held = squatter.predict("", {"study": key}, "the-squatters-join-key-0", api_name="/consent")
+        for _ in range(3):  # more tries than the two joins a client may start
+            with pytest.raises(AppError, match="full for now: .* offered again in about 10 minutes"):
+                honest.predict("", {"study": key}, "the-honest-raters-key-0", api_name="/consent")
+        _gone_quiet(any_db, [held])
+        token = honest.predict("", {"study": key}, "the-honest-raters-key-0", api_name="/consent")
+        assert honest.predict(token, api_name="/trial")["trial_id"]
+
+        # the join limit itself still holds: the squatter's refused try is free, its joins are not
+        with pytest.raises(AppError, match="full for now"):
+            squatter.predict("", {"study": key}, "the-squatters-join-key-1", api_name="/consent")
+        _gone_quiet(any_db, [token])
+        again = squatter.predict("", {"study": key}, "the-squatters-join-key-1", api_name="/consent")
+        assert again != held
+        _gone_quiet(any_db, [again])  # a place is free, but this client has started its two sessions
+        with pytest.raises(AppError, match="Too many new sessions"):
+            squatter.predict("", {"study": key}, "the-squatters-join-key-2", api_name="/consent")
+    assert service.progress(any_db).replanned_slots == 2
+
+
+@pytest.mark.postgres
+def test_a_rater_who_finishes_as_a_join_comes_in_keeps_their_slot(tmp_path, premuxed):
+    """On PostgreSQL a join runs beside a vote. A rater past the hold whose last vote was being saved
+    when a join came in had their slot planned again as unfinished, although they finished: the
+    slot was rated twice and a full ``close_when_full`` study took one rater more. The join now skips
+    a rater whose vote is being saved (SQLite runs one write at a time)."""
+    db = open_test_database("postgresql", tmp_path)
+    new_study(db, premuxed, participants=1, close_when_full=True, slot_hold_s=HOLD_S)
+    key = _key(db)
+    token = _joined(db, key)
+    *_, last = _trials(db, _assignment(db, token).id)
+    while (view := service.current_trial(db, token)).trial_id != last.id:
+        service.record_vote(db, token, view.trial_id, "A", strength=3, response_ms=1500, played_a=True, played_b=True)
+    _gone_quiet(db, [token])
+    outcome = []
+    with db.write() as s:  # the last vote, as record_vote saves it: the rater's row locked until the commit
+        participant = s.scalar(select(Participant).where(Participant.token == token).with_for_update())
+        participant.finished_at = utcnow()
+        joining = threading.Thread(target=lambda: outcome.append(_outcome(lambda: service.join(db, key))))
+        joining.start()
+        joining.join(timeout=30)
+    assert outcome and "full for now" in str(outcome[0]), outcome
+    with pytest.raises(service.Refused, match=r"^This study is full; thank you"):
+        service.join(db, key)
+    assert service.progress(db).replanned_slots == 0
+    db.dispose()
+
+
+def _outcome(call):
+    try:
+        return call()
+    except (service.StudyError, AppError) as exc:  # a refusal, through the service or the public API
+        return exc
+
+
+def test_joins_at_the_moment_holds_run_out_plan_each_slot_once_and_the_late_raters_votes_stay_their_own(
+        any_db, tmp_path, premuxed):
+    """The attack on a launched server: raters who went quiet in every slot of a full study, 24 joins
+    from 24 addresses at the moment their holds run out, then the quiet raters come back and answer,
+    trying the newcomers' trial ids too. Each slot is planned again once, for one newcomer, on trials
+    of its own; nobody gets a server error; every acknowledged vote is stored once, on its own rater's
+    trial; the progress and the participants export say which slots were rated twice."""
+    slots = 3
+    new_study(any_db, premuxed, participants=slots, close_when_full=True, slot_hold_s=HOLD_S, joins_per_client=1)
+    key = _key(any_db)
+    with study_in_thread(any_db.url, tmp_path / "work") as srv:
+        def client(n: int) -> Client:
+            return Client(srv.study, verbose=False, download_files=False, headers={"X-Forwarded-For": f"10.0.0.{n}"})
+
+        quiet = [client(200 + n).predict("", {"study": key}, f"quiet-raters-key-{n:04d}", api_name="/consent")
+                 for n in range(slots)]
+        first = [client(200).predict(token, api_name="/trial")["trial_id"] for token in quiet]
+        _gone_quiet(any_db, quiet)
+        start, outcomes = threading.Barrier(24), []
+
+        def join(n: int) -> None:
+            rater = client(n)
+            start.wait()
+            outcomes.append(_outcome(lambda: rater.predict("", {"study": key}, f"joining-key-{n:08d}",
+                                                           api_name="/consent")))
+
+        threads = [threading.Thread(target=join, args=(n,)) for n in range(24)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        newcomers = [o for o in outcomes if isinstance(o, str)]
+        assert len(outcomes) == 24 and len(newcomers) == slots, outcomes
+        assert all("full for now" in str(o) for o in outcomes if not isinstance(o, str)), outcomes
+
+        http = client(250)
+        theirs = {http.predict(token, api_name="/trial")["trial_id"] for token in newcomers}
+        acked = 0
+        for token, trial_id in zip(quiet, first, strict=True):
+            for other in theirs:
+                with pytest.raises(AppError, match="not part of your session"):
+                    http.predict(token, other, "B", None, True, True, 2000, 1.5, 1.5, api_name="/vote")
+            while True:
+                ack = http.predict(token, trial_id, "B", None, True, True, 2000, 1.5, 1.5, api_name="/vote")
+                acked += 1
+                if ack["next"].get("done"):
+                    break
+                trial_id = ack["next"]["trial_id"]
+            assert http.predict(token, api_name="/completion_code") == http.predict(token, api_name="/completion_code")
+    with any_db.read() as s:
+        rows = s.execute(select(Assignment.slot, Assignment.released_at, Assignment.participant_id)).all()
+        votes = s.execute(select(Vote.participant_id, Trial.assignment_id, Assignment.participant_id)
+                          .join(Trial, Vote.trial_id == Trial.id).join(Assignment, Trial.assignment_id == Assignment.id)).all()
+        fresh = s.scalars(select(Trial.served_at).join(Assignment, Trial.assignment_id == Assignment.id)
+                          .where(Assignment.released_at.is_(None))).all()
+    assert sorted(slot for slot, released, _ in rows if released is None) == list(range(slots))
+    assert sorted(slot for slot, released, _ in rows if released is not None) == list(range(slots))
+    assert len(votes) == acked and all(voter == owner for voter, _, owner in votes)
+    assert sum(served is not None for served in fresh) == slots  # each newcomer was served their first trial only
+    progress = service.progress(any_db)
+    assert (progress.planned_slots, progress.replanned_slots, progress.participants, progress.finished) == \
+        (slots, slots, 2 * slots, slots)
+    exported = service.participant_rows(any_db)
+    assert sorted(row["answers"] for row in exported if row["slot_replanned_at"]) == [acked // slots] * slots
