@@ -208,7 +208,7 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
                           login_paths=[f"{m}/login" for m in ADMIN_MOUNTS], throttle=LoginThrottle(),
                           upload_budget=UploadBudget(int(args.upload_gb_per_client * 1e9))
                           if args.upload_gb_per_client > 0 else None,
-                          upload_owners=UploadOwners(args.upload_max_age_s))
+                          upload_owners=UploadOwners(args.upload_max_age_s), upload_folder=upload_dir)
     if not janitor:
         return
     period_s = min(JANITOR_MAX_PERIOD_S, max(1.0, args.upload_max_age_s / 3))

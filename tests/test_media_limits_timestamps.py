@@ -88,3 +88,103 @@ def test_a_file_of_more_edits_than_ffmpeg_should_open_is_refused_before_it_is_op
     packed = _with_edits(one_gop, tmp_path / "packed.mov", last_frame, compressed=True)
     with pytest.raises(VmnetError, match=r"'packed.mov' has a compressed index \(an old QuickTime format\)"):
         probe(packed)
+
+
+def _first_box_renamed(data: bytes, kind: bytes) -> bytes:
+    return data[:4] + kind + data[8:]
+
+
+def _edits_in_mdia(data: bytes) -> bytes:
+    """Each track's ``edts`` moved from ``trak`` into its ``mdia`` (ffmpeg reads it there too)."""
+    kind, start, end = _children(data, 0, len(data))[-1]
+
+    def trak(payload: bytes) -> bytes:
+        kids = _children(payload, 0, len(payload))
+        edts = b"".join(payload[s:e] for k, s, e in kids if k == b"edts")
+        return b"".join(_box(b"mdia", payload[s + 8:e] + edts) if k == b"mdia" else payload[s:e]
+                        for k, s, e in kids if k != b"edts")
+
+    return data[:start] + _box(b"moov", b"".join(_box(b"trak", trak(data[s + 8:e])) if k == b"trak" else data[s:e]
+                                                 for k, s, e in _children(data, start + 8, end)))
+
+
+def _track_longer_than_its_moov(data: bytes) -> bytes:
+    """The last track's box says it runs 100 kB past its ``moov`` (ffmpeg cuts it at the moov's end)."""
+    kind, start, end = _children(data, 0, len(data))[-1]
+    kids = _children(data, start + 8, end)
+    traks = [data[s:e] for k, s, e in kids if k == b"trak"]
+    last = (len(traks[-1]) + 100_000).to_bytes(4, "big") + traks[-1][4:]
+    return data[:start] + _box(b"moov", b"".join(data[s:e] for k, s, e in kids if k != b"trak")
+                               + b"".join(traks[:-1]) + last)
+
+
+@pytest.mark.parametrize("disguise", ["first box junk", "first box uuid", "first box pnot", "edts in mdia",
+                                      "track longer than its moov"])
+def test_edits_hidden_from_a_walk_of_moov_trak_edts_are_counted(one_gop, tmp_path, disguise):
+    """ffmpeg opens a file of MOV boxes as MOV whatever its first box, reads an ``elst`` inside ``mdia`` as
+    readily as inside ``trak/edts``, and cuts a box longer than its parent at the parent's end; the first
+    count looked only at files starting ftyp/moov/mdat/free/wide/skip and walked ``moov/trak/edts`` only,
+    stopping at a box too long: 20,000 edits got past it in each of these ways and took ffmpeg 317 MB to
+    open (37 MB without the edits; a bypass audit, 2026-12-07). They are counted and refused now."""
+    data = _with_edits(one_gop, tmp_path / "edited.mp4", [(1, SECONDS * FPS - 1)] * (MAX_MP4_EDITS + 1)).read_bytes()
+    disguised = {"first box junk": lambda d: _first_box_renamed(d, b"junk"),
+                 "first box uuid": lambda d: _first_box_renamed(d, b"uuid"),
+                 "first box pnot": lambda d: _first_box_renamed(d, b"pnot"),
+                 "edts in mdia": _edits_in_mdia, "track longer than its moov": _track_longer_than_its_moov}[disguise](data)
+    path = tmp_path / "disguised.mp4"
+    path.write_bytes(disguised)
+    with pytest.raises(VmnetError, match=rf"'disguised.mp4' is put together from {MAX_MP4_EDITS + 1} edits"):
+        probe(path)
+
+
+def _with_samples(source: Path, out: Path, samples: int) -> Path:
+    """``source`` with its video track's sample tables replaced by ``samples`` samples of 14 bytes in one
+    chunk, one tick each: 48 bytes of tables (``stts``, ``stsc``, ``stsz``, ``stco``) whatever the count."""
+    data = source.read_bytes()
+
+    def full(kind: bytes, *fields: int) -> bytes:
+        return _box(kind, b"\0\0\0\0" + b"".join(v.to_bytes(4, "big") for v in fields))
+
+    mdat = next(s for k, s, e in _children(data, 0, len(data)) if k == b"mdat") + 8
+
+    def rebuilt(start: int, end: int) -> bytes:
+        out = b""
+        for kind, s, e in _children(data, start, end):
+            if kind == b"stbl":
+                stsd = next(data[cs:ce] for ck, cs, ce in _children(data, s + 8, e) if ck == b"stsd")
+                out += _box(b"stbl", stsd + full(b"stts", 1, samples, 1) + full(b"stsc", 1, 1, samples, 1)
+                            + full(b"stsz", 14, samples) + full(b"stco", 1, mdat))
+            elif kind in (b"moov", b"trak", b"mdia", b"minf"):
+                out += _box(kind, rebuilt(s + 8, e))
+            else:
+                out += data[s:e]
+        return out
+
+    out.write_bytes(rebuilt(0, len(data)))
+    return out
+
+
+def test_a_sample_table_declaring_millions_of_samples_is_refused_before_it_is_opened(one_gop, tmp_path):
+    """ffmpeg builds an index entry for every sample a track's tables declare while it opens a file, and a
+    table of samples of one size declares any number in 12 bytes: a 7.7-kB file declaring 30 million took
+    1.5 GB and 5 CPU-s in every ffmpeg run, probing included (60 million: 2.6 GB; bypass audit, 2026-12-07).
+    More than ``MAX_MP4_SAMPLES`` (4 million) are refused with a sentence before ffmpeg opens the file;
+    1 million are opened (and then refused for their frame rate), and honest PCM sound in a .mov, which
+    ffmpeg indexes by the chunk, is not counted."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    bomb = _with_samples(one_gop, tmp_path / "index-bomb.mp4", 30_000_000)
+    assert bomb.stat().st_size < 10_000
+    with pytest.raises(VmnetError, match=r"'index-bomb.mp4' declares 30,000,000 frames and sound packets, more than "
+                                         r"this program opens \(at most 4,000,000"):
+        probe(bomb)
+    opened = _with_samples(one_gop, tmp_path / "a-million.mp4", 1_000_000)
+    with pytest.raises(VmnetError, match=r"'a-million.mp4' plays [0-9.e+]+ frames per second"):
+        check_frame_rate(probe(opened), 600)
+    pcm = tmp_path / "pcm.mov"  # 10 min of 48-kHz PCM: 28.8 million samples, read by the chunk
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=s=64x48:r=5:d=600",
+                    "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "600", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-c:a", "pcm_s16le", str(pcm)], check=True)
+    assert round(probe(pcm).duration_s) == 600

@@ -159,6 +159,8 @@ class PageSession:
                 "trigger_id": trigger}
         joined = self.http.post(self.page_url + "gradio_api/queue/join", json=body)
         self.received.append(joined.text)
+        if joined.status_code == 400:  # refused before the queue (the guard, the queue share): the page shows why
+            raise RuntimeError(f"refused: {joined.json().get('detail')}")
         joined.raise_for_status()
         with self.http.stream("GET", self.page_url + "gradio_api/queue/data",
                               params={"session_hash": self.session_hash}) as stream:

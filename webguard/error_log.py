@@ -9,6 +9,11 @@ cut to ``max_chars``), only counts the rest by exception type, and says how many
 line at the next error after the window has passed. It stands in for the ``traceback`` module inside
 Gradio's queue and routes (:meth:`install_in`) and filters logging records that carry a traceback
 (:meth:`as_filter`).
+
+Warnings without a traceback are budgeted too, ``burst`` of each message a window: uvicorn writes one
+for every malformed request ("Invalid HTTP request received.") and two for every request asking for a
+WebSocket upgrade, which one client could send 1,000-2,000 times a second on loopback (165-300 kB of
+log a second, found by the bypass audit); the rest are counted in the same closing line.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class ErrorLogBudget:
         self._window_start = -float("inf")
         self._written = 0
         self._left_out: Counter[str] = Counter()
+        self._lines: Counter[str] = Counter()  # warnings written this window, by message
+        self._lines_left_out: Counter[str] = Counter()
 
     # -- the traceback module's print_exc, as Gradio calls it
     def print_exc(self, limit: int | None = None, file: TextIO | None = None, chain: bool = True) -> None:
@@ -74,7 +81,12 @@ class ErrorLogBudget:
         class _Budgeted(logging.Filter):
             def filter(self, record: logging.LogRecord) -> bool:
                 if not record.exc_info or record.exc_info[1] is None:
-                    return True
+                    if record.levelno < logging.WARNING:
+                        return True
+                    summary, allowed = budget.admit_line(str(record.msg)[:120])
+                    if summary:
+                        budget._stream().write(summary + "\n")
+                    return allowed
                 summary, allowed = budget.admit(type(record.exc_info[1]).__name__)
                 if summary:
                     budget._stream().write(summary + "\n")
@@ -89,16 +101,33 @@ class ErrorLogBudget:
         """Count one error of exception type ``kind``: (the line about errors left out in the window
         that has just ended, or None; whether this one is written)."""
         with self._lock:
-            now = self._clock()
-            summary = None
-            if now - self._window_start >= self.window_s:
-                summary = self._left_out_line()
-                self._window_start, self._written, self._left_out = now, 0, Counter()
+            summary = self._next_window()
             if self.burst and self._written >= self.burst:
                 self._left_out[kind] += 1
                 return summary, False
             self._written += 1
             return summary, True
+
+    def admit_line(self, message: str) -> tuple[str | None, bool]:
+        """Count one warning line with ``message`` (its template): as :meth:`admit`, ``burst`` lines of
+        each message a window."""
+        with self._lock:
+            summary = self._next_window()
+            if self.burst and self._lines[message] >= self.burst:
+                self._lines_left_out[message] += 1
+                return summary, False
+            self._lines[message] += 1
+            return summary, True
+
+    def _next_window(self) -> str | None:
+        """When the window has passed, start the next one; the line about what the last left out, or None."""
+        now = self._clock()
+        if now - self._window_start < self.window_s:
+            return None
+        summary = "\n".join(line for line in (self._left_out_line(), self._lines_left_out_line()) if line) or None
+        self._window_start, self._written, self._left_out = now, 0, Counter()
+        self._lines, self._lines_left_out = Counter(), Counter()
+        return summary
 
     def shortened(self, text: str) -> str:
         """``text`` whole, or its first and last halves of ``max_chars`` around a note of what was cut."""
@@ -114,3 +143,11 @@ class ErrorLogBudget:
         kinds = ", ".join(f"{kind} {n}" for kind, n in self._left_out.most_common(5))
         return (f"vmnet: {total} more error tracebacks were not written in {self.window_s:g} s "
                 f"(at most {self.burst} are written a window): {kinds}")
+
+    def _lines_left_out_line(self) -> str | None:
+        total = sum(self._lines_left_out.values())
+        if not total:
+            return None
+        kinds = ", ".join(f"{message!r} {n}" for message, n in self._lines_left_out.most_common(5))
+        return (f"vmnet: {total} more warnings were not written in {self.window_s:g} s "
+                f"(at most {self.burst} of each are written a window): {kinds}")

@@ -23,7 +23,9 @@ One pure-ASGI middleware that
   500, a closed connection and a 5-kB traceback in the server's log);
 - refuses a visitor's body holding a Gradio file object whose ``path`` is a URL
   (:func:`webguard.file_objects.names_a_url`): Gradio would download it into the upload folder,
-  unbounded, before any handler runs;
+  unbounded, before any handler runs; or, given the ``upload_folder``, one whose ``path`` lies
+  outside it (:func:`webguard.file_objects.names_a_server_file`): Gradio would hash and copy that
+  server file into the upload folder first (``/dev/zero`` stopped the server for good);
 - refuses Gradio routes the pages do not use (``file/``, ``proxy=``, run history, monitoring, ...),
   and the upload route on mounts whose page takes no upload (``MountRule.uploads``);
 - answers same-origin only: Gradio grants any ``Origin`` cross-origin reads *with* the login cookie
@@ -48,7 +50,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from webguard.clients import scope_client
-from webguard.file_objects import names_a_url
+from webguard.file_objects import names_a_server_file, names_a_url
 from webguard.masks import PathMask
 from webguard.rewrite import (
     FILE_ROUTE,
@@ -80,6 +82,8 @@ NOT_FOUND = b'{"detail":"Not found."}'
 TOO_LARGE = b'{"detail":"The request is too large."}'
 NO_URL_FETCH = (b'{"detail":"This server does not fetch files from URLs: download the file and upload it '
                 b'(the page\'s file box, or gradio_client\'s handle_file with a local path)."}')
+NOT_UPLOADED = (b'{"detail":"That file was not uploaded to this page; upload it with the file box (the server '
+                b'only analyses files sent to it, never paths)."}')
 
 
 @dataclass
@@ -100,12 +104,12 @@ class MountRule:
 
 class WebGuard:
     """ASGI middleware: ``WebGuard(app, rules, mask=PathMask([...]), unmasked_prefixes=("/admin",),
-    login_paths=("/admin/login",), throttle=LoginThrottle())``."""
+    login_paths=("/admin/login",), throttle=LoginThrottle(), upload_folder="/tmp/gradio")``."""
 
     def __init__(self, app, rules: Iterable[MountRule], mask: PathMask | None = None,
                  unmasked_prefixes: Iterable[str] = (), login_paths: Iterable[str] = (),
                  throttle: LoginThrottle | None = None, upload_budget: UploadBudget | None = None,
-                 upload_owners: UploadOwners | None = None):
+                 upload_owners: UploadOwners | None = None, upload_folder: str | None = None):
         self.app = app
         self.rules = sorted(rules, key=lambda r: len(r.prefix), reverse=True)
         self.mask = mask or PathMask([])
@@ -114,6 +118,7 @@ class WebGuard:
         self.throttle = throttle or LoginThrottle()
         self.upload_budget = upload_budget
         self.upload_owners = upload_owners
+        self.upload_folder = upload_folder
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -154,6 +159,8 @@ class WebGuard:
             body = first.get("body", b"") if first["type"] == "http.request" else b""
             if visitor_event and names_a_url(body):
                 return await _answer(send, 400, NO_URL_FETCH)
+            if visitor_event and self.upload_folder is not None and names_a_server_file(body, self.upload_folder):
+                return await _answer(send, 400, NOT_UPLOADED)
             if by_name or page_event:
                 prefix = named["prefix"] if by_name else path.partition("/gradio_api/")[0]
                 rule = self._rule(prefix)

@@ -129,8 +129,10 @@ def test_file_handlers_name_the_rule_and_nothing_else(served):
                            ("/videos_for_music", [video, 5])):
         started = http.post(f"{served.url}/gradio_api/call{api_name}",
                             json={"data": [{"path": args[0], "meta": {"_type": "gradio.FileData"}}, *args[1:]]})
-        event_id = started.json()["event_id"]
-        text = http.get(f"{served.url}/gradio_api/call{api_name}/{event_id}").text
+        if started.status_code == 400:  # the guard's refusal, before Gradio copies the file (same sentence)
+            text = started.json()["detail"]
+        else:
+            text = http.get(f"{served.url}/gradio_api/call{api_name}/{started.json()['event_id']}").text
         assert NOT_AN_UPLOAD in text, (api_name, text)
     assert "/music_for_video" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
 
@@ -300,6 +302,63 @@ def test_no_route_makes_the_server_fetch_a_url(served, tmp_path):
     clip = make_video(tmp_path / "by-bytes.mp4", seconds=3, seed=12)  # bytes uploaded, then named by path: passes
     table, _ = Client(f"{served.url}/", verbose=False).predict(handle_file(str(clip)), 3, api_name="/music_for_video")
     assert len(table["data"]) == 3
+
+
+def test_no_route_makes_the_server_copy_or_read_a_server_file(served):
+    """Gradio hashes and copies a file object's ``path`` that is no URL into its upload folder, in any
+    input of any event, before a handler runs: its own "was it uploaded?" check is off for mounted apps,
+    and the demo's own check comes after. So /etc/passwd named in a results table or the rater's API
+    landed in the upload folder, and /dev/zero held Gradio's event loop for good: the whole server
+    stopped answering (bypass audit, 2026-12-07). The guard now refuses, with the upload sentence, a
+    visitor's file object whose path (relative or not, symlinks resolved) is outside the upload folder."""
+    http = httpx.Client(timeout=20)
+
+    def file_at(path: str) -> dict:
+        return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "x.mp4"}
+
+    before = {p for p in served.uploads.rglob("*") if p.is_file()}
+    targets = ["/etc/passwd", str(served.bundle / "config.json"), "app.py", "../../../../../../etc/passwd",
+               f"{served.uploads}/../study.sqlite", "/proc/self/environ"]
+    tried = 0
+    for base in (f"{served.url}/", f"{served.url}/study/"):
+        for dep in http.get(f"{base}config").json()["dependencies"]:
+            n = max(len(dep["inputs"]), 1)
+            for target in targets:
+                data = [{"headers": ["a"], "data": [[file_at(target)]]}] + [file_at(target)] * (n - 1)
+                body = {"data": data, "fn_index": dep["id"], "session_hash": uuid.uuid4().hex[:11]}
+                route = "run/predict" if dep.get("queue") is False else "queue/join"
+                r = http.post(f"{base}gradio_api/{route}", json=body)
+                assert r.status_code == 400 and NOT_AN_UPLOAD in r.json()["detail"], (base, dep["id"], target, r.text)
+                tried += 1
+    assert tried > 100
+    after = {p for p in served.uploads.rglob("*") if p.is_file()}
+    assert not {p.name for p in after - before} & {"passwd", "config.json", "app.py", "study.sqlite", "environ"}
+    r = http.post(f"{served.url}/gradio_api/run/predict",  # before: no answer again, from any route
+                  json={"data": [{"headers": ["a"], "data": [[file_at("/dev/zero")]]}], "fn_index": 1,
+                        "session_hash": "z" * 11})
+    assert r.status_code == 400 and NOT_AN_UPLOAD in r.json()["detail"], r.text
+    assert http.get(f"{served.url}/config", timeout=5).status_code == 200
+
+
+def test_malformed_requests_write_a_bounded_log(served):
+    """uvicorn writes a warning for every malformed request ("Invalid HTTP request received.") and two for
+    every request asking for a WebSocket upgrade; one client sent 1,000-2,000 a second on loopback, 165-300 kB
+    of log a second (bypass audit). Each such message is now written at most 5 times a minute and counted."""
+    import socket
+
+    log = served.root / "cache" / "app.log"
+    time.sleep(0.5)
+    before = log.stat().st_size
+    host, port = served.url.removeprefix("http://").split(":")
+    upgrade = b"GET /robots.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    for request in [b"GARBAGE \x00\x01 HTTP/1.1\r\n\r\n"] * 300 + [upgrade] * 300:
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(request)
+            conn.recv(65536)
+    time.sleep(0.5)
+    added = log.read_bytes()[before:].decode(errors="replace")
+    assert len(added) < 3000, (len(added), added[:1000])
+    assert httpx.get(f"{served.url}/config", timeout=10).status_code == 200
 
 
 def test_the_operators_handlers_refuse_callers_without_the_login(served):

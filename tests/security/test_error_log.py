@@ -65,7 +65,7 @@ def test_burst_zero_writes_every_traceback():
     assert out.getvalue().count("every one") == 50
 
 
-def test_logged_tracebacks_share_the_budget_and_plain_records_pass():
+def test_logged_tracebacks_share_the_budget_and_plain_warnings_have_their_own():
     clock, out = _Clock(), io.StringIO()
     budget = ErrorLogBudget(burst=2, window_s=60, max_chars=600, clock=clock, stream=lambda: out)
     handler = logging.StreamHandler(out)
@@ -80,6 +80,7 @@ def test_logged_tracebacks_share_the_budget_and_plain_records_pass():
             except ValueError:
                 log.exception("handler %d failed", i)
             log.warning("plain warning %d", i)
+            log.info("info %d", i)  # below a warning: not budgeted
         clock.now += 61
         try:
             raise KeyError("next")
@@ -89,7 +90,33 @@ def test_logged_tracebacks_share_the_budget_and_plain_records_pass():
         log.removeHandler(handler)
     text = out.getvalue()
     assert [f"handler {i} failed" in text for i in range(6)] == [True, True, False, False, False, False]
-    assert all(f"plain warning {i}" in text for i in range(6))
+    assert [f"plain warning {i}" in text for i in range(6)] == [True, True, False, False, False, False]
+    assert "vmnet: 4 more warnings were not written in 60 s" in text and "'plain warning %d' 4" in text
     assert "characters not shown" in text and "end0" in text  # cut, with its end kept
     assert "vmnet: 4 more error tracebacks were not written in 60 s" in text and "next window" in text
     assert budget.format_exc is not None  # the rest of the traceback module, for Gradio's modules
+
+
+def test_a_flood_of_one_warning_writes_a_few_lines_and_a_count():
+    """uvicorn writes "Invalid HTTP request received." for every malformed request and two lines for
+    every WebSocket upgrade asked for, without a traceback: one client on loopback made 165-300 kB
+    of log a second (bypass audit). Now each message is written ``burst`` times a window, counted after."""
+    clock, out = _Clock(), io.StringIO()
+    budget = ErrorLogBudget(burst=5, window_s=60, clock=clock, stream=lambda: out)
+    handler = logging.StreamHandler(out)
+    handler.addFilter(budget.as_filter())
+    log = logging.getLogger("test_error_log.uvicorn")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        for _ in range(10_000):
+            log.warning("Invalid HTTP request received.")
+            log.warning("Unsupported upgrade request.")
+        clock.now += 60
+        log.warning("Unsupported upgrade request.")
+    finally:
+        log.removeHandler(handler)
+    text = out.getvalue()
+    assert text.count("Invalid HTTP request received.") == 5 + 1 and len(text) < 2000, len(text)
+    assert ("vmnet: 19990 more warnings were not written in 60 s (at most 5 of each are written a window): "
+            "'Invalid HTTP request received.' 9995, 'Unsupported upgrade request.' 9995") in text

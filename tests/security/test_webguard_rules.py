@@ -331,3 +331,28 @@ def test_a_file_object_naming_a_url_is_found_however_it_is_written():
     assert not names_a_url(json.dumps({"data": [{"path": "https://e.org/x", "meta": {"_type": "other"}},
                                                 "https://e.org/in-a-string", {"url": "https://e.org/u"}]}).encode())
     assert not names_a_url(b"") and not names_a_url(b"not json")
+
+
+def test_a_file_object_naming_a_server_file_is_found_however_it_is_written(tmp_path):
+    """names_a_server_file reads a path as Gradio does (relative to the working folder, symlinks
+    resolved): only a file in the upload folder passes. Gradio hashed and copied any other into the
+    upload folder before a handler ran (/dev/zero held its event loop for good; bypass audit)."""
+    from webguard.file_objects import names_a_server_file
+
+    uploads = tmp_path / "gradio-tmp"
+    (uploads / "0f3a").mkdir(parents=True)
+    (uploads / "0f3a" / "clip.mp4").write_bytes(b"x")
+    (uploads / "0f3a" / "out").symlink_to("/etc/passwd")
+
+    def body(path, wrap=lambda f: [f]):
+        return json.dumps({"data": wrap({"path": path, "meta": {"_type": "gradio.FileData"}})}).encode()
+
+    for path in ("/dev/zero", "/etc/passwd", "app.py", "../../../../etc/passwd", f"{uploads}/../x",
+                 f"{uploads}/0f3a/out", f"{uploads}-other/a", "/proc/self/environ", "a\x00b", "", "."):
+        assert names_a_server_file(body(path), str(uploads)), path
+    assert names_a_server_file(body("/dev/zero", wrap=lambda f: [{"headers": ["a"], "data": [[f]]}]), str(uploads))
+    assert names_a_server_file(b"[" * 100_000 + b"]" * 100_000, str(uploads))  # too deep to read: refused
+    assert not names_a_server_file(body(f"{uploads}/0f3a/clip.mp4"), str(uploads))
+    assert not names_a_server_file(json.dumps({"data": [{"path": "/etc/passwd", "meta": {"_type": "other"}},
+                                                         "/etc/passwd", None]}).encode(), str(uploads))
+    assert not names_a_server_file(b"", str(uploads)) and not names_a_server_file(b"not json", str(uploads))

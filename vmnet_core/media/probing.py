@@ -18,7 +18,14 @@ from pathlib import Path
 from vmnet_core.errors import VmnetError
 from vmnet_core.media.ffmpeg import _input, _run
 from vmnet_core.media.messages import _TRUNCATION_MARKS, _failure_sentence, _parse_header, _quoted
-from vmnet_core.media.mp4 import MAX_MP4_EDITS, _looks_like_mp4, _mp4_declared_end, _mp4_edits
+from vmnet_core.media.mp4 import (
+    MAX_MP4_EDITS,
+    MAX_MP4_SAMPLES,
+    _looks_like_mp4,
+    _mp4_declared_end,
+    _mp4_edits,
+    _mp4_samples,
+)
 
 log = logging.getLogger("vmnet_core.media")
 
@@ -69,8 +76,9 @@ def _incomplete_mp4_sentence(path: Path) -> str | None:
 
 def _too_many_edits_sentence(path: Path) -> str | None:
     """The sentence for an MP4/MOV file ffmpeg should not open because of its edit list
-    (:data:`~vmnet_core.media.mp4.MAX_MP4_EDITS`), else ``None``."""
-    edits = _mp4_edits(path) if _looks_like_mp4(path) else 0
+    (:data:`~vmnet_core.media.mp4.MAX_MP4_EDITS`) or the samples its tables declare
+    (:data:`~vmnet_core.media.mp4.MAX_MP4_SAMPLES`), else ``None``."""
+    edits = _mp4_edits(path)  # whatever its first box: ffmpeg opens a file of MOV boxes as MOV
     if edits is None:
         return (f"The file {_quoted(path)} has a compressed index (an old QuickTime format) that this program "
                 "does not open; re-export it (H.264 in an .mp4 is safest) and try again.")
@@ -78,6 +86,11 @@ def _too_many_edits_sentence(path: Path) -> str | None:
         return (f"The file {_quoted(path)} is put together from {edits:,} edits (pieces of its tracks played in "
                 f"another order), more than this program opens (at most {MAX_MP4_EDITS}); export it from your "
                 "editor as one continuous video (H.264 in an .mp4 is safest) and try again.")
+    samples = _mp4_samples(path)
+    if samples > MAX_MP4_SAMPLES:
+        return (f"The file {_quoted(path)} declares {samples:,} frames and sound packets, more than this program "
+                f"opens (at most {MAX_MP4_SAMPLES:,}, about 11 hours of 60-fps video); re-export it (H.264 in an "
+                ".mp4 is safest) and try again.")
     return None
 
 
