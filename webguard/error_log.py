@@ -124,7 +124,7 @@ class ErrorLogBudget:
         now = self._clock()
         if now - self._window_start < self.window_s:
             return None
-        summary = "\n".join(line for line in (self._left_out_line(), self._lines_left_out_line()) if line) or None
+        summary = self._left_out_lines()
         self._window_start, self._written, self._left_out = now, 0, Counter()
         self._lines, self._lines_left_out = Counter(), Counter()
         return summary
@@ -136,18 +136,19 @@ class ErrorLogBudget:
         half = self.max_chars // 2
         return f"{text[:half]}\n[... {len(text) - 2 * half} characters not shown ...]\n{text[-half:]}"
 
-    def _left_out_line(self) -> str | None:
-        total = sum(self._left_out.values())
-        if not total:
-            return None
-        kinds = ", ".join(f"{kind} {n}" for kind, n in self._left_out.most_common(5))
-        return (f"vmnet: {total} more error tracebacks were not written in {self.window_s:g} s "
-                f"(at most {self.burst} are written a window): {kinds}")
+    def _left_out_lines(self) -> str | None:
+        """The lines about the tracebacks and warnings this window left out, or None."""
+        lines = [_left_out_line(self._left_out, "error tracebacks", f"at most {self.burst} are written", str,
+                                self.window_s),
+                 _left_out_line(self._lines_left_out, "warnings", f"at most {self.burst} of each are written", repr,
+                                self.window_s)]
+        return "\n".join(line for line in lines if line) or None
 
-    def _lines_left_out_line(self) -> str | None:
-        total = sum(self._lines_left_out.values())
-        if not total:
-            return None
-        kinds = ", ".join(f"{message!r} {n}" for message, n in self._lines_left_out.most_common(5))
-        return (f"vmnet: {total} more warnings were not written in {self.window_s:g} s "
-                f"(at most {self.burst} of each are written a window): {kinds}")
+
+def _left_out_line(counts: Counter[str], what: str, rule: str, name: Callable[[str], str], window_s: float) -> str | None:
+    """``vmnet: N more WHAT were not written in W s (RULE a window): the five most counted``, or None."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    kinds = ", ".join(f"{name(kind)} {n}" for kind, n in counts.most_common(5))
+    return f"vmnet: {total} more {what} were not written in {window_s:g} s ({rule} a window): {kinds}"

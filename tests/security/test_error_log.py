@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from webguard.error_log import ErrorLogBudget
 
@@ -15,6 +17,20 @@ class _Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@contextmanager
+def _budgeted_logger(name: str, budget: ErrorLogBudget, out: io.StringIO) -> Iterator[logging.Logger]:
+    """A logger writing to ``out`` through a handler filtered by ``budget``."""
+    handler = logging.StreamHandler(out)
+    handler.addFilter(budget.as_filter())
+    log = logging.getLogger(name)
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield log
+    finally:
+        log.removeHandler(handler)
 
 
 def _fail(budget: ErrorLogBudget, exc: Exception) -> None:
@@ -68,12 +84,7 @@ def test_burst_zero_writes_every_traceback():
 def test_logged_tracebacks_share_the_budget_and_plain_warnings_have_their_own():
     clock, out = _Clock(), io.StringIO()
     budget = ErrorLogBudget(burst=2, window_s=60, max_chars=600, clock=clock, stream=lambda: out)
-    handler = logging.StreamHandler(out)
-    handler.addFilter(budget.as_filter())
-    log = logging.getLogger("test_error_log.budgeted")
-    log.addHandler(handler)
-    log.propagate = False
-    try:
+    with _budgeted_logger("test_error_log.budgeted", budget, out) as log:
         for i in range(6):
             try:
                 raise ValueError("y" * 5000 + f"end{i}")
@@ -86,8 +97,6 @@ def test_logged_tracebacks_share_the_budget_and_plain_warnings_have_their_own():
             raise KeyError("next")
         except KeyError:
             log.exception("next window")
-    finally:
-        log.removeHandler(handler)
     text = out.getvalue()
     assert [f"handler {i} failed" in text for i in range(6)] == [True, True, False, False, False, False]
     assert [f"plain warning {i}" in text for i in range(6)] == [True, True, False, False, False, False]
@@ -103,19 +112,12 @@ def test_a_flood_of_one_warning_writes_a_few_lines_and_a_count():
     of log a second (bypass audit). Now each message is written ``burst`` times a window, counted after."""
     clock, out = _Clock(), io.StringIO()
     budget = ErrorLogBudget(burst=5, window_s=60, clock=clock, stream=lambda: out)
-    handler = logging.StreamHandler(out)
-    handler.addFilter(budget.as_filter())
-    log = logging.getLogger("test_error_log.uvicorn")
-    log.addHandler(handler)
-    log.propagate = False
-    try:
+    with _budgeted_logger("test_error_log.uvicorn", budget, out) as log:
         for _ in range(10_000):
             log.warning("Invalid HTTP request received.")
             log.warning("Unsupported upgrade request.")
         clock.now += 60
         log.warning("Unsupported upgrade request.")
-    finally:
-        log.removeHandler(handler)
     text = out.getvalue()
     assert text.count("Invalid HTTP request received.") == 5 + 1 and len(text) < 2000, len(text)
     assert ("vmnet: 19990 more warnings were not written in 60 s (at most 5 of each are written a window): "
