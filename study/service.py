@@ -309,7 +309,10 @@ def join(db: Database, study_key: str | None = None, url_params: dict[str, Any] 
     """
     params = checked_url_params(url_params)
     key = _checked_join_key(join_key)
-    give_back = _count_join(db, study_key, key, client, limiter) if client and limiter is not None else None
+    earlier = _earlier_token(db, study_key, key) if key is not None else None
+    if earlier is not None:
+        return earlier  # a retried join, answered from a read: nothing counted or written
+    give_back = _count_join(db, study_key, client, limiter) if client and limiter is not None else None
     token, started = None, False
     try:
         token, started = _start_participant(db, study_key, params, key)
@@ -361,15 +364,22 @@ def _start_participant(db: Database, study_key: str | None, params: dict[str, st
     raise SaveFailed("Starting the study failed; please reload the page.")
 
 
-def _count_join(db: Database, study_key: str | None, key: str | None, client: str,
+def _earlier_token(db: Database, study_key: str | None, key: str) -> str | None:
+    """The token of the participant a join with ``key`` already started in the study, or None."""
+    with _database_errors("Starting the study failed; please reload the page."), db.read() as s:
+        study = _study_by_key(s, study_key)
+        return s.scalar(select(Participant.token).where(Participant.study_id == study.id,
+                                                        Participant.join_key == key))
+
+
+def _count_join(db: Database, study_key: str | None, client: str,
                 limiter: JoinLimiter) -> Callable[[], None] | None:
     """Count a new participant from ``client`` against the study's join limit, or refuse it; returns
     what gives the join back (None: nothing was counted)."""
     with _database_errors("Starting the study failed; please reload the page."), db.read() as s:
         study = _study_by_key(s, study_key)
-        if not study.is_open or (key is not None and s.scalar(select(Participant.id).where(
-                Participant.study_id == study.id, Participant.join_key == key)) is not None):
-            return None  # refused as closed, or a retry of a join already counted
+        if not study.is_open:
+            return None  # refused as closed by the join itself
         config = StudyConfig.from_dict(study.config)
         if config.close_when_full and not has_place(s, study):
             raise Refused(study_full(s, study))  # a read, uncounted: asking again costs no join and no write

@@ -183,6 +183,31 @@ def test_concurrent_joins_get_distinct_slots_and_the_plan_extends(any_db, premux
     assert len({p for _, p in slots}) == 5 and None not in {p for _, p in slots}
 
 
+def test_a_retried_join_is_answered_without_a_write(tmp_path, premuxed):
+    """A join retried with its key (or sent again and again by a script: such a retry is never
+    counted against the join limit) is answered from a read: with another writer holding SQLite's
+    write lock it still returns at once, while a new join waits for the lock and is refused."""
+    import sqlite3
+
+    db = open_test_database("sqlite", tmp_path, busy_timeout_ms=300)
+    new_study(db, premuxed, "retried")
+    with db.read() as s:
+        from study.models import Study
+
+        key = s.scalar(select(Study.public_key))
+    first = service.join(db, key, join_key="r" * 20)
+    holder = sqlite3.connect(tmp_path / "study.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+    try:
+        assert [service.join(db, key, join_key="r" * 20) for _ in range(50)] == [first] * 50
+        with pytest.raises(service.SaveFailed):
+            service.join(db, key, join_key="n" * 20)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        db.dispose()
+
+
 def test_a_join_retried_with_the_same_key_returns_the_same_participant(any_db, premuxed):
     new_study(any_db, premuxed, "first")
     new_study(any_db, premuxed, "second", seed=99)
