@@ -26,7 +26,7 @@ One pure-ASGI middleware that
   unbounded, before any handler runs; or, given the ``upload_folder``, one whose ``path`` lies
   outside it (:func:`webguard.file_objects.names_a_server_file`): Gradio would hash and copy that
   server file into the upload folder first (``/dev/zero`` stopped the server for good);
-- refuses Gradio routes the pages do not use (``file/``, ``proxy=``, run history, monitoring, ...),
+- refuses Gradio routes the pages do not use (``file/``, ``proxy=``, run history, monitoring, deep links, ...),
   and the upload route on mounts whose page takes no upload (``MountRule.uploads``);
 - answers same-origin only: Gradio grants any ``Origin`` cross-origin reads *with* the login cookie
   (``Access-Control-Allow-Origin`` echoed, ``-Credentials: true``, the cookie ``SameSite=None``) once
@@ -70,7 +70,7 @@ BLOCKED_ROUTES = ("/gradio_api/file/", "/gradio_api/proxy=", "/gradio_api/run-hi
                   "/gradio_api/stream/", "/gradio_api/process_recording", "/gradio_api/vibe-",
                   "/gradio_api/custom_component/", "/monitoring", "/gradio_api/monitoring", "/vibe-",
                   "/gradio_api/undo-vibe-edit", "/gradio_api/component_server", "/gradio_api/dev/",
-                  "/gradio_api/profiling")
+                  "/gradio_api/profiling", "/gradio_api/deep_link")
 NAMED_ROUTE = re.compile(r"^(?P<prefix>.*?)/gradio_api/(?P<kind>call/v2|call|run|api)/(?P<name>[^/]+)(?:/[^/]*)?/?$")
 PAGE_CHANNEL = ("run", "predict")  # the page's own route, by fn_index, for its queue=False events
 PAGE_EVENT_ROUTES = ("/gradio_api/queue/join", "/gradio_api/run/predict")  # the page's routes by fn_index

@@ -340,6 +340,31 @@ def test_no_route_makes_the_server_copy_or_read_a_server_file(served):
     assert http.get(f"{served.url}/config", timeout=5).status_code == 200
 
 
+def test_no_route_writes_a_sessions_state_to_the_upload_folder(served):
+    """Gradio's ``GET gradio_api/deep_link?session_hash=S`` writes the whole state of session S (every
+    component's props, a results table sent back included) to ``<upload folder>/deep_links/<hash>/``,
+    for any session, no login, outside the upload budget. The pages have no deep-link button: a
+    script pairing a 0.8-MB results table to the picker with a deep link wrote 0.9 MB a pair, about
+    33 MB a second from one client on loopback (bypass audit), and the janitor's size bound then
+    removed honest uploads first. The route is closed now (404) and nothing is written."""
+    http = httpx.Client(timeout=20)
+    config = http.get(f"{served.url}/config").json()
+    picker = next(d for d in config["dependencies"] if d.get("api_name") == "fill_picker")
+    headers = next(c for c in config["components"] if c["id"] == picker["inputs"][0])["props"]["value"]["headers"]
+    for base in (f"{served.url}/", f"{served.url}/study/"):
+        session = uuid.uuid4().hex[:11]
+        if base == f"{served.url}/":
+            rows = [[r + 1, 0.5, f"t{r}-" + "x" * 4000] + ["a"] * (len(headers) - 3) for r in range(50)]
+            r = http.post(f"{base}gradio_api/run/predict", json={
+                "data": [{"headers": headers, "data": rows, "metadata": None}], "fn_index": picker["id"],
+                "session_hash": session, "event_data": None, "trigger_id": None})
+            assert r.status_code == 200, r.text  # the session now holds a 200-kB state
+        for url in (f"{base}gradio_api/deep_link", f"{base}gradio_api/deep_link/"):
+            answer = http.get(url, params={"session_hash": session})
+            assert answer.status_code == 404, (url, answer.text[:200])
+    assert not (served.uploads / "deep_links").exists() or not any((served.uploads / "deep_links").rglob("*"))
+
+
 def test_malformed_requests_write_a_bounded_log(served):
     """uvicorn writes a warning for every malformed request ("Invalid HTTP request received.") and two for
     every request asking for a WebSocket upgrade; one client sent 1,000-2,000 a second on loopback, 165-300 kB
