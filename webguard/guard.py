@@ -41,13 +41,15 @@ It imports no Gradio: ``app.py`` hands it the rules as plain callables.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from webguard.clients import scope_client
 from webguard.file_objects import names_a_server_file, names_a_url
@@ -63,14 +65,24 @@ from webguard.rewrite import (
 )
 from webguard.throttle import LoginThrottle, too_many_tries
 from webguard.upload_budget import UploadBudget, counting_receive, too_much_uploaded
+from webguard.upload_limits import PART_MIN_BYTES, TOO_MUCH_IN_ONE_UPLOAD, valid_upload_id, watched_upload
 from webguard.upload_owners import UploadOwners, recording_send
 
 UPLOAD_ROUTE = "/gradio_api/upload"
+PROGRESS_ROUTE = "/gradio_api/upload_progress"
+PROGRESS_WAIT_S = 3.0  # how long a progress request may wait for its upload to start (Gradio's own wait)
+UPLOAD_ID_KEEP_S = 120.0  # an upload's id is known to the progress route this long after the upload began
+MAX_UPLOAD_IDS = 10_000
 BLOCKED_ROUTES = ("/gradio_api/file/", "/gradio_api/proxy=", "/gradio_api/run-history", "/gradio_api/runs",
                   "/gradio_api/stream/", "/gradio_api/process_recording", "/gradio_api/vibe-",
                   "/gradio_api/custom_component/", "/monitoring", "/gradio_api/monitoring", "/vibe-",
                   "/gradio_api/undo-vibe-edit", "/gradio_api/component_server", "/gradio_api/dev/",
-                  "/gradio_api/profiling", "/gradio_api/deep_link")
+                  "/gradio_api/profiling", "/gradio_api/deep_link",
+                  # neither is used by the pages or gradio_client: startup-events ran the queue's start a
+                  # second time on a mounted app (a second processing loop, the job table emptied, the
+                  # thread limiter replaced), once per mount by the first visitor to ask; queue/status
+                  # told anyone how many events of others were waiting
+                  "/gradio_api/startup-events", "/gradio_api/queue/status")
 NAMED_ROUTE = re.compile(r"^(?P<prefix>.*?)/gradio_api/(?P<kind>call/v2|call|run|api)/(?P<name>[^/]+)(?:/[^/]*)?/?$")
 PAGE_CHANNEL = ("run", "predict")  # the page's own route, by fn_index, for its queue=False events
 PAGE_EVENT_ROUTES = ("/gradio_api/queue/join", "/gradio_api/run/predict")  # the page's routes by fn_index
@@ -119,6 +131,7 @@ class WebGuard:
         self.upload_budget = upload_budget
         self.upload_owners = upload_owners
         self.upload_folder = upload_folder
+        self._upload_ids: dict[str, float] = {}  # upload_id of a visitor upload -> when it began
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -144,10 +157,19 @@ class WebGuard:
             return await self.app(scope, receive, _file_headers(send))  # file bytes pass untouched
         if scope.get("method") == "POST" and path.rstrip("/") in self.login_paths:
             return await self._login(scope, receive, send)
-        if UPLOAD_ROUTE in path and scope.get("method") == "POST" and not self._trusted(path):
+        if path.rstrip("/").endswith(PROGRESS_ROUTE) and not self._trusted(path):
+            if not await self._upload_started(_upload_id(scope)):
+                return await _answer(send, 404, NOT_FOUND)
+        elif UPLOAD_ROUTE in path and scope.get("method") == "POST" and not self._trusted(path):
+            upload_id = _upload_id(scope)
+            if not valid_upload_id(upload_id):
+                return await _answer(send, 400, _detail("An upload id is 1 to 32 letters and digits."))
             receive = await self._within_budget(scope, receive, send)
             if receive is None:
                 return
+            receive, send = self._watched_upload(scope, receive, send)
+            if upload_id is not None:
+                self._remember_upload_id(upload_id)
         visitor_event = UPLOAD_ROUTE not in path and not self._trusted(path)
         scope, receive = await unmask_body(scope, receive, self.mask, upload_route=UPLOAD_ROUTE in path,
                                            limit=VISITOR_MAX_BODY if visitor_event else MAX_BODY)
@@ -200,6 +222,60 @@ class WebGuard:
             return None
         return counting_receive(receive, lambda n: self.upload_budget.count(client, n))
 
+    def _watched_upload(self, scope, receive, send):
+        """``(receive, send)`` holding a visitor's upload to :mod:`webguard.upload_limits`: at most a
+        few parts, no large plain field, and each part (and the request) counted against the client's
+        budget as at least ``PART_MIN_BYTES``, once the body has ended."""
+        client = scope_client(scope)
+        seen = {"bytes": 0, "parts": 0, "charged": False}
+        content_type = next((v for k, v in scope.get("headers", []) if k.lower() == b"content-type"), b"")  # the
+        # first, as Starlette (and so Gradio) reads it
+
+        def charge_minimum() -> None:
+            if self.upload_budget is not None and not seen["charged"]:
+                seen["charged"] = True
+                short = PART_MIN_BYTES * max(1, seen["parts"]) - seen["bytes"]
+                if short > 0:
+                    self.upload_budget.count(client, short)
+
+        async def counted():
+            message = await receive()
+            seen["bytes"] += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                charge_minimum()
+            return message
+
+        async def refuse(send_):
+            charge_minimum()
+            await _answer(send_, 413, _detail(TOO_MUCH_IN_ONE_UPLOAD))
+
+        def on_part() -> None:
+            seen["parts"] += 1
+
+        return watched_upload(counted, send, content_type, on_part, refuse)
+
+    def _remember_upload_id(self, upload_id: str) -> None:
+        now = time.monotonic()
+        if len(self._upload_ids) >= MAX_UPLOAD_IDS:
+            self._upload_ids = {k: t for k, t in self._upload_ids.items() if now - t < UPLOAD_ID_KEEP_S}
+        if len(self._upload_ids) < MAX_UPLOAD_IDS:
+            self._upload_ids[upload_id] = now
+
+    async def _upload_started(self, upload_id: str | None) -> bool:
+        """True once a visitor upload with ``upload_id`` has begun (waiting up to ``PROGRESS_WAIT_S``
+        for it, as Gradio does): Gradio's progress route keeps an entry for every id it is asked
+        about, for good (3,000 requests with 4-kB ids: 30 MB), so it only hears of ids it tracks."""
+        if upload_id is None or not valid_upload_id(upload_id):
+            return False
+        deadline = time.monotonic() + PROGRESS_WAIT_S
+        while True:
+            began = self._upload_ids.get(upload_id)
+            if began is not None and time.monotonic() - began < UPLOAD_ID_KEEP_S:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+
     def _rule(self, prefix: str) -> MountRule | None:
         return next((r for r in self.rules if r.prefix == prefix), None)
 
@@ -235,6 +311,14 @@ class WebGuard:
             self.throttle.succeeded(client)
         elif status and status[0] in (400, 401, 403):
             self.throttle.failed(client)
+
+
+def _upload_id(scope) -> str | None:
+    """The ``upload_id`` of a request's query string (``""`` when given empty or more than once)."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True).get("upload_id")
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else ""
 
 
 def _refused_mid_stream(exc: BaseException) -> bool:

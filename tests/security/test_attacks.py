@@ -667,3 +667,74 @@ def test_admin_login_is_throttled(served):
     assert locked.status_code == 429
     detail = locked.json()["detail"]
     assert detail.startswith("Too many wrong passwords; wait ") and int(locked.headers["retry-after"]) > 0
+
+
+def _multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "vmnetB0und") -> tuple[bytes, dict]:
+    """A raw multipart body of ``(field name, filename or None, bytes)`` parts and its header."""
+    body = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), {"content-type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_an_upload_holds_a_few_files_and_no_large_field(served):
+    """Gradio bounds each file by --max-upload-mb but keeps a plain form field whole in memory and
+    takes 1,000 files a request: a 100-MB field cost the server 307 MB with a 5-MB limit, and 1,000
+    empty files a request made 20,000 files from 2.3 MB of body. A visitor's upload now holds at most
+    4 parts and no field over 64 kB (413, nothing kept); one file goes through as before."""
+    http = httpx.Client(timeout=60, headers={"X-Forwarded-For": "192.0.2.77"})
+    before = sum(len(files) for _, _, files in os.walk(served.uploads))
+    tag = uuid.uuid4().hex[:8]
+
+    def field_bomb():  # 20 MB of one plain field, streamed: four times the server's upload limit
+        yield b'--vmnetB0und\r\nContent-Disposition: form-data; name="junk"\r\n\r\n'
+        for _ in range(20):
+            yield b"a" * 2**20
+        yield b"\r\n--vmnetB0und--\r\n"
+
+    _, header = _multipart([])
+    field = http.post(f"{served.url}/gradio_api/upload", content=field_bomb(), headers=header)
+    assert field.status_code == 413 and "no form field over 64 kB" in field.text, field.text[:200]
+    many, header = _multipart([("files", f"{tag}-{i}.mp4", b"") for i in range(1000)])
+    refused = http.post(f"{served.url}/gradio_api/upload", content=many, headers=header)
+    assert refused.status_code == 413 and "at most 4 files" in refused.text, refused.text[:200]
+    assert not any(tag in name for _, _, files in os.walk(served.uploads) for name in files)
+    one, header = _multipart([("files", f"{tag}.mp4", os.urandom(3000))])
+    sent = http.post(f"{served.url}/gradio_api/upload", content=one, headers=header)
+    assert sent.status_code == 200 and len(sent.json()) == 1
+    assert sum(len(files) for _, _, files in os.walk(served.uploads)) <= before + 1
+
+
+def test_upload_progress_is_answered_only_for_an_upload_that_began(served):
+    """Gradio's upload_progress keeps an entry for every upload_id it is asked about, for good
+    (3,000 requests with 4-kB ids: 30 MB). The guard hands it only ids of uploads that began (waiting
+    3 s, as Gradio does) and refuses ids no page makes at once; the page's progress stream works."""
+    http = httpx.Client(timeout=60)
+    start = time.monotonic()
+    long_id = http.get(f"{served.url}/gradio_api/upload_progress", params={"upload_id": "a" * 4096})
+    assert long_id.status_code == 404 and time.monotonic() - start < 2
+    unknown = http.get(f"{served.url}/gradio_api/upload_progress", params={"upload_id": uuid.uuid4().hex[:13]})
+    assert unknown.status_code == 404 and unknown.content == b'{"detail":"Not found."}'  # not Gradio's
+    body, header = _multipart([("files", "clip.mp4", os.urandom(3000))])
+    assert http.post(f"{served.url}/gradio_api/upload", params={"upload_id": "b" * 4096}, content=body,
+                     headers=header).status_code == 400
+    upload_id = uuid.uuid4().hex[:13]
+    assert http.post(f"{served.url}/gradio_api/upload", params={"upload_id": upload_id}, content=body,
+                     headers=header).status_code == 200
+    with http.stream("GET", f"{served.url}/gradio_api/upload_progress", params={"upload_id": upload_id}) as stream:
+        assert stream.status_code == 200
+        assert any('"done"' in line for line in stream.iter_lines())
+
+
+def test_routes_that_restart_the_queue_or_count_others_events_are_closed(served):
+    """On a mounted app Gradio runs its startup events in the lifespan but never marks them run, so the
+    first visitor to GET startup-events ran the queue's start again (answer `true`: a second
+    processing loop, running jobs dropped from its job table, the thread limiter replaced);
+    queue/status told anyone how many of others' events wait. Neither is used by the pages."""
+    http = httpx.Client(timeout=60)
+    for prefix in ("", "/study"):
+        for route in ("startup-events", "queue/status"):
+            r = http.get(f"{served.url}{prefix}/gradio_api/{route}")
+            assert r.status_code == 404 and r.content == b'{"detail":"Not found."}', (prefix, route, r.text)
+        assert http.get(f"{served.url}{prefix}/").status_code == 200

@@ -12,11 +12,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from study.stimuli import FIXED_MTIME
-from webguard import LoginThrottle, PathMask, UploadJanitor, too_many_tries
+from webguard import LoginThrottle, MountRule, PathMask, UploadJanitor, WebGuard, too_many_tries
 from webguard.clients import client_key, scope_client
 from webguard.masks import CUT_MIN
 from webguard.rewrite import masked_send, unmask_body, unmask_scope
 from webguard.upload_budget import UploadBudget, too_much_uploaded
+from webguard.upload_limits import MAX_FIELD_BYTES, MAX_PARTS, PART_MIN_BYTES, UploadWatch
 
 
 class Clock:
@@ -101,6 +102,79 @@ def test_an_upload_budget_refuses_until_the_oldest_bytes_leave_the_window():
     assert budget.wait_s("a") == 100.0
     assert "wait about 2 minutes" in too_much_uploaded(1000, 100.0, 61.0)
     assert too_much_uploaded(2 * 10**9, 3600.0, 30.0).startswith("Your network has uploaded 2 GB to this server in the last hour")
+
+
+def _parts(n: int, boundary: bytes = b"bnd", field: bytes | None = None) -> bytes:
+    body = b"".join(b"--" + boundary + b'\r\nContent-Disposition: form-data; name="files"; filename="f%d.mp4"\r\n\r\nxx\r\n' % i
+                    for i in range(n))
+    if field is not None:
+        body += b"--" + boundary + b'\r\nContent-Disposition: form-data; name="junk"\r\n\r\n' + field + b"\r\n"
+    return body + b"--" + boundary + b"--\r\n"
+
+
+def test_an_upload_watch_counts_parts_and_fields_as_gradios_parser_reads_them():
+    """The watch reads a multipart body with Gradio's own parser, chunk by chunk wherever the chunks
+    split it: a few files pass, one more part or a large plain field is refused."""
+    def watched(body: bytes, step: int, content_type: bytes = b"multipart/form-data; boundary=bnd") -> UploadWatch:
+        watch = UploadWatch(content_type, lambda: None)
+        for i in range(0, len(body), step):
+            watch.feed(body[i:i + step])
+        return watch
+
+    for step in (1, 7, 10**6):
+        assert not watched(_parts(MAX_PARTS), step).refused
+        assert watched(_parts(MAX_PARTS + 1), step).refused
+        assert not watched(_parts(1, field=b"a" * MAX_FIELD_BYTES), step).refused
+        assert watched(_parts(1, field=b"a" * (MAX_FIELD_BYTES + 1)), step).refused
+    # the boundary inside a part's bytes, not at a line start, is data to Gradio and to the watch
+    assert watched(_parts(0, field=b"x--bnd\r\n" * 5000 + b"a" * MAX_FIELD_BYTES), 4096).refused
+    # a header naming a file only in another header is still a field
+    assert watched(b'--bnd\r\nContent-Disposition: form-data; name="j"\r\nX-A: filename="f"\r\n\r\n'
+                   + b"a" * (MAX_FIELD_BYTES + 1) + b"\r\n--bnd--\r\n", 999).refused
+
+
+def test_a_visitor_upload_counts_at_least_a_megabyte_a_part_and_too_many_parts_get_a_413():
+    """Each part of a visitor's upload, and the request, count at least PART_MIN_BYTES against the
+    client's budget; a fifth part ends the body Gradio reads and the answer is a 413. The budget's
+    header is read as Starlette reads it (the first Content-Type)."""
+    read: list[bytes] = []
+
+    async def app(scope, receive, send):  # stands for Gradio's upload route: reads the body, answers 200
+        while True:
+            message = await receive()
+            read.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"[]"})
+
+    def post(guard, body: bytes, content_types: list[bytes], client: str) -> list[dict]:
+        chunks = [body[i:i + 50] for i in range(0, len(body), 50)] or [b""]
+        messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+        sent: list[dict] = []
+
+        async def receive():
+            return messages.pop(0)
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/gradio_api/upload", "query_string": b"",
+                 "headers": [(b"content-type", ct) for ct in content_types], "client": (client, 1)}
+        asyncio.run(guard(scope, receive, send))
+        return sent
+
+    budget = UploadBudget(budget_bytes=100 * PART_MIN_BYTES)
+    guard = WebGuard(app, [MountRule("", lambda p: False)], upload_budget=budget)
+    assert post(guard, _parts(3), [b"multipart/form-data; boundary=bnd"], "192.0.2.1")[0]["status"] == 200
+    assert sum(n for _, n in budget._recent("192.0.2.1", budget.clock())) == 3 * PART_MIN_BYTES
+    read.clear()
+    answer = post(guard, _parts(1000), [b"multipart/form-data; boundary=bnd"], "192.0.2.2")
+    assert answer[0]["status"] == 413 and b"at most" in answer[1]["body"]
+    assert len(b"".join(read)) < len(_parts(MAX_PARTS + 1))  # Gradio read no further than the fifth part
+    assert sum(n for _, n in budget._recent("192.0.2.2", budget.clock())) == (MAX_PARTS + 1) * PART_MIN_BYTES
+    two_headers = [b"multipart/form-data; boundary=bnd", b"multipart/form-data; boundary=zzz"]
+    assert post(guard, _parts(1000), two_headers, "192.0.2.3")[0]["status"] == 413
 
 
 def test_janitor_removes_old_files_and_keeps_fresh_ones(tmp_path):
