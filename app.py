@@ -52,8 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="demo analyses one client address may have waiting or running at once "
                              f"(default {DEFAULT_JOBS_PER_CLIENT}; 0: no bound)")
     parser.add_argument("--log-errors-per-minute", type=int, default=ERRORS_PER_MINUTE, metavar="N",
-                        help="error tracebacks written to the log per minute, the rest counted in one line "
-                             f"(default {ERRORS_PER_MINUTE}; 0: all): a visitor decides when an event fails")
+                        help="error tracebacks, and lines of each warning, written to the log per minute, the "
+                             f"rest counted in one line (default {ERRORS_PER_MINUTE}; 0: all): a visitor decides "
+                             "when an event fails or a request is malformed")
     parser.add_argument("--no-study", action="store_true", help="serve the demo only")
     parser.add_argument("--study-only", action="store_true",
                         help="serve the study (/study, /admin) without the retrieval demo: the way to run a live study")
@@ -228,9 +229,10 @@ def demo_work_dir() -> Path:
 
 
 def budgeted_logging(budget: ErrorLogBudget) -> dict:
-    """Put every error traceback the server writes under ``budget`` (:mod:`webguard.error_log`):
-    Gradio's for failed events, the handlers' and uvicorn's logged ones. Returns uvicorn's logging
-    config with the budget's filter on its handlers and a root handler (our own loggers)."""
+    """Put every error traceback and warning the server writes under ``budget`` (:mod:`webguard.error_log`):
+    Gradio's tracebacks for failed events, the handlers' and uvicorn's logged ones, uvicorn's warnings
+    for malformed requests. Returns uvicorn's logging config with the budget's filter on its handlers
+    and a root handler (our own loggers)."""
     import copy
 
     import gradio.queueing
