@@ -37,47 +37,49 @@ def file_objects(value: Any) -> Iterator[dict]:
             stack.extend(item)
 
 
-_TOO_DEEP = object()
-
-
-def _parsed(body: bytes) -> Any:
-    """The JSON ``body`` as Gradio (Starlette's ``json.loads``) reads it; None when it is no JSON (Gradio
-    refuses it before it reads any file), ``_TOO_DEEP`` when it is nested too deep to be read here."""
+def file_paths(body: bytes) -> list[str] | None:
+    """The ``path`` of every file object in a JSON request body, as Gradio (Starlette's ``json.loads``)
+    reads it: ``[]`` for a body that is no JSON (Gradio refuses it before it reads any file), None for
+    one nested too deep to be read here (refused rather than passed on unread)."""
     if not body:
-        return None
+        return []
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except RecursionError:
-        return _TOO_DEEP
-    except ValueError:
         return None
+    except ValueError:
+        return []
+    return [item["path"] for item in file_objects(value)]
+
+
+def is_url(path: str) -> bool:
+    """A file object's ``path`` Gradio would download (:data:`URL_MARK`)."""
+    return URL_MARK in path
+
+
+def is_server_file(path: str, upload_folder: str) -> bool:
+    """A file object's ``path`` that, read as Gradio reads it (relative to the working folder, symlinks
+    resolved), is not in ``upload_folder``: Gradio would hash and copy it there before any handler
+    runs (``/dev/zero`` held its event loop for good; any large file took its size again). The pages
+    only ever send their uploads, which lie in that folder."""
+    from webguard.masks import is_inside  # masks imports this module
+
+    try:
+        real = os.path.realpath(os.path.abspath(path))
+    except (OSError, ValueError):  # an embedded NUL, a name too long
+        return True
+    return not is_inside(real, upload_folder)
 
 
 def names_a_url(body: bytes) -> bool:
     """True when a JSON request body holds a file object whose ``path`` is a URL, or is nested too deep
-    to be read here (such a body is refused rather than passed on unread). A body that is no JSON
-    names none: Gradio refuses it before it reads any file."""
-    value = _parsed(body)
-    return value is _TOO_DEEP or any(URL_MARK in item["path"] for item in file_objects(value))
+    to be read here."""
+    paths = file_paths(body)
+    return paths is None or any(is_url(path) for path in paths)
 
 
 def names_a_server_file(body: bytes, upload_folder: str) -> bool:
-    """True when a JSON request body holds a file object whose ``path``, read as Gradio reads it
-    (relative to the working folder, symlinks resolved), is not in ``upload_folder``, or is nested too
-    deep to be read here. Gradio would hash and copy such a file into the upload folder before any
-    handler runs: ``/dev/zero`` held its event loop for good (the whole server stopped answering), and
-    any large file on the disk took its size again in the upload folder. The pages only ever send
-    their uploads, which lie in that folder."""
-    value = _parsed(body)
-    if value is _TOO_DEEP:
-        return True
-    folder = os.path.realpath(upload_folder)
-    return any(not _inside(item["path"], folder) for item in file_objects(value))
-
-
-def _inside(path: str, folder: str) -> bool:
-    try:
-        real = os.path.realpath(os.path.abspath(path))
-    except (OSError, ValueError):  # an embedded NUL, a name too long
-        return False
-    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+    """True when a JSON request body holds a file object naming a server file (:func:`is_server_file`),
+    or is nested too deep to be read here."""
+    paths = file_paths(body)
+    return paths is None or any(is_server_file(path, upload_folder) for path in paths)

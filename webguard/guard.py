@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote
 
 from webguard.clients import scope_client
-from webguard.file_objects import names_a_server_file, names_a_url
+from webguard.file_objects import file_paths, is_server_file, is_url
 from webguard.masks import PathMask
 from webguard.rewrite import (
     FILE_ROUTE,
@@ -179,10 +179,8 @@ class WebGuard:
         if by_name or visitor_event:
             first = await receive()  # the whole body: unmask_body has read it
             body = first.get("body", b"") if first["type"] == "http.request" else b""
-            if visitor_event and names_a_url(body):
-                return await _answer(send, 400, NO_URL_FETCH)
-            if visitor_event and self.upload_folder is not None and names_a_server_file(body, self.upload_folder):
-                return await _answer(send, 400, NOT_UPLOADED)
+            if visitor_event and (refusal := self._file_object_refusal(body)) is not None:
+                return await _answer(send, 400, refusal)
             if by_name or page_event:
                 prefix = named["prefix"] if by_name else path.partition("/gradio_api/")[0]
                 rule = self._rule(prefix)
@@ -221,6 +219,16 @@ class WebGuard:
                           content_type=b"text/plain; charset=utf-8")  # the page shows it as "HTTP 429: <text>"
             return None
         return counting_receive(receive, lambda n: self.upload_budget.count(client, n))
+
+    def _file_object_refusal(self, body: bytes) -> bytes | None:
+        """The answer for a visitor body whose file objects name a URL or a server file (one reading of
+        the body for both), else None."""
+        paths = file_paths(body)
+        if paths is None or any(is_url(path) for path in paths):
+            return NO_URL_FETCH
+        if self.upload_folder is not None and any(is_server_file(path, self.upload_folder) for path in paths):
+            return NOT_UPLOADED
+        return None
 
     def _watched_upload(self, scope, receive, send):
         """``(receive, send)`` holding a visitor's upload to :mod:`webguard.upload_limits`: at most a

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from vmnet_core.errors import VmnetError
-from vmnet_core.media.ffmpeg import _input, _run, ffmpeg_exe
+from vmnet_core.media.ffmpeg import _input, _run, ffmpeg_exe, not_started
 from vmnet_core.media.messages import _quoted
 from vmnet_core.media.probing import PROBE_TIMEOUT_S, MediaInfo
 
@@ -222,8 +222,7 @@ def _jpeg_scans(path: Path, size: int, mtime_ns: int, seconds: float, most: int)
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except OSError as err:
-        raise VmnetError(f"Could not start ffmpeg while reading {_quoted(path)}: {err.strerror}; "
-                         "reinstall imageio-ffmpeg.") from err
+        raise not_started(err, "reading", path) from err
     timer = threading.Timer(PROBE_TIMEOUT_S + 0.01 * size / 1e6, proc.kill)
     timer.start()
     scans, last = 0, b""

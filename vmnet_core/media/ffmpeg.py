@@ -55,11 +55,16 @@ def _run(cmd: Sequence[str], path: Path, doing: str, timeout_s: float,
         raise VmnetError(f"Gave up {doing} {_quoted(path)} after {timeout_s:.0f} s; the file may be "
                          "damaged or very long, so trim or re-encode it and try again.") from err
     except OSError as err:
-        raise VmnetError(f"Could not start ffmpeg while {doing} {_quoted(path)}: {err.strerror}; "
-                         "reinstall imageio-ffmpeg.") from err
+        raise not_started(err, doing, path) from err
     if check and proc.returncode != 0:
         raise VmnetError(_failure_sentence(proc.stderr.decode(errors="replace"), path, doing))
     return proc
+
+
+def not_started(err: OSError, doing: str, path: Path) -> VmnetError:
+    """The sentence for an ffmpeg process that could not be started (``doing``: "reading", ...)."""
+    return VmnetError(f"Could not start ffmpeg while {doing} {_quoted(path)}: {err.strerror}; "
+                      "reinstall imageio-ffmpeg.")
 
 
 def _decode_timeout_s(seconds_of_media: float) -> float:

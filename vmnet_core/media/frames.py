@@ -44,7 +44,7 @@ from vmnet_core.media.decode_parts import (
     joined_frames,
     keyframe_index,
 )
-from vmnet_core.media.ffmpeg import _decode_timeout_s, _input, _run, ffmpeg_exe
+from vmnet_core.media.ffmpeg import _decode_timeout_s, _input, _run, ffmpeg_exe, not_started
 from vmnet_core.media.messages import _failure_sentence, _quoted
 from vmnet_core.media.probing import MediaInfo, check_start, probe, require_video
 
@@ -147,8 +147,7 @@ def _stream_frames(cmd: Sequence[str], path: Path, doing: str, timeout_s: float,
         except OSError as err:
             if side is not None:
                 side.failed_to_start()
-            raise VmnetError(f"Could not start ffmpeg while {doing} {_quoted(path)}: {err.strerror}; "
-                             "reinstall imageio-ffmpeg.") from err
+            raise not_started(err, doing, path) from err
         if side is not None:
             side.started()
         error: BaseException | None = VmnetError(f"Stopped {doing} {_quoted(path)} before the end.")
