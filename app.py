@@ -206,7 +206,8 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
     at_start = {p for blocks in mounts.values() for files in blocks.temp_file_sets for p in files}
     mask = PathMask(hidden_folders(args, bundle_dir, upload_dir, study_media))
     server.add_middleware(WebGuard, rules=rules, mask=mask, unmasked_prefixes=ADMIN_MOUNTS,
-                          login_paths=[f"{m}/login" for m in ADMIN_MOUNTS], throttle=LoginThrottle(),
+                          login_paths=[f"{m}/login" for m in ADMIN_MOUNTS],
+                          logout_paths=[f"{m}/logout" for m in ADMIN_MOUNTS], throttle=LoginThrottle(),
                           upload_budget=UploadBudget(int(args.upload_gb_per_client * 1e9))
                           if args.upload_gb_per_client > 0 else None,
                           upload_owners=UploadOwners(args.upload_max_age_s), upload_folder=upload_dir)

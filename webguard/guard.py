@@ -32,8 +32,9 @@ One pure-ASGI middleware that
   (``Access-Control-Allow-Origin`` echoed, ``-Credentials: true``, the cookie ``SameSite=None``) once
   the ``Host`` is not localhost, so every ``Access-Control-*`` header is dropped and the cookie is
   set ``SameSite=Lax``: another site's script can neither read an answer nor send the admin's cookie;
-- throttles the admin login per client and overall (:class:`~webguard.throttle.LoginThrottle`) and
-  refuses a password in the URL;
+- throttles the admin login per client and overall (:class:`~webguard.throttle.LoginThrottle`),
+  counting each try from when it begins (tries sent at once included), and refuses a password in
+  the URL, a login body over ``LOGIN_MAX_BODY`` and a login or logout another site's page made;
 - bounds what one client may upload within an hour (:class:`~webguard.upload_budget.UploadBudget`).
 
 It imports no Gradio: ``app.py`` hands it the rules as plain callables.
@@ -91,6 +92,8 @@ ASSET_SUFFIXES = (".js", ".mjs", ".css", ".woff", ".woff2", ".ttf", ".png", ".sv
 VALIDATORS = (b"last-modified", b"etag")  # dropped from file answers
 CONDITIONAL = (b"if-range", b"if-modified-since", b"if-none-match", b"if-match", b"if-unmodified-since")
 NOT_FOUND = b'{"detail":"Not found."}'
+LOGIN_MAX_BODY = 64 * 1024  # a login form holds a user name and a password
+CROSS_SITE_LOGIN = b'{"detail":"Log in and out from this server\'s own page, not from another site."}'
 TOO_LARGE = b'{"detail":"The request is too large."}'
 NO_URL_FETCH = (b'{"detail":"This server does not fetch files from URLs: download the file and upload it '
                 b'(the page\'s file box, or gradio_client\'s handle_file with a local path)."}')
@@ -116,10 +119,12 @@ class MountRule:
 
 class WebGuard:
     """ASGI middleware: ``WebGuard(app, rules, mask=PathMask([...]), unmasked_prefixes=("/admin",),
-    login_paths=("/admin/login",), throttle=LoginThrottle(), upload_folder="/tmp/gradio")``."""
+    login_paths=("/admin/login",), logout_paths=("/admin/logout",), throttle=LoginThrottle(),
+    upload_folder="/tmp/gradio")``."""
 
     def __init__(self, app, rules: Iterable[MountRule], mask: PathMask | None = None,
                  unmasked_prefixes: Iterable[str] = (), login_paths: Iterable[str] = (),
+                 logout_paths: Iterable[str] = (),
                  throttle: LoginThrottle | None = None, upload_budget: UploadBudget | None = None,
                  upload_owners: UploadOwners | None = None, upload_folder: str | None = None):
         self.app = app
@@ -127,6 +132,7 @@ class WebGuard:
         self.mask = mask or PathMask([])
         self.unmasked_prefixes = tuple(p.rstrip("/") for p in unmasked_prefixes)
         self.login_paths = {p.rstrip("/") for p in login_paths}
+        self.logout_paths = {p.rstrip("/") for p in logout_paths}
         self.throttle = throttle or LoginThrottle()
         self.upload_budget = upload_budget
         self.upload_owners = upload_owners
@@ -157,6 +163,8 @@ class WebGuard:
             return await self.app(scope, receive, _file_headers(send))  # file bytes pass untouched
         if scope.get("method") == "POST" and path.rstrip("/") in self.login_paths:
             return await self._login(scope, receive, send)
+        if path.rstrip("/") in self.logout_paths and _cross_site(scope):
+            return await _answer(send, 403, CROSS_SITE_LOGIN)
         if path.rstrip("/").endswith(PROGRESS_ROUTE) and not self._trusted(path):
             if not await self._upload_started(_upload_id(scope)):
                 return await _answer(send, 404, NOT_FOUND)
@@ -172,7 +180,7 @@ class WebGuard:
                 self._remember_upload_id(upload_id)
         visitor_event = UPLOAD_ROUTE not in path and not self._trusted(path)
         scope, receive = await unmask_body(scope, receive, self.mask, upload_route=UPLOAD_ROUTE in path,
-                                           limit=VISITOR_MAX_BODY if visitor_event else MAX_BODY)
+                                           limit=MAX_BODY if UPLOAD_ROUTE in path else VISITOR_MAX_BODY)
         if scope is None:
             return await _answer(send, 413, TOO_LARGE)
         page_event = visitor_event and path.rstrip("/").endswith(PAGE_EVENT_ROUTES)
@@ -302,11 +310,19 @@ class WebGuard:
     async def _login(self, scope, receive, send):
         if scope.get("query_string"):
             return await _answer(send, 400, _detail("Send the password in the form body, never in the URL."))
+        if _cross_site(scope):
+            return await _answer(send, 403, CROSS_SITE_LOGIN)
+        scope, receive = await unmask_body(scope, receive, PathMask([]), limit=LOGIN_MAX_BODY)
+        if scope is None:  # Starlette keeps up to 1,000 form fields of 1 MB each in memory
+            return await _answer(send, 413, TOO_LARGE)
         client = scope_client(scope)
         wait = self.throttle.wait_s(client)
         if wait > 0:
             return await _answer(send, 429, _detail(too_many_tries(wait)),
                                  [(b"retry-after", str(math.ceil(wait)).encode())])
+        # counted as failed from now until it succeeds, with no await since the check: tries sent at
+        # once are counted as they begin (60 concurrent wrong passwords were all checked before)
+        counted_at = self.throttle.failed(client)
         status: list[int] = []
 
         async def watch(message):
@@ -316,9 +332,13 @@ class WebGuard:
 
         await self.app(scope, receive, watch)
         if status and status[0] == 200:
-            self.throttle.succeeded(client)
-        elif status and status[0] in (400, 401, 403):
-            self.throttle.failed(client)
+            self.throttle.succeeded(client, counted_at)
+
+
+def _cross_site(scope) -> bool:
+    """True for a request a browser made from another site's page (``Sec-Fetch-Site: cross-site``):
+    its form could send wrong passwords from every visitor's address, or log the admin out."""
+    return any(k.lower() == b"sec-fetch-site" and v.strip().lower() == b"cross-site" for k, v in scope["headers"])
 
 
 def _upload_id(scope) -> str | None:

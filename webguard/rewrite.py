@@ -26,7 +26,8 @@ MAX_BODY = 16 * 1024 * 1024
 # what a visitor's request may send but for an upload (``run/predict``, ``queue/join``, ``call/…``):
 # Gradio parses an event's inputs on its event loop (a 16-MB results table held every visitor's
 # answers for 4 s, by either route); the pages' own events send at most a 100-row results table,
-# tens of kilobytes. The admin's mounts (behind the login) keep MAX_BODY.
+# tens of kilobytes. The admin's mounts take no more: their events send a study name or a folder, and
+# a body is read before Gradio's login check (a stranger's 15-MB body to /admin was held, then a 401).
 VISITOR_MAX_BODY = 1024 * 1024
 MASKED_TYPES = ("application/json", "text/html", "text/plain", "text/event-stream")
 STREAMED_BODY_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")  # uploads

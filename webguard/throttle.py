@@ -42,15 +42,21 @@ class LoginThrottle:
                 waits.append(self._all[-self.global_tries] + self.window_s - now)
             return max(waits)
 
-    def failed(self, client: str) -> None:
+    def failed(self, client: str) -> float:
+        """Count a failure of ``client`` now; returns its time (for :meth:`succeeded`)."""
         now = self.clock()
         with self._lock:
             self._fails.setdefault(client, []).append(now)
             self._all.append(now)
+        return now
 
-    def succeeded(self, client: str) -> None:
+    def succeeded(self, client: str, counted_at: float | None = None) -> None:
+        """Forget ``client``'s failures and (``counted_at``: a try counted as failed when it began)
+        take that one back from the overall count."""
         with self._lock:
             self._fails.pop(client, None)
+            if counted_at in self._all:
+                self._all.remove(counted_at)
 
     def _forget(self, now: float) -> None:
         cutoff = now - self.window_s
