@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("VMNET_PORT", "7860")))
     parser.add_argument("--admin-password", default=os.environ.get("VMNET_ADMIN_PASSWORD"),
                         help="password for /admin (user 'admin'); default: $VMNET_ADMIN_PASSWORD or a random one")
+    parser.add_argument("--admin-login-hours", type=float, default=12.0, metavar="H",
+                        help="an admin login lasts this many hours, then the admin logs in again (default 12)")
     parser.add_argument("--max-upload-mb", type=int, default=500, help="upload limit in MB (default 500)")
     parser.add_argument("--max-video-s", type=float, default=600.0,
                         help="analyse at most this many seconds from the start of a video (default 600)")
@@ -63,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.no_study and args.study_only:
         parser.error("--no-study and --study-only exclude each other; pass one of them")
+    if args.admin_login_hours <= 0:
+        parser.error(f"--admin-login-hours must be more than 0, not {args.admin_login_hours:g}")
     if args.upload_gb_per_client < 0:
         parser.error(f"--upload-gb-per-client must be 0 (no bound) or more, not {args.upload_gb_per_client:g}")
     if args.jobs_per_client < 0:
@@ -167,6 +171,7 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
     from starlette.routing import Mount
 
     from webguard import (
+        LoginAges,
         LoginThrottle,
         MountRule,
         PathMask,
@@ -208,6 +213,7 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
     server.add_middleware(WebGuard, rules=rules, mask=mask, unmasked_prefixes=ADMIN_MOUNTS,
                           login_paths=[f"{m}/login" for m in ADMIN_MOUNTS],
                           logout_paths=[f"{m}/logout" for m in ADMIN_MOUNTS], throttle=LoginThrottle(),
+                          login_ages=LoginAges(args.admin_login_hours * 3600),
                           upload_budget=UploadBudget(int(args.upload_gb_per_client * 1e9))
                           if args.upload_gb_per_client > 0 else None,
                           upload_owners=UploadOwners(args.upload_max_age_s), upload_folder=upload_dir)

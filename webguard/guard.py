@@ -35,6 +35,8 @@ One pure-ASGI middleware that
 - throttles the admin login per client and overall (:class:`~webguard.throttle.LoginThrottle`),
   counting each try from when it begins (tries sent at once included), and refuses a password in
   the URL, a login body over ``LOGIN_MAX_BODY`` and a login or logout another site's page made;
+- ends an admin login after its lifetime (:class:`~webguard.login_ages.LoginAges`: Gradio's tokens
+  never expire);
 - bounds what one client may upload within an hour (:class:`~webguard.upload_budget.UploadBudget`).
 
 It imports no Gradio: ``app.py`` hands it the rules as plain callables.
@@ -54,6 +56,7 @@ from urllib.parse import parse_qs, unquote
 
 from webguard.clients import scope_client
 from webguard.file_objects import file_paths, is_server_file, is_url
+from webguard.login_ages import LoginAges
 from webguard.masks import PathMask
 from webguard.rewrite import (
     FILE_ROUTE,
@@ -119,12 +122,12 @@ class MountRule:
 
 class WebGuard:
     """ASGI middleware: ``WebGuard(app, rules, mask=PathMask([...]), unmasked_prefixes=("/admin",),
-    login_paths=("/admin/login",), logout_paths=("/admin/logout",), throttle=LoginThrottle(),
-    upload_folder="/tmp/gradio")``."""
+    login_paths=("/admin/login",), logout_paths=("/admin/logout",), login_ages=LoginAges(43200),
+    throttle=LoginThrottle(), upload_folder="/tmp/gradio")``."""
 
     def __init__(self, app, rules: Iterable[MountRule], mask: PathMask | None = None,
                  unmasked_prefixes: Iterable[str] = (), login_paths: Iterable[str] = (),
-                 logout_paths: Iterable[str] = (),
+                 logout_paths: Iterable[str] = (), login_ages: LoginAges | None = None,
                  throttle: LoginThrottle | None = None, upload_budget: UploadBudget | None = None,
                  upload_owners: UploadOwners | None = None, upload_folder: str | None = None):
         self.app = app
@@ -133,6 +136,7 @@ class WebGuard:
         self.unmasked_prefixes = tuple(p.rstrip("/") for p in unmasked_prefixes)
         self.login_paths = {p.rstrip("/") for p in login_paths}
         self.logout_paths = {p.rstrip("/") for p in logout_paths}
+        self.login_ages = login_ages
         self.throttle = throttle or LoginThrottle()
         self.upload_budget = upload_budget
         self.upload_owners = upload_owners
@@ -147,6 +151,8 @@ class WebGuard:
     async def _guarded(self, scope, receive, send):
         send = _same_origin_only(send)
         scope = unmask_scope(scope, self.mask)
+        if self.login_ages is not None:
+            scope = _with_fresh_logins(scope, self.login_ages)
         path = scope.get("path", "")
         if any(route in path for route in BLOCKED_ROUTES) or not self._takes_uploads(path):
             return await _answer(send, 404, NOT_FOUND)
@@ -328,11 +334,19 @@ class WebGuard:
         async def watch(message):
             if message["type"] == "http.response.start":
                 status.append(message["status"])
+                if message["status"] == 200 and self.login_ages is not None:
+                    message = {**message, "headers": self.login_ages.handed_out(list(message.get("headers", [])))}
             await send(message)
 
         await self.app(scope, receive, watch)
         if status and status[0] == 200:
             self.throttle.succeeded(client, counted_at)
+
+
+def _with_fresh_logins(scope, ages: LoginAges):
+    """``scope`` whose ``Cookie`` headers hold no login older than ``ages`` allows."""
+    headers = [(k, ages.fresh_cookies(v) if k.lower() == b"cookie" else v) for k, v in scope["headers"]]
+    return {**scope, "headers": headers}
 
 
 def _cross_site(scope) -> bool:

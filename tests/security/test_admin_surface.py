@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,7 +23,7 @@ from study import service
 from study.db import Database
 from study.pages import DEFAULT_STUDY_NAME
 from vmnet_testkit.study_server import ADMIN_PASSWORD, app_subprocess
-from webguard import LoginThrottle
+from webguard import LoginAges, LoginThrottle
 
 ADMIN_MOUNTS = ("/admin", "/admin-music")
 FREE_TRIES = 5  # webguard.LoginThrottle's default
@@ -172,3 +173,39 @@ def test_another_sites_page_can_neither_log_in_nor_log_the_admin_out(served):
     old_cookies = dict(admin.cookies)
     assert admin.get(f"{served.url}/admin/logout").status_code == 302  # typed in: no Sec-Fetch-Site
     assert _holding(old_cookies).get(f"{served.url}/admin/config").status_code == 401
+
+
+def test_a_login_ends_after_its_lifetime(tiny_bundle, tmp_path):
+    """Gradio's login tokens never expire: a copied cookie opened /admin until the server restarted.
+    The guard gives the cookie a Max-Age and, past it, takes the token out of every request, so the
+    old cookie opens nothing and the admin logs in again (a server of its own, logins of 20 s)."""
+    lifetime_s = 20.0
+    with app_subprocess(tiny_bundle, f"sqlite:///{tmp_path / 'study.sqlite'}", tmp_path / "cache",
+                        extra_args=("--study-only", "--admin-login-hours", str(lifetime_s / 3600))) as srv:
+        with httpx.Client(timeout=60) as http:
+            answer = http.post(f"{srv.url}/admin/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+            logged_in_at = time.monotonic()
+            assert answer.status_code == 200, answer.text
+            assert all("Max-Age=20" in c for c in answer.headers.get_list("set-cookie")), answer.headers
+            copied = dict(answer.cookies)
+            assert _holding(copied).get(f"{srv.url}/admin/config").status_code == 200
+            time.sleep(max(0.0, logged_in_at + lifetime_s + 1 - time.monotonic()))
+            assert _holding(copied).get(f"{srv.url}/admin/config").status_code == 401
+            assert _holding(_log_in(http, srv.url, "/admin")).get(f"{srv.url}/admin/config").status_code == 200
+
+
+def test_login_ages_drop_only_the_tokens_past_their_lifetime():
+    """Tokens are noted from the login answer's Set-Cookie and dropped from a Cookie header once older
+    than the lifetime; other cookies, and tokens this guard never handed out, stay."""
+    now = [0.0]
+    ages = LoginAges(100, clock=lambda: now[0])
+    headers = ages.handed_out([(b"set-cookie", b"access-token-abc=T1; HttpOnly; Path=/"), (b"x-other", b"1")])
+    assert headers == [(b"set-cookie", b"access-token-abc=T1; HttpOnly; Path=/; Max-Age=100"), (b"x-other", b"1")]
+    now[0] = 50.0
+    ages.handed_out([(b"set-cookie", b"access-token-unsecure-abc=T2; HttpOnly")])
+    cookie = b"theme=dark; access-token-abc=T1; access-token-unsecure-abc=T2; access-token-x=never-seen"
+    assert ages.fresh_cookies(cookie) == cookie
+    now[0] = 120.0
+    assert ages.fresh_cookies(cookie) == b"theme=dark; access-token-unsecure-abc=T2; access-token-x=never-seen"
+    now[0] = 151.0
+    assert ages.fresh_cookies(cookie) == b"theme=dark; access-token-x=never-seen"

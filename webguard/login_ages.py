@@ -1,0 +1,56 @@
+"""How long an admin login lasts.
+
+Gradio's login tokens never expire: a cookie copied once (a shared machine, a proxy log) opened the
+admin pages until the server restarted. The guard notes when each token was handed out (the
+``Set-Cookie: access-token…`` of a successful login), gives the cookie a ``Max-Age`` so the browser
+drops it, and takes an older token out of every request's ``Cookie`` header, so Gradio sees no login.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+
+TOKEN_COOKIE = re.compile(rb"^\s*(access-token[^=;]*)=([^;]*)", re.IGNORECASE)
+
+
+class LoginAges:
+    """Tokens handed out, by when: ``handed_out(headers)`` on a login answer, ``fresh_cookies(value)``
+    on each request's ``Cookie`` header; logins older than ``max_age_s`` seconds are dropped."""
+
+    def __init__(self, max_age_s: float, clock: Callable[[], float] = time.monotonic):
+        if max_age_s <= 0:
+            raise ValueError(f"A login must last a positive number of seconds, not {max_age_s}.")
+        self.max_age_s = float(max_age_s)
+        self.clock = clock
+        self._since: dict[bytes, float] = {}  # token -> when it was handed out
+        self._lock = threading.Lock()
+
+    def handed_out(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """A login answer's headers with each token cookie noted and given a ``Max-Age``."""
+        now = self.clock()
+        edited = []
+        for key, value in headers:
+            found = TOKEN_COOKIE.match(value) if key.lower() == b"set-cookie" else None
+            if found:
+                with self._lock:
+                    self._since = {t: s for t, s in self._since.items() if now - s <= self.max_age_s}
+                    self._since[found[2]] = now
+                value = value + b"; Max-Age=" + str(int(self.max_age_s)).encode()
+            edited.append((key, value))
+        return edited
+
+    def fresh_cookies(self, cookie_header: bytes) -> bytes:
+        """``cookie_header`` without the token cookies of logins older than the lifetime (a token
+        this guard never handed out stays: Gradio knows it or not)."""
+        now = self.clock()
+        kept = []
+        for part in cookie_header.split(b";"):
+            found = TOKEN_COOKIE.match(part)
+            with self._lock:
+                since = self._since.get(found[2]) if found else None
+            if since is None or now - since <= self.max_age_s:
+                kept.append(part.strip())
+        return b"; ".join(p for p in kept if p)
