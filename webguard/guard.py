@@ -169,8 +169,11 @@ class WebGuard:
             return await self.app(scope, receive, _file_headers(send))  # file bytes pass untouched
         if scope.get("method") == "POST" and path.rstrip("/") in self.login_paths:
             return await self._login(scope, receive, send)
-        if path.rstrip("/") in self.logout_paths and _cross_site(scope):
-            return await _answer(send, 403, CROSS_SITE_LOGIN)
+        if path.rstrip("/") in self.logout_paths:
+            if _cross_site(scope):
+                return await _answer(send, 403, CROSS_SITE_LOGIN)
+            if self.login_ages is not None:
+                self.login_ages.logged_out(b"; ".join(v for k, v in scope["headers"] if k.lower() == b"cookie"))
         if path.rstrip("/").endswith(PROGRESS_ROUTE) and not self._trusted(path):
             if not await self._upload_started(_upload_id(scope)):
                 return await _answer(send, 404, NOT_FOUND)

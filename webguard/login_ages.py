@@ -8,6 +8,7 @@ drops it, and takes an older token out of every request's ``Cookie`` header, so 
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -18,7 +19,8 @@ TOKEN_COOKIE = re.compile(rb"^\s*(access-token[^=;]*)=([^;]*)", re.IGNORECASE)
 
 class LoginAges:
     """Tokens handed out, by when: ``handed_out(headers)`` on a login answer, ``fresh_cookies(value)``
-    on each request's ``Cookie`` header; logins older than ``max_age_s`` seconds are dropped."""
+    on each request's ``Cookie`` header, ``logged_out(value)`` on a logout; logins older than ``max_age_s``
+    seconds are dropped."""
 
     def __init__(self, max_age_s: float, clock: Callable[[], float] = time.monotonic):
         if max_age_s <= 0:
@@ -42,15 +44,25 @@ class LoginAges:
             edited.append((key, value))
         return edited
 
+    def logged_out(self, cookie_header: bytes) -> None:
+        """A logout: when ``cookie_header`` holds a live login this guard handed out, end every login
+        (Gradio ends the logins of that one mount only); a stranger's logout ends nothing."""
+        now = self.clock()
+        with self._lock:
+            live = [self._since.get(found[2], -math.inf) for part in cookie_header.split(b";")
+                    if (found := TOKEN_COOKIE.match(part))]
+            if any(now - since <= self.max_age_s for since in live):
+                self._since = dict.fromkeys(self._since, -math.inf)
+
     def fresh_cookies(self, cookie_header: bytes) -> bytes:
-        """``cookie_header`` without the token cookies of logins older than the lifetime (a token
-        this guard never handed out stays: Gradio knows it or not)."""
+        """``cookie_header`` keeping only the token cookies of live logins this guard handed out
+        (every login passes through it; a token from before a restart Gradio no longer knows either)."""
         now = self.clock()
         kept = []
         for part in cookie_header.split(b";"):
             found = TOKEN_COOKIE.match(part)
             with self._lock:
-                since = self._since.get(found[2]) if found else None
+                since = self._since.get(found[2], -math.inf) if found else None
             if since is None or now - since <= self.max_age_s:
                 kept.append(part.strip())
         return b"; ".join(p for p in kept if p)

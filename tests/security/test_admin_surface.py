@@ -160,7 +160,7 @@ def test_another_sites_page_can_neither_log_in_nor_log_the_admin_out(served):
     """A top-level GET from another site carries the admin's SameSite=Lax cookie, so a link on any page
     the admin opened logged every admin session out; a cross-site form could send wrong passwords from
     each visitor's address. Both are refused (403); the admin's own logout ends the login on the
-    server, and the old cookie opens nothing."""
+    server, on both admin mounts, and the old cookies open nothing."""
     http = _from("198.51.100.42", **{"Sec-Fetch-Site": "same-origin"})
     admin = _holding(_log_in(http, served.url, "/admin"))
     cross = {"Sec-Fetch-Site": "cross-site"}
@@ -171,8 +171,11 @@ def test_another_sites_page_can_neither_log_in_nor_log_the_admin_out(served):
                             data={"username": "admin", "password": ADMIN_PASSWORD})
         assert answer.status_code == 403 and not answer.cookies, (mount, answer.status_code)
     old_cookies = dict(admin.cookies)
+    music_page = _holding(_log_in(http, served.url, "/admin-music"))
     assert admin.get(f"{served.url}/admin/logout").status_code == 302  # typed in: no Sec-Fetch-Site
     assert _holding(old_cookies).get(f"{served.url}/admin/config").status_code == 401
+    # Gradio ends the logins of the mount logged out of; the guard ends the other mount's too
+    assert music_page.get(f"{served.url}/admin-music/config").status_code == 401
 
 
 def test_a_login_ends_after_its_lifetime(tiny_bundle, tmp_path):
@@ -194,9 +197,10 @@ def test_a_login_ends_after_its_lifetime(tiny_bundle, tmp_path):
             assert _holding(_log_in(http, srv.url, "/admin")).get(f"{srv.url}/admin/config").status_code == 200
 
 
-def test_login_ages_drop_only_the_tokens_past_their_lifetime():
+def test_login_ages_keep_only_live_tokens_they_handed_out():
     """Tokens are noted from the login answer's Set-Cookie and dropped from a Cookie header once older
-    than the lifetime; other cookies, and tokens this guard never handed out, stay."""
+    than the lifetime, or when never handed out; other cookies stay. A logout holding a live token
+    ends every login (both mounts); one without ends nothing."""
     now = [0.0]
     ages = LoginAges(100, clock=lambda: now[0])
     headers = ages.handed_out([(b"set-cookie", b"access-token-abc=T1; HttpOnly; Path=/"), (b"x-other", b"1")])
@@ -204,8 +208,12 @@ def test_login_ages_drop_only_the_tokens_past_their_lifetime():
     now[0] = 50.0
     ages.handed_out([(b"set-cookie", b"access-token-unsecure-abc=T2; HttpOnly")])
     cookie = b"theme=dark; access-token-abc=T1; access-token-unsecure-abc=T2; access-token-x=never-seen"
-    assert ages.fresh_cookies(cookie) == cookie
+    assert ages.fresh_cookies(cookie) == b"theme=dark; access-token-abc=T1; access-token-unsecure-abc=T2"
     now[0] = 120.0
-    assert ages.fresh_cookies(cookie) == b"theme=dark; access-token-unsecure-abc=T2; access-token-x=never-seen"
-    now[0] = 151.0
-    assert ages.fresh_cookies(cookie) == b"theme=dark; access-token-x=never-seen"
+    assert ages.fresh_cookies(cookie) == b"theme=dark; access-token-unsecure-abc=T2"
+    ages.handed_out([(b"set-cookie", b"access-token-def=T3")])  # forgets T1: it stays dropped
+    assert ages.fresh_cookies(cookie) == b"theme=dark; access-token-unsecure-abc=T2"
+    ages.logged_out(b"access-token-abc=T1; access-token-x=never-seen")
+    assert ages.fresh_cookies(b"access-token-def=T3") == b"access-token-def=T3"
+    ages.logged_out(b"theme=dark;access-token-def=T3")
+    assert ages.fresh_cookies(cookie + b"; access-token-def=T3") == b"theme=dark"
