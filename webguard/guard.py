@@ -36,7 +36,7 @@ One pure-ASGI middleware that
   counting each try from when it begins (tries sent at once included), and refuses a password in
   the URL, a login body over ``LOGIN_MAX_BODY`` and a login or logout another site's page made;
 - ends an admin login after its lifetime (:class:`~webguard.login_ages.LoginAges`: Gradio's tokens
-  never expire);
+  never expire) and lets no other page frame the admin's mounts;
 - bounds what one client may upload within an hour (:class:`~webguard.upload_budget.UploadBudget`).
 
 It imports no Gradio: ``app.py`` hands it the rules as plain callables.
@@ -154,6 +154,8 @@ class WebGuard:
         if self.login_ages is not None:
             scope = _with_fresh_logins(scope, self.login_ages)
         path = scope.get("path", "")
+        if self._trusted(path):
+            send = _not_framed(send)
         if any(route in path for route in BLOCKED_ROUTES) or not self._takes_uploads(path):
             return await _answer(send, 404, NOT_FOUND)
         named = NAMED_ROUTE.match(path)
@@ -452,6 +454,14 @@ def _same_origin_only(send):
     """``send`` without ``Access-Control-*`` headers and with ``SameSite=None`` cookies made ``Lax``."""
     return _edit_start(send, lambda headers: [(k, _lax(v) if k.lower() == b"set-cookie" else v)
                                               for k, v in headers if not k.lower().startswith(b"access-control-")])
+
+
+def _not_framed(send):
+    """``send`` of an admin answer, which no other page may show in a frame: a page of the same site
+    (another port or subdomain) gets the admin's ``SameSite=Lax`` cookie in its frames and could lay
+    its own buttons over the admin's (clickjacking)."""
+    return _edit_start(send, lambda headers: [*headers, (b"x-frame-options", b"DENY"),
+                                              (b"content-security-policy", b"frame-ancestors 'none'")])
 
 
 def _lax(cookie: bytes) -> bytes:

@@ -10,11 +10,14 @@ the throttle's overall bound, so no test locks another out.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -22,6 +25,7 @@ import pytest
 from study import service
 from study.db import Database
 from study.pages import DEFAULT_STUDY_NAME
+from vmnet_testkit.browser import chromium
 from vmnet_testkit.study_server import ADMIN_PASSWORD, app_subprocess
 from webguard import LoginAges, LoginThrottle
 
@@ -217,3 +221,39 @@ def test_login_ages_keep_only_live_tokens_they_handed_out():
     assert ages.fresh_cookies(b"access-token-def=T3") == b"access-token-def=T3"
     ages.logged_out(b"theme=dark;access-token-def=T3")
     assert ages.fresh_cookies(cookie + b"; access-token-def=T3") == b"theme=dark"
+
+
+@contextmanager
+def _page_served_from(folder):
+    """``folder`` served on another port of this host: another origin of the same site."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_no_other_page_frames_the_logged_in_admin(served, tmp_path):
+    """A page of the same site (here another port of the host) gets the admin's SameSite=Lax cookie in
+    its frames, so it could show the logged-in admin page under buttons of its own (clickjacking).
+    In Chromium, logged in, such a page's frame of /admin stays empty; the admin's own tab works."""
+    (tmp_path / "index.html").write_text(f'<iframe id="f" src="{served.url}/admin/" width="900" height="600"></iframe>')
+    with _page_served_from(tmp_path) as other_origin, chromium() as browser:
+        context = browser.new_context()
+        answer = context.request.post(f"{served.url}/admin/login", form={"username": "admin", "password": ADMIN_PASSWORD},
+                                      headers={"X-Forwarded-For": "198.51.100.43"})
+        assert answer.status == 200, answer.text()
+        own_tab = context.new_page()
+        own_tab.goto(f"{served.url}/admin/")
+        own_tab.wait_for_selector("#admin-open", timeout=60_000)  # logged in: the admin page itself
+        page = context.new_page()
+        page.goto(other_origin)
+        framed = []
+        for _ in range(20):  # the admin page took about a second to show in a frame it was allowed in
+            page.wait_for_timeout(500)
+            framed = [f for f in page.frames if f != page.main_frame]
+            assert framed and not any(f.query_selector("#admin-open") or f.query_selector("input[type=password]")
+                                      for f in framed), [(f.url, f.content()[:200]) for f in framed]
+        context.close()
