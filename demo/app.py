@@ -28,7 +28,7 @@ import pandas as pd
 from demo import browse, handlers
 from demo.fair_queue import DEFAULT_JOBS_PER_CLIENT, limit_jobs_per_client
 from demo.handlers import DEFAULT_K, MAX_K, RESULT_HEADERS, VIDEO_RESULT_HEADERS, DemoContext
-from demo.public_text import without_server_paths
+from demo.public_text import as_plain_html, without_server_paths
 from demo.uploads import UploadCheck
 from vmnet_core.bundle.filtered_search import count_visible
 from vmnet_core.errors import VmnetError
@@ -44,15 +44,15 @@ PROGRESS = gr.Progress()  # Gradio injects a tracker for a parameter defaulting 
 
 
 def _user_errors(fn: Callable) -> Callable:
-    """Show a VmnetError's sentence in the page (gr.Error); anything else as one generic sentence,
-    with the traceback only in the server log."""
+    """Show a VmnetError's sentence in the page (gr.Error, as text: it may name a file or a track id);
+    anything else as one generic sentence, with the traceback only in the server log."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except VmnetError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(as_plain_html(exc), print_exception=False) from None
         except gr.Error:
             raise
         except Exception:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from demo.handlers import format_duration
+from demo.public_text import as_plain_markdown
 from vmnet_core.bundle.catalog import Catalog, CatalogItem
 from vmnet_core.bundle.evaluation import MODEL_LABELS
 from vmnet_core.errors import VmnetError
@@ -55,7 +56,7 @@ class PairReport:
 
     def summary(self) -> str:
         """Markdown: the two ranks in words."""
-        lines = [f"**{self.video.title}**"]
+        lines = [f"**{as_plain_markdown(self.video.title)}**"]  # a title is a file name: text, not markup
         for direction, (query, found) in (("video_to_music", ("video", "soundtrack")),
                                           ("music_to_video", ("soundtrack", "video"))):
             rank, size = self.ranks[direction], self.sizes[direction]

@@ -16,6 +16,7 @@ import gradio as gr
 
 from demo import handlers
 from demo.handlers import DemoContext
+from demo.public_text import as_plain_markdown
 from vmnet_core.errors import VmnetError
 
 
@@ -50,10 +51,11 @@ def build_music_folder_page(ctx: DemoContext, roots: Sequence[str | Path]) -> gr
         report = gr.Markdown(elem_id="music-folder-report")
 
         def add_folder(path: str):
-            try:
-                return handlers.index_music_folder(ctx, confined_folder(path, roots), progress=True).sentence()
+            try:  # the sentence names files from the folder: shown as text, never as markup
+                return as_plain_markdown(handlers.index_music_folder(ctx, confined_folder(path, roots),
+                                                                     progress=True).sentence())
             except VmnetError as exc:
-                return f"**{exc}**"
+                return f"**{as_plain_markdown(exc)}**"
 
         go.click(add_folder, folder, report, api_visibility="private", concurrency_limit=1)
     # api_open=False: a direct run/<name> call may not skip the queue and its limits (docs/security.md)

@@ -1,7 +1,9 @@
 """CSV exports (long format, one row per vote; one row per participant), safe to open in a spreadsheet.
 
-Any text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with
-``'`` so spreadsheet programs show it as text instead of running it as a formula (OWASP CSV injection).
+Any text cell starting with ``=``, ``+``, ``-``, ``@``, a tab, a carriage return or a line feed, also
+after leading spaces or quotes (a spreadsheet set to trim spaces or strip quotes on import would
+still read `` =1+1`` or ``"=1+1`` as a formula), or with the full-width ``＝ ＋ － ＠``, is prefixed
+with ``'`` so spreadsheet programs show it as text instead of running it as a formula (OWASP CSV injection).
 Numbers are written as numbers (a negative number is not text and is left alone).
 """
 
@@ -18,7 +20,8 @@ from study.service import participant_rows, vote_rows
 from study.vote_row import VOTE_COLUMNS
 from vmnet_core.atomic_io import write_file_atomic
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+LEADING_BLANKS_AND_QUOTES = " \u00a0\u3000\"'"  # stripped before the check above
 VOTE_CSV_COLUMNS = VOTE_COLUMNS  # the fields of study.vote_row.VoteRow, in order
 PARTICIPANT_CSV_COLUMNS = [
     "study", "participant", "slot", "seed", "slot_replanned_at", "joined_at", "consented_at", "finished_at", "screening",
@@ -33,7 +36,7 @@ def safe_cell(value: Any) -> Any:
     if isinstance(value, bool | int | float):
         return value
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text.lstrip(LEADING_BLANKS_AND_QUOTES).startswith(FORMULA_STARTS) else text
 
 
 def rows_to_csv(rows: Iterable[dict[str, Any]], columns: list[str] | None = None) -> str:
