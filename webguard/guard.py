@@ -96,7 +96,7 @@ VALIDATORS = (b"last-modified", b"etag")  # dropped from file answers
 CONDITIONAL = (b"if-range", b"if-modified-since", b"if-none-match", b"if-match", b"if-unmodified-since")
 NOT_FOUND = b'{"detail":"Not found."}'
 LOGIN_MAX_BODY = 64 * 1024  # a login form holds a user name and a password
-CROSS_SITE_LOGIN = b'{"detail":"Log in and out from this server\'s own page, not from another site."}'
+CROSS_SITE_LOGIN = b'{"detail":"Log in and out from this server\'s own page, not from another site\'s."}'
 TOO_LARGE = b'{"detail":"The request is too large."}'
 NO_URL_FETCH = (b'{"detail":"This server does not fetch files from URLs: download the file and upload it '
                 b'(the page\'s file box, or gradio_client\'s handle_file with a local path)."}')
@@ -172,7 +172,7 @@ class WebGuard:
         if scope.get("method") == "POST" and path.rstrip("/") in self.login_paths:
             return await self._login(scope, receive, send)
         if path.rstrip("/") in self.logout_paths:
-            if _cross_site(scope):
+            if _from_another_origin(scope):
                 return await _answer(send, 403, CROSS_SITE_LOGIN)
             if self.login_ages is not None:
                 self.login_ages.logged_out(b"; ".join(v for k, v in scope["headers"] if k.lower() == b"cookie"))
@@ -321,7 +321,7 @@ class WebGuard:
     async def _login(self, scope, receive, send):
         if scope.get("query_string"):
             return await _answer(send, 400, _detail("Send the password in the form body, never in the URL."))
-        if _cross_site(scope):
+        if _from_another_origin(scope):
             return await _answer(send, 403, CROSS_SITE_LOGIN)
         scope, receive = await unmask_body(scope, receive, PathMask([]), limit=LOGIN_MAX_BODY)
         if scope is None:  # Starlette keeps up to 1,000 form fields of 1 MB each in memory
@@ -354,10 +354,13 @@ def _with_fresh_logins(scope, ages: LoginAges):
     return {**scope, "headers": headers}
 
 
-def _cross_site(scope) -> bool:
-    """True for a request a browser made from another site's page (``Sec-Fetch-Site: cross-site``):
-    its form could send wrong passwords from every visitor's address, or log the admin out."""
-    return any(k.lower() == b"sec-fetch-site" and v.strip().lower() == b"cross-site" for k, v in scope["headers"])
+def _from_another_origin(scope) -> bool:
+    """True for a request a browser made from a page of another origin (``Sec-Fetch-Site:
+    cross-site`` or ``same-site``: another site, or another port or subdomain of this one): its form
+    could send wrong passwords from every visitor's address, or log the admin out. Gradio's own login
+    page sends ``same-origin``; a typed-in address ``none``; scripts and gradio_client nothing."""
+    return any(k.lower() == b"sec-fetch-site" and v.strip().lower() in (b"cross-site", b"same-site")
+               for k, v in scope["headers"])
 
 
 def _upload_id(scope) -> str | None:

@@ -161,19 +161,21 @@ def test_a_stranger_sends_the_admin_mounts_no_large_body(served):
 
 
 def test_another_sites_page_can_neither_log_in_nor_log_the_admin_out(served):
-    """A top-level GET from another site carries the admin's SameSite=Lax cookie, so a link on any page
-    the admin opened logged every admin session out; a cross-site form could send wrong passwords from
+    """A top-level GET from another site carries the admin's SameSite=Lax cookie (a page of the same
+    site, another port or subdomain, sends it with anything), so a link on any page the admin opened
+    logged every admin session out; a cross-site form could send wrong passwords from
     each visitor's address. Both are refused (403); the admin's own logout ends the login on the
     server, on both admin mounts, and the old cookies open nothing."""
     http = _from("198.51.100.42", **{"Sec-Fetch-Site": "same-origin"})
     admin = _holding(_log_in(http, served.url, "/admin"))
-    cross = {"Sec-Fetch-Site": "cross-site"}
-    assert admin.get(f"{served.url}/admin/logout", headers=cross).status_code == 403
-    assert admin.get(f"{served.url}/admin/config").status_code == 200
-    for mount in ADMIN_MOUNTS:
-        answer = httpx.post(f"{served.url}{mount}/login", headers=cross,
-                            data={"username": "admin", "password": ADMIN_PASSWORD})
-        assert answer.status_code == 403 and not answer.cookies, (mount, answer.status_code)
+    for elsewhere in ("cross-site", "same-site"):  # another site; another port or subdomain of this one
+        other_page = {"Sec-Fetch-Site": elsewhere}
+        assert admin.get(f"{served.url}/admin/logout", headers=other_page).status_code == 403
+        assert admin.get(f"{served.url}/admin/config").status_code == 200
+        for mount in ADMIN_MOUNTS:
+            answer = httpx.post(f"{served.url}{mount}/login", headers=other_page,
+                                data={"username": "admin", "password": ADMIN_PASSWORD})
+            assert answer.status_code == 403 and not answer.cookies, (mount, elsewhere, answer.status_code)
     old_cookies = dict(admin.cookies)
     music_page = _holding(_log_in(http, served.url, "/admin-music"))
     assert admin.get(f"{served.url}/admin/logout").status_code == 302  # typed in: no Sec-Fetch-Site
