@@ -22,6 +22,7 @@ from demo.fair_queue import DEFAULT_JOBS_PER_CLIENT
 from vmnet_core.errors import VmnetError
 from vmnet_core.paths import cache_dir
 from webguard.error_log import ERRORS_PER_MINUTE, ErrorLogBudget
+from webguard.sessions import SESSIONS_PER_CLIENT
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs-per-client", type=int, default=DEFAULT_JOBS_PER_CLIENT, metavar="N",
                         help="demo analyses one client address may have waiting or running at once "
                              f"(default {DEFAULT_JOBS_PER_CLIENT}; 0: no bound)")
+    parser.add_argument("--sessions-per-client", type=int, default=SESSIONS_PER_CLIENT, metavar="N",
+                        help="sessions (tabs, reloads) the server keeps per page for one client address, its least "
+                             f"recently used forgotten beyond (default {SESSIONS_PER_CLIENT}; 0: no bound)")
     parser.add_argument("--log-errors-per-minute", type=int, default=ERRORS_PER_MINUTE, metavar="N",
                         help="error tracebacks, and lines of each warning, written to the log per minute, the "
                              f"rest counted in one line (default {ERRORS_PER_MINUTE}; 0: all): a visitor decides "
@@ -71,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--upload-gb-per-client must be 0 (no bound) or more, not {args.upload_gb_per_client:g}")
     if args.jobs_per_client < 0:
         parser.error(f"--jobs-per-client must be 0 (no bound) or more, not {args.jobs_per_client}")
+    if args.sessions_per_client < 0:
+        parser.error(f"--sessions-per-client must be 0 (no bound) or more, not {args.sessions_per_client}")
     if args.log_errors_per_minute < 0:
         parser.error(f"--log-errors-per-minute must be 0 (all) or more, not {args.log_errors_per_minute}")
     return args
@@ -175,6 +181,7 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
         LoginThrottle,
         MountRule,
         PathMask,
+        SessionLimit,
         UploadBudget,
         UploadJanitor,
         UploadOwners,
@@ -216,7 +223,9 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
                           login_ages=LoginAges(args.admin_login_hours * 3600),
                           upload_budget=UploadBudget(int(args.upload_gb_per_client * 1e9))
                           if args.upload_gb_per_client > 0 else None,
-                          upload_owners=UploadOwners(args.upload_max_age_s), upload_folder=upload_dir)
+                          upload_owners=UploadOwners(args.upload_max_age_s), upload_folder=upload_dir,
+                          sessions=SessionLimit(args.sessions_per_client, lambda prefix, session_hash: forget_session(
+                              mounts.get(prefix), session_hash)) if args.sessions_per_client > 0 else None)
     if not janitor:
         return
     period_s = min(JANITOR_MAX_PERIOD_S, max(1.0, args.upload_max_age_s / 3))
@@ -228,6 +237,18 @@ def guard_server(server, args: argparse.Namespace, bundle_dir: Path, janitor: bo
 
     for folder in scratch_folders(demo_work_dir()):  # made per upload too: previews and analysed queries
         UploadJanitor(folder, args.upload_max_age_s, int(args.upload_max_gb * 1e9), period_s=period_s).start()
+
+
+def forget_session(blocks, session_hash: str) -> None:
+    """Drop one session of a page (``blocks``; None: no page) from Gradio's state holder, its
+    component values and ``gr.State`` with it: a later event of that session starts from the page's
+    defaults."""
+    state_holder = getattr(blocks, "state_holder", None)
+    if state_holder is None:
+        return
+    with state_holder.lock:
+        state_holder.session_data.pop(session_hash, None)
+        state_holder.time_last_used.pop(session_hash, None)
 
 
 def demo_work_dir() -> Path:

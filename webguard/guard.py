@@ -37,7 +37,10 @@ One pure-ASGI middleware that
   the URL, a login body over ``LOGIN_MAX_BODY`` and a login or logout another site's page made;
 - ends an admin login after its lifetime (:class:`~webguard.login_ages.LoginAges`: Gradio's tokens
   never expire) and lets no other page frame the admin's mounts;
-- bounds what one client may upload within an hour (:class:`~webguard.upload_budget.UploadBudget`).
+- bounds what one client may upload within an hour (:class:`~webguard.upload_budget.UploadBudget`);
+- bounds what one client makes Gradio keep per session: a visitor event of more than
+  ``EVENT_MAX_VALUES`` JSON values is refused, and each client keeps at most a few sessions per page,
+  its least recently used forgotten (:class:`~webguard.sessions.SessionLimit`).
 
 It imports no Gradio: ``app.py`` hands it the rules as plain callables.
 """
@@ -67,6 +70,7 @@ from webguard.rewrite import (
     unmask_body,
     unmask_scope,
 )
+from webguard.sessions import TOO_MANY_VALUES, SessionLimit, event_session
 from webguard.throttle import LoginThrottle, too_many_tries
 from webguard.upload_budget import UploadBudget, counting_receive, too_much_uploaded
 from webguard.upload_limits import PART_MIN_BYTES, TOO_MUCH_IN_ONE_UPLOAD, valid_upload_id, watched_upload
@@ -129,7 +133,8 @@ class WebGuard:
                  unmasked_prefixes: Iterable[str] = (), login_paths: Iterable[str] = (),
                  logout_paths: Iterable[str] = (), login_ages: LoginAges | None = None,
                  throttle: LoginThrottle | None = None, upload_budget: UploadBudget | None = None,
-                 upload_owners: UploadOwners | None = None, upload_folder: str | None = None):
+                 upload_owners: UploadOwners | None = None, upload_folder: str | None = None,
+                 sessions: SessionLimit | None = None):
         self.app = app
         self.rules = sorted(rules, key=lambda r: len(r.prefix), reverse=True)
         self.mask = mask or PathMask([])
@@ -141,6 +146,7 @@ class WebGuard:
         self.upload_budget = upload_budget
         self.upload_owners = upload_owners
         self.upload_folder = upload_folder
+        self.sessions = sessions
         self._upload_ids: dict[str, float] = {}  # upload_id of a visitor upload -> when it began
 
     async def __call__(self, scope, receive, send):
@@ -198,6 +204,9 @@ class WebGuard:
         if by_name or visitor_event:
             first = await receive()  # the whole body: unmask_body has read it
             body = first.get("body", b"") if first["type"] == "http.request" else b""
+            session, too_many = event_session(body) if visitor_event else (None, False)
+            if too_many:  # checked first: such a body costs a parse of up to a second each time
+                return await _answer(send, 413, _detail(TOO_MANY_VALUES))
             if visitor_event and (refusal := self._file_object_refusal(body)) is not None:
                 return await _answer(send, 400, refusal)
             if by_name or page_event:
@@ -206,6 +215,8 @@ class WebGuard:
                 allowed = (rule.public_fn_ids if by_name else rule.event_fn_ids) if rule is not None else frozenset()
                 if allowed is not None and not _names_event_in(body, allowed, required=page_event):
                     return await _answer(send, 404, NOT_FOUND)
+                if session is not None and self.sessions is not None:
+                    self.sessions.used(scope_client(scope), prefix, session)
             receive = replay([first], receive)
         if self._trusted(path):
             return await self.app(scope, receive, send)
