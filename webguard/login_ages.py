@@ -17,6 +17,15 @@ from collections.abc import Callable
 TOKEN_COOKIE = re.compile(rb"^\s*(access-token[^=;]*)=([^;]*)", re.IGNORECASE)
 
 
+def token_in(part: bytes) -> bytes | None:
+    """The value of one ``name=value`` part of a ``Cookie`` header whose name, read as Starlette (and
+    so Gradio) reads it, starts with ``access-token``; None for any other part. Starlette strips the
+    name with ``str.strip`` of its latin-1 text, so a no-break space (``\\xa0``) or ``\\x85`` before it
+    counts as blank: ``\\xa0access-token-…=OLD`` reached Gradio as a login past its lifetime or logout."""
+    name, equals, value = part.partition(b"=")
+    return value if equals and name.decode("latin-1").strip().lower().startswith("access-token") else None
+
+
 class LoginAges:
     """Tokens handed out, by when: ``handed_out(headers)`` on a login answer, ``fresh_cookies(value)``
     on each request's ``Cookie`` header, ``logged_out(value)`` on a logout; logins older than ``max_age_s``
@@ -49,8 +58,8 @@ class LoginAges:
         (Gradio ends the logins of that one mount only); a stranger's logout ends nothing."""
         now = self.clock()
         with self._lock:
-            live = [self._since.get(found[2], -math.inf) for part in cookie_header.split(b";")
-                    if (found := TOKEN_COOKIE.match(part))]
+            live = [self._since.get(token, -math.inf) for part in cookie_header.split(b";")
+                    if (token := token_in(part)) is not None]
             if any(now - since <= self.max_age_s for since in live):
                 self._since = dict.fromkeys(self._since, -math.inf)
 
@@ -60,9 +69,9 @@ class LoginAges:
         now = self.clock()
         kept = []
         for part in cookie_header.split(b";"):
-            found = TOKEN_COOKIE.match(part)
+            token = token_in(part)
             with self._lock:
-                since = self._since.get(found[2], -math.inf) if found else None
+                since = self._since.get(token, -math.inf) if token is not None else None
             if since is None or now - since <= self.max_age_s:
                 kept.append(part.strip())
         return b"; ".join(p for p in kept if p)
