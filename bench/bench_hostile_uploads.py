@@ -36,6 +36,7 @@ from vmnet_testkit.hostile_media import (
     peak_rss_mb,
     rss_mb,
 )
+from vmnet_testkit.processes import app_pid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,22 +50,6 @@ DEMO_EXPECT = {
     "fps_1000_video": "error",
 }
 """Where the demo's contract differs from ``Retriever``'s (the case's own ``expect``)."""
-
-
-def _server_pid(port: int) -> int | None:
-    """The pid of the app.py serving ``port`` (started by this script through running_app)."""
-    needle = f"--port\0{port}\0".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                cmdline = handle.read()
-        except OSError:
-            continue
-        if b"app.py" in cmdline and needle in cmdline:
-            return int(entry)
-    return None
 
 
 # ------------------------------------------------------------------------------------------ part 1
@@ -170,8 +155,7 @@ def demo_report(bundle: Path, cases: list[HostileCase], tmp: Path) -> dict:
     rows = []
     # one client sends every case (some of them hundreds of MB): no per-client budget or queue share
     with running_app(bundle_copy, cache, "--upload-gb-per-client", "0", "--jobs-per-client", "0") as url:
-        port = int(url.rstrip("/").rsplit(":", 1)[1])
-        pid = _server_pid(port)
+        pid = app_pid(url)
         sampler = TreeMemorySampler(pid) if pid else None
         if sampler:
             sampler.start()

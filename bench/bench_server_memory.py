@@ -19,6 +19,7 @@ from pathlib import Path
 
 from vmnet_testkit.demo_server import running_app
 from vmnet_testkit.mediagen import make_video
+from vmnet_testkit.processes import app_pid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,19 +45,6 @@ def _children(pid: int) -> list[int]:
     return kids + [g for k in kids for g in _children(k)]
 
 
-def server_pid(port: str) -> int:
-    """The pid of the app.py process listening on ``port`` (this script started it)."""
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmd = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if any(c.endswith(b"app.py") for c in cmd) and port.encode() in cmd:
-                return int(proc.name)
-    raise RuntimeError("app.py process not found")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, required=True)
@@ -69,7 +57,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         with running_app(args.bundle, tmp / "cache") as url:
-            pid = server_pid(url.rstrip("/").rsplit(":", 1)[1])
+            pid = app_pid(url)
             client = Client(url, verbose=False)
             print(f"after start: {rss_mb(pid):.0f} MB  (load {os.getloadavg()[0]:.1f})", flush=True)
             started = time.perf_counter()

@@ -1,5 +1,5 @@
-"""Subprocesses of the tests and benchmarks: a free port, a stop that always ends a server, and
-this process's live children (to check that nothing outlives its work)."""
+"""Subprocesses of the tests and benchmarks: a free port, a stop that always ends a server, the pid
+of the app serving a URL, and this process's live children (to check that nothing outlives its work)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def free_port() -> int:
@@ -37,3 +38,19 @@ def live_children() -> set[int]:
         except OSError:  # the thread ended meanwhile
             continue
     return kids
+
+
+def app_pid(url: str) -> int:
+    """The pid of the ``app.py`` process serving ``url`` (``http://127.0.0.1:PORT/...``), found by its
+    ``--port`` argument; raises LookupError when none serves it."""
+    port = str(urlsplit(url).port).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"app.py") for a in args) and b"--port" in args and port in args:
+            return int(proc.name)
+    raise LookupError(f"no app.py process serves {url}")

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from vmnet_testkit.hostile_media import rss_mb
+from vmnet_testkit.processes import app_pid
 from vmnet_testkit.study_server import app_subprocess
 from webguard.sessions import EVENT_MAX_VALUES, SESSIONS_PER_CLIENT
 
@@ -32,19 +31,6 @@ def served(tiny_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("session-memory")
     with app_subprocess(tiny_bundle, f"sqlite:///{root / 'study.sqlite'}", root / "cache") as srv:
         yield srv
-
-
-def _server_pid(url: str) -> int:
-    """The pid of the ``app.py`` process serving ``url`` (found by its ``--port``)."""
-    port = str(urlsplit(url).port)
-    for proc in Path("/proc").iterdir():
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(a.endswith(b"app.py") for a in args) and port.encode() in args:
-            return int(proc.name)
-    raise LookupError(f"no app.py process on port {port}")
 
 
 def _event(config: dict, api_name: str) -> dict:
@@ -68,7 +54,7 @@ def test_fresh_sessions_from_one_client_keep_no_more_memory(served):
     base = f"{served.url}/"
     player = _event(http.get(f"{base}config").json(), "_track_path")
     nested = [[] for _ in range(LISTS)]
-    pid = _server_pid(served.url)
+    pid = app_pid(served.url)
     for _ in range(WARM_UP):
         assert _send(http, base, "run/predict", player, nested).status_code == 200
     before = rss_mb(pid)
