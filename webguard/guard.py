@@ -34,7 +34,7 @@ One pure-ASGI middleware that
   set ``SameSite=Lax``: another site's script can neither read an answer nor send the admin's cookie;
 - throttles the admin login per client and overall (:class:`~webguard.throttle.LoginThrottle`),
   counting each try from when it begins (tries sent at once included), and refuses a password in
-  the URL, a login body over ``LOGIN_MAX_BODY`` and a login or logout another site's page made;
+  the URL, a login body over ``LOGIN_MAX_BODY`` and a login or logout a page of another origin made;
 - ends an admin login after its lifetime (:class:`~webguard.login_ages.LoginAges`: Gradio's tokens
   never expire) and lets no other page frame the admin's mounts;
 - bounds what one client may upload within an hour (:class:`~webguard.upload_budget.UploadBudget`);
