@@ -12,10 +12,11 @@ any handler runs: Gradio's own "was it uploaded?" check runs only for apps start
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from typing import Any
+
+from webguard.json_body import EMPTY, NOT_JSON, TOO_DEEP, read_json
 
 FILE_TYPE = "gradio.FileData"
 URL_MARK = "://"
@@ -38,16 +39,17 @@ def file_objects(value: Any) -> Iterator[dict]:
 
 
 def file_paths(body: bytes) -> list[str] | None:
-    """The ``path`` of every file object in a JSON request body, as Gradio (Starlette's ``json.loads``)
-    reads it: ``[]`` for a body that is no JSON (Gradio refuses it before it reads any file), None for
-    one nested too deep to be read here (refused rather than passed on unread)."""
-    if not body:
-        return []
-    try:
-        value = json.loads(body)
-    except RecursionError:
+    """The ``path`` of every file object in a JSON request body (:func:`paths_in` of its value)."""
+    return paths_in(read_json(body))
+
+
+def paths_in(value: Any) -> list[str] | None:
+    """The ``path`` of every file object in a body's JSON value (:func:`webguard.json_body.read_json`),
+    as Gradio reads it: ``[]`` for a body that is no JSON (Gradio refuses it before it reads any file),
+    None for one nested too deep to be read here (refused rather than passed on unread)."""
+    if value is TOO_DEEP:
         return None
-    except ValueError:
+    if value is EMPTY or value is NOT_JSON:
         return []
     return [item["path"] for item in file_objects(value)]
 

@@ -58,13 +58,15 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote
 
 from webguard.clients import scope_client
-from webguard.file_objects import file_paths, is_server_file, is_url
+from webguard.file_objects import is_server_file, is_url, paths_in
+from webguard.json_body import EMPTY, read_json
 from webguard.login_ages import LoginAges
 from webguard.masks import PathMask
 from webguard.rewrite import (
     FILE_ROUTE,
     MAX_BODY,
     VISITOR_MAX_BODY,
+    header,
     masked_send,
     replay,
     unmask_body,
@@ -181,7 +183,7 @@ class WebGuard:
             if _from_another_origin(scope):
                 return await _answer(send, 403, CROSS_SITE_LOGIN)
             if self.login_ages is not None:
-                self.login_ages.logged_out(b"; ".join(v for k, v in scope["headers"] if k.lower() == b"cookie"))
+                self.login_ages.logged_out(header(scope["headers"], b"cookie").encode("latin-1"))
         if path.rstrip("/").endswith(PROGRESS_ROUTE) and not self._trusted(path):
             if not await self._upload_started(_upload_id(scope)):
                 return await _answer(send, 404, NOT_FOUND)
@@ -204,16 +206,17 @@ class WebGuard:
         if by_name or visitor_event:
             first = await receive()  # the whole body: unmask_body has read it
             body = first.get("body", b"") if first["type"] == "http.request" else b""
-            session, too_many = event_session(body) if visitor_event else (None, False)
-            if too_many:  # checked first: such a body costs a parse of up to a second each time
+            value = read_json(body)  # once, for every check below
+            session, too_many = event_session(value) if visitor_event else (None, False)
+            if too_many:
                 return await _answer(send, 413, _detail(TOO_MANY_VALUES))
-            if visitor_event and (refusal := self._file_object_refusal(body)) is not None:
+            if visitor_event and (refusal := self._file_object_refusal(value)) is not None:
                 return await _answer(send, 400, refusal)
             if by_name or page_event:
                 prefix = named["prefix"] if by_name else path.partition("/gradio_api/")[0]
                 rule = self._rule(prefix)
                 allowed = (rule.public_fn_ids if by_name else rule.event_fn_ids) if rule is not None else frozenset()
-                if allowed is not None and not _names_event_in(body, allowed, required=page_event):
+                if allowed is not None and not _names_event_in(value, allowed, required=page_event):
                     return await _answer(send, 404, NOT_FOUND)
                 if session is not None and self.sessions is not None:
                     self.sessions.used(scope_client(scope), prefix, session)
@@ -250,10 +253,10 @@ class WebGuard:
             return None
         return counting_receive(receive, lambda n: self.upload_budget.count(client, n))
 
-    def _file_object_refusal(self, body: bytes) -> bytes | None:
-        """The answer for a visitor body whose file objects name a URL or a server file (one reading of
-        the body for both), else None."""
-        paths = file_paths(body)
+    def _file_object_refusal(self, value) -> bytes | None:
+        """The answer for a visitor body (its JSON value) whose file objects name a URL or a server
+        file, else None."""
+        paths = paths_in(value)
         if paths is None or any(is_url(path) for path in paths):
             return NO_URL_FETCH
         if self.upload_folder is not None and any(is_server_file(path, self.upload_folder) for path in paths):
@@ -415,13 +418,12 @@ async def _ending_refused_streams(app, scope, receive, send) -> None:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _names_event_in(body: bytes, allowed: frozenset[int], required: bool = False) -> bool:
-    """False when a JSON body names, by ``fn_index``, an event outside ``allowed``, or (``required``:
-    the page's routes, which have no name to go by) names none."""
-    try:
-        named = json.loads(body).get("fn_index") if body else None
-    except (ValueError, AttributeError):
-        return True  # not a JSON object: Gradio refuses it before choosing an event
+def _names_event_in(value, allowed: frozenset[int], required: bool = False) -> bool:
+    """False when a body's JSON value names, by ``fn_index``, an event outside ``allowed``, or
+    (``required``: the page's routes, which have no name to go by) names none."""
+    if value is not EMPTY and not isinstance(value, dict):
+        return True  # not a JSON object: Gradio refuses it before choosing an event (too deep: refused above)
+    named = value.get("fn_index") if value is not EMPTY else None
     if named is None:
         return not required
     return type(named) is int and named in allowed  # pydantic would turn "1", 1.0 or true into event 1

@@ -9,12 +9,9 @@ drops it, and takes an older token out of every request's ``Cookie`` header, so 
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 from collections.abc import Callable
-
-TOKEN_COOKIE = re.compile(rb"^\s*(access-token[^=;]*)=([^;]*)", re.IGNORECASE)
 
 
 def token_in(part: bytes) -> bytes | None:
@@ -44,11 +41,11 @@ class LoginAges:
         now = self.clock()
         edited = []
         for key, value in headers:
-            found = TOKEN_COOKIE.match(value) if key.lower() == b"set-cookie" else None
-            if found:
+            token = token_in(value.split(b";", 1)[0]) if key.lower() == b"set-cookie" else None
+            if token is not None:
                 with self._lock:
                     self._since = {t: s for t, s in self._since.items() if now - s <= self.max_age_s}
-                    self._since[found[2]] = now
+                    self._since[token] = now
                 value = value + b"; Max-Age=" + str(int(self.max_age_s)).encode()
             edited.append((key, value))
         return edited
@@ -58,20 +55,18 @@ class LoginAges:
         (Gradio ends the logins of that one mount only); a stranger's logout ends nothing."""
         now = self.clock()
         with self._lock:
-            live = [self._since.get(token, -math.inf) for part in cookie_header.split(b";")
-                    if (token := token_in(part)) is not None]
-            if any(now - since <= self.max_age_s for since in live):
+            if any(self._live(token_in(part), now) for part in cookie_header.split(b";")):
                 self._since = dict.fromkeys(self._since, -math.inf)
 
     def fresh_cookies(self, cookie_header: bytes) -> bytes:
         """``cookie_header`` keeping only the token cookies of live logins this guard handed out
         (every login passes through it; a token from before a restart Gradio no longer knows either)."""
         now = self.clock()
-        kept = []
-        for part in cookie_header.split(b";"):
-            token = token_in(part)
-            with self._lock:
-                since = self._since.get(token, -math.inf) if token is not None else None
-            if since is None or now - since <= self.max_age_s:
-                kept.append(part.strip())
+        parts = [(part, token_in(part)) for part in cookie_header.split(b";")]
+        with self._lock:
+            kept = [part.strip() for part, token in parts if token is None or self._live(token, now)]
         return b"; ".join(p for p in kept if p)
+
+    def _live(self, token: bytes | None, now: float) -> bool:
+        """Whether ``token`` is a login this guard handed out within the lifetime (the lock held)."""
+        return token is not None and now - self._since.get(token, -math.inf) <= self.max_age_s

@@ -17,10 +17,12 @@ JSON parses into far larger Python objects than its bytes, so a 1-MB body of emp
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
+
+from webguard.json_body import EMPTY, NOT_JSON, TOO_DEEP
 
 SESSIONS_PER_CLIENT = 16  # sessions (tabs, reloads) one client keeps per page
 EVENT_MAX_VALUES = 20_000  # JSON values (objects, lists, strings, numbers, ...) in one visitor event's body:
@@ -60,16 +62,14 @@ class SessionLimit:
         return forgotten
 
 
-def event_session(body: bytes) -> tuple[str | None, bool]:
-    """The ``session_hash`` a JSON event body names (None: none, or no JSON), and whether the body
-    holds more than ``EVENT_MAX_VALUES`` JSON values (False for no JSON: Gradio refuses it before
-    keeping anything)."""
-    try:
-        parsed = json.loads(body) if body else None
-    except (ValueError, RecursionError):
+def event_session(value: Any) -> tuple[str | None, bool]:
+    """The ``session_hash`` an event body's JSON value (:func:`webguard.json_body.read_json`) names
+    (None: none, or no JSON), and whether it holds more than ``EVENT_MAX_VALUES`` JSON values (False
+    for no JSON: Gradio refuses it before keeping anything)."""
+    if value is EMPTY or value is NOT_JSON or value is TOO_DEEP:
         return None, False
-    named = parsed.get("session_hash") if isinstance(parsed, dict) else None
-    return (named if isinstance(named, str) else None), count_values(parsed, EVENT_MAX_VALUES + 1) > EVENT_MAX_VALUES
+    named = value.get("session_hash") if isinstance(value, dict) else None
+    return (named if isinstance(named, str) else None), count_values(value, EVENT_MAX_VALUES + 1) > EVENT_MAX_VALUES
 
 
 def count_values(value, stop_at: int) -> int:
